@@ -1,0 +1,1 @@
+"""The ``sagd`` command line."""

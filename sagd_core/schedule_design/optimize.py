@@ -1,0 +1,500 @@
+"""Fit an N-step ᾱ grid to a data spectrum by minimising W2² or KL (SAGD.md §5).
+
+Grids follow :mod:`sagd_core.schedule_design.transfer`: ``alpha_bars`` decreasing ``ᾱ_1 > … > ᾱ_N``
+plus ``final_alpha_bar = ᾱ_0`` (default 1).
+
+Heuristic grids use the DDIM "leading" spacing: model timesteps ``t_j = ⌊j T / N⌋`` for
+``j = 0 … N−1`` (0-based indices into the T-step training ``ᾱ`` array), ``ᾱ_{j+1} = ᾱ_train[t_j]``,
+so ``ᾱ_1 = ᾱ_train[0]`` and ``ᾱ_N = ᾱ_train[(N−1)T/N]``. Linear: betas ``linspace(1e-4, 0.02, T)``
+(unscaled, as in DDPM/diffusers); cosine: Nichol & Dhariwal, ``s = 0.008``, betas clipped at 0.999.
+
+Optimisation. SLSQP over ``z_i = logit(ᾱ_i)`` (the log-SNR): this is the problem of SAGD.md §5
+(bounds ``ᾱ ∈ [1e-6, 0.99999]``, monotone with a margin, here ``z_i − z_{i+1} ≥ margin``) in better
+scaled coordinates. Gradients are exact, by the complex step (every closed form is analytic). If
+SLSQP fails or does not improve, an unconstrained parametrisation is tried with L-BFGS: positive
+log-SNR increments ``softmax(u)`` of the available range (one slack entry), which meets both bounds
+and the margin by construction. The best feasible grid (never worse than the start) is returned.
+Everything is deterministic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from scipy.optimize import minimize
+
+from sagd_core.schedule_design.losses import LOSSES, LossName, loss_terms
+from sagd_core.schedule_design.spectrum import Spectrum
+from sagd_core.schedule_design.transfer import (
+    SAMPLERS,
+    SamplerName,
+    ScheduleGridError,
+    _output_variance_core,
+    validate_alpha_bars,
+    with_final,
+)
+
+if TYPE_CHECKING:
+    from scipy.optimize import OptimizeResult
+
+logger = logging.getLogger(__name__)
+
+FITTED_FORMAT = "sagd.fitted_schedule"
+FITTED_VERSION = 1
+ALPHA_BAR_MIN = 1e-6
+ALPHA_BAR_MAX = 0.99999
+_COMPLEX_STEP = 1e-30
+_MAX_BATCH_ELEMENTS = 2_000_000
+
+InitName = Literal["linear", "cosine"]
+MethodName = Literal["slsqp", "lbfgs"]
+
+
+class ScheduleFitError(ValueError):
+    """Bad settings for schedule fitting, or a malformed saved fitted schedule."""
+
+
+# --- heuristic grids -------------------------------------------------------------------------
+
+
+def _check_steps(num_steps: int, num_train_timesteps: int) -> None:
+    if num_train_timesteps < 1:
+        raise ScheduleFitError(f"T must be at least 1, got {num_train_timesteps}")
+    if not 1 <= num_steps <= num_train_timesteps:
+        raise ScheduleFitError(
+            f"num_steps must be in [1, T={num_train_timesteps}], got {num_steps}"
+        )
+
+
+def leading_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> np.ndarray:
+    """``t_j = ⌊j T / N⌋``, ``j = 0 … N−1`` (increasing; DDIM "leading" spacing)."""
+    _check_steps(num_steps, num_train_timesteps)
+    return (np.arange(num_steps) * num_train_timesteps) // num_steps
+
+
+def linear_train_alpha_bars(num_train_timesteps: int = 1000) -> np.ndarray:
+    """``cumprod(1 − β)`` for betas ``linspace(1e-4, 0.02, T)``."""
+    betas = np.linspace(1e-4, 0.02, num_train_timesteps, dtype=np.float64)
+    return np.cumprod(1.0 - betas)
+
+
+def cosine_train_alpha_bars(num_train_timesteps: int = 1000, s: float = 0.008) -> np.ndarray:
+    """Nichol & Dhariwal cosine schedule (betas clipped at 0.999), T entries."""
+    t = np.arange(num_train_timesteps + 1, dtype=np.float64) / num_train_timesteps
+    f = np.cos((t + s) / (1 + s) * math.pi / 2) ** 2
+    betas = np.minimum(1.0 - f[1:] / f[:-1], 0.999)
+    return np.cumprod(1.0 - betas)
+
+
+def linear_alpha_bars(num_steps: int, T: int = 1000) -> np.ndarray:
+    """N-step grid (decreasing ``ᾱ_1 … ᾱ_N``) of the linear schedule, leading spacing."""
+    return linear_train_alpha_bars(T)[leading_timesteps(num_steps, T)]
+
+
+def cosine_alpha_bars(num_steps: int, T: int = 1000) -> np.ndarray:
+    """N-step grid (decreasing ``ᾱ_1 … ᾱ_N``) of the cosine schedule, leading spacing."""
+    return cosine_train_alpha_bars(T)[leading_timesteps(num_steps, T)]
+
+
+# --- objective -------------------------------------------------------------------------------
+
+
+def _spectrum_arrays(
+    lam: np.ndarray | Spectrum, weights: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Flat ``(λ, weights)``; a Spectrum contributes its half-grid multiplicities (times
+    ``weights``, which must broadcast to ``lam``'s shape)."""
+    if isinstance(lam, Spectrum):
+        arr, base = lam.flattened()
+        shape: tuple[int, ...] = lam.lam.shape
+    else:
+        arr = np.asarray(lam, dtype=np.float64)
+        shape, base = arr.shape, np.ones(arr.size)
+        arr = arr.reshape(-1)
+    if weights is None:
+        return arr, base
+    try:
+        w = np.broadcast_to(np.asarray(weights, dtype=np.float64), shape)
+    except ValueError as exc:
+        raise ScheduleFitError(f"weights {np.shape(weights)} do not match lam {shape}") from exc
+    return arr, base * w.reshape(-1)
+
+
+@dataclass(frozen=True, eq=False)
+class _Objective:
+    """Loss of a batch of grids against a compressed spectrum (unique λ > 0, summed weights)."""
+
+    lam: np.ndarray
+    weights: np.ndarray
+    sampler: str
+    loss: str
+    final_alpha_bar: float
+    prior_variance: float
+
+    @classmethod
+    def build(
+        cls,
+        lam: np.ndarray | Spectrum,
+        weights: np.ndarray | None,
+        sampler: str,
+        loss: str,
+        final_alpha_bar: float,
+        prior_variance: float,
+    ) -> _Objective:
+        if sampler not in SAMPLERS:
+            raise ScheduleFitError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
+        if loss not in LOSSES:
+            raise ScheduleFitError(f"unknown loss {loss!r}; use one of {LOSSES}")
+        if not (math.isfinite(prior_variance) and prior_variance > 0):
+            raise ScheduleFitError(f"prior_variance must be positive, got {prior_variance}")
+        flat, w = _spectrum_arrays(lam, weights)
+        if not (np.all(np.isfinite(flat)) and np.all(flat >= 0)):
+            raise ScheduleFitError("lam must be finite and non-negative")
+        if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
+            raise ScheduleFitError("weights must be finite and non-negative")
+        keep = (flat > 0) & (w > 0)
+        if not np.any(keep):
+            raise ScheduleFitError("the spectrum has no frequency with λ > 0")
+        # Identical λ give identical terms: fit on unique values with summed weights (exact).
+        uniq, inverse = np.unique(flat[keep], return_inverse=True)
+        summed = np.bincount(inverse, weights=w[keep], minlength=uniq.size)
+        return cls(uniq, summed, sampler, loss, final_alpha_bar, prior_variance)
+
+    def batch(self, alpha_bars: np.ndarray) -> np.ndarray:
+        """Loss of each grid in ``alpha_bars`` (B, N); real or complex, no validation."""
+        ab_full = with_final(alpha_bars, self.final_alpha_bar)
+        v = _output_variance_core(ab_full, self.lam, self.sampler, self.prior_variance)
+        return np.sum(self.weights * loss_terms(v, self.lam, self.loss), axis=-1)
+
+    def value(self, alpha_bars: np.ndarray) -> float:
+        return float(self.batch(np.asarray(alpha_bars, dtype=np.float64)[None, :])[0])
+
+
+def schedule_loss(
+    alpha_bars: np.ndarray,
+    lam: np.ndarray | Spectrum,
+    *,
+    sampler: SamplerName = "ddim",
+    loss: LossName = "w2",
+    final_alpha_bar: float = 1.0,
+    prior_variance: float = 1.0,
+    weights: np.ndarray | None = None,
+) -> float:
+    """W2² or KL between sampler output and data, summed over frequencies (and channels).
+
+    A :class:`Spectrum` brings its half-grid multiplicities; a plain array is a full grid. Optional
+    ``weights`` multiply every term. For SAGD noise ``w``, ``lam`` is the whitened spectrum and
+    W2² is measured in whitened coordinates; ``weights=w**2`` gives pixel-space W2² instead (KL is
+    the same in both). Frequencies with λ = 0 are excluded.
+    """
+    ab = validate_alpha_bars(alpha_bars, final_alpha_bar)
+    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance)
+    return objective.value(ab)
+
+
+def _value_and_grad(
+    fun: Callable[[np.ndarray], np.ndarray], x: np.ndarray, cols: int
+) -> tuple[float, np.ndarray]:
+    """Value and exact gradient of ``fun`` (batched, analytic) by the complex-step method.
+
+    ``fun`` maps a (B, n) batch of points to (B,) values; ``cols`` is the per-row working width
+    (number of frequencies), used to bound memory by evaluating the n perturbations in chunks.
+    """
+    n = x.size
+    grad = np.empty(n)
+    value = math.nan
+    chunk = max(1, _MAX_BATCH_ELEMENTS // max(1, cols))
+    for start in range(0, n, chunk):
+        stop = min(n, start + chunk)
+        xs = np.tile(x.astype(np.complex128), (stop - start, 1))
+        xs[np.arange(stop - start), np.arange(start, stop)] += 1j * _COMPLEX_STEP
+        out = fun(xs)
+        grad[start:stop] = out.imag / _COMPLEX_STEP
+        value = float(out[0].real)
+    return value, grad
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _logit(a: np.ndarray) -> np.ndarray:
+    return np.log(a) - np.log1p(-a)
+
+
+def _make_feasible(z: np.ndarray, lo: float, hi: float, margin: float) -> np.ndarray:
+    """Project a log-SNR grid onto ``hi ≥ z_1``, ``z_i − z_{i+1} ≥ margin``, ``z_N ≥ lo``."""
+    z = np.clip(np.asarray(z, dtype=np.float64), lo, hi)
+    for i in range(1, z.size):
+        z[i] = min(z[i], z[i - 1] - margin)
+    z[-1] = max(z[-1], lo)
+    for i in range(z.size - 2, -1, -1):
+        z[i] = max(z[i], z[i + 1] + margin)
+    return z
+
+
+# --- result ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class FittedSchedule:
+    """An optimised grid ``alpha_bars`` (decreasing ᾱ_1 … ᾱ_N) and how it was obtained."""
+
+    alpha_bars: np.ndarray
+    final_alpha_bar: float
+    sampler: str
+    loss: str
+    init: str
+    num_train_timesteps: int
+    prior_variance: float
+    loss_init: float
+    loss_final: float
+    method: str
+    success: bool
+    iterations: int
+    margin: float
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        ab = validate_alpha_bars(self.alpha_bars, self.final_alpha_bar).copy()
+        ab.setflags(write=False)
+        object.__setattr__(self, "alpha_bars", ab)
+
+    @property
+    def num_steps(self) -> int:
+        return int(self.alpha_bars.size)
+
+    @property
+    def log_snr(self) -> np.ndarray:
+        """``log(ᾱ/(1−ᾱ))`` of the grid (decreasing)."""
+        return _logit(self.alpha_bars)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": FITTED_FORMAT,
+            "version": FITTED_VERSION,
+            "alpha_bars": self.alpha_bars.tolist(),
+            "final_alpha_bar": self.final_alpha_bar,
+            "sampler": self.sampler,
+            "loss": self.loss,
+            "init": self.init,
+            "num_train_timesteps": self.num_train_timesteps,
+            "prior_variance": self.prior_variance,
+            "loss_init": self.loss_init,
+            "loss_final": self.loss_final,
+            "method": self.method,
+            "success": self.success,
+            "iterations": self.iterations,
+            "margin": self.margin,
+            "message": self.message,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: Any) -> FittedSchedule:
+        if not isinstance(data, dict):
+            raise ScheduleFitError("a saved fitted schedule must be a JSON object")
+        if data.get("format") != FITTED_FORMAT or data.get("version") != FITTED_VERSION:
+            raise ScheduleFitError(
+                f"not a {FITTED_FORMAT} v{FITTED_VERSION} document: "
+                f"format={data.get('format')!r}, version={data.get('version')!r}"
+            )
+        try:
+            fitted = cls(
+                alpha_bars=np.asarray(data["alpha_bars"], dtype=np.float64),
+                final_alpha_bar=float(data["final_alpha_bar"]),
+                sampler=str(data["sampler"]),
+                loss=str(data["loss"]),
+                init=str(data["init"]),
+                num_train_timesteps=int(data["num_train_timesteps"]),
+                prior_variance=float(data["prior_variance"]),
+                loss_init=float(data["loss_init"]),
+                loss_final=float(data["loss_final"]),
+                method=str(data["method"]),
+                success=bool(data["success"]),
+                iterations=int(data["iterations"]),
+                margin=float(data["margin"]),
+                message=str(data.get("message", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ScheduleFitError(f"malformed fitted schedule: {exc}") from exc
+        if fitted.sampler not in SAMPLERS or fitted.loss not in LOSSES:
+            raise ScheduleFitError(f"unknown sampler/loss {fitted.sampler!r}/{fitted.loss!r}")
+        return fitted
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> FittedSchedule:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ScheduleFitError(f"fitted schedule is not valid JSON: {exc}") from exc
+        return cls.from_dict(data)
+
+
+# --- optimiser -------------------------------------------------------------------------------
+
+
+def _initial_grid(init: InitName | np.ndarray, num_steps: int, T: int) -> tuple[np.ndarray, str]:
+    if isinstance(init, str):
+        if init == "linear":
+            return linear_alpha_bars(num_steps, T), "linear"
+        if init == "cosine":
+            return cosine_alpha_bars(num_steps, T), "cosine"
+        raise ScheduleFitError(f"unknown init {init!r}; use 'linear', 'cosine' or an array")
+    grid = validate_alpha_bars(np.asarray(init, dtype=np.float64))
+    if grid.size != num_steps:
+        raise ScheduleFitError(f"init grid has {grid.size} steps, expected {num_steps}")
+    return grid, "custom"
+
+
+def _run_slsqp(
+    f: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    z0: np.ndarray,
+    lo: float,
+    hi: float,
+    margin: float,
+    max_iter: int,
+) -> OptimizeResult:
+    n = z0.size
+    diff = np.zeros((max(n - 1, 0), n))
+    diff[np.arange(n - 1), np.arange(n - 1)] = 1.0
+    diff[np.arange(n - 1), np.arange(1, n)] = -1.0
+    constraints = []
+    if n > 1:
+        constraints.append(
+            {"type": "ineq", "fun": lambda z: diff @ z - margin, "jac": lambda z: diff}
+        )
+    return minimize(
+        f, z0, jac=True, method="SLSQP", bounds=[(lo, hi)] * n, constraints=constraints,
+        options={"maxiter": max_iter, "ftol": 1e-12},
+    )
+
+
+def _run_lbfgs(
+    f: Callable[[np.ndarray], tuple[float, np.ndarray]],
+    z0: np.ndarray,
+    lo: float,
+    hi: float,
+    margin: float,
+    max_iter: int,
+    cols: int,
+    batch: Callable[[np.ndarray], np.ndarray],
+) -> tuple[np.ndarray, OptimizeResult]:
+    n = z0.size
+    total = hi - lo - (n - 1) * margin
+    steps = np.concatenate([[hi - z0[0]], -np.diff(z0) - margin])
+    slack = total - steps.sum()
+    d = np.maximum(np.concatenate([steps, [slack]]), 1e-12 * total)
+    u0 = np.log(d / d.sum())
+
+    def to_z(u: np.ndarray) -> np.ndarray:
+        e = np.exp(u - np.max(u.real, axis=-1, keepdims=True))
+        inc = total * e / np.sum(e, axis=-1, keepdims=True)
+        return hi - np.cumsum(inc[..., :n], axis=-1) - margin * np.arange(n)
+
+    def fu(u: np.ndarray) -> tuple[float, np.ndarray]:
+        return _value_and_grad(lambda us: batch(to_z(us)), u, cols)
+
+    res = minimize(fu, u0, jac=True, method="L-BFGS-B",
+                   options={"maxiter": max_iter, "ftol": 1e-14, "gtol": 1e-10})
+    return to_z(res.x[None, :])[0].real, res
+
+
+def optimize_schedule(
+    lam: np.ndarray | Spectrum,
+    num_steps: int,
+    *,
+    sampler: SamplerName = "ddim",
+    loss: LossName = "w2",
+    init: InitName | np.ndarray = "linear",
+    T: int = 1000,
+    final_alpha_bar: float = 1.0,
+    prior_variance: float = 1.0,
+    weights: np.ndarray | None = None,
+    method: MethodName = "slsqp",
+    margin: float = 1e-3,
+    max_iter: int = 500,
+) -> FittedSchedule:
+    """Fit ``ᾱ_1 > … > ᾱ_N`` minimising ``loss`` for ``sampler`` on the spectrum ``lam``.
+
+    ``lam``: a :class:`Spectrum` (whitened already for SAGD noise, :meth:`Spectrum.whiten`) or an
+    array of eigenvalues (a full grid); ``weights`` as in :func:`schedule_loss`. ``init`` is the
+    starting grid (the ``linear``/``cosine`` heuristic at N steps, or an array); ``loss_init`` of
+    the result is its loss after projection into the bounds. ``margin`` is the minimum log-SNR gap
+    between consecutive levels. ``method='lbfgs'`` skips SLSQP.
+    """
+    _check_steps(num_steps, T)
+    if method not in ("slsqp", "lbfgs"):
+        raise ScheduleFitError(f"unknown method {method!r}; use 'slsqp' or 'lbfgs'")
+    if not (math.isfinite(margin) and margin > 0) or max_iter < 1:
+        raise ScheduleFitError(f"need margin > 0 and max_iter >= 1, got {margin}, {max_iter}")
+    if not (math.isfinite(final_alpha_bar) and 0 < final_alpha_bar <= 1):
+        raise ScheduleGridError(f"final_alpha_bar must lie in (0, 1], got {final_alpha_bar}")
+    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance)
+    grid0, init_name = _initial_grid(init, num_steps, T)
+
+    lo = math.log(ALPHA_BAR_MIN) - math.log1p(-ALPHA_BAR_MIN)
+    top = min(ALPHA_BAR_MAX, final_alpha_bar)
+    hi = math.log(top) - math.log1p(-top)
+    if (num_steps - 1) * margin >= hi - lo:
+        raise ScheduleFitError(f"{num_steps} steps do not fit in the bounds with margin {margin}")
+    z0 = _make_feasible(_logit(grid0), lo, hi, margin)
+    loss0 = objective.value(_sigmoid(z0))
+    if not (math.isfinite(loss0) and loss0 > 0):
+        raise ScheduleFitError(f"initial loss is {loss0}; nothing to optimise")
+    cols = objective.lam.size  # the closed forms loop over steps: (batch, F) per array
+
+    def batch(zs: np.ndarray) -> np.ndarray:
+        return objective.batch(_sigmoid(zs)) / loss0
+
+    def f(z: np.ndarray) -> tuple[float, np.ndarray]:
+        return _value_and_grad(batch, z, cols)
+
+    candidates: list[tuple[float, np.ndarray, str, bool, int, str]] = [
+        (loss0, z0, "init", True, 0, "initial grid")
+    ]
+    if method == "slsqp":
+        res = _run_slsqp(f, z0, lo, hi, margin, max_iter)
+        z = _make_feasible(res.x, lo, hi, margin)
+        candidates.append(
+            (objective.value(_sigmoid(z)), z, "slsqp", bool(res.success), int(res.nit),
+             str(res.message))
+        )
+    if method == "lbfgs" or not candidates[-1][3] or candidates[-1][0] >= loss0:
+        z, res = _run_lbfgs(f, z0, lo, hi, margin, max_iter, cols, batch)
+        z = _make_feasible(z, lo, hi, margin)
+        candidates.append(
+            (objective.value(_sigmoid(z)), z, "lbfgs", bool(res.success), int(res.nit),
+             str(res.message))
+        )
+    finite = [c for c in candidates if math.isfinite(c[0])]
+    best = min(finite, key=lambda c: c[0])
+    value, z, used, success, nit, message = best
+    logger.info(
+        "schedule fit (%s, %s, N=%d): %s %.6g -> %.6g (%s)",
+        sampler, loss, num_steps, init_name, loss0, value, used,
+    )
+    return FittedSchedule(
+        alpha_bars=_sigmoid(z),
+        final_alpha_bar=final_alpha_bar,
+        sampler=sampler,
+        loss=loss,
+        init=init_name,
+        num_train_timesteps=T,
+        prior_variance=prior_variance,
+        loss_init=loss0,
+        loss_final=value,
+        method=used,
+        success=success,
+        iterations=nit,
+        margin=margin,
+        message=message,
+    )
