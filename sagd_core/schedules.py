@@ -135,12 +135,18 @@ class Schedule:
         t = np.arange(self.num_train_timesteps, dtype=np.float64)
         return np.interp(-target, -log_snr, t)
 
-    def plan_from_alpha_bars(self, alpha_bars: np.ndarray | list[float]) -> SamplingPlan:
-        """A plan visiting a fitted ᾱ grid (any order; sampled from the smallest ᾱ upwards)."""
+    def plan_from_alpha_bars(
+        self, alpha_bars: np.ndarray | list[float], final_alpha_bar: float = 1.0
+    ) -> SamplingPlan:
+        """A plan visiting a fitted ᾱ grid (any order; sampled from the smallest ᾱ upwards) and
+        ending at ``final_alpha_bar`` (ᾱ_0 of SAGD.md §5)."""
         a = np.sort(np.asarray(alpha_bars, dtype=np.float64))
         if a.size < 1 or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) <= 0):
             raise ValueError("a fitted grid needs distinct ᾱ values in (0, 1)")
-        return SamplingPlan(timesteps=self.time_for_alpha_bar(a), alpha_bars=a.copy())
+        return SamplingPlan(
+            timesteps=self.time_for_alpha_bar(a), alpha_bars=a.copy(),
+            final_alpha_bar=float(final_alpha_bar),
+        )
 
     # -- serialisation ----------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -27,6 +27,7 @@ from sagd_core.checkpoint import (
 from sagd_core.data import dataset_hash
 from sagd_core.diffusion import eps_loss
 from sagd_core.models import UNet, count_parameters
+from sagd_core.schedule_design import estimate_spectrum
 from sagd_core.spectral.operator import SpectralNoise
 from sagd_core.training.config import TrainConfig
 from sagd_core.training.dataset import load_training_images
@@ -167,8 +168,12 @@ def train(
         config.role, count_parameters(state.net), n, h, w, config.noise.describe(), device,
     )
 
+    # The data spectrum λ(f) is saved with every model so schedules can be fitted to it later
+    # (SAGD.md §5); computed once here, not at every checkpoint.
+    spectrum = estimate_spectrum(data).to_dict()
+
     def save() -> None:
-        meta = _meta(config, state, data_hash, {"image_size": [h, w]})
+        meta = _meta(config, state, data_hash, {"image_size": [h, w], "spectrum": spectrum})
         save_checkpoint(out_dir, tensors=state.tensors(), config=config.model_dump(mode="json"),
                         meta=meta)
 
