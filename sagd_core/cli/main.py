@@ -6,10 +6,18 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from sagd_core.cli import bench, corrupt_cmd, sample_cmd, train_cmd
+from sagd_core.cli import (
+    analyze_cmd,
+    bench,
+    corrupt_cmd,
+    restore_cmd,
+    sample_cmd,
+    schedule_cmd,
+    train_cmd,
+)
 from sagd_core.cli.common import EXIT_USAGE, CliError, setup_logging
 
-COMMANDS = (train_cmd, sample_cmd, corrupt_cmd)
+COMMANDS = (train_cmd, sample_cmd, corrupt_cmd, restore_cmd, analyze_cmd, schedule_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

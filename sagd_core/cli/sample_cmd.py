@@ -12,6 +12,7 @@ from tqdm import tqdm
 from sagd_core.cli.common import CliError, add_common
 from sagd_core.data import from_model_range, write_image
 from sagd_core.samplers import SAMPLERS, StepInfo, sample_ddim, sample_ddpm
+from sagd_core.schedule_design.plans import load_fitted_plan
 from sagd_core.training import load_trained_model, resolve_device
 
 
@@ -25,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η (0 = deterministic)")
+    p.add_argument("--schedule", type=Path,
+                   help="fitted schedule JSON from 'sagd schedule fit' (replaces --steps)")
     p.add_argument("--size", type=int, help="image size (default: the training size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
@@ -36,6 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def generate(
     model_dir: Path, *, num: int, steps: int, sampler: str, eta: float, size: int | None,
     seed: int, batch_size: int, device: str, progress: bool = False,
+    schedule_file: Path | None = None,
 ) -> np.ndarray:
     """``(num, C, H, W)`` samples in [-1, 1]."""
     dev = resolve_device(device)
@@ -43,7 +47,10 @@ def generate(
     h, w = (size, size) if size else tuple(model.meta.get("image_size", [16, 16]))
     noise_op = model.noise_op(int(h), int(w))
     eps_model = model.eps_predictor(noise_op)
-    plan = model.schedule.plan(steps)
+    if schedule_file is not None:
+        plan = load_fitted_plan(schedule_file, model.schedule)
+    else:
+        plan = model.schedule.plan(steps)
     gen = torch.Generator(device=dev).manual_seed(seed)
     out = []
     bar = tqdm(total=num * len(plan), desc="sample", unit="step", disable=not progress)
@@ -72,7 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"model directory {args.model} does not exist")
     images = generate(args.model, num=args.num, steps=args.steps, sampler=args.sampler,
                       eta=args.eta, size=args.size, seed=args.seed, batch_size=args.batch_size,
-                      device=args.device, progress=not args.no_progress)
+                      device=args.device, progress=not args.no_progress,
+                      schedule_file=args.schedule)
     args.out.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(images):
         hwc = from_model_range(img.transpose(1, 2, 0), clip=True)

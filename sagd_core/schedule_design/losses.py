@@ -5,6 +5,10 @@ output) and ``λ`` (data), so the distances are sums of per-frequency terms::
 
     W2² = Σ_k (√v_k − √λ_k)²,        KL(N(0,v) ‖ N(0,λ)) = ½ Σ_k [v_k/λ_k − 1 − ln(v_k/λ_k)].
 
+With a data mean ``μ`` that the sampler misses by ``e μ`` (:func:`~.transfer.mean_error_gain`)
+both distances gain a term: ``W2²`` adds ``Σ_k e_k² |μ_k|²`` and KL adds ``½ Σ_k e_k² |μ_k|² / λ_k``
+(pass ``mean_sq_error = e² |μ|²``).
+
 Frequencies with ``λ = 0`` (e.g. bands with zero SAGD noise after whitening) are excluded. Optional
 ``weights`` multiply each term: pass the half-grid multiplicity so that sums over the ``rfft2`` half
 grid equal full-grid (= pixel-domain) sums (:meth:`Spectrum.flattened`).
@@ -34,6 +38,15 @@ def _kl_terms(v: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """Per-frequency ``½[v/λ − 1 − ln(v/λ)]`` for ``λ > 0``; analytic in ``v``."""
     ratio = v / lam
     return 0.5 * (ratio - 1 - np.log(ratio))
+
+
+def mean_terms(mean_sq_error: np.ndarray, lam: np.ndarray, loss: str) -> np.ndarray:
+    """Per-frequency cost of a mean error with power ``mean_sq_error`` (``λ > 0``)."""
+    if loss == "w2":
+        return mean_sq_error
+    if loss == "kl":
+        return 0.5 * mean_sq_error / lam
+    raise SpectralLossError(f"unknown loss {loss!r}; use one of {LOSSES}")
 
 
 def loss_terms(v: np.ndarray, lam: np.ndarray, loss: str) -> np.ndarray:

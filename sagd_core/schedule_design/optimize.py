@@ -1,40 +1,55 @@
 """Fit an N-step ᾱ grid to a data spectrum by minimising W2² or KL (SAGD.md §5).
 
 Grids follow :mod:`sagd_core.schedule_design.transfer`: ``alpha_bars`` decreasing ``ᾱ_1 > … > ᾱ_N``
-plus ``final_alpha_bar = ᾱ_0`` (default 1).
-
-Heuristic grids use the DDIM "leading" spacing: model timesteps ``t_j = ⌊j T / N⌋`` for
-``j = 0 … N−1`` (0-based indices into the T-step training ``ᾱ`` array), ``ᾱ_{j+1} = ᾱ_train[t_j]``,
-so ``ᾱ_1 = ᾱ_train[0]`` and ``ᾱ_N = ᾱ_train[(N−1)T/N]``. Linear: betas ``linspace(1e-4, 0.02, T)``
-(unscaled, as in DDPM/diffusers); cosine: Nichol & Dhariwal, ``s = 0.008``, betas clipped at 0.999.
+plus ``final_alpha_bar = ᾱ_0`` (default 1). The starting grids are the heuristics of
+:mod:`sagd_core.schedule_design.heuristics`; the result is a
+:class:`~sagd_core.schedule_design.fitted.FittedSchedule`.
 
 Optimisation. SLSQP over ``z_i = logit(ᾱ_i)`` (the log-SNR): this is the problem of SAGD.md §5
-(bounds ``ᾱ ∈ [1e-6, 0.99999]``, monotone with a margin, here ``z_i − z_{i+1} ≥ margin``) in better
-scaled coordinates. Gradients are exact, by the complex step (every closed form is analytic). If
-SLSQP fails or does not improve, an unconstrained parametrisation is tried with L-BFGS: positive
-log-SNR increments ``softmax(u)`` of the available range (one slack entry), which meets both bounds
-and the margin by construction. The best feasible grid (never worse than the start) is returned.
-Everything is deterministic.
+(bounds ``ᾱ ∈ [1e-6, 0.99999]`` by default, monotone with a margin, here
+``z_i − z_{i+1} ≥ margin``) in better scaled coordinates. Gradients are exact, by the complex step
+(every closed form is analytic). If SLSQP fails or does not improve, an unconstrained
+parametrisation is tried with L-BFGS: positive log-SNR increments ``softmax(u)`` of the available
+range (one slack entry), which meets both bounds and the margin by construction. The best feasible
+grid (never worse than the start) is returned. Everything is deterministic.
+
+For a trained network the bounds should be its training range of ᾱ (``alpha_bar_range``): outside
+it the model time is clamped (:meth:`~sagd_core.schedules.Schedule.time_for_alpha_bar`) and the
+network would be asked about a noise level it never saw.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy.optimize import minimize
 
-from sagd_core.schedule_design.losses import LOSSES, LossName, loss_terms
+from sagd_core.schedule_design.fitted import (
+    FITTED_FORMAT,
+    FITTED_VERSION,
+    FittedSchedule,
+    ScheduleFitError,
+)
+from sagd_core.schedule_design.heuristics import (
+    check_steps,
+    cosine_alpha_bars,
+    cosine_train_alpha_bars,
+    leading_timesteps,
+    linear_alpha_bars,
+    linear_train_alpha_bars,
+)
+from sagd_core.schedule_design.losses import LOSSES, LossName, loss_terms, mean_terms
 from sagd_core.schedule_design.spectrum import Spectrum
 from sagd_core.schedule_design.transfer import (
     SAMPLERS,
     SamplerName,
     ScheduleGridError,
+    _mean_error_core,
     _output_variance_core,
     validate_alpha_bars,
     with_final,
@@ -45,8 +60,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FITTED_FORMAT = "sagd.fitted_schedule"
-FITTED_VERSION = 1
 ALPHA_BAR_MIN = 1e-6
 ALPHA_BAR_MAX = 0.99999
 _COMPLEX_STEP = 1e-30
@@ -55,80 +68,59 @@ _MAX_BATCH_ELEMENTS = 2_000_000
 InitName = Literal["linear", "cosine"]
 MethodName = Literal["slsqp", "lbfgs"]
 
-
-class ScheduleFitError(ValueError):
-    """Bad settings for schedule fitting, or a malformed saved fitted schedule."""
-
-
-# --- heuristic grids -------------------------------------------------------------------------
-
-
-def _check_steps(num_steps: int, num_train_timesteps: int) -> None:
-    if num_train_timesteps < 1:
-        raise ScheduleFitError(f"T must be at least 1, got {num_train_timesteps}")
-    if not 1 <= num_steps <= num_train_timesteps:
-        raise ScheduleFitError(
-            f"num_steps must be in [1, T={num_train_timesteps}], got {num_steps}"
-        )
-
-
-def leading_timesteps(num_steps: int, num_train_timesteps: int = 1000) -> np.ndarray:
-    """``t_j = ⌊j T / N⌋``, ``j = 0 … N−1`` (increasing; DDIM "leading" spacing)."""
-    _check_steps(num_steps, num_train_timesteps)
-    return (np.arange(num_steps) * num_train_timesteps) // num_steps
-
-
-def linear_train_alpha_bars(num_train_timesteps: int = 1000) -> np.ndarray:
-    """``cumprod(1 − β)`` for betas ``linspace(1e-4, 0.02, T)``."""
-    betas = np.linspace(1e-4, 0.02, num_train_timesteps, dtype=np.float64)
-    return np.cumprod(1.0 - betas)
-
-
-def cosine_train_alpha_bars(num_train_timesteps: int = 1000, s: float = 0.008) -> np.ndarray:
-    """Nichol & Dhariwal cosine schedule (betas clipped at 0.999), T entries."""
-    t = np.arange(num_train_timesteps + 1, dtype=np.float64) / num_train_timesteps
-    f = np.cos((t + s) / (1 + s) * math.pi / 2) ** 2
-    betas = np.minimum(1.0 - f[1:] / f[:-1], 0.999)
-    return np.cumprod(1.0 - betas)
-
-
-def linear_alpha_bars(num_steps: int, T: int = 1000) -> np.ndarray:
-    """N-step grid (decreasing ``ᾱ_1 … ᾱ_N``) of the linear schedule, leading spacing."""
-    return linear_train_alpha_bars(T)[leading_timesteps(num_steps, T)]
-
-
-def cosine_alpha_bars(num_steps: int, T: int = 1000) -> np.ndarray:
-    """N-step grid (decreasing ``ᾱ_1 … ᾱ_N``) of the cosine schedule, leading spacing."""
-    return cosine_train_alpha_bars(T)[leading_timesteps(num_steps, T)]
+# Re-exported for code that imported them from here before the split into modules.
+__all__ = [
+    "ALPHA_BAR_MAX",
+    "ALPHA_BAR_MIN",
+    "FITTED_FORMAT",
+    "FITTED_VERSION",
+    "FittedSchedule",
+    "InitName",
+    "MethodName",
+    "ScheduleFitError",
+    "cosine_alpha_bars",
+    "cosine_train_alpha_bars",
+    "leading_timesteps",
+    "linear_alpha_bars",
+    "linear_train_alpha_bars",
+    "optimize_schedule",
+    "schedule_loss",
+]
 
 
 # --- objective -------------------------------------------------------------------------------
 
 
 def _spectrum_arrays(
-    lam: np.ndarray | Spectrum, weights: np.ndarray | None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Flat ``(λ, weights)``; a Spectrum contributes its half-grid multiplicities (times
-    ``weights``, which must broadcast to ``lam``'s shape)."""
+    lam: np.ndarray | Spectrum, weights: np.ndarray | None, use_mean: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Flat ``(λ, weights, |μ|²)``; a Spectrum contributes its half-grid multiplicities (times
+    ``weights``, which must broadcast to ``lam``'s shape) and, with ``use_mean``, its mean power
+    (None when absent)."""
+    mean: np.ndarray | None = None
     if isinstance(lam, Spectrum):
         arr, base = lam.flattened()
         shape: tuple[int, ...] = lam.lam.shape
+        if use_mean and lam.mean_power is not None:
+            mean = lam.mean_power.reshape(-1)
     else:
         arr = np.asarray(lam, dtype=np.float64)
         shape, base = arr.shape, np.ones(arr.size)
         arr = arr.reshape(-1)
     if weights is None:
-        return arr, base
+        return arr, base, mean
     try:
         w = np.broadcast_to(np.asarray(weights, dtype=np.float64), shape)
     except ValueError as exc:
         raise ScheduleFitError(f"weights {np.shape(weights)} do not match lam {shape}") from exc
-    return arr, base * w.reshape(-1)
+    return arr, base * w.reshape(-1), mean
 
 
 @dataclass(frozen=True, eq=False)
 class _Objective:
-    """Loss of a batch of grids against a compressed spectrum (unique λ > 0, summed weights)."""
+    """Loss of a batch of grids against a compressed spectrum (unique λ > 0, summed weights;
+    ``mean_weights`` sums ``weight · |μ|²`` per unique λ, exact since the mean term is linear
+    in ``|μ|²``)."""
 
     lam: np.ndarray
     weights: np.ndarray
@@ -136,6 +128,7 @@ class _Objective:
     loss: str
     final_alpha_bar: float
     prior_variance: float
+    mean_weights: np.ndarray | None = None
 
     @classmethod
     def build(
@@ -146,6 +139,7 @@ class _Objective:
         loss: str,
         final_alpha_bar: float,
         prior_variance: float,
+        use_mean: bool = True,
     ) -> _Objective:
         if sampler not in SAMPLERS:
             raise ScheduleFitError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
@@ -153,7 +147,7 @@ class _Objective:
             raise ScheduleFitError(f"unknown loss {loss!r}; use one of {LOSSES}")
         if not (math.isfinite(prior_variance) and prior_variance > 0):
             raise ScheduleFitError(f"prior_variance must be positive, got {prior_variance}")
-        flat, w = _spectrum_arrays(lam, weights)
+        flat, w, mean = _spectrum_arrays(lam, weights, use_mean)
         if not (np.all(np.isfinite(flat)) and np.all(flat >= 0)):
             raise ScheduleFitError("lam must be finite and non-negative")
         if not (np.all(np.isfinite(w)) and np.all(w >= 0)):
@@ -164,13 +158,21 @@ class _Objective:
         # Identical λ give identical terms: fit on unique values with summed weights (exact).
         uniq, inverse = np.unique(flat[keep], return_inverse=True)
         summed = np.bincount(inverse, weights=w[keep], minlength=uniq.size)
-        return cls(uniq, summed, sampler, loss, final_alpha_bar, prior_variance)
+        mean_summed = None
+        if mean is not None and np.any(mean[keep] > 0):
+            mean_summed = np.bincount(inverse, weights=(w * mean)[keep], minlength=uniq.size)
+        return cls(uniq, summed, sampler, loss, final_alpha_bar, prior_variance, mean_summed)
 
     def batch(self, alpha_bars: np.ndarray) -> np.ndarray:
         """Loss of each grid in ``alpha_bars`` (B, N); real or complex, no validation."""
         ab_full = with_final(alpha_bars, self.final_alpha_bar)
         v = _output_variance_core(ab_full, self.lam, self.sampler, self.prior_variance)
-        return np.sum(self.weights * loss_terms(v, self.lam, self.loss), axis=-1)
+        total = np.sum(self.weights * loss_terms(v, self.lam, self.loss), axis=-1)
+        if self.mean_weights is not None:
+            e = _mean_error_core(ab_full, self.lam, self.sampler)
+            total = total + np.sum(mean_terms(e * e * self.mean_weights, self.lam, self.loss),
+                                   axis=-1)
+        return total
 
     def value(self, alpha_bars: np.ndarray) -> float:
         return float(self.batch(np.asarray(alpha_bars, dtype=np.float64)[None, :])[0])
@@ -185,16 +187,20 @@ def schedule_loss(
     final_alpha_bar: float = 1.0,
     prior_variance: float = 1.0,
     weights: np.ndarray | None = None,
+    use_mean: bool = True,
 ) -> float:
     """W2² or KL between sampler output and data, summed over frequencies (and channels).
 
     A :class:`Spectrum` brings its half-grid multiplicities; a plain array is a full grid. Optional
     ``weights`` multiply every term. For SAGD noise ``w``, ``lam`` is the whitened spectrum and
     W2² is measured in whitened coordinates; ``weights=w**2`` gives pixel-space W2² instead (KL is
-    the same in both). Frequencies with λ = 0 are excluded.
+    the same in both). Frequencies with λ = 0 are excluded. A Spectrum with ``mean_power`` adds
+    the cost of the missed data mean (:func:`~.transfer.mean_error_gain`) unless ``use_mean`` is
+    False.
     """
     ab = validate_alpha_bars(alpha_bars, final_alpha_bar)
-    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance)
+    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance,
+                                 use_mean)
     return objective.value(ab)
 
 
@@ -237,106 +243,6 @@ def _make_feasible(z: np.ndarray, lo: float, hi: float, margin: float) -> np.nda
     for i in range(z.size - 2, -1, -1):
         z[i] = max(z[i], z[i + 1] + margin)
     return z
-
-
-# --- result ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, eq=False)
-class FittedSchedule:
-    """An optimised grid ``alpha_bars`` (decreasing ᾱ_1 … ᾱ_N) and how it was obtained."""
-
-    alpha_bars: np.ndarray
-    final_alpha_bar: float
-    sampler: str
-    loss: str
-    init: str
-    num_train_timesteps: int
-    prior_variance: float
-    loss_init: float
-    loss_final: float
-    method: str
-    success: bool
-    iterations: int
-    margin: float
-    message: str = ""
-
-    def __post_init__(self) -> None:
-        ab = validate_alpha_bars(self.alpha_bars, self.final_alpha_bar).copy()
-        ab.setflags(write=False)
-        object.__setattr__(self, "alpha_bars", ab)
-
-    @property
-    def num_steps(self) -> int:
-        return int(self.alpha_bars.size)
-
-    @property
-    def log_snr(self) -> np.ndarray:
-        """``log(ᾱ/(1−ᾱ))`` of the grid (decreasing)."""
-        return _logit(self.alpha_bars)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "format": FITTED_FORMAT,
-            "version": FITTED_VERSION,
-            "alpha_bars": self.alpha_bars.tolist(),
-            "final_alpha_bar": self.final_alpha_bar,
-            "sampler": self.sampler,
-            "loss": self.loss,
-            "init": self.init,
-            "num_train_timesteps": self.num_train_timesteps,
-            "prior_variance": self.prior_variance,
-            "loss_init": self.loss_init,
-            "loss_final": self.loss_final,
-            "method": self.method,
-            "success": self.success,
-            "iterations": self.iterations,
-            "margin": self.margin,
-            "message": self.message,
-        }
-
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict())
-
-    @classmethod
-    def from_dict(cls, data: Any) -> FittedSchedule:
-        if not isinstance(data, dict):
-            raise ScheduleFitError("a saved fitted schedule must be a JSON object")
-        if data.get("format") != FITTED_FORMAT or data.get("version") != FITTED_VERSION:
-            raise ScheduleFitError(
-                f"not a {FITTED_FORMAT} v{FITTED_VERSION} document: "
-                f"format={data.get('format')!r}, version={data.get('version')!r}"
-            )
-        try:
-            fitted = cls(
-                alpha_bars=np.asarray(data["alpha_bars"], dtype=np.float64),
-                final_alpha_bar=float(data["final_alpha_bar"]),
-                sampler=str(data["sampler"]),
-                loss=str(data["loss"]),
-                init=str(data["init"]),
-                num_train_timesteps=int(data["num_train_timesteps"]),
-                prior_variance=float(data["prior_variance"]),
-                loss_init=float(data["loss_init"]),
-                loss_final=float(data["loss_final"]),
-                method=str(data["method"]),
-                success=bool(data["success"]),
-                iterations=int(data["iterations"]),
-                margin=float(data["margin"]),
-                message=str(data.get("message", "")),
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ScheduleFitError(f"malformed fitted schedule: {exc}") from exc
-        if fitted.sampler not in SAMPLERS or fitted.loss not in LOSSES:
-            raise ScheduleFitError(f"unknown sampler/loss {fitted.sampler!r}/{fitted.loss!r}")
-        return fitted
-
-    @classmethod
-    def from_json(cls, text: str | bytes) -> FittedSchedule:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ScheduleFitError(f"fitted schedule is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
 
 
 # --- optimiser -------------------------------------------------------------------------------
@@ -408,6 +314,19 @@ def _run_lbfgs(
     return to_z(res.x[None, :])[0].real, res
 
 
+def _check_range(alpha_bar_range: tuple[float, float] | None) -> tuple[float, float]:
+    if alpha_bar_range is None:
+        return ALPHA_BAR_MIN, ALPHA_BAR_MAX
+    try:
+        lo, hi = (float(v) for v in alpha_bar_range)
+    except (TypeError, ValueError) as exc:
+        msg = f"alpha_bar_range must be two numbers, got {alpha_bar_range!r}"
+        raise ScheduleFitError(msg) from exc
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi < 1):
+        raise ScheduleFitError(f"alpha_bar_range must satisfy 0 < low < high < 1, got {lo}, {hi}")
+    return lo, hi
+
+
 def optimize_schedule(
     lam: np.ndarray | Spectrum,
     num_steps: int,
@@ -422,6 +341,8 @@ def optimize_schedule(
     method: MethodName = "slsqp",
     margin: float = 1e-3,
     max_iter: int = 500,
+    alpha_bar_range: tuple[float, float] | None = None,
+    use_mean: bool = True,
 ) -> FittedSchedule:
     """Fit ``ᾱ_1 > … > ᾱ_N`` minimising ``loss`` for ``sampler`` on the spectrum ``lam``.
 
@@ -429,20 +350,26 @@ def optimize_schedule(
     array of eigenvalues (a full grid); ``weights`` as in :func:`schedule_loss`. ``init`` is the
     starting grid (the ``linear``/``cosine`` heuristic at N steps, or an array); ``loss_init`` of
     the result is its loss after projection into the bounds. ``margin`` is the minimum log-SNR gap
-    between consecutive levels. ``method='lbfgs'`` skips SLSQP.
+    between consecutive levels. ``method='lbfgs'`` skips SLSQP. ``alpha_bar_range`` replaces the
+    default bounds ``(1e-6, 0.99999)`` on every ᾱ_i (use a model's training range).
+    ``use_mean`` as in :func:`schedule_loss`.
     """
-    _check_steps(num_steps, T)
+    check_steps(num_steps, T)
     if method not in ("slsqp", "lbfgs"):
         raise ScheduleFitError(f"unknown method {method!r}; use 'slsqp' or 'lbfgs'")
     if not (math.isfinite(margin) and margin > 0) or max_iter < 1:
         raise ScheduleFitError(f"need margin > 0 and max_iter >= 1, got {margin}, {max_iter}")
     if not (math.isfinite(final_alpha_bar) and 0 < final_alpha_bar <= 1):
         raise ScheduleGridError(f"final_alpha_bar must lie in (0, 1], got {final_alpha_bar}")
-    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance)
+    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance,
+                                 use_mean)
     grid0, init_name = _initial_grid(init, num_steps, T)
 
-    lo = math.log(ALPHA_BAR_MIN) - math.log1p(-ALPHA_BAR_MIN)
-    top = min(ALPHA_BAR_MAX, final_alpha_bar)
+    ab_min, ab_max = _check_range(alpha_bar_range)
+    lo = math.log(ab_min) - math.log1p(-ab_min)
+    top = min(ab_max, final_alpha_bar)
+    if top <= ab_min:
+        raise ScheduleFitError(f"final_alpha_bar {final_alpha_bar} is below the range {ab_min}")
     hi = math.log(top) - math.log1p(-top)
     if (num_steps - 1) * margin >= hi - lo:
         raise ScheduleFitError(f"{num_steps} steps do not fit in the bounds with margin {margin}")

@@ -65,7 +65,10 @@ class Spectrum:
     """Per-channel, per-frequency variance ``lam`` on the half grid ``(C, H, W//2+1)``.
 
     ``num_samples`` is the number of images it was estimated from (0 for synthetic spectra);
-    ``radial`` says whether ``lam`` was replaced by its radial average.
+    ``radial`` says whether ``lam`` was replaced by its radial average. ``mean_power`` (optional,
+    same shape) is ``|F x̄|²``, the power of the dataset's mean image: SAGD.md §5 models zero-mean
+    data, but a sampler started from a zero-mean prior at ``ᾱ_N`` misses ``√ᾱ_N x̄``, an error
+    the schedule losses count when this is present (:func:`~.transfer.mean_error_gain`).
     """
 
     lam: np.ndarray
@@ -73,6 +76,7 @@ class Spectrum:
     width: int
     num_samples: int = 0
     radial: bool = False
+    mean_power: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if self.height < 1 or self.width < 1:
@@ -89,6 +93,13 @@ class Spectrum:
         if self.num_samples < 0:
             raise SpectrumError(f"num_samples must be >= 0, got {self.num_samples}")
         object.__setattr__(self, "lam", _readonly(lam))
+        if self.mean_power is not None:
+            mp = np.asarray(self.mean_power, dtype=np.float64)
+            if mp.shape != lam.shape:
+                raise SpectrumError(f"mean_power must have shape {lam.shape}, got {mp.shape}")
+            if not np.all(np.isfinite(mp)) or np.any(mp < 0):
+                raise SpectrumError("mean_power must be finite and non-negative")
+            object.__setattr__(self, "mean_power", _readonly(mp))
 
     @property
     def channels(self) -> int:
@@ -134,7 +145,42 @@ class Spectrum:
         """λ replaced by its radial-bin mean (smooths sampling noise; assumes isotropy)."""
         idx, _ = _radial_bins(self.height, self.width, n_bins)
         _, profile = self.radial_profile(n_bins)
-        return Spectrum(profile[:, idx], self.height, self.width, self.num_samples, radial=True)
+        return Spectrum(profile[:, idx], self.height, self.width, self.num_samples, radial=True,
+                        mean_power=self.mean_power)
+
+    def without_mean(self) -> Spectrum:
+        """The same λ with no mean image (the pure zero-mean model of SAGD.md §5)."""
+        return Spectrum(self.lam, self.height, self.width, self.num_samples, self.radial)
+
+    def resized(self, height: int, width: int) -> Spectrum:
+        """λ on an ``height × width`` grid, interpolated from the radial profile (cycles/pixel).
+
+        For a stationary process λ on the orthonormal DFT grid samples the power spectral density,
+        which does not depend on the image size, so the profile is interpolated (in log λ when
+        positive) at the new radii. The result is isotropic (``radial=True``). Of the mean image
+        only its average level is kept (DC power scaled by the pixel count ratio): a larger image
+        of the same content has no fixed layout. The same size returns ``self``.
+        """
+        if (height, width) == (self.height, self.width):
+            return self
+        if height < 1 or width < 1:
+            raise SpectrumError(f"image size must be at least 1×1, got {height}×{width}")
+        centres, profile = self.radial_profile()
+        r = radius_grid(height, width, half=True)
+        lam = np.empty((self.channels, height, width // 2 + 1))
+        for c in range(self.channels):
+            ok = np.isfinite(profile[c])
+            xs, ys = centres[ok], profile[c][ok]
+            if np.all(ys > 0):
+                lam[c] = np.exp(np.interp(r, xs, np.log(ys)))
+            else:
+                lam[c] = np.interp(r, xs, ys)
+        mean_power = None
+        if self.mean_power is not None:
+            mean_power = np.zeros_like(lam)
+            scale = (height * width) / (self.height * self.width)
+            mean_power[:, 0, 0] = self.mean_power[:, 0, 0] * scale
+        return Spectrum(lam, height, width, self.num_samples, radial=True, mean_power=mean_power)
 
     def whiten(self, w: np.ndarray) -> Spectrum:
         """Eigenvalues in SAGD-whitened coordinates, ``λ / w²`` (SAGD.md §5).
@@ -153,7 +199,10 @@ class Spectrum:
             raise SpectrumError("noise weights must be finite and non-negative")
         w2 = np.broadcast_to(w**2, self.lam.shape)
         lam = np.divide(self.lam, w2, out=np.zeros_like(self.lam), where=w2 > 0)
-        return Spectrum(lam, self.height, self.width, self.num_samples, self.radial)
+        mean_power = None
+        if self.mean_power is not None:
+            mean_power = np.divide(self.mean_power, w2, out=np.zeros_like(self.lam), where=w2 > 0)
+        return Spectrum(lam, self.height, self.width, self.num_samples, self.radial, mean_power)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +213,7 @@ class Spectrum:
             "num_samples": self.num_samples,
             "radial": self.radial,
             "lam": self.lam.tolist(),
+            "mean_power": None if self.mean_power is None else self.mean_power.tolist(),
         }
 
     def to_json(self) -> str:
@@ -184,11 +234,13 @@ class Spectrum:
             num_samples = int(data["num_samples"])
             radial = data["radial"]
             lam = np.asarray(data["lam"], dtype=np.float64)
+            raw_mean = data.get("mean_power")
+            mean_power = None if raw_mean is None else np.asarray(raw_mean, dtype=np.float64)
         except (KeyError, TypeError, ValueError) as exc:
             raise SpectrumError(f"malformed spectrum document: {exc}") from exc
         if not isinstance(radial, bool):
             raise SpectrumError("'radial' must be a boolean")
-        return cls(lam, height, width, num_samples, radial)
+        return cls(lam, height, width, num_samples, radial, mean_power)
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Spectrum:
@@ -249,8 +301,10 @@ def estimate_spectrum(
         spec = np.fft.rfft2(chunk, norm="ortho")
         power += np.sum(spec.real**2 + spec.imag**2, axis=0)
     lam = power / (n - 1)
+    mean_spec = np.fft.rfft2(mean, norm="ortho")
+    mean_power = mean_spec.real**2 + mean_spec.imag**2
     logger.debug("estimated spectrum of %d images, shape %s", n, lam.shape)
-    spectrum = Spectrum(lam, h, w, num_samples=n)
+    spectrum = Spectrum(lam, h, w, num_samples=n, mean_power=mean_power)
     return spectrum.radially_averaged(n_radial_bins) if radial else spectrum
 
 

@@ -29,6 +29,13 @@ DDPM (posterior mean with the denoiser plugged in, "fixed small" variance β̃):
 and ``x_{i−1} = b_i x_i + s_i z``, so ``v ← b_i² v + s_i²`` from ``v = prior_variance`` at i = N
 down to 1. The test suite checks both against a Monte Carlo run of the update formulas.
 
+Data mean. With ``x_0 ~ N(μ, λ)`` the Wiener denoiser is ``x̂_0 = μ + (√ᾱ λ / D)(x − √ᾱ μ)``,
+and both samplers are the maps above in the centred coordinates ``y = x − √ᾱ μ`` (every update is
+affine and reproduces ``√ᾱ_{i−1} μ`` from ``√ᾱ_i μ``). The prior ``N(0, ·)`` starts at
+``y_N = −√ᾱ_N μ``, so the output mean misses the data mean by ``e μ`` with the *mean-error gain*
+``e = √ᾱ_0 − 1 − M √ᾱ_N``, ``M = H`` (DDIM) or ``M = Π_i b_i`` (DDPM): a schedule ending
+(ᾱ_N) too high leaves part of the mean image ungenerated.
+
 VE (optional): with ``σ² = (1−ᾱ)/ᾱ`` and ``x = x_VP/√ᾱ`` the same DDIM is ``x_{i−1} = x̂_0 +
 (σ_{i−1}/σ_i)(x_i − x̂_0)``, ``x̂_0 = λ x/(λ + σ_i²)``, i.e. ``g_i = (λ + σ_{i−1}σ_i)/(λ + σ_i²)``.
 
@@ -119,6 +126,35 @@ def _output_variance_core(
     if sampler == "ddpm":
         return _ddpm_variance_core(ab_full, lam, prior_variance)
     raise ScheduleGridError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
+
+
+def _mean_error_core(ab_full: np.ndarray, lam: np.ndarray, sampler: str) -> np.ndarray:
+    """Mean-error gain ``e = √ᾱ_0 − 1 − M √ᾱ_N`` for grids (..., N+1) and flat ``lam`` (F,)."""
+    if sampler == "ddim":
+        m = _ddim_transfer_core(ab_full, lam)
+    elif sampler == "ddpm":
+        m = np.ones((*ab_full.shape[:-1], lam.size), dtype=np.result_type(ab_full, lam))
+        for i in range(ab_full.shape[-1] - 1, 0, -1):
+            prev, cur = ab_full[..., i - 1, None], ab_full[..., i, None]
+            alpha = cur / prev
+            m = m * (cur * lam + alpha - cur) / (np.sqrt(alpha) * (cur * lam + 1 - cur))
+    else:
+        raise ScheduleGridError(f"unknown sampler {sampler!r}; use one of {SAMPLERS}")
+    return np.sqrt(ab_full[..., :1]) - 1 - m * np.sqrt(ab_full[..., -1:])
+
+
+def mean_error_gain(
+    alpha_bars: np.ndarray,
+    lam: np.ndarray,
+    *,
+    sampler: SamplerName = "ddim",
+    final_alpha_bar: float = 1.0,
+) -> np.ndarray:
+    """Per-frequency ``e``: the sampler's output mean is ``μ + e μ`` for data mean ``μ`` and a
+    zero-mean prior (``e = √ᾱ_0 − 1 − M √ᾱ_N``; see the module docstring)."""
+    ab = with_final(validate_alpha_bars(alpha_bars, final_alpha_bar), final_alpha_bar)
+    lam = _validate_lam(lam)
+    return _mean_error_core(ab, lam.reshape(-1), sampler).reshape(lam.shape)
 
 
 def wiener_x0_gain(lam: np.ndarray, alpha_bar: float) -> np.ndarray:

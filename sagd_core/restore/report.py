@@ -1,0 +1,117 @@
+"""The JSON-able restoration report: what was done to which band, and how well it held.
+
+Every report states the method, the bands (with what happened to each and why), the out-of-band
+relative residual over the strictly trusted bins (SAGD.md §4.1), per-band energies before and
+after (mean square per pixel and channel, model range ``[-1, 1]``), timings and warnings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from sagd_core.restore.fourier import masked_energy, relative_residual
+from sagd_core.spectral.bands import BandSpec
+from sagd_core.spectral.masks import MaskReport, band_mask
+
+
+@dataclass
+class BandAction:
+    """What a method did to the band: ``omitted`` (zeroed), ``filled`` (estimated by a model)
+    or ``attenuated`` (zeroed with a smooth roll-off around it), and why."""
+
+    action: str
+    reason: str
+
+
+@dataclass
+class MethodOutcome:
+    """A method's samples (``(K, C, H, W)``, model range) plus what it wants reported."""
+
+    samples: torch.Tensor
+    band: BandAction
+    trusted: str  # "returned exactly" | "denoised" | "attenuated near the band" | ...
+    details: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    stochastic: bool = False
+
+
+def region_specs(spec: BandSpec) -> list[BandSpec]:
+    """One spec per region, keeping units, radius convention and softness."""
+    return [spec.model_copy(update={"regions": [r]}) for r in spec.regions]
+
+
+def band_energies(
+    spec: BandSpec, before: torch.Tensor, after: torch.Tensor
+) -> list[dict[str, Any]]:
+    """Per region: energy of the input and of the output under that region's mask."""
+    h, w = before.shape[-2:]
+    out = []
+    for i, sub in enumerate(region_specs(spec)):
+        mask = band_mask(sub, h, w)
+        out.append(
+            {
+                "index": i,
+                "region": sub.regions[0].model_dump(mode="json"),
+                "bins": int(np.count_nonzero(band_mask(sub, h, w, half=False))),
+                "energy_before": masked_energy(before, mask),
+                "energy_after": masked_energy(after, mask),
+            }
+        )
+    return out
+
+
+def build_report(
+    *,
+    method: str,
+    spec: BandSpec,
+    mask_report: MaskReport,
+    y: torch.Tensor,
+    result: torch.Tensor,
+    outcome: MethodOutcome,
+    request: dict[str, Any],
+    channels: int,
+    device: str,
+    timings: dict[str, float],
+    samples: int,
+    uncertainty_mean: float | None,
+    clipped_fraction: float,
+    tiles: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Assemble the report; ``y`` and ``result`` are ``(C, H, W)`` in model range."""
+    h, w = y.shape[-2:]
+    mask = band_mask(spec, h, w)
+    trusted_bins = (mask == 0).astype(np.float64)
+    bands = band_energies(spec, y, result)
+    for entry in bands:
+        entry["action"] = outcome.band.action
+        entry["reason"] = outcome.band.reason
+    return {
+        "method": method,
+        "request": request,
+        "image": {"height": int(h), "width": int(w), "channels": channels},
+        "band": spec.model_dump(mode="json"),
+        "mask_fraction": mask_report.fraction,
+        "bands": bands,
+        "band_energy_total": {
+            "before": masked_energy(y, mask),
+            "after": masked_energy(result, mask),
+        },
+        "trusted": outcome.trusted,
+        "out_of_band_residual": relative_residual(result, y, trusted_bins),
+        "samples": samples,
+        "stochastic": outcome.stochastic,
+        "uncertainty_mean_std": uncertainty_mean,
+        "clipped_fraction": clipped_fraction,
+        "tiles": tiles,
+        "details": outcome.details,
+        "device": device,
+        "timings": timings,
+        "warnings": list(outcome.warnings),
+    }
+
+
+__all__ = ["BandAction", "MethodOutcome", "band_energies", "build_report", "region_specs"]

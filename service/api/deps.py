@@ -1,0 +1,28 @@
+"""Route dependencies (``Annotated[..., Depends(...)]``): the app context and the caller."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from service.auth import Principal, authenticate
+from service.context import AppContext
+
+
+def get_context(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+Ctx = Annotated[AppContext, Depends(get_context)]
+
+
+def require_principal(request: Request, ctx: Ctx) -> Principal:
+    """Authenticate (401) and take one token from the caller's rate-limit bucket (429)."""
+    principal = authenticate(ctx.settings, request.headers)
+    ctx.limiter.check(principal.key_id)
+    return principal
+
+
+Caller = Annotated[Principal, Depends(require_principal)]

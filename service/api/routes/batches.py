@@ -1,0 +1,228 @@
+"""``/v1/batches``: many images (files and/or a zip) with one spec → one job per image."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import uuid
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Annotated
+from uuid import UUID
+
+from fastapi import APIRouter, File, Form, UploadFile
+from fastapi.responses import JSONResponse, Response
+
+from service.api.deps import Caller, Ctx
+from service.api.routes.restorations import restore_params
+from service.context import AppContext
+from service.contracts import TASK_RESTORE, BatchPublic, JobKind, Method, Rolloff
+from service.errors import V1_ERRORS, ApiProblem, error_responses
+from service.images import encode_png
+from service.submit import check_callback, decode_upload, enqueue, read_upload
+from service.views import batch_public
+from service.zips import ZipRejected, iter_zip_images
+
+router = APIRouter(
+    prefix="/v1/batches", tags=["batches"], responses=error_responses(*V1_ERRORS, 404)
+)
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def display_name(name: str | None, index: int) -> str:
+    """A short, safe label for an item (for listings and zip entries; never a disk path)."""
+    stem = (name or "").rsplit("/", 1)[-1].rsplit("\\", 1)[-1].rsplit(".", 1)[0]
+    stem = _UNSAFE.sub("_", stem).strip("_")[:64]
+    return stem or f"item{index}"
+
+
+def _uploads(
+    ctx: AppContext, images: list[UploadFile], archive: UploadFile | None
+) -> Iterator[tuple[str, bytes]]:
+    """``(client name, bytes)`` of each item, one at a time: files first, then zip members."""
+    s = ctx.settings
+    for upload in images:
+        yield upload.filename or "", read_upload(upload, s.max_upload_bytes, what="image")
+    if archive is None:
+        return
+    data = read_upload(archive, s.max_batch_bytes, what="archive")
+    members = iter_zip_images(
+        data,
+        max_entries=s.max_zip_entries,
+        max_total_bytes=s.max_zip_uncompressed_bytes,
+        max_member_bytes=s.max_upload_bytes,
+        max_images=s.max_batch_items,
+    )
+    while True:
+        try:
+            member = next(members)
+        except StopIteration:
+            return
+        except ZipRejected as exc:
+            raise ApiProblem(exc.status, "invalid_archive", str(exc)) from exc
+        yield member.name, member.data
+
+
+@dataclass(frozen=True)
+class _Staged:
+    """An item decoded and written to its job folder; only its size stays in memory."""
+
+    job_id: UUID
+    name: str
+    height: int
+    width: int
+    bit_depth: int
+
+
+def _stage(ctx: AppContext, index: int, name: str, data: bytes) -> _Staged:
+    label = display_name(name, index)
+    decoded = decode_upload(ctx, data, what=f"item {index} ({label})")
+    job_id = uuid.uuid4()
+    ctx.storage.job_dir(job_id, create=True)
+    ctx.storage.write_bytes(
+        ctx.storage.job_file(job_id, "input.png"), encode_png(decoded.pixels, 16), durable=False
+    )
+    return _Staged(job_id, label, decoded.height, decoded.width, decoded.bit_depth)
+
+
+def _stage_all(
+    ctx: AppContext, images: list[UploadFile], archive: UploadFile | None
+) -> list[_Staged]:
+    """Decode and store every item, one at a time, so that memory holds one decoded image (many
+    small uploads, or a small zip, can expand to far more pixels than fit at once)."""
+    cap = ctx.settings.max_batch_items
+    staged: list[_Staged] = []
+    try:
+        for index, (name, data) in enumerate(_uploads(ctx, images, archive)):
+            if index >= cap:
+                raise ApiProblem(
+                    422, "batch_too_large", f"more than {cap} images; the batch cap is {cap}"
+                )
+            staged.append(_stage(ctx, index, name, data))
+            del data
+        if not staged:
+            raise ApiProblem(422, "empty_batch", "send images (files) or an archive (zip)")
+    except BaseException:
+        _discard(ctx, staged)
+        raise
+    return staged
+
+
+def _discard(ctx: AppContext, staged: list[_Staged]) -> None:
+    for item in staged:
+        ctx.storage.delete_job(item.job_id)
+
+
+@router.post(
+    "", status_code=202, response_model=BatchPublic, responses=error_responses(400, 413, 415)
+)
+def create_batch(
+    ctx: Ctx,
+    caller: Caller,
+    images: Annotated[list[UploadFile] | None, File(description="image files")] = None,
+    archive: Annotated[UploadFile | None, File(description="zip of images")] = None,
+    band_spec: Annotated[str | None, Form()] = None,
+    corruption_type: Annotated[str | None, Form()] = None,
+    method: Annotated[Method, Form()] = "sagd",
+    notch_rolloff: Annotated[Rolloff, Form()] = "hard",
+    model: Annotated[str | None, Form(description="name[:version][,name[:version]]")] = None,
+    steps: Annotated[int, Form()] = 50,
+    seed: Annotated[int, Form()] = 0,
+    samples: Annotated[int, Form()] = 1,
+    input_noise_std: Annotated[float, Form()] = 0.0,
+    output_bit_depth: Annotated[int | None, Form()] = None,
+    callback_url: Annotated[str | None, Form(description="called once per item")] = None,
+) -> JSONResponse:
+    staged = _stage_all(ctx, images or [], archive)
+    try:
+        params = restore_params(
+            ctx,
+            staged,
+            band_spec=band_spec,
+            corruption_type=corruption_type,
+            method=method,
+            notch_rolloff=notch_rolloff,
+            model=model,
+            steps=steps,
+            seed=seed,
+            samples=samples,
+            input_noise_std=input_noise_std,
+            output_bit_depth=output_bit_depth,
+        )
+        hook = check_callback(ctx, callback_url)
+    except BaseException:
+        _discard(ctx, staged)
+        raise
+    batch_id = uuid.uuid4()
+    # The batch record first, then each item is queued (its input is already on disk).
+    ctx.jobs.create_batch(
+        batch_id, caller.key_id, [s.job_id for s in staged], [s.name for s in staged]
+    )
+    for item in staged:
+        enqueue(
+            ctx,
+            job_id=item.job_id,
+            kind=JobKind.RESTORE,
+            task=TASK_RESTORE,
+            owner=caller.key_id,
+            params=params.model_dump(mode="json"),
+            files={},
+            callback_url=hook,
+            batch_id=batch_id,
+        )
+    body = _public(ctx, batch_id, caller.key_id)
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/batches/{batch_id}"},
+    )
+
+
+def _public(ctx: AppContext, batch_id: UUID, owner: str) -> BatchPublic:
+    found = ctx.jobs.get_batch(batch_id, owner)
+    if found is None:
+        raise ApiProblem(404, "not_found", f"no batch {batch_id}")
+    meta, job_ids, names = found
+    return batch_public(batch_id, meta, job_ids, names, ctx.jobs.get_many(job_ids))
+
+
+@router.get("/{batch_id}", response_model=BatchPublic)
+def get_batch(ctx: Ctx, caller: Caller, batch_id: UUID) -> BatchPublic:
+    return _public(ctx, batch_id, caller.key_id)
+
+
+@router.delete("/{batch_id}", status_code=202, response_model=BatchPublic)
+def cancel_batch(ctx: Ctx, caller: Caller, batch_id: UUID) -> JSONResponse:
+    """Cancel every item that is not final yet (queued ones at once, running ones at their next
+    step)."""
+    batch = _public(ctx, batch_id, caller.key_id)
+    for item in batch.items:
+        if not item.state.terminal and ctx.jobs.request_cancel(item.job_id) == "cancelled":
+            ctx.queue.revoke(item.job_id)
+    body = _public(ctx, batch_id, caller.key_id)
+    return JSONResponse(body.model_dump(mode="json"), status_code=202)
+
+
+@router.get(
+    "/{batch_id}/result",
+    responses={200: {"content": {"application/zip": {}}}, **error_responses(409)},
+)
+def get_batch_result(ctx: Ctx, caller: Caller, batch_id: UUID) -> Response:
+    """A zip of every succeeded item's PNG plus ``manifest.json`` (per-item state and errors)."""
+    batch = _public(ctx, batch_id, caller.key_id)
+    if not all(item.state.terminal for item in batch.items):
+        raise ApiProblem(409, "not_ready", f"batch is {batch.state.value}; wait for every item")
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_STORED) as archive:
+        for item in batch.items:
+            path = ctx.storage.job_file(item.job_id, "result.png")
+            if item.state.value == "succeeded" and path.is_file():
+                archive.write(path, arcname=f"{item.index:04d}-{item.name}.png")
+        archive.writestr("manifest.json", json.dumps(batch.model_dump(mode="json"), indent=2))
+    return Response(
+        buffer.getvalue(),
+        media_type="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="batch-{batch_id}.zip"'},
+    )

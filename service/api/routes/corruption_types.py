@@ -1,0 +1,46 @@
+"""``/v1/corruption-types``: named band specs, usable by restorations and trainings."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from service.api.deps import Caller, Ctx
+from service.bands import band_json, parse_band
+from service.contracts import CorruptionTypeCreate, CorruptionTypePublic
+from service.errors import V1_ERRORS, ApiProblem, error_responses
+from service.registry import ConflictError
+
+router = APIRouter(
+    prefix="/v1/corruption-types",
+    tags=["corruption types"],
+    responses=error_responses(*V1_ERRORS, 404),
+)
+
+
+@router.post(
+    "", status_code=201, response_model=CorruptionTypePublic, responses=error_responses(400, 409)
+)
+def create_corruption_type(
+    ctx: Ctx, caller: Caller, body: CorruptionTypeCreate
+) -> CorruptionTypePublic:
+    spec = parse_band(body.band)
+    try:
+        return ctx.corruption_types.create(body.name, band_json(spec), body.description)
+    except ConflictError as exc:
+        raise ApiProblem(409, "conflict", str(exc)) from exc
+
+
+@router.get("", response_model=list[CorruptionTypePublic])
+def list_corruption_types(ctx: Ctx, caller: Caller) -> list[CorruptionTypePublic]:
+    return ctx.corruption_types.list()
+
+
+@router.get("/{name}", response_model=CorruptionTypePublic)
+def get_corruption_type(ctx: Ctx, caller: Caller, name: str) -> CorruptionTypePublic:
+    try:
+        item = ctx.corruption_types.get(name)
+    except ValueError:
+        item = None
+    if item is None:
+        raise ApiProblem(404, "not_found", f"no corruption type {name!r}")
+    return item

@@ -1,0 +1,143 @@
+"""``POST /v1/restorations``: one image + a band spec (or a corruption type) → a queued job."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Annotated, Any, Protocol
+
+from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi.responses import JSONResponse
+
+from service.api.deps import Caller, Ctx
+from service.bands import band_json, check_band_for_image, resolve_band
+from service.context import AppContext
+from service.contracts import TASK_RESTORE, JobKind, JobPublic, Method, RestoreParams, Rolloff
+from service.errors import V1_ERRORS, error_responses
+from service.images import encode_png
+from service.submit import (
+    accepted,
+    check_callback,
+    check_models,
+    decode_upload,
+    enqueue,
+    existing_for_key,
+    get_created,
+    parse_model_refs,
+    read_upload,
+    validated,
+)
+
+router = APIRouter(
+    prefix="/v1/restorations", tags=["restorations"], responses=error_responses(*V1_ERRORS)
+)
+
+
+class ImageSize(Protocol):
+    """What the parameters depend on: an image's size and bit depth."""
+
+    @property
+    def height(self) -> int: ...
+
+    @property
+    def width(self) -> int: ...
+
+    @property
+    def bit_depth(self) -> int: ...
+
+
+def restore_params(
+    ctx: AppContext,
+    decoded: Sequence[ImageSize],
+    *,
+    band_spec: str | None,
+    corruption_type: str | None,
+    method: str,
+    notch_rolloff: str,
+    model: str | None,
+    steps: int,
+    seed: int,
+    samples: int,
+    input_noise_std: float,
+    output_bit_depth: int | None,
+) -> RestoreParams:
+    """Validate everything about a restoration except the image bytes (shared with batches)."""
+    spec = resolve_band(band_spec, corruption_type, ctx.corruption_types)
+    for image in decoded:
+        check_band_for_image(spec, image.height, image.width)
+    data: dict[str, Any] = {
+        "band": band_json(spec),
+        "corruption_type": corruption_type,
+        "method": method,
+        "notch_rolloff": notch_rolloff,
+        "models": parse_model_refs(model),
+        "steps": steps,
+        "seed": seed,
+        "samples": samples,
+        "input_noise_std": input_noise_std,
+        "output_bit_depth": output_bit_depth or max(i.bit_depth for i in decoded),
+    }
+    params = validated(RestoreParams, data)
+    return params.model_copy(update={"models": check_models(ctx, params.method, params.models)})
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobPublic,
+    responses={
+        202: {"description": "queued; poll the Location"},
+        **error_responses(400, 413, 415),
+    },
+)
+def create_restoration(
+    ctx: Ctx,
+    caller: Caller,
+    image: Annotated[UploadFile, File(description="PNG, JPEG, TIFF or WebP")],
+    band_spec: Annotated[str | None, Form(description="band spec JSON")] = None,
+    corruption_type: Annotated[str | None, Form()] = None,
+    method: Annotated[Method, Form()] = "sagd",
+    notch_rolloff: Annotated[Rolloff, Form()] = "hard",
+    model: Annotated[
+        str | None, Form(description="registered models: name[:version][,name[:version]]")
+    ] = None,
+    steps: Annotated[int, Form()] = 50,
+    seed: Annotated[int, Form()] = 0,
+    samples: Annotated[int, Form(description="> 1 gives an uncertainty map")] = 1,
+    input_noise_std: Annotated[float, Form()] = 0.0,
+    output_bit_depth: Annotated[int | None, Form(description="8 or 16; default: input's")] = None,
+    callback_url: Annotated[str | None, Form()] = None,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
+) -> JSONResponse:
+    data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
+    decoded = decode_upload(ctx, data)
+    params = restore_params(
+        ctx,
+        [decoded],
+        band_spec=band_spec,
+        corruption_type=corruption_type,
+        method=method,
+        notch_rolloff=notch_rolloff,
+        model=model,
+        steps=steps,
+        seed=seed,
+        samples=samples,
+        input_noise_std=input_noise_std,
+        output_bit_depth=output_bit_depth,
+    )
+    hook = check_callback(ctx, callback_url)
+    job_id = uuid.uuid4()
+    earlier = existing_for_key(ctx, caller.key_id, idempotency_key, job_id)
+    if earlier is not None:
+        return accepted(earlier)
+    enqueue(
+        ctx,
+        job_id=job_id,
+        kind=JobKind.RESTORE,
+        task=TASK_RESTORE,
+        owner=caller.key_id,
+        params=params.model_dump(mode="json"),
+        files={"input.png": encode_png(decoded.pixels, 16)},
+        callback_url=hook,
+    )
+    return accepted(get_created(ctx, job_id))

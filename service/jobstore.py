@@ -1,0 +1,226 @@
+"""Job and batch state in Redis: one hash per job, transitions done by small Lua scripts.
+
+A job hash holds ``kind, state, owner, created_at, started_at, finished_at, step, total, message,
+error_code, error_message, attempts, batch_id, params, callback_url, result, cancel``. State moves
+queued → running → (succeeded | failed | cancelled); a terminal state is final (a re-delivered task
+cannot flip it), which with atomic result files makes tasks idempotent. Attempts are counted per job
+on every claim, so a job whose worker keeps dying is given up after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+PREFIX = "sagd"
+TERMINAL = ("succeeded", "failed", "cancelled")
+
+_CLAIM = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return {'missing', 0} end
+if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'terminal', 0} end
+local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then return {'cancel', attempts} end
+if attempts > tonumber(ARGV[1]) then return {'exhausted', attempts} end
+redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[2], 'step', 0)
+return {'run', attempts}
+"""
+
+_FINISH = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 0 end
+redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished_at', ARGV[2])
+for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+return 1
+"""
+
+_CANCEL = """
+local st = redis.call('HGET', KEYS[1], 'state')
+if not st then return 'missing' end
+if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 'terminal' end
+redis.call('HSET', KEYS[1], 'cancel', '1')
+if st == 'queued' then
+  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[1],
+             'error_code', 'cancelled', 'error_message', 'cancelled before it started')
+  if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+  return 'cancelled'
+end
+return 'cancelling'
+"""
+
+ClaimOutcome = Literal["run", "missing", "terminal", "cancel", "exhausted"]
+CancelOutcome = Literal["missing", "terminal", "cancelled", "cancelling"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    outcome: ClaimOutcome
+    attempts: int
+
+
+def connect(url: str, *, retries: int = 8) -> redis.Redis:
+    """A Redis client that returns ``str`` values and rides out a short outage (a Redis restart)
+    by retrying with exponential backoff (about 10 s in all with the default ``retries``)."""
+    return redis.Redis.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=10,
+        socket_connect_timeout=5,
+        retry=Retry(ExponentialBackoff(cap=2.0, base=0.1), retries),
+        retry_on_error=[redis.ConnectionError, redis.TimeoutError],
+        health_check_interval=30,
+    )
+
+
+class JobStore:
+    def __init__(self, client: redis.Redis, *, ttl_s: int = 24 * 3600) -> None:
+        self.r = client
+        self.ttl_s = ttl_s
+        self._claim = client.register_script(_CLAIM)
+        self._finish = client.register_script(_FINISH)
+        self._cancel = client.register_script(_CANCEL)
+
+    @staticmethod
+    def key(job_id: UUID | str) -> str:
+        return f"{PREFIX}:job:{job_id}"
+
+    # creation and reads ----------------------------------------------------------------------
+    def create(
+        self,
+        job_id: UUID,
+        *,
+        kind: str,
+        owner: str,
+        params: dict[str, Any],
+        callback_url: str | None = None,
+        batch_id: UUID | None = None,
+    ) -> None:
+        fields: dict[Any, Any] = {
+            "id": str(job_id),
+            "kind": kind,
+            "state": "queued",
+            "owner": owner,
+            "created_at": time.time(),
+            "step": 0,
+            "total": 0,
+            "attempts": 0,
+            "params": json.dumps(params),
+        }
+        if callback_url:
+            fields["callback_url"] = callback_url
+        if batch_id is not None:
+            fields["batch_id"] = str(batch_id)
+        self.r.hset(self.key(job_id), mapping=fields)
+
+    def get(self, job_id: UUID | str) -> dict[str, str] | None:
+        data: dict[str, str] = self.r.hgetall(self.key(job_id))  # type: ignore[assignment]
+        return data or None
+
+    def get_owned(self, job_id: UUID, owner: str) -> dict[str, str] | None:
+        """The job if it exists and belongs to ``owner`` (another key's job reads as missing)."""
+        job = self.get(job_id)
+        if job is None or job.get("owner") != owner:
+            return None
+        return job
+
+    def get_many(self, job_ids: list[str]) -> list[dict[str, str] | None]:
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            pipe.hgetall(self.key(job_id))
+        return [item or None for item in pipe.execute()]
+
+    def params(self, job: dict[str, str]) -> dict[str, Any]:
+        loaded: dict[str, Any] = json.loads(job.get("params", "{}"))
+        return loaded
+
+    def is_active(self, job_id: UUID) -> bool:
+        state = self.r.hget(self.key(job_id), "state")
+        return state in ("queued", "running")
+
+    # transitions ---------------------------------------------------------------------------
+    def claim(self, job_id: UUID | str, max_attempts: int) -> Claim:
+        outcome, attempts = self._claim(keys=[self.key(job_id)], args=[max_attempts, time.time()])
+        return Claim(outcome=outcome, attempts=int(attempts))
+
+    def finish(self, job_id: UUID | str, state: str, **fields: Any) -> bool:
+        """Move a non-terminal job to terminal ``state``; False if it already was terminal."""
+        if state not in TERMINAL:
+            raise ValueError(f"not a terminal state: {state}")
+        args: list[Any] = [state, time.time(), self.ttl_s]
+        for name, value in fields.items():
+            if value is not None:
+                args += [name, value if isinstance(value, str | int | float) else json.dumps(value)]
+        return bool(self._finish(keys=[self.key(job_id)], args=args))
+
+    def fail(self, job_id: UUID | str, code: str, message: str) -> bool:
+        return self.finish(job_id, "failed", error_code=code, error_message=message[:2000])
+
+    def request_cancel(self, job_id: UUID | str) -> CancelOutcome:
+        outcome: CancelOutcome = self._cancel(
+            keys=[self.key(job_id)], args=[time.time(), self.ttl_s]
+        )
+        return outcome
+
+    def progress(self, job_id: UUID | str, step: int, total: int, message: str = "") -> bool:
+        """Record progress; returns True when a cancel was requested (the caller stops)."""
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self.key(job_id), mapping={"step": step, "total": total, "message": message})
+        pipe.hget(self.key(job_id), "cancel")
+        _, cancel = pipe.execute()
+        return bool(cancel == "1")
+
+    def cancel_requested(self, job_id: UUID | str) -> bool:
+        return bool(self.r.hget(self.key(job_id), "cancel") == "1")
+
+    # idempotency ---------------------------------------------------------------------------
+    def reserve_idempotency(self, owner: str, key: str, job_id: UUID) -> str | None:
+        """Bind ``key`` to ``job_id`` for this owner; the earlier job id if already bound."""
+        name = self._idem_key(owner, key)
+        if self.r.set(name, str(job_id), nx=True, ex=self.ttl_s):
+            return None
+        existing = self.r.get(name)
+        return str(existing) if existing else None
+
+    def rebind_idempotency(self, owner: str, key: str, job_id: UUID) -> None:
+        """Point ``key`` at ``job_id`` (the earlier job it named never got created)."""
+        self.r.set(self._idem_key(owner, key), str(job_id), ex=self.ttl_s)
+
+    @staticmethod
+    def _idem_key(owner: str, key: str) -> str:
+        return f"{PREFIX}:idem:{owner}:{hashlib.sha256(key.encode('utf-8')).hexdigest()}"
+
+    # batches -------------------------------------------------------------------------------
+    def create_batch(
+        self, batch_id: UUID, owner: str, job_ids: list[UUID], names: list[str]
+    ) -> None:
+        key = f"{PREFIX}:batch:{batch_id}"
+        ttl = self.ttl_s * 2
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hset(key, mapping={"owner": owner, "created_at": time.time(), "size": len(job_ids)})
+        pipe.rpush(f"{key}:items", *[str(j) for j in job_ids])
+        pipe.rpush(f"{key}:names", *names)
+        for name in (key, f"{key}:items", f"{key}:names"):
+            pipe.expire(name, ttl)
+        pipe.execute()
+
+    def get_batch(
+        self, batch_id: UUID, owner: str
+    ) -> tuple[dict[str, str], list[str], list[str]] | None:
+        key = f"{PREFIX}:batch:{batch_id}"
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.lrange(f"{key}:items", 0, -1)
+        pipe.lrange(f"{key}:names", 0, -1)
+        meta, items, names = pipe.execute()
+        if not meta or meta.get("owner") != owner:
+            return None
+        return meta, items, names

@@ -1,0 +1,167 @@
+"""Turning a validated request into a queued job: files on disk, a hash in Redis, a task sent.
+
+Order matters for crash safety: inputs are written first, then the job hash, then the task is sent;
+if the broker refuses the task the job is marked failed and the client gets a 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+from uuid import UUID
+
+from fastapi import UploadFile
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
+
+from service.context import AppContext
+from service.contracts import ModelRef
+from service.errors import ApiProblem
+from service.images import DecodedImage, ImageRejected, decode_image
+from service.queue import QueueUnavailable
+from service.registry import ModelNotFoundError
+from service.views import job_public
+from service.webhooks import WebhookTargetError, check_callback_url
+
+logger = logging.getLogger(__name__)
+_CHUNK = 1 << 20
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_upload(upload: UploadFile, limit: int, *, what: str = "file") -> bytes:
+    """The upload's bytes, counted while reading: 413 past ``limit``."""
+    chunks: list[bytes] = []
+    total = 0
+    while chunk := upload.file.read(_CHUNK):
+        total += len(chunk)
+        if total > limit:
+            raise ApiProblem(413, "payload_too_large", f"{what} exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_upload(ctx: AppContext, data: bytes, *, what: str = "image") -> DecodedImage:
+    try:
+        return decode_image(
+            data, max_pixels=ctx.settings.max_pixels, min_side=ctx.settings.min_side
+        )
+    except ImageRejected as exc:
+        raise ApiProblem(exc.status, exc.code, f"{what}: {exc}") from exc
+
+
+def validated(model: type[M], data: dict[str, Any]) -> M:
+    """Build a params model, turning pydantic errors into a 422 with their messages."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        details = [
+            {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in exc.errors(include_url=False, include_input=False, include_context=False)
+        ]
+        summary = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details[:5])
+        raise ApiProblem(422, "validation_error", summary, details=details) from exc
+
+
+def parse_model_refs(text: str | None) -> list[dict[str, Any]]:
+    """``"name[:version][,name[:version]...]"`` → model references (422 when malformed)."""
+    refs: list[dict[str, Any]] = []
+    for part in (text or "").split(","):
+        name, _, version = part.strip().partition(":")
+        if not name:
+            continue
+        if version and not version.isdigit():
+            raise ApiProblem(422, "validation_error", f"model version must be a number: {part!r}")
+        refs.append({"name": name, "version": int(version) if version else None})
+    return refs
+
+
+def check_models(ctx: AppContext, method: str, refs: list[ModelRef]) -> list[ModelRef]:
+    """The models a learned method will use (default: ``SAGD_DEFAULT_MODEL``); 422 if unknown."""
+    if method == "notch":
+        return []
+    chosen = refs or [ModelRef(name=ctx.settings.default_model)]
+    for ref in chosen:
+        try:
+            ctx.models.resolve(ref.name, ref.version)
+        except (ModelNotFoundError, ValueError) as exc:
+            raise ApiProblem(
+                422,
+                "unknown_model",
+                f"{exc}; train one (POST /v1/trainings) or use method=notch",
+            ) from exc
+    return chosen
+
+
+def check_callback(ctx: AppContext, url: str | None) -> str | None:
+    if not url:
+        return None
+    try:
+        return check_callback_url(url, allow_private=ctx.settings.webhook_allow_private)
+    except WebhookTargetError as exc:
+        raise ApiProblem(422, "invalid_callback_url", str(exc)) from exc
+
+
+def enqueue(
+    ctx: AppContext,
+    *,
+    job_id: UUID,
+    kind: str,
+    task: str,
+    owner: str,
+    params: dict[str, Any],
+    files: dict[str, bytes],
+    callback_url: str | None = None,
+    batch_id: UUID | None = None,
+) -> None:
+    """Write the job's files, create its record and queue it."""
+    ctx.storage.job_dir(job_id, create=True)
+    for name, data in files.items():
+        ctx.storage.write_bytes(ctx.storage.job_file(job_id, name), data, durable=False)
+    ctx.jobs.create(
+        job_id, kind=kind, owner=owner, params=params, callback_url=callback_url, batch_id=batch_id
+    )
+    send_or_fail(ctx, task, job_id)
+
+
+def send_or_fail(ctx: AppContext, task: str, job_id: UUID) -> None:
+    try:
+        ctx.queue.send(task, job_id)
+    except QueueUnavailable as exc:
+        ctx.jobs.fail(job_id, "queue_unavailable", "the job could not be queued")
+        raise ApiProblem(
+            503, "queue_unavailable", "the job queue is unavailable; retry later"
+        ) from exc
+
+
+def existing_for_key(
+    ctx: AppContext, owner: str, key: str | None, job_id: UUID
+) -> dict[str, str] | None:
+    """With an ``Idempotency-Key``: the job already made for it by this owner, else None."""
+    if not key:
+        return None
+    if len(key) > 255:
+        raise ApiProblem(422, "invalid_idempotency_key", "Idempotency-Key is longer than 255")
+    earlier = ctx.jobs.reserve_idempotency(owner, key, job_id)
+    if earlier is None:
+        return None
+    job = ctx.jobs.get_owned(UUID(earlier), owner)
+    if job is None:  # the earlier request died before creating it: rebind to this one
+        ctx.jobs.rebind_idempotency(owner, key, job_id)
+    return job
+
+
+def accepted(job: dict[str, str]) -> JSONResponse:
+    """202 with the job and ``Location: /v1/jobs/{id}``."""
+    public = job_public(job)
+    return JSONResponse(
+        public.model_dump(mode="json"),
+        status_code=202,
+        headers={"Location": f"/v1/jobs/{public.id}"},
+    )
+
+
+def get_created(ctx: AppContext, job_id: UUID) -> dict[str, str]:
+    job = ctx.jobs.get(job_id)
+    if job is None:  # only if Redis lost it between the two calls
+        raise ApiProblem(503, "unavailable", "job record not found right after creation")
+    return job

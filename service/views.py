@@ -1,0 +1,124 @@
+"""Turn stored job and batch hashes into the public models (shared by API and webhooks)."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from service.contracts import (
+    BatchItem,
+    BatchPublic,
+    ErrorInfo,
+    JobKind,
+    JobPublic,
+    JobState,
+    Progress,
+    Timings,
+)
+
+
+def _ts(value: str | None) -> datetime | None:
+    return datetime.fromtimestamp(float(value), UTC) if value else None
+
+
+def _progress(job: dict[str, str]) -> Progress:
+    step, total = int(job.get("step") or 0), int(job.get("total") or 0)
+    fraction = 1.0 if job.get("state") == "succeeded" else (step / total if total else 0.0)
+    return Progress(step=step, total=total, fraction=round(fraction, 4), message=job.get("message"))
+
+
+def _error(job: dict[str, str]) -> ErrorInfo | None:
+    if not job.get("error_code"):
+        return None
+    return ErrorInfo(code=job["error_code"], message=job.get("error_message", ""))
+
+
+def job_public(job: dict[str, str], *, now: float | None = None) -> JobPublic:
+    """The client's view of a job hash: progress, ETA from the running rate, timings, error."""
+    now = time.time() if now is None else now
+    created = float(job["created_at"])
+    started = float(job["started_at"]) if job.get("started_at") else None
+    finished = float(job["finished_at"]) if job.get("finished_at") else None
+    state = JobState(job["state"])
+    progress = _progress(job)
+    eta = None
+    if state is JobState.RUNNING and started is not None and progress.step > 0:
+        rate = (now - started) / progress.step
+        eta = round(max(0.0, rate * (progress.total - progress.step)), 3)
+    queue_s = (started if started is not None else (finished or now)) - created
+    run_s = ((finished or now) - started) if started is not None else None
+    result: dict[str, Any] | None = json.loads(job["result"]) if job.get("result") else None
+    job_id = UUID(job["id"])
+    return JobPublic(
+        id=job_id,
+        kind=JobKind(job["kind"]),
+        state=state,
+        progress=progress,
+        eta_s=eta,
+        timings=Timings(
+            created_at=datetime.fromtimestamp(created, UTC),
+            started_at=_ts(job.get("started_at")),
+            finished_at=_ts(job.get("finished_at")),
+            queue_s=round(max(0.0, queue_s), 4),
+            run_s=None if run_s is None else round(max(0.0, run_s), 4),
+        ),
+        error=_error(job),
+        attempts=int(job.get("attempts") or 0),
+        batch_id=UUID(job["batch_id"]) if job.get("batch_id") else None,
+        result_url=f"/v1/jobs/{job_id}/result" if state is JobState.SUCCEEDED else None,
+        result=result,
+    )
+
+
+def batch_public(
+    batch_id: UUID,
+    meta: dict[str, str],
+    job_ids: list[str],
+    names: list[str],
+    jobs: list[dict[str, str] | None],
+) -> BatchPublic:
+    items = []
+    for index, (job_id, name, job) in enumerate(zip(job_ids, names, jobs, strict=False)):
+        if job is None:  # expired or lost: report it, never hide it
+            items.append(
+                BatchItem(
+                    index=index,
+                    name=name,
+                    job_id=UUID(job_id),
+                    state=JobState.FAILED,
+                    progress=Progress(),
+                    error=ErrorInfo(code="expired", message="job record expired"),
+                )
+            )
+            continue
+        items.append(
+            BatchItem(
+                index=index,
+                name=name,
+                job_id=UUID(job_id),
+                state=JobState(job["state"]),
+                progress=_progress(job),
+                error=_error(job),
+            )
+        )
+    counts = Counter(item.state.value for item in items)
+    if all(item.state.terminal for item in items):
+        state = JobState.SUCCEEDED if counts["succeeded"] else JobState.FAILED
+        if counts["cancelled"] == len(items):
+            state = JobState.CANCELLED
+    elif counts["running"] or counts["succeeded"] or counts["failed"]:
+        state = JobState.RUNNING
+    else:
+        state = JobState.QUEUED
+    return BatchPublic(
+        id=batch_id,
+        state=state,
+        counts={s.value: counts.get(s.value, 0) for s in JobState},
+        created_at=datetime.fromtimestamp(float(meta["created_at"]), UTC),
+        items=items,
+        result_url=f"/v1/batches/{batch_id}/result",
+    )

@@ -1,0 +1,23 @@
+// What this tab submitted (the API has no listing endpoint): job and batch ids in sessionStorage.
+const JOBS = "sagd.jobs";
+const BATCHES = "sagd.batches";
+
+function read(key) {
+  try {
+    const value = JSON.parse(sessionStorage.getItem(key) || "[]");
+    return Array.isArray(value) ? value : [];
+  } catch {
+    return [];
+  }
+}
+
+function remember(key, id) {
+  const ids = read(key).filter((x) => x !== id);
+  ids.unshift(id);
+  sessionStorage.setItem(key, JSON.stringify(ids.slice(0, 50)));
+}
+
+export const jobIds = () => read(JOBS);
+export const batchIds = () => read(BATCHES);
+export const rememberJob = (id) => remember(JOBS, id);
+export const rememberBatch = (id) => remember(BATCHES, id);

@@ -1,0 +1,72 @@
+"""The page and its assets are served (no browser, no Redis, no worker)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from fastapi.testclient import TestClient
+
+from service.main import create_app
+from service.settings import Settings
+from tests.service.api_helpers import FakeQueue
+
+IMPORT = re.compile(r"""^import .* from "\./([a-z]+\.js)";$""", re.MULTILINE)
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, env="development", storage_root=tmp_path, redis_url="redis://127.0.0.1:1/0"
+    )
+    offline = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=0.1)
+    with TestClient(create_app(settings, queue=FakeQueue(), client=offline)) as test_client:
+        yield test_client
+
+
+def test_index_is_html_with_a_strict_policy(client: TestClient) -> None:
+    response = client.get("/")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html; charset=utf-8"
+    assert "default-src 'self'" in response.headers["content-security-policy"]
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert '<script type="module" src="/static/app.js">' in response.text
+    assert "https://" not in response.text  # no CDN: everything from this origin
+
+
+def test_every_referenced_asset_is_served(client: TestClient) -> None:
+    """The stylesheet, the entry module and every module it imports, transitively."""
+    page = client.get("/").text
+    css = client.get("/static/style.css")
+    assert css.status_code == 200 and css.headers["content-type"] == "text/css; charset=utf-8"
+    assert 'href="/static/style.css"' in page
+    pending, seen = ["app.js"], set()
+    while pending:
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        response = client.get(f"/static/{name}")
+        assert response.status_code == 200, name
+        assert response.headers["content-type"] == "text/javascript; charset=utf-8"
+        assert "https://" not in response.text
+        pending += IMPORT.findall(response.text)
+    assert {"api.js", "editor.js", "spectrum.js", "bands.js", "restore.js", "views.js"} <= seen
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/static/missing.js", "/static/routes.py", "/static/..%2Froutes.py", "/static/index.html"],
+)
+def test_other_paths_are_json_404s(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+
+
+def test_page_is_not_in_the_api_schema(client: TestClient) -> None:
+    paths = client.get("/openapi.json").json()["paths"]
+    assert "/" not in paths and not any(p.startswith("/static") for p in paths)

@@ -1,0 +1,223 @@
+"""``sagd restore`` and ``sagd analyze`` (called through their own parsers), and restoring with
+a model directory written by the real training loop."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sagd_core.cli import analyze_cmd, restore_cmd
+from sagd_core.cli.common import CliError
+from sagd_core.data import ImageReadError, read_image, write_image
+from sagd_core.models import unet_preset
+from sagd_core.restore import ModelSet, RestoreRequest, load_model, restore
+from sagd_core.spectral import NoiseSpec, parse_band_spec
+from sagd_core.training import TrainConfig, train
+
+BAND = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
+
+
+def _parse(module: object, argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    module.register(parser.add_subparsers())  # type: ignore[attr-defined]
+    return parser.parse_args(argv)
+
+
+def _striped(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:h, :w]
+    base = 0.5 + 0.2 * np.sin(xx / 9.0) * np.cos(yy / 7.0) + 0.02 * rng.standard_normal((h, w))
+    return np.clip(base + 0.15 * np.cos(2 * np.pi * 0.25 * xx), 0, 1).astype(np.float32)
+
+
+def test_restore_cli_writes_image_and_report(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(2):
+        write_image(src / f"img{i}.png", _striped(seed=i), bit_depth=16)
+    band = tmp_path / "band.json"
+    band.write_text(json.dumps(BAND))
+    out = tmp_path / "out"
+    args = _parse(
+        restore_cmd,
+        [
+            "restore",
+            str(src),
+            "-o",
+            str(out),
+            "--band",
+            f"@{band}",
+            "--method",
+            "notch",
+            "--bit-depth",
+            "16",
+            "--no-progress",
+        ],
+    )
+    assert args.func(args) == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["img0.png", "img0.report.json", "img1.png", "img1.report.json"]
+    report = json.loads((out / "img0.report.json").read_text())
+    assert report["method"] == "notch" and report["out_of_band_residual"] < 1e-5
+    assert read_image(out / "img0.png").shape == (48, 64, 1)
+
+
+def test_restore_cli_writes_nothing_when_an_image_fails(tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "a.png", _striped(), bit_depth=8)
+    (src / "b.png").write_bytes(b"not an image at all")
+    out = tmp_path / "out"
+    args = _parse(
+        restore_cmd,
+        [
+            "restore",
+            str(src),
+            "-o",
+            str(out),
+            "--band",
+            json.dumps(BAND),
+            "--method",
+            "notch",
+            "--no-progress",
+        ],
+    )
+    with pytest.raises(ImageReadError, match=r"b\.png"):
+        args.func(args)
+    assert list(out.iterdir()) == []  # no image, no report, no staging folder
+
+
+def test_restore_cli_auto_band_and_bad_options(tmp_path: Path) -> None:
+    write_image(tmp_path / "s.png", _striped(), bit_depth=16)
+    out = tmp_path / "out"
+    args = _parse(
+        restore_cmd,
+        [
+            "restore",
+            str(tmp_path / "s.png"),
+            "-o",
+            str(out),
+            "--auto",
+            "--method",
+            "notch",
+            "--no-progress",
+        ],
+    )
+    assert args.func(args) == 0
+    report = json.loads((out / "s.report.json").read_text())
+    kinds = [r["kind"] for r in report["band"]["regions"]]
+    assert "notch" in kinds and report["analysis"]["regions"]
+    bad = _parse(
+        restore_cmd,
+        [
+            "restore",
+            str(tmp_path / "s.png"),
+            "-o",
+            str(out),
+            "--band",
+            json.dumps(BAND),
+            "--samples",
+            "99",
+            "--no-progress",
+        ],
+    )
+    with pytest.raises(CliError, match=r"samples|16"):
+        bad.func(bad)
+    with pytest.raises(CliError, match="does not exist"):
+        missing = _parse(
+            restore_cmd,
+            ["restore", str(tmp_path / "nope.png"), "-o", str(out), "--auto", "--no-progress"],
+        )
+        missing.func(missing)
+
+
+def test_analyze_cli_writes_a_spec(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_image(tmp_path / "s.png", _striped(), bit_depth=16)
+    spec_path, report_path = tmp_path / "spec.json", tmp_path / "analysis.json"
+    args = _parse(
+        analyze_cmd,
+        [
+            "analyze",
+            str(tmp_path / "s.png"),
+            "-o",
+            str(spec_path),
+            "--report",
+            str(report_path),
+            "--no-progress",
+        ],
+    )
+    assert args.func(args) == 0
+    spec = parse_band_spec(spec_path.read_text())
+    assert any(r.kind == "notch" for r in spec.regions)
+    assert json.loads(report_path.read_text())["images"][0]["power_law"]
+    assert "wrote a band spec" in capsys.readouterr().out
+
+
+def test_restore_with_a_trained_model_directory(tmp_path: Path) -> None:
+    band = parse_band_spec(BAND)
+    config = TrainConfig(
+        model=unet_preset("cpu-tiny", 1),
+        noise=NoiseSpec(kind="band", band=band),
+        band=band,
+        role="band",
+        steps=3,
+        batch_size=4,
+        warmup_steps=1,
+        device="cpu",
+    )
+    images = np.random.default_rng(0).uniform(-1, 1, (8, 1, 16, 16)).astype(np.float32)
+    train(config, tmp_path / "band_model", images=images)
+    model = load_model(tmp_path / "band_model")
+    models = ModelSet.from_models([model])
+    assert models.band is model
+    res = restore(_striped(32, 32), RestoreRequest(band=band, method="sagd", steps=4), models)
+    assert res.report["bands"][0]["action"] == "filled"
+    assert res.report["out_of_band_residual"] < 1e-5
+    out = tmp_path / "out"
+    write_image(tmp_path / "x.png", _striped(32, 32))
+    args = _parse(
+        restore_cmd,
+        [
+            "restore",
+            str(tmp_path / "x.png"),
+            "-o",
+            str(out),
+            "--band",
+            json.dumps(BAND),
+            "--model",
+            str(tmp_path / "band_model"),
+            "--steps",
+            "3",
+            "--samples",
+            "2",
+            "--no-progress",
+        ],
+    )
+    assert args.func(args) == 0
+    assert (out / "x.uncertainty.png").exists()
+
+
+def test_fill_calibration_sidecar_is_validated(tmp_path: Path) -> None:
+    from sagd_core.checkpoint import CheckpointError
+    from sagd_core.restore.models import CALIBRATION_FILE
+
+    band = parse_band_spec(BAND)
+    config = TrainConfig(model=unet_preset("cpu-tiny", 1), noise=NoiseSpec(kind="band", band=band),
+                         band=band, role="band", steps=1, batch_size=2, warmup_steps=0,
+                         device="cpu")
+    images = np.random.default_rng(1).uniform(-1, 1, (4, 1, 16, 16)).astype(np.float32)
+    train(config, tmp_path / "m", images=images)
+    sidecar = tmp_path / "m" / CALIBRATION_FILE
+    for bad in ('{"gain": 3}', '{"gain": "x"}', "[1]", "not json"):
+        sidecar.write_text(bad)
+        with pytest.raises(CheckpointError, match=r"calibration|outside"):
+            load_model(tmp_path / "m")
+    sidecar.write_text('{"gain": 0.25, "samples": 4}')
+    model = load_model(tmp_path / "m")
+    res = restore(_striped(32, 32), RestoreRequest(band=band, method="sagd", steps=3),
+                  ModelSet(band=model))
+    assert res.report["details"]["fill"]["gain"] == 0.25

@@ -1,0 +1,140 @@
+"""/v1/batches: files and zips, per-item status, the result zip."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from uuid import UUID
+
+import numpy as np
+from fastapi.testclient import TestClient
+
+from service.context import AppContext
+from service.contracts import TASK_RESTORE
+from service.images import encode_png
+from tests.service.api_helpers import FakeQueue, png_bytes, restore_form
+
+
+def make_zip(entries: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in entries.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_batch_of_files_and_zip(client: TestClient, queue: FakeQueue) -> None:
+    archive = make_zip(
+        {
+            "a/one.png": png_bytes(seed=1),
+            "notes.txt": b"not an image",
+            "__MACOSX/._one.png": b"junk",
+            "sub/": b"",
+            "two.png": png_bytes(seed=2),
+        }
+    )
+    files = [
+        ("images", ("first.png", png_bytes(seed=3), "image/png")),
+        ("images", ("../../etc/passwd.png", png_bytes(seed=4), "image/png")),
+        ("archive", ("batch.zip", archive, "application/zip")),
+    ]
+    response = client.post("/v1/batches", files=files, data=restore_form())
+    assert response.status_code == 202, response.text
+    body = response.json()
+    assert response.headers["location"] == f"/v1/batches/{body['id']}"
+    assert [item["name"] for item in body["items"]] == ["first", "passwd", "one", "two"]
+    assert body["state"] == "queued" and body["counts"]["queued"] == 4
+    assert [task for task, _ in queue.sent] == [TASK_RESTORE] * 4
+    status = client.get(f"/v1/batches/{body['id']}").json()
+    assert [i["job_id"] for i in status["items"]] == [i["job_id"] for i in body["items"]]
+
+
+def test_batch_result_zip_after_all_items_finish(client: TestClient) -> None:
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
+    body = client.post("/v1/batches", files=files, data=restore_form()).json()
+    batch_id = body["id"]
+    assert client.get(f"/v1/batches/{batch_id}/result").status_code == 409
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    pixels = np.full((24, 32, 3), 0.5, dtype=np.float32)
+    ids = [UUID(item["job_id"]) for item in body["items"]]
+    for job_id in ids[:2]:
+        ctx.jobs.claim(job_id, 3)
+        ctx.storage.write_bytes(ctx.storage.job_file(job_id, "result.png"), encode_png(pixels, 8))
+        ctx.jobs.finish(job_id, "succeeded")
+    ctx.jobs.claim(ids[2], 3)
+    assert client.get(f"/v1/batches/{batch_id}").json()["state"] == "running"
+    ctx.jobs.fail(ids[2], "rejected", "bad")
+    status = client.get(f"/v1/batches/{batch_id}").json()
+    assert status["state"] == "succeeded"
+    assert status["counts"]["succeeded"] == 2 and status["counts"]["failed"] == 1
+    result = client.get(f"/v1/batches/{batch_id}/result")
+    assert result.status_code == 200 and result.headers["content-type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(result.content)) as archive:
+        names = sorted(archive.namelist())
+        manifest = json.loads(archive.read("manifest.json"))
+    assert names == ["0000-0.png", "0001-1.png", "manifest.json"]
+    assert manifest["items"][2]["error"]["code"] == "rejected"
+
+
+def test_batch_errors(client: TestClient, settings: object) -> None:
+    assert client.post("/v1/batches", data=restore_form()).status_code == 422
+    escape = make_zip({"../evil.png": png_bytes()})
+    response = client.post(
+        "/v1/batches", files={"archive": ("a.zip", escape, "application/zip")}, data=restore_form()
+    )
+    assert response.status_code == 422 and "escapes" in response.json()["message"]
+    not_zip = client.post(
+        "/v1/batches",
+        files={"archive": ("a.zip", b"PK\x03\x04junk", "application/zip")},
+        data=restore_form(),
+    )
+    assert not_zip.status_code == 422 and not_zip.json()["code"] == "invalid_archive"
+    no_images = make_zip({"a.txt": b"hello"})
+    response = client.post(
+        "/v1/batches",
+        files={"archive": ("a.zip", no_images, "application/zip")},
+        data=restore_form(),
+    )
+    assert response.status_code == 422
+    bad_item = [
+        ("images", ("ok.png", png_bytes(), "image/png")),
+        ("images", ("bad.png", b"\x89PNG\r\n\x1a\n broken", "image/png")),
+    ]
+    response = client.post("/v1/batches", files=bad_item, data=restore_form())
+    assert response.status_code == 422 and "item 1 (bad)" in response.json()["message"]
+
+
+def test_batch_cap(tmp_path: object, redis_url: str) -> None:
+    from pathlib import Path
+
+    from service.main import create_app
+    from tests.service.api_helpers import make_settings
+
+    settings = make_settings(Path(str(tmp_path)), redis_url, max_batch_items=2)
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
+    with TestClient(create_app(settings, queue=FakeQueue())) as small:
+        response = small.post("/v1/batches", files=files, data=restore_form())
+        assert response.status_code == 422 and response.json()["code"] == "batch_too_large"
+
+
+def test_cancel_batch(client: TestClient, queue: FakeQueue) -> None:
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
+    body = client.post("/v1/batches", files=files, data=restore_form()).json()
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    first = UUID(body["items"][0]["job_id"])
+    ctx.jobs.claim(first, 3)  # running
+    response = client.delete(f"/v1/batches/{body['id']}")
+    assert response.status_code == 202
+    states = [item["state"] for item in response.json()["items"]]
+    assert states == ["running", "cancelled", "cancelled"]
+    assert ctx.jobs.cancel_requested(first)
+    assert len(queue.revoked) == 2
+
+
+def test_other_owner_cannot_see_batch(client: TestClient) -> None:
+    files = [("images", ("0.png", png_bytes(), "image/png"))]
+    batch_id = client.post("/v1/batches", files=files, data=restore_form()).json()["id"]
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    assert ctx.jobs.get_batch(UUID(batch_id), "someone-else") is None
+    assert client.get(f"/v1/batches/{UUID(int=1)}").status_code == 404

@@ -1,0 +1,121 @@
+"""The real engine on the real library (fast paths only) and the models cache."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from service.contracts import RestoreParams, TrainParams
+from service.registry import ModelNotFoundError, ModelRegistry
+from service.storage import Storage
+from worker.engine import CoreEngine, EngineError, jsonable
+from worker.models_cache import ModelsCache
+
+BAND = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
+
+
+def test_notch_restore_through_the_library() -> None:
+    engine = CoreEngine()
+    image = np.random.default_rng(0).random((32, 40, 1)).astype(np.float32)
+    steps: list[tuple[int, int]] = []
+    out = engine.restore(
+        image,
+        RestoreParams(band=BAND, method="notch"),
+        [],
+        device="cpu",
+        progress=lambda s, t: steps.append((s, t)),
+    )
+    assert out.image.shape == image.shape and out.image.dtype == np.float32
+    assert steps and steps[-1][0] == steps[-1][1]
+    json.dumps(out.report)  # plain JSON
+    assert "notch" in engine.capabilities()["methods"]
+
+
+def test_library_refusals_become_engine_errors() -> None:
+    engine = CoreEngine()
+    image = np.zeros((32, 32, 1), np.float32)
+    with pytest.raises(EngineError):  # sagd without any model cannot restore
+        engine.restore(
+            image,
+            RestoreParams(band=BAND, method="ddnm"),
+            [],
+            device="cpu",
+            progress=lambda s, t: None,
+        )
+    bad = TrainParams(model_name="m", band=BAND, dataset="digits", unet="no-such-preset")
+    with pytest.raises(EngineError, match="U-Net preset"):
+        engine.train(
+            bad, Path("/nonexistent"), images=None, device="cpu", progress=lambda s, t, v: None
+        )
+
+
+def test_slow_steps_hook_only_when_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    engine = CoreEngine()
+    image = np.random.default_rng(1).random((16, 16, 1)).astype(np.float32)
+    params = RestoreParams(band=BAND, method="notch")
+    seen: list[tuple[int, int]] = []
+    engine.restore(image, params, [], device="cpu", progress=lambda s, t: seen.append((s, t)))
+    assert all(t != 4 for _, t in seen)
+    switch = tmp_path / "slow"
+    switch.write_text("4")
+    monkeypatch.setenv("SAGD_TEST_SLOW_FILE", str(switch))
+    monkeypatch.setenv("SAGD_TEST_STEP_S", "0.001")
+    seen.clear()
+    engine.restore(image, params, [], device="cpu", progress=lambda s, t: seen.append((s, t)))
+    assert seen[:4] == [(1, 4), (2, 4), (3, 4), (4, 4)]
+
+
+def test_jsonable() -> None:
+    @dataclass
+    class Row:
+        value: float
+
+    raw = {"a": np.float32(1.5), "b": np.arange(3), "c": (Row(2.0),), "d": float("nan"), 1: None}
+    assert jsonable(raw) == {"a": 1.5, "b": [0, 1, 2], "c": [{"value": 2.0}], "d": None, "1": None}
+
+
+def test_models_cache_lru_and_reload(tmp_path: Path) -> None:
+    registry = ModelRegistry(Storage(tmp_path))
+    loads: list[Path] = []
+
+    def loader(directory: Path, device: str) -> Any:
+        loads.append(directory)
+        return directory.name
+
+    cache = ModelsCache(registry, loader, "cpu", capacity=2)
+    with pytest.raises(ModelNotFoundError):
+        cache.get("a")
+    for name in ("a", "b", "c"):
+        staged = tmp_path / f"s-{name}"
+        staged.mkdir()
+        registry.add_version(name, staged, {})
+    assert cache.get("a") == (1, "1") and cache.get("a") == (1, "1")
+    cache.get("b")
+    cache.get("c")  # evicts a (least recently used)
+    cache.get("a")
+    assert [p.parent.name for p in loads] == ["a", "b", "c", "a"]
+    staged = tmp_path / "s-a2"
+    staged.mkdir()
+    registry.add_version("a", staged, {})
+    assert cache.get("a")[0] == 2  # the new default, without a restart
+    registry.set_default("a", 1)
+    assert cache.get("a")[0] == 1
+
+
+def test_analyze_proposes_a_band_for_periodic_noise() -> None:
+    from worker.engine import _analyzer
+
+    if _analyzer() is None:
+        pytest.skip("sagd_core.restore.analyze is not importable")
+    _, x = np.mgrid[0:64, 0:64]
+    rng = np.random.default_rng(0)
+    image = 0.5 + 0.02 * rng.standard_normal((64, 64)) + 0.2 * np.cos(2 * np.pi * 0.25 * x)
+    result = CoreEngine().analyze(np.clip(image, 0, 1)[..., None].astype(np.float32))
+    json.dumps(result)
+    regions = result["band_spec"]["regions"]
+    assert any(r["kind"] == "notch" and abs(abs(r["fx"]) - 0.25) < 0.03 for r in regions)

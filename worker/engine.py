@@ -1,0 +1,348 @@
+"""The only module that calls ``sagd_core`` (docs/ARCHITECTURE.md, "Contracts the worker calls").
+
+:class:`CoreEngine` adapts the worker's job parameters (``service.contracts``) to the library's
+entry points: ``sagd_core.restore.restore`` / ``load_model`` / ``analyze`` and
+``sagd_core.training.train``. Library imports are lazy, so a worker whose ``sagd_core`` lacks a
+feature still runs the others and reports what it can do (:meth:`CoreEngine.capabilities`).
+Tasks are unit-tested with a fake engine that has the same methods (:class:`Engine`).
+
+Test hook: when the environment variable ``SAGD_TEST_SLOW_STEPS=N`` is set (or
+``SAGD_TEST_SLOW_FILE`` names an existing file holding N), :meth:`restore` first runs N fake
+progress steps of ``SAGD_TEST_STEP_S`` seconds (default 0.05). Integration tests use it to have a
+slow job to cancel or kill; it does nothing unless one of the variables is set. A file holding
+``N stuck`` also holds off the soft time limit during the steps, like native code that does not
+return to Python, so that tests can reach the hard time limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import json
+import logging
+import os
+import signal
+import time
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from service.contracts import RestoreParams, TrainParams
+
+logger = logging.getLogger(__name__)
+
+StepCallback = Callable[[int, int], None]
+TrainCallback = Callable[[int, int, dict[str, float]], None]
+
+
+class EngineError(ValueError):
+    """A job the library refused or cannot do; the message is shown to the client."""
+
+
+@dataclass(frozen=True)
+class EngineResult:
+    image: np.ndarray  # float32 (H, W, C) in [0, 1]
+    report: dict[str, Any]
+    uncertainty: np.ndarray | None = None  # float32 (H, W[, C]) >= 0
+
+
+class Engine(Protocol):
+    def capabilities(self) -> dict[str, Any]: ...
+
+    def warm_up(self, device: str) -> None: ...
+
+    def select_device(self, setting: str) -> str: ...
+
+    def load_model(self, directory: Path, device: str) -> Any: ...
+
+    def restore(
+        self,
+        image: np.ndarray,
+        params: RestoreParams,
+        models: list[Any],
+        *,
+        device: str,
+        progress: StepCallback,
+    ) -> EngineResult: ...
+
+    def train(
+        self,
+        params: TrainParams,
+        out_dir: Path,
+        *,
+        images: list[np.ndarray] | None,
+        device: str,
+        progress: TrainCallback,
+    ) -> dict[str, Any]: ...
+
+    def analyze(self, image: np.ndarray) -> dict[str, Any]: ...
+
+
+def jsonable(value: Any) -> Any:
+    """Reports may hold numpy scalars/arrays, dataclasses or pydantic models: make plain JSON."""
+    if hasattr(value, "model_dump"):
+        return jsonable(value.model_dump(mode="json"))
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return jsonable(dataclasses.asdict(value))
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def _slow_test_steps(progress: StepCallback) -> None:
+    steps = int(os.environ.get("SAGD_TEST_SLOW_STEPS", "0") or 0)
+    stuck = False
+    switch = os.environ.get("SAGD_TEST_SLOW_FILE")
+    if switch and os.path.isfile(switch):
+        with open(switch) as handle:
+            words = handle.read().split()
+        steps = int(words[0]) if words else 0
+        stuck = "stuck" in words[1:]
+    pause = float(os.environ.get("SAGD_TEST_STEP_S", "0.05") or 0.05)
+    # "stuck": hold signals during the steps as a long call into native code does (Python runs
+    # no handler until it returns): the soft time limit (SIGUSR1 in Celery's prefork pool) and
+    # the pool's SIGTERM, so only the hard time limit's SIGKILL can stop the job.
+    held = {signal.SIGUSR1, signal.SIGTERM} if stuck else set()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        for step in range(1, steps + 1):
+            time.sleep(pause)
+            progress(step, steps)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _has(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+class CoreEngine:
+    """The real engine: ``sagd_core`` on CPU or CUDA."""
+
+    def capabilities(self) -> dict[str, Any]:
+        methods: list[str] = []
+        analyze = False
+        if _has("sagd_core.restore"):
+            try:
+                import sagd_core.restore as core_restore
+
+                field = core_restore.RestoreRequest.model_fields["method"]
+                methods = [str(m) for m in typing.get_args(field.annotation)]
+                analyze = _analyzer() is not None
+            except Exception as exc:  # a half-written library must not stop the worker
+                logger.warning("sagd_core.restore is not usable: %s", exc)
+        return {"methods": methods, "analyze": analyze, "train": _has("sagd_core.training")}
+
+    def warm_up(self, device: str) -> None:
+        """One tiny notch restoration on ``device``, so the first real job does not pay for
+        library imports, FFT plans and allocator warm-up (run in each worker child after fork)."""
+        try:
+            image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
+            params = RestoreParams(
+                band={"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}, method="notch"
+            )
+            self._restore(image[..., None], params, [], device=device, progress=lambda s, t: None)
+        except Exception as exc:  # a warm-up failure must not stop the worker
+            logger.warning("engine warm-up failed: %s", exc)
+
+    def select_device(self, setting: str) -> str:
+        """``auto``: CUDA when available (call after fork, never in the parent)."""
+        if setting != "auto":
+            return setting
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"
+
+    def load_model(self, directory: Path, device: str) -> Any:
+        from sagd_core.checkpoint import CheckpointError
+        from sagd_core.restore import load_model
+
+        try:
+            return load_model(directory, device=device)
+        except CheckpointError as exc:
+            raise EngineError(
+                f"model checkpoint {directory.parent.name}/{directory.name} "
+                f"could not be loaded: {exc}"
+            ) from exc
+
+    def restore(
+        self,
+        image: np.ndarray,
+        params: RestoreParams,
+        models: list[Any],
+        *,
+        device: str,
+        progress: StepCallback,
+    ) -> EngineResult:
+        _slow_test_steps(progress)
+        return self._restore(image, params, models, device=device, progress=progress)
+
+    def _restore(
+        self,
+        image: np.ndarray,
+        params: RestoreParams,
+        models: list[Any],
+        *,
+        device: str,
+        progress: StepCallback,
+    ) -> EngineResult:
+        try:
+            from sagd_core.restore import RestoreRequest, restore
+        except ImportError as exc:
+            raise EngineError("restoration is not available in this worker's sagd_core") from exc
+        try:
+            request = RestoreRequest.model_validate(
+                {
+                    "band": params.band,
+                    "method": params.method,
+                    "notch_rolloff": params.notch_rolloff,
+                    "steps": params.steps,
+                    "seed": params.seed,
+                    "samples": params.samples,
+                    "input_noise_std": params.input_noise_std,
+                }
+            )
+        except ValueError as exc:
+            raise EngineError(f"the library refused the request: {exc}") from exc
+        from sagd_core.restore import ModelSet, RestoreError
+
+        source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        try:
+            model_set = ModelSet.from_models(models) if models else None
+            result = restore(source, request, model_set, device=device, progress=progress)
+        except RestoreError as exc:  # bad input for this image or these models: tell the client
+            raise EngineError(str(exc)) from exc
+        restored = np.asarray(result.image, dtype=np.float32)
+        if restored.ndim == 2:
+            restored = restored[..., None]
+        uncertainty = getattr(result, "uncertainty", None)
+        return EngineResult(
+            image=restored,
+            report=jsonable(result.report),
+            uncertainty=None if uncertainty is None else np.asarray(uncertainty, np.float32),
+        )
+
+    def train(
+        self,
+        params: TrainParams,
+        out_dir: Path,
+        *,
+        images: list[np.ndarray] | None,
+        device: str,
+        progress: TrainCallback,
+    ) -> dict[str, Any]:
+        """Train one model version into ``out_dir``; returns its registry metadata."""
+        from sagd_core.data.builtin import BUILTIN_DATASETS
+        from sagd_core.data.ranges import to_model_range
+        from sagd_core.data.transforms import hwc_to_chw, resize_and_center_crop, to_channels
+        from sagd_core.models import PRESET_NAMES, unet_preset
+        from sagd_core.spectral import NoiseSpec, parse_band_spec
+        from sagd_core.training import DataConfig, TrainConfig, TrainProgress, train
+
+        if params.dataset is not None and params.dataset not in BUILTIN_DATASETS:
+            raise EngineError(f"unknown built-in dataset {params.dataset!r}")  # never a path
+        if params.unet not in PRESET_NAMES:
+            raise EngineError(f"unknown U-Net preset {params.unet!r}; valid: {PRESET_NAMES}")
+        try:
+            band = parse_band_spec(params.band)
+            noise = {
+                "omission": NoiseSpec(omit=band),
+                "band": NoiseSpec(kind="band", band=band),
+            }.get(params.model_kind, NoiseSpec())
+            arrays = None
+            channels = 1
+            if images is not None:
+                channels = 3 if any(i.shape[2] == 3 for i in images) else 1
+                prepared = [
+                    hwc_to_chw(to_channels(resize_and_center_crop(i, params.image_size), channels))
+                    for i in images
+                ]
+                arrays = to_model_range(np.stack(prepared).astype(np.float32))
+            data = DataConfig(
+                source=params.dataset or "uploaded",
+                image_size=params.image_size,
+                channels=channels,
+                corruption=params.synthetic_corruption,
+                corruption_seed=params.seed,
+            )
+            config = TrainConfig(
+                model=unet_preset(params.unet, channels),
+                noise=noise,
+                band=band,
+                role=params.model_kind,
+                project_trusted=params.model_kind == "omission",
+                data=data,
+                steps=params.steps,
+                batch_size=params.batch_size,
+                seed=params.seed,
+                checkpoint_every=max(params.steps // 4, 1),
+                device=device,
+            )
+        except ValueError as exc:
+            raise EngineError(f"invalid training request: {exc}") from exc
+
+        def on_step(p: TrainProgress) -> None:
+            progress(p.step, p.total, {"loss": p.loss_avg, "images_per_s": p.images_per_s})
+
+        try:
+            result = train(config, out_dir, progress=on_step, images=arrays)
+        except (ValueError, FloatingPointError) as exc:  # the library's "bad input" errors
+            raise EngineError(f"training failed: {exc}") from exc
+        meta_file = out_dir / "meta.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        return {
+            "kind": params.model_kind,
+            "band": band.model_dump(mode="json"),
+            "noise": config.noise.model_dump(mode="json"),
+            "schedule": config.schedule.model_dump(mode="json"),
+            "data_hash": meta.get("dataset_hash"),
+            "scores": {
+                "final_loss": jsonable(result.final_loss),
+                "steps": result.steps,
+                "train_seconds": round(result.seconds, 3),
+            },
+        }
+
+    def analyze(self, image: np.ndarray) -> dict[str, Any]:
+        analyze = _analyzer()
+        if analyze is None:
+            raise EngineError("image analysis is not available in this worker's sagd_core")
+        from sagd_core.restore import RestoreError
+
+        source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
+        try:
+            analysis = analyze(source)
+        except RestoreError as exc:
+            raise EngineError(str(exc)) from exc
+        to_dict = getattr(analysis, "to_dict", None)
+        result = jsonable(to_dict() if callable(to_dict) else analysis)
+        json.dumps(result)  # fail here, not in Redis, if the library returned something odd
+        return result if isinstance(result, dict) else {"analysis": result}
+
+
+def _analyzer() -> Callable[[np.ndarray], Any] | None:
+    """``sagd_core.restore.analyze.analyze_image`` (or a ``sagd_core.restore.analyze``
+    function), if this library has one."""
+    try:
+        module = importlib.import_module("sagd_core.restore.analyze")
+    except ImportError:
+        return None
+    candidate = getattr(module, "analyze_image", None) or getattr(module, "analyze", None)
+    return candidate if callable(candidate) else None

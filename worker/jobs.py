@@ -1,0 +1,182 @@
+"""What a task does, without Celery: claim the job, run it, store results, finish it once.
+
+``execute`` owns the lifecycle. It counts the attempt (a job whose worker keeps dying is failed
+after ``max_attempts``), honours a cancel requested before start, maps failures to readable
+errors (a soft time limit, the library refusing the request, a bug), records metrics and queues
+the webhook. Results are written with atomic renames keyed by the job id, and the final state is
+set by a compare-and-set in Redis, so a re-delivered job overwrites the same files and cannot
+change an already final state.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from typing import Any
+from uuid import UUID
+
+from celery.exceptions import SoftTimeLimitExceeded
+
+from service.contracts import AnalyzeParams, ModelRef, RestoreParams, TrainParams
+from service.images import decode_image, encode_png, read_png
+from service.registry import ModelNotFoundError
+from service.zips import read_zip_images
+from worker.context import WorkerContext
+from worker.engine import EngineError
+
+logger = logging.getLogger(__name__)
+
+Body = Callable[[WorkerContext, UUID, dict[str, str], "Reporter"], dict[str, Any]]
+
+
+class JobCancelled(Exception):
+    """Raised from a progress callback when the job's cancel flag is set; stops the work."""
+
+
+class Reporter:
+    """Progress callback: records step/total in Redis and raises :class:`JobCancelled`."""
+
+    def __init__(self, ctx: WorkerContext, job_id: UUID) -> None:
+        self.ctx = ctx
+        self.job_id = job_id
+        self.calls = 0
+        self.started = time.perf_counter()
+
+    def step(self, step: int, total: int) -> None:
+        self.report(step, total, "")
+
+    def train_step(self, step: int, total: int, values: dict[str, float]) -> None:
+        self.report(step, total, ", ".join(f"{k}={v:.4g}" for k, v in sorted(values.items())))
+
+    def report(self, step: int, total: int, message: str) -> None:
+        self.calls += 1
+        if self.ctx.jobs.progress(self.job_id, int(step), int(total), message):
+            raise JobCancelled(f"job {self.job_id} cancelled at step {step}/{total}")
+
+
+def execute(ctx: WorkerContext, job_id: str, body: Body) -> str:
+    """Run one job through its lifecycle; returns the state it ended in (or why it was skipped)."""
+    uid = UUID(job_id)
+    claim = ctx.jobs.claim(uid, ctx.settings.max_attempts)
+    if claim.outcome in ("missing", "terminal"):
+        logger.info("job %s: %s, nothing to do", job_id, claim.outcome)
+        return claim.outcome
+    if claim.outcome == "cancel":
+        finish_job(ctx, uid, "cancelled", error_code="cancelled", error_message="cancelled")
+        return "cancelled"
+    if claim.outcome == "exhausted":
+        message = f"worker lost too many times ({claim.attempts - 1} attempts)"
+        finish_job(ctx, uid, "failed", error_code="worker_lost", error_message=message)
+        return "failed"
+    job = ctx.jobs.get(uid) or {}
+    reporter = Reporter(ctx, uid)
+    fields: dict[str, Any]
+    try:
+        result = body(ctx, uid, job, reporter)
+    except JobCancelled:
+        state, fields = "cancelled", {"error_code": "cancelled", "error_message": "cancelled"}
+    except SoftTimeLimitExceeded:
+        limit = _soft_limit(ctx, job.get("kind", "restore"))
+        message = f"exceeded the time limit of {limit} s"
+        state, fields = "failed", {"error_code": "time_limit", "error_message": message}
+    except (EngineError, ModelNotFoundError) as exc:
+        state, fields = "failed", {"error_code": "rejected", "error_message": str(exc)}
+    except Exception:
+        logger.exception("job %s failed", job_id)
+        message = f"unexpected error in the worker (see its log for job {job_id})"
+        state, fields = "failed", {"error_code": "internal_error", "error_message": message}
+    else:
+        state, fields = "succeeded", {"result": result}
+    ctx.metrics.steps(reporter.calls, time.perf_counter() - reporter.started)
+    finish_job(ctx, uid, state, **fields)
+    return state
+
+
+def _soft_limit(ctx: WorkerContext, kind: str) -> int:
+    s = ctx.settings
+    return s.train_soft_time_limit_s if kind == "train" else s.restore_soft_time_limit_s
+
+
+def finish_job(ctx: WorkerContext, uid: UUID, state: str, **fields: Any) -> None:
+    """Make the job final once (compare-and-set), then record its metrics and queue its webhook;
+    a job that already was final is left alone."""
+    if not ctx.jobs.finish(uid, state, **fields):
+        logger.info("job %s was already final; %s not recorded", uid, state)
+        return
+    job = ctx.jobs.get(uid) or {}
+    if job.get("created_at"):
+        ctx.metrics.job_finished(
+            job.get("kind", "?"), state, time.time() - float(job["created_at"])
+        )
+    if job.get("callback_url"):
+        ctx.notify(str(uid))
+
+
+# job bodies ------------------------------------------------------------------------------------
+def restore_body(
+    ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter
+) -> dict[str, Any]:
+    params = RestoreParams.model_validate(ctx.jobs.params(job))
+    image = read_png(ctx.storage.job_file(uid, "input.png"))
+    models: list[Any] = []
+    used: dict[str, Any] = {}
+    if params.method != "notch":
+        refs = params.models or [ModelRef(name=ctx.settings.default_model)]
+        for ref in refs:
+            version, model = ctx.cache.get(ref.name, ref.version)
+            models.append(model)
+            used[ref.name] = version
+        used = {"models": used, "model": ",".join(f"{n}:{v}" for n, v in used.items())}
+    out = ctx.engine.restore(image, params, models, device=ctx.device, progress=rep.step)
+    report = {**out.report, **used, "method": params.method, "device": ctx.device}
+    ctx.storage.write_bytes(
+        ctx.storage.job_file(uid, "result.png"), encode_png(out.image, params.output_bit_depth)
+    )
+    if out.uncertainty is not None:
+        peak = float(out.uncertainty.max()) if out.uncertainty.size else 0.0
+        scaled = out.uncertainty / peak if peak > 0 else out.uncertainty
+        report["uncertainty_scale"] = peak
+        ctx.storage.write_bytes(ctx.storage.job_file(uid, "uncertainty.png"), encode_png(scaled))
+    ctx.storage.write_json(ctx.storage.job_file(uid, "report.json"), report)
+    summary = {k: v for k, v in report.items() if isinstance(v, str | int | float | bool)}
+    return summary
+
+
+def train_body(ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter) -> dict[str, Any]:
+    params = TrainParams.model_validate(ctx.jobs.params(job))
+    s = ctx.settings
+    images = None
+    if params.dataset is None:
+        blob = ctx.storage.job_file(uid, "dataset.zip").read_bytes()
+        members = read_zip_images(
+            blob,
+            max_entries=s.max_zip_entries,
+            max_total_bytes=s.max_zip_uncompressed_bytes,
+            max_member_bytes=s.max_upload_bytes,
+        )
+        images = [decode_image(m.data, max_pixels=s.max_pixels, min_side=1).pixels for m in members]
+    ctx.storage.models_dir()
+    # Staged in a per-job folder: a re-delivered job resumes from its last checkpoint.
+    staged = ctx.storage.path("models", params.model_name, f".staging-{uid}")
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        meta = ctx.engine.train(
+            params, staged, images=images, device=ctx.device, progress=rep.train_step
+        )
+        version = ctx.registry.add_version(params.model_name, staged, {**meta, "job_id": str(uid)})
+    except BaseException:  # the job ends here (a killed process never gets here: it resumes)
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
+    return {"model": params.model_name, "version": version, "scores": meta.get("scores", {})}
+
+
+def analyze_body(
+    ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter
+) -> dict[str, Any]:
+    AnalyzeParams.model_validate(ctx.jobs.params(job))
+    image = read_png(ctx.storage.job_file(uid, "input.png"))
+    analysis = ctx.engine.analyze(image)
+    ctx.storage.write_json(ctx.storage.job_file(uid, "analysis.json"), analysis)
+    return analysis

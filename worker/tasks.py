@@ -1,0 +1,91 @@
+"""Celery tasks: thin wrappers that pass job ids to ``worker.jobs`` (no logic here)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from uuid import UUID
+
+import httpx
+from celery import Task
+from celery.exceptions import TimeLimitExceeded
+
+from service.contracts import TASK_ANALYZE, TASK_RESTORE, TASK_SWEEP, TASK_TRAIN, TASK_WEBHOOK
+from service.settings import get_settings
+from service.webhooks import WebhookTargetError
+from worker.celery_app import app
+from worker.context import get_context
+from worker.hooks import deliver_job_webhook, sweep_expired
+from worker.jobs import analyze_body, execute, finish_job, restore_body, train_body
+
+logger = logging.getLogger(__name__)
+_settings = get_settings()
+
+
+class JobTask(Task):
+    """Marks the job failed when the pool kills it at the hard time limit.
+
+    Celery runs ``on_failure`` in the parent process for a hard timeout; a soft timeout is
+    handled inside the task (``worker.jobs.execute``) and never gets here.
+    """
+
+    def on_failure(self, exc: Exception, task_id: str, args: Any, kwargs: Any, einfo: Any) -> None:
+        if isinstance(exc, TimeLimitExceeded) and args:
+            ctx = get_context()
+            limit = exc.args[0] if exc.args else "?"
+            message = f"killed at the hard time limit of {limit} s (the job did not stop in time)"
+            finish_job(
+                ctx, UUID(str(args[0])), "failed", error_code="time_limit", error_message=message
+            )
+
+
+@app.task(
+    name=TASK_RESTORE,
+    base=JobTask,
+    soft_time_limit=_settings.restore_soft_time_limit_s,
+    time_limit=_settings.restore_time_limit_s,
+)
+def restore(job_id: str) -> dict[str, str]:
+    return {"state": execute(get_context(), job_id, restore_body)}
+
+
+@app.task(
+    name=TASK_ANALYZE,
+    base=JobTask,
+    soft_time_limit=_settings.restore_soft_time_limit_s,
+    time_limit=_settings.restore_time_limit_s,
+)
+def analyze(job_id: str) -> dict[str, str]:
+    return {"state": execute(get_context(), job_id, analyze_body)}
+
+
+@app.task(
+    name=TASK_TRAIN,
+    base=JobTask,
+    soft_time_limit=_settings.train_soft_time_limit_s,
+    time_limit=_settings.train_time_limit_s,
+)
+def train(job_id: str) -> dict[str, str]:
+    return {"state": execute(get_context(), job_id, train_body)}
+
+
+@app.task(name=TASK_WEBHOOK, bind=True, soft_time_limit=60, time_limit=90)
+def webhook(self: Task, job_id: str) -> str:
+    """Deliver a job's webhook; retried with exponential backoff (1, 2, 4, ... s, at most 5 min)."""
+    try:
+        deliver_job_webhook(get_context(), job_id)
+    except WebhookTargetError as exc:
+        logger.warning("webhook for job %s refused: %s", job_id, exc)
+        return "refused"
+    except httpx.HTTPError as exc:
+        retries = int(self.request.retries or 0)
+        if retries >= _settings.webhook_max_retries:
+            logger.warning("webhook for job %s failed %d times; giving up", job_id, retries + 1)
+            return "gave up"
+        raise self.retry(exc=exc, countdown=min(2**retries, 300)) from exc
+    return "delivered"
+
+
+@app.task(name=TASK_SWEEP, soft_time_limit=600, time_limit=660)
+def sweep() -> int:
+    return sweep_expired(get_context())
