@@ -5,11 +5,21 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import torch
 
 from sagd_core.cli import bench_omission, bench_restore
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """The benches set torch's global thread count (``--threads 1``); put it back."""
+    before = torch.get_num_threads()
+    yield
+    torch.set_num_threads(before)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -23,7 +33,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 @pytest.mark.slow
 def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _parse(["restore", "--out", str(tmp_path), "--train-steps", "2", "--test-images",
-                   "2", "--skip-latency", "--device", "cpu", "--no-progress"])
+                   "2", "--skip-latency", "--device", "cpu", "--threads", "1", "--no-progress"])
     assert args.func(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "PSNR summary" in text and "Band detection" in text
@@ -40,7 +50,7 @@ def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 def test_bench_omission_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAGD_CACHE_DIR", str(tmp_path / "cache"))
     args = _parse(["omission", "--out", str(tmp_path), "--train-steps", "2", "--seeds", "2",
-                   "--bands", "1", "--device", "cpu", "--no-progress"])
+                   "--bands", "1", "--device", "cpu", "--threads", "1", "--no-progress"])
     assert args.func(args) == 0
     data = json.loads((tmp_path / "results.json").read_text())
     band = data["bands"][0]

@@ -18,7 +18,7 @@ from sagd_core.restore import ModelSet, RestoreRequest, load_model, restore
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 from sagd_core.training import TrainConfig, train
 
-BAND = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
+BAND: dict[str, object] = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
 
 
 def _parse(module: object, argv: list[str]) -> argparse.Namespace:

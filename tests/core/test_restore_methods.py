@@ -6,6 +6,8 @@ tests check the restoration code against the truth without training anything.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 import pytest
 
@@ -215,7 +217,7 @@ def test_noise_without_omission_model_is_reported() -> None:
 
 
 @pytest.mark.parametrize("estimator", ["sample", "mean"])
-def test_progress_counts_every_step_of_every_tile(estimator: str) -> None:
+def test_progress_counts_every_step_of_every_tile(estimator: Literal["mean", "sample"]) -> None:
     y = _unit(_clean(h=40, w=40))
     seen: list[tuple[int, int]] = []
     res = restore(y, RestoreRequest(band=BAND, method="sagd", steps=7, estimator=estimator),
