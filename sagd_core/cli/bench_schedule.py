@@ -170,9 +170,10 @@ def run_models(args: argparse.Namespace) -> None:
     print(f"{args.num_samples} samples per (schedule, N), same seeds for every schedule; "
           "reference: held-out images (test split) of each model's own data config. fd = "
           "Fréchet distance in the digits classifier's features, fd_clean = the same against "
-          "clean held-out digits, spec_db = radial power spectrum RMS distance (dB), gauss_w2 = "
-          "W2² between diagonal-Fourier Gaussian fits. 'floor' = training images vs the same "
-          "held-out images.\n")
+          "clean held-out digits (informational: for a model trained on corrupted digits it "
+          "grows as samples approach the corrupted data), spec_db = radial power spectrum RMS "
+          "distance (dB), gauss_w2 = W2² between diagonal-Fourier Gaussian fits. 'floor' = "
+          "training images vs the same held-out images.\n")
     for directory in args.model:
         if not directory.is_dir():
             raise CliError(f"model directory {directory} does not exist")
@@ -204,7 +205,7 @@ def run_models(args: argparse.Namespace) -> None:
                 print(f"{metric}:\n")
                 print(mb.markdown_table(result, metric))
                 print()
-            for metric in mb.METRICS:
+            for metric in mb.QUALITY_METRICS:
                 if metric not in result.floor or args.reference_steps not in steps["linear"]:
                     continue
                 best, value = result.best_heuristic(metric, args.reference_steps)

@@ -30,6 +30,7 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--steps-per-round", type=int, default=10)
     p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.set_defaults(func=run)
 
 
@@ -55,6 +56,8 @@ def _step_times(
 
 def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     print(describe_environment(device))
     size, batch = args.image_size, args.batch_size
     config = unet_preset(args.unet, 1)

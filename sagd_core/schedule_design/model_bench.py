@@ -8,7 +8,8 @@ corrupted like its training data when the config says so — the distribution th
 
 - ``fd``: Fréchet distance in the digits classifier's feature space
   (:func:`sagd_core.metrics.frechet_distance`); only for digits-like single-channel data;
-- ``fd_clean``: the same against the *clean* held-out images (includes the corruption's floor);
+- ``fd_clean``: the same against the *clean* held-out images; informational only: for a model
+  trained on corrupted images it *grows* as the samples get closer to what the model learned;
 - ``spec_db``: RMS distance of radially averaged power spectra in dB
   (:func:`sagd_core.metrics.spectrum_distance`);
 - ``gauss_w2``: W2² between Gaussian fits with diagonal Fourier covariance (per-frequency variance
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 SCHEDULES = ("linear", "cosine", "optimized")
 METRICS = ("fd", "fd_clean", "spec_db", "gauss_w2")
+#: Metrics where lower means closer to the model's own data distribution.
+QUALITY_METRICS = ("fd", "spec_db", "gauss_w2")
 
 
 @dataclass(frozen=True, eq=False)
