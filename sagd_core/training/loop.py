@@ -83,8 +83,7 @@ class _State:
         self.step = 0
         self.history: list[tuple[int, float]] = []
 
-    def tensors(self) -> dict[str, dict[str, torch.Tensor]]:
-        opt_tensors, _ = optimizer_state_to_tensors(self.opt)
+    def tensors(self, opt_tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
         return {
             "model": dict(self.net.state_dict()),
             "ema": dict(self.ema.model.state_dict()),
@@ -108,9 +107,12 @@ class _State:
 
 
 def _meta(
-    config: TrainConfig, state: _State, data_hash: str, extra: dict[str, Any]
+    config: TrainConfig,
+    state: _State,
+    data_hash: str,
+    opt_scalars: dict[str, Any],
+    extra: dict[str, Any],
 ) -> dict[str, Any]:
-    _, opt_scalars = optimizer_state_to_tensors(state.opt)
     return {
         "step": state.step,
         "ema_updates": state.ema.num_updates,
@@ -173,8 +175,12 @@ def train(
     spectrum = estimate_spectrum(data).to_dict()
 
     def save() -> None:
-        meta = _meta(config, state, data_hash, {"image_size": [h, w], "spectrum": spectrum})
-        save_checkpoint(out_dir, tensors=state.tensors(), config=config.model_dump(mode="json"),
+        # One snapshot of the optimizer state: its tensors go to safetensors, its scalars to meta.
+        opt_tensors, opt_scalars = optimizer_state_to_tensors(state.opt)
+        meta = _meta(config, state, data_hash, opt_scalars,
+                     {"image_size": [h, w], "spectrum": spectrum})
+        save_checkpoint(out_dir, tensors=state.tensors(opt_tensors),
+                        config=config.model_dump(mode="json"),
                         meta=meta)
 
     started = time.perf_counter()
