@@ -16,6 +16,7 @@ from service.contracts import (
     QUEUE_TRAIN,
     TASK_ANALYZE,
     TASK_RESTORE,
+    TASK_RESTORE_MANY,
     TASK_SWEEP,
     TASK_TRAIN,
     TASK_WEBHOOK,
@@ -26,6 +27,7 @@ PROC_ALIVE_TIMEOUT_S = 120.0
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
     TASK_RESTORE: {"queue": QUEUE_RESTORE},
+    TASK_RESTORE_MANY: {"queue": QUEUE_RESTORE},
     TASK_ANALYZE: {"queue": QUEUE_RESTORE},
     TASK_WEBHOOK: {"queue": QUEUE_RESTORE},
     TASK_SWEEP: {"queue": QUEUE_RESTORE},
@@ -56,6 +58,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": QUEUE_RESTORE,
         "task_routes": TASK_ROUTES,
         "task_track_started": False,
+        # Job state, results and errors live in our own Redis hashes (service/jobstore.py);
+        # Celery's result records would only cost a write per task and memory until they expire.
+        "task_ignore_result": True,
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
         "beat_schedule": {

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 TASK_RESTORE = "sagd.restore"
+TASK_RESTORE_MANY = "sagd.restore_many"  # a chunk of a batch's items in one task
 TASK_TRAIN = "sagd.train"
 TASK_ANALYZE = "sagd.analyze"
 TASK_WEBHOOK = "sagd.webhook"

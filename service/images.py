@@ -7,7 +7,7 @@ name or content type). Dimensions are read from the header and checked against t
 
 Every accepted image becomes float32 ``(H, W, C)`` in [0, 1] with C = 1 (gray) or 3 (RGB): EXIF
 orientation applied, alpha dropped, palette expanded, 16-bit kept at 16 bits. The worker receives
-it as a normalized 16-bit PNG (``encode_png16``), which is lossless for 8- and 16-bit inputs.
+it as a normalized PNG at the input's bit depth (``encode_png``), which is lossless.
 
 Pillow reads 16-bit colour and 16-bit gray+alpha files (PNG colour types 2, 4, 6; TIFF with 16-bit
 samples) at 8 bits, so their pixels are decoded again with OpenCV at 16 bits once Pillow has
@@ -209,12 +209,15 @@ def encode_png(pixels: np.ndarray, bit_depth: int = 16, *, compression: int | No
     ``compression`` None: 0 (stored, fastest) up to one megapixel, else 1 (fast deflate)."""
     if compression is None:
         compression = 0 if np.size(pixels) <= 1 << 20 else 1
-    arr = np.asarray(pixels, dtype=np.float64)
+    # float32 is exact enough: k/65535 scaled back rounds to k (error < 0.01 of a level).
+    arr = np.asarray(pixels, dtype=np.float32)
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[2] != 3):
         raise ValueError(f"expected (H, W), (H, W, 1) or (H, W, 3), got {arr.shape}")
-    unit = np.rint(np.clip(np.nan_to_num(arr), 0.0, 1.0) * (65535.0 if bit_depth == 16 else 255.0))
+    if not np.isfinite(arr).all():
+        arr = np.nan_to_num(arr)
+    unit = np.rint(np.clip(arr, 0.0, 1.0) * (65535.0 if bit_depth == 16 else 255.0))
     ints: np.ndarray[Any, np.dtype[np.integer[Any]]] = (
         unit.astype(np.uint16) if bit_depth == 16 else unit.astype(np.uint8)
     )

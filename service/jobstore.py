@@ -103,23 +103,55 @@ class JobStore:
         params: dict[str, Any],
         callback_url: str | None = None,
         batch_id: UUID | None = None,
+    ) -> dict[str, str]:
+        """Create the job's hash; returns it as :meth:`get` would read it back."""
+        fields = self._fields(job_id, kind, owner, json.dumps(params), callback_url, batch_id)
+        self.r.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
+        return fields
+
+    def create_many(
+        self,
+        job_ids: list[UUID],
+        *,
+        kind: str,
+        owner: str,
+        params: dict[str, Any],
+        callback_url: str | None = None,
+        batch_id: UUID | None = None,
     ) -> None:
-        fields: dict[Any, Any] = {
+        """:meth:`create` for several jobs with the same parameters, in one round trip."""
+        encoded = json.dumps(params)
+        pipe = self.r.pipeline(transaction=False)
+        for job_id in job_ids:
+            fields = self._fields(job_id, kind, owner, encoded, callback_url, batch_id)
+            pipe.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
+        pipe.execute()
+
+    @staticmethod
+    def _fields(
+        job_id: UUID,
+        kind: str,
+        owner: str,
+        params_json: str,
+        callback_url: str | None,
+        batch_id: UUID | None,
+    ) -> dict[str, str]:
+        fields = {
             "id": str(job_id),
             "kind": kind,
             "state": "queued",
             "owner": owner,
-            "created_at": time.time(),
-            "step": 0,
-            "total": 0,
-            "attempts": 0,
-            "params": json.dumps(params),
+            "created_at": repr(time.time()),
+            "step": "0",
+            "total": "0",
+            "attempts": "0",
+            "params": params_json,
         }
         if callback_url:
             fields["callback_url"] = callback_url
         if batch_id is not None:
             fields["batch_id"] = str(batch_id)
-        self.r.hset(self.key(job_id), mapping=fields)
+        return fields
 
     def get(self, job_id: UUID | str) -> dict[str, str] | None:
         data: dict[str, str] = self.r.hgetall(self.key(job_id))  # type: ignore[assignment]

@@ -45,6 +45,10 @@ class Settings(BaseSettings):
     max_pixels: int = Field(default=4096 * 4096, ge=64)
     min_side: int = Field(default=8, ge=1)
     max_batch_items: int = Field(default=256, ge=1)
+    # Micro-batching: a batch's notch items go to the workers in chunks of at most this many
+    # items and pixels per task (learned methods, seconds per item, go one per task).
+    batch_chunk_items: int = Field(default=32, ge=1, le=1000)
+    batch_chunk_pixels: int = Field(default=8 * 1024 * 1024, ge=64)
     max_zip_entries: int = Field(default=1024, ge=1)
     max_zip_uncompressed_bytes: int = Field(default=1024 * MiB, ge=1024)
     result_ttl_s: int = Field(default=24 * 3600, ge=60)

@@ -112,15 +112,42 @@ def enqueue(
     files: dict[str, bytes],
     callback_url: str | None = None,
     batch_id: UUID | None = None,
-) -> None:
-    """Write the job's files, create its record and queue it."""
+) -> dict[str, str]:
+    """Write the job's files, create its record and queue it; returns the record as created."""
     ctx.storage.job_dir(job_id, create=True)
     for name, data in files.items():
         ctx.storage.write_bytes(ctx.storage.job_file(job_id, name), data, durable=False)
-    ctx.jobs.create(
+    job = ctx.jobs.create(
         job_id, kind=kind, owner=owner, params=params, callback_url=callback_url, batch_id=batch_id
     )
     send_or_fail(ctx, task, job_id)
+    return job
+
+
+def enqueue_chunk(
+    ctx: AppContext,
+    *,
+    job_ids: list[UUID],
+    kind: str,
+    task: str,
+    owner: str,
+    params: dict[str, Any],
+    callback_url: str | None = None,
+    batch_id: UUID | None = None,
+) -> None:
+    """Create the records of several jobs whose inputs are already on disk and queue them as one
+    task (micro-batching); a refused send fails them all and answers 503."""
+    ctx.jobs.create_many(
+        job_ids, kind=kind, owner=owner, params=params, callback_url=callback_url, batch_id=batch_id
+    )
+    try:
+        ctx.queue.send_many(task, job_ids)
+    except QueueUnavailable as exc:
+        for job_id in job_ids:
+            ctx.jobs.fail(job_id, "queue_unavailable", "the job could not be queued")
+        raise ApiProblem(
+            503, "queue_unavailable", "the job queue is unavailable; retry later"
+        ) from exc
 
 
 def send_or_fail(ctx: AppContext, task: str, job_id: UUID) -> None:

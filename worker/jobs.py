@@ -58,21 +58,54 @@ class Reporter:
 
 def execute(ctx: WorkerContext, job_id: str, body: Body) -> str:
     """Run one job through its lifecycle; returns the state it ended in (or why it was skipped)."""
+    return _run(ctx, job_id, body)[0]
+
+
+def execute_many(
+    ctx: WorkerContext, job_ids: list[str], body: Body, requeue: Callable[[list[str]], None]
+) -> dict[str, int]:
+    """Run several jobs in one task, one after the other, each with its own lifecycle (claim,
+    attempts, cancel, state, webhook): micro-batching of a batch's cheap items, so the queue's
+    per-task cost is paid once per chunk. If the soft time limit stops one item, that item fails
+    and the items not yet started go back to the queue (``requeue``), never lost or charged."""
+    counts: dict[str, int] = {}
+    for index, job_id in enumerate(job_ids):
+        try:
+            state, timed_out = _run(ctx, job_id, body)
+        except SoftTimeLimitExceeded:  # between two jobs' bodies (claim, finish): none is lost
+            _requeue_rest(job_ids[index:], requeue)
+            break
+        counts[state] = counts.get(state, 0) + 1
+        if timed_out:
+            _requeue_rest(job_ids[index + 1 :], requeue)
+            break
+    return counts
+
+
+def _requeue_rest(rest: list[str], requeue: Callable[[list[str]], None]) -> None:
+    if rest:
+        logger.warning("time limit in a chunk: %d jobs go back to the queue", len(rest))
+        requeue(rest)
+
+
+def _run(ctx: WorkerContext, job_id: str, body: Body) -> tuple[str, bool]:
+    """:func:`execute`, also saying whether the soft time limit stopped the job."""
     uid = UUID(job_id)
     claim = ctx.jobs.claim(uid, ctx.settings.max_attempts)
     if claim.outcome in ("missing", "terminal"):
         logger.info("job %s: %s, nothing to do", job_id, claim.outcome)
-        return claim.outcome
+        return claim.outcome, False
     if claim.outcome == "cancel":
         finish_job(ctx, uid, "cancelled", error_code="cancelled", error_message="cancelled")
-        return "cancelled"
+        return "cancelled", False
     if claim.outcome == "exhausted":
         message = f"worker lost too many times ({claim.attempts - 1} attempts)"
         finish_job(ctx, uid, "failed", error_code="worker_lost", error_message=message)
-        return "failed"
+        return "failed", False
     job = ctx.jobs.get(uid) or {}
     reporter = Reporter(ctx, uid)
     fields: dict[str, Any]
+    timed_out = False
     try:
         result = body(ctx, uid, job, reporter)
     except JobCancelled:
@@ -81,6 +114,7 @@ def execute(ctx: WorkerContext, job_id: str, body: Body) -> str:
         limit = _soft_limit(ctx, job.get("kind", "restore"))
         message = f"exceeded the time limit of {limit} s"
         state, fields = "failed", {"error_code": "time_limit", "error_message": message}
+        timed_out = True
     except (EngineError, ModelNotFoundError) as exc:
         state, fields = "failed", {"error_code": "rejected", "error_message": str(exc)}
     except Exception:
@@ -91,7 +125,7 @@ def execute(ctx: WorkerContext, job_id: str, body: Body) -> str:
         state, fields = "succeeded", {"result": result}
     ctx.metrics.steps(reporter.calls, time.perf_counter() - reporter.started)
     finish_job(ctx, uid, state, **fields)
-    return state
+    return state, timed_out
 
 
 def _soft_limit(ctx: WorkerContext, kind: str) -> int:

@@ -10,13 +10,27 @@ import httpx
 from celery import Task
 from celery.exceptions import TimeLimitExceeded
 
-from service.contracts import TASK_ANALYZE, TASK_RESTORE, TASK_SWEEP, TASK_TRAIN, TASK_WEBHOOK
+from service.contracts import (
+    TASK_ANALYZE,
+    TASK_RESTORE,
+    TASK_RESTORE_MANY,
+    TASK_SWEEP,
+    TASK_TRAIN,
+    TASK_WEBHOOK,
+)
 from service.settings import get_settings
 from service.webhooks import WebhookTargetError
 from worker.celery_app import app
 from worker.context import get_context
 from worker.hooks import deliver_job_webhook, sweep_expired
-from worker.jobs import analyze_body, execute, finish_job, restore_body, train_body
+from worker.jobs import (
+    analyze_body,
+    execute,
+    execute_many,
+    finish_job,
+    restore_body,
+    train_body,
+)
 
 logger = logging.getLogger(__name__)
 _settings = get_settings()
@@ -34,9 +48,22 @@ class JobTask(Task):
             ctx = get_context()
             limit = exc.args[0] if exc.args else "?"
             message = f"killed at the hard time limit of {limit} s (the job did not stop in time)"
-            finish_job(
-                ctx, UUID(str(args[0])), "failed", error_code="time_limit", error_message=message
-            )
+            ids = [str(i) for i in args[0]] if isinstance(args[0], list) else [str(args[0])]
+            waiting = []
+            for job_id in ids:  # a chunk: the running job failed, the ones not started requeued
+                job = ctx.jobs.get(job_id) or {}
+                if job.get("state") == "queued":
+                    waiting.append(job_id)
+                elif job.get("state") == "running":
+                    finish_job(
+                        ctx, UUID(job_id), "failed", error_code="time_limit", error_message=message
+                    )
+            if waiting:
+                requeue_chunk(waiting)
+
+
+def requeue_chunk(job_ids: list[str]) -> None:
+    app.send_task(TASK_RESTORE_MANY, args=[job_ids])  # a fresh task id: never a job's
 
 
 @app.task(
@@ -47,6 +74,17 @@ class JobTask(Task):
 )
 def restore(job_id: str) -> dict[str, str]:
     return {"state": execute(get_context(), job_id, restore_body)}
+
+
+@app.task(
+    name=TASK_RESTORE_MANY,
+    base=JobTask,
+    soft_time_limit=_settings.restore_soft_time_limit_s,
+    time_limit=_settings.restore_time_limit_s,
+)
+def restore_many(job_ids: list[str]) -> dict[str, int]:
+    """A chunk of a batch (see ``worker.jobs.execute_many``)."""
+    return execute_many(get_context(), [str(i) for i in job_ids], restore_body, requeue_chunk)
 
 
 @app.task(

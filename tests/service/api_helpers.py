@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -37,6 +38,7 @@ class FakeQueue:
     def __init__(self) -> None:
         self.sent: list[tuple[str, UUID]] = []
         self.revoked: list[UUID] = []
+        self.chunks: list[tuple[str, list[UUID]]] = []
         self.workers = 1
         self.fail = False
 
@@ -46,6 +48,13 @@ class FakeQueue:
 
             raise QueueUnavailable("broker down")
         self.sent.append((task_name, job_id))
+
+    def send_many(self, task_name: str, job_ids: Sequence[UUID]) -> None:
+        if self.fail:
+            from service.queue import QueueUnavailable
+
+            raise QueueUnavailable("broker down")
+        self.chunks.append((task_name, list(job_ids)))
 
     def revoke(self, job_id: UUID) -> None:
         self.revoked.append(job_id)

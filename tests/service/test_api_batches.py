@@ -5,15 +5,17 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from pathlib import Path
 from uuid import UUID
 
 import numpy as np
 from fastapi.testclient import TestClient
 
 from service.context import AppContext
-from service.contracts import TASK_RESTORE
+from service.contracts import TASK_RESTORE, TASK_RESTORE_MANY
 from service.images import encode_png
-from tests.service.api_helpers import FakeQueue, png_bytes, restore_form
+from service.settings import Settings
+from tests.service.api_helpers import BAND_JSON, FakeQueue, png_bytes, restore_form
 
 
 def make_zip(entries: dict[str, bytes]) -> bytes:
@@ -45,9 +47,56 @@ def test_batch_of_files_and_zip(client: TestClient, queue: FakeQueue) -> None:
     assert response.headers["location"] == f"/v1/batches/{body['id']}"
     assert [item["name"] for item in body["items"]] == ["first", "passwd", "one", "two"]
     assert body["state"] == "queued" and body["counts"]["queued"] == 4
-    assert [task for task, _ in queue.sent] == [TASK_RESTORE] * 4
+    # notch items are micro-batched: all four in one task, in order
+    assert queue.sent == []
+    assert queue.chunks == [(TASK_RESTORE_MANY, [UUID(i["job_id"]) for i in body["items"]])]
     status = client.get(f"/v1/batches/{body['id']}").json()
     assert [i["job_id"] for i in status["items"]] == [i["job_id"] for i in body["items"]]
+
+
+def test_batch_chunks_follow_item_and_pixel_caps(
+    client: TestClient, queue: FakeQueue, settings: Settings
+) -> None:
+    settings.batch_chunk_items = 3
+    settings.batch_chunk_pixels = 4 * 24 * 32  # four of the 24x32 test images
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(7)]
+    body = client.post("/v1/batches", files=files, data=restore_form()).json()
+    ids = [UUID(i["job_id"]) for i in body["items"]]
+    assert [ids for _, ids in queue.chunks] == [ids[0:3], ids[3:6]]
+    assert queue.sent == [(TASK_RESTORE, ids[6])]  # a chunk of one is a plain task
+    queue.chunks.clear()
+    queue.sent.clear()
+    settings.batch_chunk_items = 100
+    client.post("/v1/batches", files=files[:5], data=restore_form())
+    assert [len(ids) for _, ids in queue.chunks] == [4] and len(queue.sent) == 1
+
+
+def test_learned_batch_items_go_one_per_task(
+    client: TestClient, queue: FakeQueue, tmp_path: Path
+) -> None:
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    staged = tmp_path / "stage"
+    staged.mkdir()
+    (staged / "config.json").write_text("{}")
+    ctx.models.add_version("demo", staged, {"kind": "band", "band": json.loads(BAND_JSON)})
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
+    response = client.post("/v1/batches", files=files, data=restore_form(method="sagd"))
+    assert response.status_code == 202, response.text
+    assert queue.chunks == [] and [task for task, _ in queue.sent] == [TASK_RESTORE] * 3
+
+
+def test_refused_chunk_fails_every_item(client: TestClient, queue: FakeQueue) -> None:
+    queue.fail = True
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
+    response = client.post("/v1/batches", files=files, data=restore_form())
+    assert response.status_code == 503
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    states = {
+        job["state"]
+        for key in ctx.jobs.r.scan_iter("sagd:job:*")
+        if (job := ctx.jobs.r.hgetall(key))
+    }
+    assert states == {"failed"}
 
 
 def test_batch_result_zip_after_all_items_finish(client: TestClient) -> None:

@@ -56,7 +56,7 @@ def analyze(
         task=TASK_ANALYZE,
         owner=caller.key_id,
         params=AnalyzeParams().model_dump(mode="json"),
-        files={"input.png": encode_png(decoded.pixels, 16)},
+        files={"input.png": encode_png(decoded.pixels, decoded.bit_depth)},
     )
     deadline = time.monotonic() + ctx.settings.analyze_wait_s
     while time.monotonic() < deadline:

@@ -18,10 +18,17 @@ from fastapi.responses import JSONResponse, Response
 from service.api.deps import Caller, Ctx
 from service.api.routes.restorations import restore_params
 from service.context import AppContext
-from service.contracts import TASK_RESTORE, BatchPublic, JobKind, Method, Rolloff
+from service.contracts import (
+    TASK_RESTORE,
+    TASK_RESTORE_MANY,
+    BatchPublic,
+    JobKind,
+    Method,
+    Rolloff,
+)
 from service.errors import V1_ERRORS, ApiProblem, error_responses
 from service.images import encode_png
-from service.submit import check_callback, decode_upload, enqueue, read_upload
+from service.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
 from service.views import batch_public
 from service.zips import ZipRejected, iter_zip_images
 
@@ -82,7 +89,9 @@ def _stage(ctx: AppContext, index: int, name: str, data: bytes) -> _Staged:
     job_id = uuid.uuid4()
     ctx.storage.job_dir(job_id, create=True)
     ctx.storage.write_bytes(
-        ctx.storage.job_file(job_id, "input.png"), encode_png(decoded.pixels, 16), durable=False
+        ctx.storage.job_file(job_id, "input.png"),
+        encode_png(decoded.pixels, decoded.bit_depth),
+        durable=False,
     )
     return _Staged(job_id, label, decoded.height, decoded.width, decoded.bit_depth)
 
@@ -108,6 +117,28 @@ def _stage_all(
         _discard(ctx, staged)
         raise
     return staged
+
+
+def chunks(ctx: AppContext, staged: list[_Staged], method: str) -> Iterator[list[_Staged]]:
+    """Micro-batching: consecutive notch items grouped up to ``batch_chunk_items`` items and
+    ``batch_chunk_pixels`` pixels per task, so a cheap restore does not pay the queue's per-task
+    cost each time. Learned methods take seconds per item and go one per task, which keeps every
+    worker busy and every item's time limit its own."""
+    s = ctx.settings
+    if method != "notch":
+        yield from ([item] for item in staged)
+        return
+    chunk: list[_Staged] = []
+    pixels = 0
+    for item in staged:
+        size = item.height * item.width
+        if chunk and (len(chunk) >= s.batch_chunk_items or pixels + size > s.batch_chunk_pixels):
+            yield chunk
+            chunk, pixels = [], 0
+        chunk.append(item)
+        pixels += size
+    if chunk:
+        yield chunk
 
 
 def _discard(ctx: AppContext, staged: list[_Staged]) -> None:
@@ -160,18 +191,31 @@ def create_batch(
     ctx.jobs.create_batch(
         batch_id, caller.key_id, [s.job_id for s in staged], [s.name for s in staged]
     )
-    for item in staged:
-        enqueue(
-            ctx,
-            job_id=item.job_id,
-            kind=JobKind.RESTORE,
-            task=TASK_RESTORE,
-            owner=caller.key_id,
-            params=params.model_dump(mode="json"),
-            files={},
-            callback_url=hook,
-            batch_id=batch_id,
-        )
+    fields = params.model_dump(mode="json")
+    for chunk in chunks(ctx, staged, params.method):
+        if len(chunk) == 1:
+            enqueue(
+                ctx,
+                job_id=chunk[0].job_id,
+                kind=JobKind.RESTORE,
+                task=TASK_RESTORE,
+                owner=caller.key_id,
+                params=fields,
+                files={},
+                callback_url=hook,
+                batch_id=batch_id,
+            )
+        else:
+            enqueue_chunk(
+                ctx,
+                job_ids=[item.job_id for item in chunk],
+                kind=JobKind.RESTORE,
+                task=TASK_RESTORE_MANY,
+                owner=caller.key_id,
+                params=fields,
+                callback_url=hook,
+                batch_id=batch_id,
+            )
     body = _public(ctx, batch_id, caller.key_id)
     return JSONResponse(
         body.model_dump(mode="json"),

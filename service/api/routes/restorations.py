@@ -22,7 +22,6 @@ from service.submit import (
     decode_upload,
     enqueue,
     existing_for_key,
-    get_created,
     parse_model_refs,
     read_upload,
     validated,
@@ -130,14 +129,14 @@ def create_restoration(
     earlier = existing_for_key(ctx, caller.key_id, idempotency_key, job_id)
     if earlier is not None:
         return accepted(earlier)
-    enqueue(
+    job = enqueue(
         ctx,
         job_id=job_id,
         kind=JobKind.RESTORE,
         task=TASK_RESTORE,
         owner=caller.key_id,
         params=params.model_dump(mode="json"),
-        files={"input.png": encode_png(decoded.pixels, 16)},
+        files={"input.png": encode_png(decoded.pixels, decoded.bit_depth)},
         callback_url=hook,
     )
-    return accepted(get_created(ctx, job_id))
+    return accepted(job)

@@ -19,7 +19,6 @@ from service.submit import (
     check_callback,
     enqueue,
     existing_for_key,
-    get_created,
     read_upload,
     validated,
 )
@@ -103,7 +102,7 @@ def create_training(
     earlier = existing_for_key(ctx, caller.key_id, idempotency_key, job_id)
     if earlier is not None:
         return accepted(earlier)
-    enqueue(
+    job = enqueue(
         ctx,
         job_id=job_id,
         kind=JobKind.TRAIN,
@@ -113,4 +112,4 @@ def create_training(
         files=files,
         callback_url=hook,
     )
-    return accepted(get_created(ctx, job_id))
+    return accepted(job)
