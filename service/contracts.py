@@ -150,6 +150,30 @@ class BatchPublic(BaseModel):
     result_url: str
 
 
+class JobList(BaseModel):
+    items: list[JobPublic] = Field(description="newest first")
+    next_before: float | None = Field(
+        default=None, description="pass as ?before= for the next page; null on the last page"
+    )
+
+
+class BatchSummary(BaseModel):
+    id: UUID
+    state: JobState
+    counts: dict[str, int]
+    size: int
+    created_at: datetime
+    url: str
+    result_url: str
+
+
+class BatchList(BaseModel):
+    items: list[BatchSummary] = Field(description="newest first")
+    next_before: float | None = Field(
+        default=None, description="pass as ?before= for the next page; null on the last page"
+    )
+
+
 class CorruptionTypeCreate(_Frozen):
     name: str = Field(pattern=NAME_PATTERN)
     band: dict[str, Any]

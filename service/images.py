@@ -22,7 +22,7 @@ import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import cv2
 import numpy as np
@@ -95,6 +95,19 @@ def sniff_format(head: bytes) -> str | None:
         if head[offset : offset + len(magic)] == magic and (offset == 0 or head[:4] == b"RIFF"):
             return name
     return None
+
+
+def read_header(handle: IO[bytes], fmt: str) -> tuple[int, int]:
+    """``(width, height)`` from an image's header, read from a file-like without reading the
+    pixels (Pillow parses headers lazily): lets a caller refuse junk before loading all of it."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(handle, formats=[fmt]) as image:
+                width, height = image.size
+    except DECODE_ERRORS as exc:
+        raise ImageRejected("invalid_image", f"not a readable {fmt} header") from exc
+    return int(width), int(height)
 
 
 def check_dimensions(width: int, height: int, *, max_pixels: int, min_side: int) -> None:

@@ -106,7 +106,10 @@ class JobStore:
     ) -> dict[str, str]:
         """Create the job's hash; returns it as :meth:`get` would read it back."""
         fields = self._fields(job_id, kind, owner, json.dumps(params), callback_url, batch_id)
-        self.r.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
+        pipe = self.r.pipeline(transaction=False)
+        pipe.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
+        self._index_add(pipe, "jobs", owner, {str(job_id): float(fields["created_at"])})
+        pipe.execute()
         return fields
 
     def create_many(
@@ -122,9 +125,12 @@ class JobStore:
         """:meth:`create` for several jobs with the same parameters, in one round trip."""
         encoded = json.dumps(params)
         pipe = self.r.pipeline(transaction=False)
+        scores = {}
         for job_id in job_ids:
             fields = self._fields(job_id, kind, owner, encoded, callback_url, batch_id)
             pipe.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
+            scores[str(job_id)] = float(fields["created_at"])
+        self._index_add(pipe, "jobs", owner, scores)
         pipe.execute()
 
     @staticmethod
@@ -237,7 +243,9 @@ class JobStore:
         key = f"{PREFIX}:batch:{batch_id}"
         ttl = self.ttl_s * 2
         pipe = self.r.pipeline(transaction=True)
-        pipe.hset(key, mapping={"owner": owner, "created_at": time.time(), "size": len(job_ids)})
+        created = time.time()
+        pipe.hset(key, mapping={"owner": owner, "created_at": created, "size": len(job_ids)})
+        self._index_add(pipe, "batches", owner, {str(batch_id): created}, ttl)
         pipe.rpush(f"{key}:items", *[str(j) for j in job_ids])
         pipe.rpush(f"{key}:names", *names)
         for name in (key, f"{key}:items", f"{key}:names"):
@@ -256,3 +264,62 @@ class JobStore:
         if not meta or meta.get("owner") != owner:
             return None
         return meta, items, names
+
+    # listings (per owner, newest first) -----------------------------------------------------
+    def _index_key(self, what: str, owner: str) -> str:
+        return f"{PREFIX}:owner:{hashlib.sha256(owner.encode()).hexdigest()[:32]}:{what}"
+
+    def _index_add(
+        self, pipe: Any, what: str, owner: str, scores: dict[str, float], ttl: int | None = None
+    ) -> None:
+        """Add ids (scored by creation time) to the owner's index and drop entries older than
+        their records can live, so the index stays as small as what can still be read."""
+        key = self._index_key(what, owner)
+        keep = ttl or self.ttl_s * 2
+        pipe.zadd(key, scores)
+        pipe.zremrangebyscore(key, "-inf", time.time() - keep)
+        pipe.expire(key, keep)
+
+    def list_jobs(
+        self, owner: str, *, limit: int, before: float | None = None
+    ) -> tuple[list[dict[str, str]], float | None]:
+        """The owner's jobs, newest first, created before ``before`` (a cursor: the previous
+        page's ``next``); expired records are dropped from the index on the way."""
+        ids, next_cursor = self._page("jobs", owner, limit, before)
+        found = self.get_many(ids)
+        gone = [job_id for job_id, job in zip(ids, found, strict=True) if job is None]
+        if gone:
+            self.r.zrem(self._index_key("jobs", owner), *gone)
+        return [job for job in found if job is not None], next_cursor
+
+    def list_batches(
+        self, owner: str, *, limit: int, before: float | None = None
+    ) -> tuple[list[tuple[str, dict[str, str], list[str | None]]], float | None]:
+        """The owner's batches, newest first: ``(id, meta, item states)`` each."""
+        ids, next_cursor = self._page("batches", owner, limit, before)
+        out = []
+        for batch_id in ids:
+            key = f"{PREFIX}:batch:{batch_id}"
+            pipe = self.r.pipeline(transaction=False)
+            pipe.hgetall(key)
+            pipe.lrange(f"{key}:items", 0, -1)
+            meta, items = pipe.execute()
+            if not meta or meta.get("owner") != owner:
+                self.r.zrem(self._index_key("batches", owner), batch_id)
+                continue
+            pipe = self.r.pipeline(transaction=False)
+            for job_id in items:
+                pipe.hget(self.key(job_id), "state")
+            out.append((batch_id, meta, list(pipe.execute())))
+        return out, next_cursor
+
+    def _page(
+        self, what: str, owner: str, limit: int, before: float | None
+    ) -> tuple[list[str], float | None]:
+        top = f"({before}" if before is not None else "+inf"
+        rows: list[tuple[str, float]] = self.r.zrevrangebyscore(  # type: ignore[assignment]
+            self._index_key(what, owner), top, "-inf", start=0, num=limit, withscores=True
+        )
+        ids = [str(member) for member, _ in rows]
+        next_cursor = float(rows[-1][1]) if len(rows) == limit else None
+        return ids, next_cursor

@@ -12,6 +12,7 @@ from uuid import UUID
 from service.contracts import (
     BatchItem,
     BatchPublic,
+    BatchSummary,
     ErrorInfo,
     JobKind,
     JobPublic,
@@ -105,20 +106,41 @@ def batch_public(
                 error=_error(job),
             )
         )
-    counts = Counter(item.state.value for item in items)
-    if all(item.state.terminal for item in items):
+    state, counts = batch_state([item.state for item in items])
+    return BatchPublic(
+        id=batch_id,
+        state=state,
+        counts=counts,
+        created_at=datetime.fromtimestamp(float(meta["created_at"]), UTC),
+        items=items,
+        result_url=f"/v1/batches/{batch_id}/result",
+    )
+
+
+def batch_state(states: list[JobState]) -> tuple[JobState, dict[str, int]]:
+    """A batch's state and per-state counts from its items' states."""
+    counts = Counter(s.value for s in states)
+    if all(s.terminal for s in states):
         state = JobState.SUCCEEDED if counts["succeeded"] else JobState.FAILED
-        if counts["cancelled"] == len(items):
+        if counts["cancelled"] == len(states):
             state = JobState.CANCELLED
     elif counts["running"] or counts["succeeded"] or counts["failed"]:
         state = JobState.RUNNING
     else:
         state = JobState.QUEUED
-    return BatchPublic(
-        id=batch_id,
+    return state, {s.value: counts.get(s.value, 0) for s in JobState}
+
+
+def batch_summary(batch_id: str, meta: dict[str, str], states: list[str | None]) -> BatchSummary:
+    """A batch without its items (listings); an expired item counts as failed, as in
+    :func:`batch_public`."""
+    state, counts = batch_state([JobState(s) if s else JobState.FAILED for s in states])
+    return BatchSummary(
+        id=UUID(batch_id),
         state=state,
-        counts={s.value: counts.get(s.value, 0) for s in JobState},
+        counts=counts,
+        size=len(states),
         created_at=datetime.fromtimestamp(float(meta["created_at"]), UTC),
-        items=items,
+        url=f"/v1/batches/{batch_id}",
         result_url=f"/v1/batches/{batch_id}/result",
     )

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from service.images import sniff_format
+from service.images import ImageRejected, read_header, sniff_format
 
 _READ_ERRORS = (
     zipfile.BadZipFile,
@@ -110,12 +110,20 @@ def iter_zip_images(
                     f"zip uncompresses to more than {max_total_bytes} bytes", status=413
                 )
             limit = min(budget, max_member_bytes)
+            name = PurePosixPath(info.filename).name[:80]
             try:
                 with archive.open(info) as handle:
-                    if sniff_format(handle.read(16)) is None:
+                    fmt = sniff_format(handle.read(16))
+                    if fmt is None:
                         continue
+                    # The header, streamed: junk behind an image signature (a deflated run of
+                    # zeros, say) is refused before the member is inflated into memory.
+                    handle.seek(0)
+                    read_header(handle, fmt)
                 with archive.open(info) as handle:  # from the start: one buffer, no concatenation
                     blob = handle.read(limit + 1)
+            except ImageRejected as exc:
+                raise ZipRejected(f"zip member {name!r}: {exc}") from exc
             except _READ_ERRORS as exc:
                 raise ZipRejected("zip member could not be read (corrupt or unsupported)") from exc
             if len(blob) > limit:  # declared sizes can lie

@@ -92,6 +92,12 @@ def test_another_keys_jobs_and_batches_are_404_on_every_route(authed: Api) -> No
     assert client.get(f"/v1/jobs/{job}/result", headers=A).status_code == 200
     states = [i["state"] for i in client.get(f"/v1/batches/{batch}", headers=A).json()["items"]]
     assert states == ["queued", "queued"]
+    # listings are per key too: B sees none of A's jobs or batches
+    assert client.get("/v1/jobs", headers=B).json()["items"] == []
+    assert client.get("/v1/batches", headers=B).json()["items"] == []
+    listed = {j["id"] for j in client.get("/v1/jobs", headers=A).json()["items"]}
+    assert job in listed and len(listed) == 3  # the job and the batch's two items
+    assert [b["id"] for b in client.get("/v1/batches", headers=A).json()["items"]] == [batch]
 
 
 def test_idempotency_keys_are_per_api_key(authed: Api) -> None:

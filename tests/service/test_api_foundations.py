@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import time
+import tracemalloc
 import zipfile
 from pathlib import Path
 from uuid import uuid4
@@ -173,6 +174,22 @@ def test_zip_bounds() -> None:
     assert info.value.status == 413
     with pytest.raises(ZipRejected):
         read_zip_images(b"PK\x03\x04" + b"\0" * 100, **bounds)
+
+
+def test_zip_junk_behind_an_image_signature_is_refused_before_inflating() -> None:
+    """A member whose header does not parse is refused from its first bytes: memory stays far
+    below the member's expanded size (30 MiB of zeros here)."""
+    bomb = _zip({"big.png": b"\x89PNG\r\n\x1a\n" + b"\0" * (30 << 20)})
+    bounds = {"max_entries": 10, "max_total_bytes": 1 << 30, "max_member_bytes": 32 << 20}
+    tracemalloc.start()
+    try:
+        with pytest.raises(ZipRejected, match="not a readable PNG header") as info:
+            read_zip_images(bomb, **bounds)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.status == 422
+    assert peak < 4 << 20, peak  # bytes allocated while reading: not the 30 MiB member
 
 
 def test_importing_the_api_does_not_import_torch() -> None:

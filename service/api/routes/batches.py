@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, UploadFile
+from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from service.api.deps import Caller, Ctx
@@ -21,6 +21,7 @@ from service.context import AppContext
 from service.contracts import (
     TASK_RESTORE,
     TASK_RESTORE_MANY,
+    BatchList,
     BatchPublic,
     JobKind,
     Method,
@@ -29,7 +30,7 @@ from service.contracts import (
 from service.errors import V1_ERRORS, ApiProblem, error_responses
 from service.images import encode_png
 from service.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
-from service.views import batch_public
+from service.views import batch_public, batch_summary
 from service.zips import ZipRejected, iter_zip_images
 
 router = APIRouter(
@@ -230,6 +231,22 @@ def _public(ctx: AppContext, batch_id: UUID, owner: str) -> BatchPublic:
         raise ApiProblem(404, "not_found", f"no batch {batch_id}")
     meta, job_ids, names = found
     return batch_public(batch_id, meta, job_ids, names, ctx.jobs.get_many(job_ids))
+
+
+@router.get("", response_model=BatchList)
+def list_batches(
+    ctx: Ctx,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[
+        float | None,
+        Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
+    ] = None,
+) -> BatchList:
+    """This key's batches, newest first, with per-state counts (items: ``GET /v1/batches/{id}``)."""
+    found, next_before = ctx.jobs.list_batches(caller.key_id, limit=limit, before=before)
+    items = [batch_summary(batch_id, meta, states) for batch_id, meta, states in found]
+    return BatchList(items=items, next_before=next_before)
 
 
 @router.get("/{batch_id}", response_model=BatchPublic)

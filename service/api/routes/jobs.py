@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from service.api.deps import Caller, Ctx
-from service.contracts import JobPublic
+from service.contracts import JobList, JobPublic
 from service.errors import V1_ERRORS, ApiProblem, error_responses
 from service.views import job_public
 
@@ -24,6 +24,21 @@ def owned_job(ctx: Ctx, job_id: UUID, owner: str) -> dict[str, str]:
     if job is None:
         raise ApiProblem(404, "not_found", f"no job {job_id}")
     return job
+
+
+@router.get("", response_model=JobList)
+def list_jobs(
+    ctx: Ctx,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    before: Annotated[
+        float | None,
+        Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
+    ] = None,
+) -> JobList:
+    """This key's jobs (batch items included), newest first, while their records last."""
+    jobs, next_before = ctx.jobs.list_jobs(caller.key_id, limit=limit, before=before)
+    return JobList(items=[job_public(job) for job in jobs], next_before=next_before)
 
 
 @router.get("/{job_id}", response_model=JobPublic)

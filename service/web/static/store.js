@@ -1,4 +1,5 @@
-// What this tab submitted (the API has no listing endpoint): job and batch ids in sessionStorage.
+// Job and batch ids this tab submitted or looked up (sessionStorage): shown even when they are
+// older than the first page of GET /v1/jobs and GET /v1/batches.
 const JOBS = "sagd.jobs";
 const BATCHES = "sagd.batches";
 

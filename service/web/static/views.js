@@ -86,13 +86,19 @@ function batchBlock(id, batch) {
 export async function renderJobs() {
   clearTimeout(refreshTimer);
   try {
-    const jobs = await Promise.all(jobIds().map((id) => fetchOrMissing(`/v1/jobs/${id}`)));
-    const batches = await Promise.all(batchIds().map((id) => fetchOrMissing(`/v1/batches/${id}`)));
-    const rows = jobIds().map((id, i) => jobRow(id, jobs[i]));
+    // This key's jobs and batches from the listings, plus any looked up by id that a page misses.
+    const [jobList, batchList] = await Promise.all([api("/v1/jobs?limit=100"), api("/v1/batches?limit=10")]);
+    const listed = jobList.items.filter((job) => !job.batch_id); // batch items show in their batch
+    const seen = new Set(jobList.items.map((job) => job.id));
+    const extraIds = jobIds().filter((id) => !seen.has(id));
+    const extra = await Promise.all(extraIds.map((id) => fetchOrMissing(`/v1/jobs/${id}`)));
+    const rows = [...listed.map((job) => jobRow(job.id, job)), ...extraIds.map((id, i) => jobRow(id, extra[i]))];
     $("#jobs-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 6 }, "No jobs yet."))]));
-    const blocks = batchIds().map((id, i) => batchBlock(id, batches[i]));
+    const ids = [...new Set([...batchList.items.map((b) => b.id), ...batchIds()])];
+    const batches = await Promise.all(ids.map((id) => fetchOrMissing(`/v1/batches/${id}`)));
+    const blocks = ids.map((id, i) => batchBlock(id, batches[i]));
     $("#batches").replaceChildren(...(blocks.length ? blocks : [el("p", {}, "No batches yet.")]));
-    const busy = [...jobs, ...batches].some((x) => x && !TERMINAL.has(x.state));
+    const busy = [...listed, ...extra, ...batches].some((x) => x && !TERMINAL.has(x.state));
     if (busy && !$("#view-jobs").hidden) refreshTimer = setTimeout(renderJobs, 1500);
   } catch (err) {
     showError(err, "Jobs");

@@ -1,0 +1,63 @@
+"""GET /v1/jobs and GET /v1/batches: this key's records, newest first, paged by a cursor."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+
+from service.context import AppContext
+from tests.service.api_helpers import png_bytes, restore_form
+
+
+def _restore(client: TestClient, seed: int, headers: dict[str, str] | None = None) -> str:
+    files = {"image": ("x.png", png_bytes(seed=seed), "image/png")}
+    response = client.post("/v1/restorations", files=files, data=restore_form(), headers=headers)
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+def test_jobs_are_listed_newest_first_with_a_cursor(client: TestClient) -> None:
+    assert client.get("/v1/jobs").json() == {"items": [], "next_before": None}
+    made = [_restore(client, seed) for seed in range(5)]
+    first = client.get("/v1/jobs", params={"limit": 2}).json()
+    assert [j["id"] for j in first["items"]] == made[::-1][:2]
+    assert first["items"][0]["state"] == "queued"
+    second = client.get("/v1/jobs", params={"limit": 2, "before": first["next_before"]}).json()
+    third = client.get("/v1/jobs", params={"limit": 2, "before": second["next_before"]}).json()
+    assert [j["id"] for j in second["items"] + third["items"]] == made[::-1][2:]
+    assert third["next_before"] is None
+    everything = client.get("/v1/jobs", params={"limit": 200}).json()["items"]
+    assert [j["id"] for j in everything] == made[::-1]
+
+
+def test_expired_jobs_leave_the_listing(client: TestClient) -> None:
+    ids = [_restore(client, seed) for seed in range(3)]
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    ctx.jobs.r.delete(ctx.jobs.key(ids[1]))  # what the record's TTL does
+    listed = [j["id"] for j in client.get("/v1/jobs").json()["items"]]
+    assert listed == [ids[2], ids[0]]
+
+
+def test_listing_bad_parameters_are_422(client: TestClient) -> None:
+    for params in ({"limit": 0}, {"limit": 201}, {"before": "nan"}, {"before": "x"}):
+        response = client.get("/v1/jobs", params=params)
+        assert response.status_code == 422, params
+        assert response.json()["code"] == "validation_error"
+    assert client.get("/v1/batches", params={"limit": 101}).status_code == 422
+
+
+def test_batches_are_listed_with_counts(client: TestClient) -> None:
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
+    older = client.post("/v1/batches", files=files, data=restore_form()).json()
+    newer = client.post("/v1/batches", files=files[:1], data=restore_form()).json()
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    first_item = older["items"][0]["job_id"]
+    ctx.jobs.claim(first_item, 3)
+    ctx.jobs.finish(first_item, "succeeded")
+    listing = client.get("/v1/batches").json()
+    assert [b["id"] for b in listing["items"]] == [newer["id"], older["id"]]
+    summary = listing["items"][1]
+    assert summary["size"] == 3 and summary["state"] == "running"
+    assert summary["counts"]["succeeded"] == 1 and summary["counts"]["queued"] == 2
+    assert summary["url"] == f"/v1/batches/{older['id']}"
+    page = client.get("/v1/batches", params={"limit": 1}).json()
+    assert [b["id"] for b in page["items"]] == [newer["id"]] and page["next_before"] is not None
