@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 
 from redis import Redis
 
@@ -24,6 +25,12 @@ class AppContext:
     corruption_types: CorruptionTypes
     queue: TaskQueue
     limiter: RateLimiter
+    # Admission for the CPU-bound part of accepting an upload (decode, store, queue): a few at a
+    # time, in arrival order, instead of every request thread sharing the GIL at once, so under a
+    # burst the first uploads are answered first rather than all of them near the end.
+    admission: threading.BoundedSemaphore = field(
+        default_factory=lambda: threading.BoundedSemaphore(2)
+    )
 
     @classmethod
     def build(
@@ -44,4 +51,5 @@ class AppContext:
             corruption_types=CorruptionTypes(storage),
             queue=queue or CeleryQueue(settings),
             limiter=RateLimiter(client, settings.rate_limit_per_s, settings.rate_limit_burst),
+            admission=threading.BoundedSemaphore(settings.accept_concurrency),
         )

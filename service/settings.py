@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     max_zip_uncompressed_bytes: int = Field(default=1024 * MiB, ge=1024)
     result_ttl_s: int = Field(default=24 * 3600, ge=60)
     analyze_wait_s: float = Field(default=20.0, ge=0)
+    accept_concurrency: int = Field(default=2, ge=1, le=64)  # uploads decoded at once per process
 
     # Webhooks.
     webhook_secret: SecretStr = SecretStr(DEV_WEBHOOK_SECRET)

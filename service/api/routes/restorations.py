@@ -108,25 +108,41 @@ def create_restoration(
     callback_url: Annotated[str | None, Form()] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
+    with ctx.admission:
+        return _accept(
+            ctx,
+            caller.key_id,
+            read_upload(image, ctx.settings.max_upload_bytes, what="image"),
+            dict(
+                band_spec=band_spec,
+                corruption_type=corruption_type,
+                method=method,
+                notch_rolloff=notch_rolloff,
+                model=model,
+                steps=steps,
+                seed=seed,
+                samples=samples,
+                input_noise_std=input_noise_std,
+                output_bit_depth=output_bit_depth,
+            ),
+            callback_url,
+            idempotency_key,
+        )
+
+
+def _accept(
+    ctx: AppContext,
+    owner: str,
+    data: bytes,
+    form: dict[str, Any],
+    callback_url: str | None,
+    idempotency_key: str | None,
+) -> JSONResponse:
     decoded = decode_upload(ctx, data)
-    params = restore_params(
-        ctx,
-        [decoded],
-        band_spec=band_spec,
-        corruption_type=corruption_type,
-        method=method,
-        notch_rolloff=notch_rolloff,
-        model=model,
-        steps=steps,
-        seed=seed,
-        samples=samples,
-        input_noise_std=input_noise_std,
-        output_bit_depth=output_bit_depth,
-    )
+    params = restore_params(ctx, [decoded], **form)
     hook = check_callback(ctx, callback_url)
     job_id = uuid.uuid4()
-    earlier = existing_for_key(ctx, caller.key_id, idempotency_key, job_id)
+    earlier = existing_for_key(ctx, owner, idempotency_key, job_id)
     if earlier is not None:
         return accepted(earlier)
     job = enqueue(
@@ -134,7 +150,7 @@ def create_restoration(
         job_id=job_id,
         kind=JobKind.RESTORE,
         task=TASK_RESTORE,
-        owner=caller.key_id,
+        owner=owner,
         params=params.model_dump(mode="json"),
         files={"input.png": encode_png(decoded.pixels, decoded.bit_depth)},
         callback_url=hook,
