@@ -14,6 +14,8 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -28,7 +30,10 @@ from worker.engine import EngineError
 
 logger = logging.getLogger(__name__)
 
-Body = Callable[[WorkerContext, UUID, dict[str, str], "Reporter"], dict[str, Any]]
+Result = dict[str, Any]
+# A job body computes and returns the job's result summary, or a function that stores its files
+# and returns the summary (so that storing can overlap the next job's compute in a chunk).
+Body = Callable[[WorkerContext, UUID, dict[str, str], "Reporter"], Result | Callable[[], Result]]
 
 
 class JobCancelled(Exception):
@@ -58,27 +63,41 @@ class Reporter:
 
 def execute(ctx: WorkerContext, job_id: str, body: Body) -> str:
     """Run one job through its lifecycle; returns the state it ended in (or why it was skipped)."""
-    return _run(ctx, job_id, body)[0]
+    return _run(ctx, job_id, body).state
 
 
 def execute_many(
     ctx: WorkerContext, job_ids: list[str], body: Body, requeue: Callable[[list[str]], None]
 ) -> dict[str, int]:
-    """Run several jobs in one task, one after the other, each with its own lifecycle (claim,
-    attempts, cancel, state, webhook): micro-batching of a batch's cheap items, so the queue's
-    per-task cost is paid once per chunk. If the soft time limit stops one item, that item fails
-    and the items not yet started go back to the queue (``requeue``), never lost or charged."""
-    counts: dict[str, int] = {}
-    for index, job_id in enumerate(job_ids):
-        try:
-            state, timed_out = _run(ctx, job_id, body)
-        except SoftTimeLimitExceeded:  # between two jobs' bodies (claim, finish): none is lost
-            _requeue_rest(job_ids[index:], requeue)
-            break
+    """Run several jobs in one task, each with its own lifecycle (claim, attempts, cancel, state,
+    webhook): micro-batching of a batch's cheap items, so the queue's per-task cost is paid once
+    per chunk. A job's storing (encoding and writing its files, then its final state) runs on a
+    second thread while the next job computes, at most one behind; a job reads as succeeded only
+    once its files are written. If the soft time limit stops one job, it fails and the jobs not
+    yet started go back to the queue (``requeue``), never lost or charged an attempt."""
+    ends: list[Future[str] | str] = []  # per job run: its final state, or its storing
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="sagd-store") as storer:
+        for index, job_id in enumerate(job_ids):
+            try:
+                run = _run(ctx, job_id, body, defer=True)
+            except SoftTimeLimitExceeded:  # between two jobs' bodies (claim, finish): none lost
+                _requeue_rest(job_ids[index:], requeue)
+                break
+            ends.append(storer.submit(run.store) if run.store is not None else run.state)
+            stop = run.timed_out
+            try:  # at most one job's results in memory, waiting to be stored
+                for end in ends[:-1]:
+                    if isinstance(end, Future):
+                        end.result()
+            except SoftTimeLimitExceeded:
+                stop = True
+            if stop:
+                _requeue_rest(job_ids[index + 1 :], requeue)
+                break
+    counts: dict[str, int] = {}  # the pool has finished every storing it was given
+    for end in ends:
+        state = end.result() if isinstance(end, Future) else end
         counts[state] = counts.get(state, 0) + 1
-        if timed_out:
-            _requeue_rest(job_ids[index + 1 :], requeue)
-            break
     return counts
 
 
@@ -88,44 +107,81 @@ def _requeue_rest(rest: list[str], requeue: Callable[[list[str]], None]) -> None
         requeue(rest)
 
 
-def _run(ctx: WorkerContext, job_id: str, body: Body) -> tuple[str, bool]:
-    """:func:`execute`, also saying whether the soft time limit stopped the job."""
+@dataclass(frozen=True)
+class Run:
+    """How a job's run ended: its state, whether the soft time limit stopped it, and (with
+    ``defer``) the storing still to do, which returns the final state."""
+
+    state: str
+    timed_out: bool = False
+    store: Callable[[], str] | None = None
+
+
+def _run(ctx: WorkerContext, job_id: str, body: Body, *, defer: bool = False) -> Run:
     uid = UUID(job_id)
     claim = ctx.jobs.claim(uid, ctx.settings.max_attempts)
     if claim.outcome in ("missing", "terminal"):
         logger.info("job %s: %s, nothing to do", job_id, claim.outcome)
-        return claim.outcome, False
+        return Run(claim.outcome)
     if claim.outcome == "cancel":
         finish_job(ctx, uid, "cancelled", error_code="cancelled", error_message="cancelled")
-        return "cancelled", False
+        return Run("cancelled")
     if claim.outcome == "exhausted":
         message = f"worker lost too many times ({claim.attempts - 1} attempts)"
         finish_job(ctx, uid, "failed", error_code="worker_lost", error_message=message)
-        return "failed", False
+        return Run("failed")
     job = ctx.jobs.get(uid) or {}
     reporter = Reporter(ctx, uid)
+    outcome = _attempt(ctx, job_id, job, lambda: body(ctx, uid, job, reporter))
+    result = outcome.fields.get("result")
+    if outcome.state == "succeeded" and callable(result):  # the body left its storing to us
+        store: Callable[[], Result] = result
+
+        def finish_storing() -> str:
+            stored = _attempt(ctx, job_id, job, store)
+            _finish(ctx, uid, job, reporter, stored)
+            return stored.state
+
+        if defer:
+            return Run("succeeded", store=finish_storing)
+        return Run(finish_storing())
+    _finish(ctx, uid, job, reporter, outcome)
+    return Run(outcome.state, timed_out=outcome.timed_out)
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    state: str
     fields: dict[str, Any]
-    timed_out = False
+    timed_out: bool = False
+
+
+def _attempt(
+    ctx: WorkerContext, job_id: str, job: dict[str, str], work: Callable[[], Any]
+) -> _Outcome:
+    """Run ``work`` and map what it raised to the job's final state and readable error."""
     try:
-        result = body(ctx, uid, job, reporter)
+        result = work()
     except JobCancelled:
-        state, fields = "cancelled", {"error_code": "cancelled", "error_message": "cancelled"}
+        return _Outcome("cancelled", {"error_code": "cancelled", "error_message": "cancelled"})
     except SoftTimeLimitExceeded:
         limit = _soft_limit(ctx, job.get("kind", "restore"))
         message = f"exceeded the time limit of {limit} s"
-        state, fields = "failed", {"error_code": "time_limit", "error_message": message}
-        timed_out = True
+        return _Outcome("failed", {"error_code": "time_limit", "error_message": message}, True)
     except (EngineError, ModelNotFoundError) as exc:
-        state, fields = "failed", {"error_code": "rejected", "error_message": str(exc)}
+        return _Outcome("failed", {"error_code": "rejected", "error_message": str(exc)})
     except Exception:
         logger.exception("job %s failed", job_id)
         message = f"unexpected error in the worker (see its log for job {job_id})"
-        state, fields = "failed", {"error_code": "internal_error", "error_message": message}
-    else:
-        state, fields = "succeeded", {"result": result}
+        return _Outcome("failed", {"error_code": "internal_error", "error_message": message})
+    return _Outcome("succeeded", {"result": result})
+
+
+def _finish(
+    ctx: WorkerContext, uid: UUID, job: dict[str, str], reporter: Reporter, outcome: _Outcome
+) -> None:
     ctx.metrics.steps(reporter.calls, time.perf_counter() - reporter.started)
-    finish_job(ctx, uid, state, **fields)
-    return state, timed_out
+    finish_job(ctx, uid, outcome.state, job=job, **outcome.fields)
 
 
 def _soft_limit(ctx: WorkerContext, kind: str) -> int:
@@ -133,13 +189,22 @@ def _soft_limit(ctx: WorkerContext, kind: str) -> int:
     return s.train_soft_time_limit_s if kind == "train" else s.restore_soft_time_limit_s
 
 
-def finish_job(ctx: WorkerContext, uid: UUID, state: str, **fields: Any) -> None:
+def finish_job(
+    ctx: WorkerContext,
+    uid: UUID,
+    state: str,
+    *,
+    job: dict[str, str] | None = None,
+    **fields: Any,
+) -> None:
     """Make the job final once (compare-and-set), then record its metrics and queue its webhook;
-    a job that already was final is left alone."""
+    a job that already was final is left alone. ``job``: its record as read at the start (its
+    kind, creation time and callback do not change), to save reading it again."""
     if not ctx.jobs.finish(uid, state, **fields):
         logger.info("job %s was already final; %s not recorded", uid, state)
         return
-    job = ctx.jobs.get(uid) or {}
+    if job is None:
+        job = ctx.jobs.get(uid) or {}
     if job.get("created_at"):
         ctx.metrics.job_finished(
             job.get("kind", "?"), state, time.time() - float(job["created_at"])
@@ -151,7 +216,8 @@ def finish_job(ctx: WorkerContext, uid: UUID, state: str, **fields: Any) -> None
 # job bodies ------------------------------------------------------------------------------------
 def restore_body(
     ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter
-) -> dict[str, Any]:
+) -> Callable[[], Result]:
+    """Restore the job's input; returns the storing of its result (PNG, uncertainty, report)."""
     params = RestoreParams.model_validate(ctx.jobs.params(job))
     image = read_png(ctx.storage.job_file(uid, "input.png"))
     models: list[Any] = []
@@ -165,17 +231,22 @@ def restore_body(
         used = {"models": used, "model": ",".join(f"{n}:{v}" for n, v in used.items())}
     out = ctx.engine.restore(image, params, models, device=ctx.device, progress=rep.step)
     report = {**out.report, **used, "method": params.method, "device": ctx.device}
-    ctx.storage.write_bytes(
-        ctx.storage.job_file(uid, "result.png"), encode_png(out.image, params.output_bit_depth)
-    )
-    if out.uncertainty is not None:
-        peak = float(out.uncertainty.max()) if out.uncertainty.size else 0.0
-        scaled = out.uncertainty / peak if peak > 0 else out.uncertainty
-        report["uncertainty_scale"] = peak
-        ctx.storage.write_bytes(ctx.storage.job_file(uid, "uncertainty.png"), encode_png(scaled))
-    ctx.storage.write_json(ctx.storage.job_file(uid, "report.json"), report)
-    summary = {k: v for k, v in report.items() if isinstance(v, str | int | float | bool)}
-    return summary
+
+    def store() -> Result:
+        ctx.storage.write_bytes(
+            ctx.storage.job_file(uid, "result.png"), encode_png(out.image, params.output_bit_depth)
+        )
+        if out.uncertainty is not None:
+            peak = float(out.uncertainty.max()) if out.uncertainty.size else 0.0
+            scaled = out.uncertainty / peak if peak > 0 else out.uncertainty
+            report["uncertainty_scale"] = peak
+            ctx.storage.write_bytes(
+                ctx.storage.job_file(uid, "uncertainty.png"), encode_png(scaled)
+            )
+        ctx.storage.write_json(ctx.storage.job_file(uid, "report.json"), report)
+        return {k: v for k, v in report.items() if isinstance(v, str | int | float | bool)}
+
+    return store
 
 
 def train_body(ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter) -> dict[str, Any]:

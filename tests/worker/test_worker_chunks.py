@@ -73,3 +73,25 @@ def test_soft_limit_between_jobs_requeues_the_unfinished_one(
     requeued: list[list[str]] = []
     assert execute_many(wctx, ids, restore_body, requeued.append) == {"succeeded": 1}
     assert requeued == [ids[1:]]
+
+
+def test_a_failed_storing_fails_only_its_job(wctx: WorkerContext, engine: FakeEngine) -> None:
+    ids = [new_restore_job(wctx) for _ in range(3)]
+    write = wctx.storage.write_bytes
+    broken = wctx.storage.job_file(ids[1], "result.png")
+
+    def write_bytes(path, data, *, durable=True):  # type: ignore[no-untyped-def]
+        if path == broken:
+            raise OSError("disk full")
+        write(path, data, durable=durable)
+
+    wctx.storage.write_bytes = write_bytes  # type: ignore[method-assign]
+    counts = execute_many(wctx, [str(i) for i in ids], restore_body, lambda rest: None)
+    assert counts == {"succeeded": 2, "failed": 1}
+    failed = wctx.jobs.get(ids[1]) or {}
+    assert failed["state"] == "failed" and failed["error_code"] == "internal_error"
+    assert "disk full" not in failed["error_message"]  # no internals in the readable error
+    for job_id in (ids[0], ids[2]):
+        job = wctx.jobs.get(job_id) or {}
+        assert job["state"] == "succeeded"
+        assert wctx.storage.job_file(job_id, "report.json").is_file()
