@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.reliability.tools import LocalStack, kill_trials, time_limit_trial
+from tests.reliability.tools import LocalStack, kill_chunk_trial, kill_trials, time_limit_trial
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TRIALS = 3
@@ -29,6 +29,21 @@ def test_sigkill_mid_job_loses_nothing_and_finishes_each_job_once(stack: LocalSt
         assert files == ["input.png", "report.json", "result.png"]  # no half-written leftovers
     assert outcome["worker_alive"]
     assert stack.pool_respawn_timeouts() == 0  # new pool processes were given time to start
+
+
+def test_sigkill_mid_chunk_redelivers_the_chunk_and_finishes_each_item_once(
+    stack: LocalStack,
+) -> None:
+    """A micro-batched chunk whose pool process dies: the chunk comes back, the item that had
+    finished is skipped, the killed one runs again (attempt 2), the rest once."""
+    outcome = kill_chunk_trial(stack)
+    print("chunk kill:", json.dumps(outcome))
+    assert outcome["killed"] >= 1
+    assert outcome["states"] == ["succeeded"] * 4
+    assert outcome["attempts"] == [1, 2, 1, 1]
+    assert outcome["final_transitions"] == 4  # exactly one final state per item
+    assert outcome["job_files"] == [["input.png", "report.json", "result.png"]] * 4
+    assert outcome["worker_alive"]
 
 
 def test_hard_time_limit_kills_the_job_readably_and_the_next_job_runs(stack: LocalStack) -> None:

@@ -727,6 +727,47 @@ def kill_trials(stack: LocalStack, trials: int, *, steps: int = 20) -> dict[str,
     }
 
 
+def kill_chunk_trial(stack: LocalStack, items: int = 4, *, steps: int = 10) -> dict[str, Any]:
+    """A batch of ``items`` notch items (one micro-batched task); SIGKILL the pool process while
+    the second item runs, then wait for every item. Returns per-item outcomes."""
+    client = stack.client()
+    before = finished_counts(stack.redis.client())
+    stack.slow(steps)
+    try:
+        files = [("images", (f"{i}.png", noise_png(32, seed=i), "image/png")) for i in range(items)]
+        response = client.post(
+            "/v1/batches", files=files, data={"band_spec": BAND, "method": "notch"}
+        )
+        if response.status_code != 202:
+            raise AssertionError(f"batch: {response.status_code} {response.text}")
+        job_ids = [str(item["job_id"]) for item in response.json()["items"]]
+        wait_jobs(
+            client,
+            [job_ids[1]],
+            until=lambda b: b["state"] == "running" and b["progress"]["step"] >= 2,
+            timeout_s=120,
+            poll_s=0.02,
+        )
+        children = stack.worker.children()
+        for pid in children:
+            os.kill(pid, signal.SIGKILL)
+        bodies = wait_jobs(client, job_ids, timeout_s=60 + 10 * items)
+    finally:
+        stack.slow(0)
+    after = finished_counts(stack.redis.client())
+    client.close()
+    finals = {k: after.get(k, 0) - before.get(k, 0) for k in after}
+    return {
+        "items": items,
+        "killed": len(children),
+        "states": [bodies[j]["state"] for j in job_ids],
+        "attempts": [int(bodies[j]["attempts"]) for j in job_ids],
+        "final_transitions": finals.get("restore|succeeded", 0) + finals.get("restore|failed", 0),
+        "job_files": [job_files(stack.storage, j) for j in job_ids],
+        "worker_alive": stack.worker.process.poll() is None,
+    }
+
+
 def time_limit_trial(stack: LocalStack, *, stuck: bool) -> dict[str, Any]:
     """A job that runs past the soft limit (``stuck``: ignores it, so the hard limit kills the
     pool process); then a normal job. Returns both outcomes."""
