@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from sagd_core.cli import bench_omission, bench_restore, bench_schedule, bench_train
+from sagd_core.cli import (
+    bench_latency,
+    bench_omission,
+    bench_restore,
+    bench_schedule,
+    bench_train,
+)
 
-BENCHES = (bench_train, bench_restore, bench_omission, bench_schedule)
+BENCHES = (bench_train, bench_restore, bench_omission, bench_schedule, bench_latency)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -6,7 +6,9 @@
     data variance per radius) and W2² versus N.
 (b) Trained models (``--model DIR``, repeatable): sample quality versus N per schedule
     (:mod:`sagd_core.schedule_design.model_bench`), and the N at which the fitted schedule reaches
-    the best heuristic's quality at the reference N (50).
+    the best heuristic's quality at the reference N (50); band models (``--restore-model DIR``,
+    repeatable): restoration PSNR of SAGD band fills on held-out images versus N per schedule
+    (:mod:`sagd_core.schedule_design.restore_bench`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from sagd_core.cli.common import CliError, add_common
 from sagd_core.cli.environment import describe_environment
 from sagd_core.schedule_design import gaussian_bench as gb
 from sagd_core.schedule_design import model_bench as mb
+from sagd_core.schedule_design import restore_bench as rb
 from sagd_core.schedule_design.heuristics import cosine_alpha_bars
 from sagd_core.schedule_design.plot import Series, line_chart, save_png, tile
 from sagd_core.schedule_design.spectrum import estimate_spectrum
@@ -44,6 +47,17 @@ def _int_list(text: str) -> list[int]:
     return values
 
 
+def _seed_list(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") \
+            from exc
+    if not values or any(v < 0 for v in values):
+        raise argparse.ArgumentTypeError("seeds must be non-negative integers")
+    return values
+
+
 def register_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("schedule", help="heuristic vs fitted sampling schedules",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -62,7 +76,18 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--num-samples", type=int, default=512, help="images per (schedule, N)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--restore-model", type=Path, action="append", default=[],
+                   help="band model directory for the restoration part of (b); repeatable")
+    p.add_argument("--restore-steps", type=_int_list, default=list(TABLE_STEPS),
+                   help="N for every schedule in the restoration part")
+    p.add_argument("--restore-images", type=int, default=32, help="held-out images per model")
+    p.add_argument("--restore-seeds", type=_seed_list, default=[0, 1],
+                   help="restoration seeds (PSNR averaged over them)")
+    p.add_argument("--restore-samples", type=int, default=1, help="samples per restoration")
+    p.add_argument("--restore-estimator", choices=("mean", "sample"), action="append",
+                   help="restoration estimator(s) (default mean, the restore default)")
     p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     add_common(p)
     p.set_defaults(func=run)
 
@@ -221,11 +246,52 @@ def run_models(args: argparse.Namespace) -> None:
             print(f"- plot: {_plot_model(result, args.out)}")
 
 
+def run_restore_models(args: argparse.Namespace) -> None:
+    from sagd_core.restore import load_model
+
+    print("\n## (b) Trained models: restoration PSNR vs N (higher is better)\n")
+    print(f"SAGD band fill of {args.restore_images} held-out images of each band model's own "
+          "data config (test split, corrupted like its training data), PSNR (dB) against the "
+          f"clean images, mean over seeds {args.restore_seeds}, {args.restore_samples} "
+          "sample(s) per restoration, `sagd restore --steps N --schedule model|cosine|fit`. "
+          "In brackets: network calls per restoration (the posterior-mean fill stops at the "
+          "first level with ᾱ ≥ 0.1). linear = the model's own schedule; optimized = fitted to "
+          "the model (ancestral sampler, W2).\n")
+    steps = {name: args.restore_steps for name in rb.SCHEDULES}
+    for directory in args.restore_model:
+        if not directory.is_dir():
+            raise CliError(f"model directory {directory} does not exist")
+        model = load_model(directory, device=args.device)
+        for estimator in args.restore_estimator or ["mean"]:
+            curve = rb.restore_curve(
+                model, str(directory), steps, images=args.restore_images,
+                seeds=args.restore_seeds, samples=args.restore_samples, estimator=estimator,
+                device=args.device,
+                progress=None if args.no_progress else (lambda msg: print(f"  … {msg}",
+                                                                          flush=True)),
+            )
+            calib = model.meta.get("fill_calibration") or {}
+            print(f"\n### {directory} (data {model.config.data.source} "
+                  f"{model.config.data.image_size}px, fill gain {calib.get('gain', 1.0):.3g}), "
+                  f"estimator {estimator}, "
+                  f"{curve.images} images, {curve.seconds:.0f} s\n")
+            print(rb.markdown_table(curve))
+            print()
+            for line in rb.verdicts(curve, args.reference_steps):
+                print(line)
+
+
 def run(args: argparse.Namespace) -> int:
     if args.num_samples < 2 or args.batch_size < 1:
         raise CliError("--num-samples must be ≥ 2 and --batch-size ≥ 1")
-    if args.skip_gaussian and not args.model:
-        raise CliError("nothing to do: --skip-gaussian without --model")
+    if args.restore_images < 1 or args.restore_samples < 1:
+        raise CliError("--restore-images and --restore-samples must be ≥ 1")
+    if args.skip_gaussian and not args.model and not args.restore_model:
+        raise CliError("nothing to do: --skip-gaussian without --model or --restore-model")
+    if args.threads is not None:
+        if args.threads < 1:
+            raise CliError("--threads must be ≥ 1")
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     print(describe_environment(device))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -233,4 +299,6 @@ def run(args: argparse.Namespace) -> int:
         run_gaussian(args)
     if args.model:
         run_models(args)
+    if args.restore_model:
+        run_restore_models(args)
     return 0

@@ -25,6 +25,9 @@ from sagd_core.data.image_files import write_bytes_atomic
 from sagd_core.restore import METHODS, ModelSet, RestoreRequest, restore
 from sagd_core.restore.analyze import AnalyzeConfig, analyze_image
 from sagd_core.restore.api import DEFAULT_OVERLAP, DEFAULT_TILE
+from sagd_core.schedule_design.fitted import ScheduleFitError
+from sagd_core.schedule_design.plans import load_fitted_schedule
+from sagd_core.schedule_design.restore_schedule import SCHEDULE_KINDS, RestoreSchedule
 from sagd_core.spectral import BandSpec, BandSpecError, parse_band_spec
 
 
@@ -44,7 +47,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="notch roll-off (method notch)")
     p.add_argument("--model", action="append", type=Path, default=[], metavar="DIR",
                    help="trained model directory (repeatable; role from its config)")
-    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--steps", type=int,
+                   help="sampler steps (default: the restore default; with a schedule file, its N)")
+    p.add_argument("--schedule", default="model", metavar="KIND|FILE",
+                   help="sampling schedule: model (the model's own, default), linear, cosine, "
+                   "fit (fitted to each model for N = --steps, cached), or a fitted schedule "
+                   "JSON from 'sagd schedule fit'")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1, help="> 1 also writes an uncertainty map")
     p.add_argument("--noise-std", type=float, default=0.0,
@@ -78,12 +86,35 @@ def _band(args: argparse.Namespace) -> BandSpec | None:
         raise CliError(str(exc)) from exc
 
 
+def _schedule(args: argparse.Namespace) -> RestoreSchedule:
+    """``--schedule``: a kind name or a fitted schedule file (read once, cached on ``args``)."""
+    cached = getattr(args, "_schedule_choice", None)
+    if isinstance(cached, RestoreSchedule):
+        return cached
+    value = args.schedule
+    if value in SCHEDULE_KINDS and value != "grid":
+        choice = RestoreSchedule(kind=value)
+    else:
+        try:
+            choice = RestoreSchedule.from_fitted(load_fitted_schedule(Path(value)))
+        except ScheduleFitError as exc:
+            kinds = ", ".join(k for k in SCHEDULE_KINDS if k != "grid")
+            raise CliError(f"--schedule {value}: {exc} (pass one of {kinds} or a file)") from exc
+    args._schedule_choice = choice
+    return choice
+
+
 def _request(args: argparse.Namespace, band: BandSpec) -> RestoreRequest:
+    schedule = _schedule(args)
+    fields: dict[str, Any] = {}
+    steps = args.steps if args.steps is not None else schedule.num_steps
+    if steps is not None:
+        fields["steps"] = steps
     try:
         return RestoreRequest(
-            band=band, method=args.method, notch_rolloff=args.rolloff, steps=args.steps,
-            seed=args.seed, samples=args.samples, input_noise_std=args.noise_std,
-            estimator=args.estimator,
+            band=band, method=args.method, notch_rolloff=args.rolloff, seed=args.seed,
+            samples=args.samples, input_noise_std=args.noise_std, estimator=args.estimator,
+            schedule=schedule, **fields,
         )
     except ValidationError as exc:
         raise CliError(f"invalid restore options: {exc.errors(include_url=False)[0]['msg']}")\
@@ -127,6 +158,7 @@ def run(args: argparse.Namespace) -> int:
     if len(set(stems)) != len(stems):
         raise CliError("input names collide once their suffixes are dropped (a.png and a.jpg)")
     band = _band(args)
+    _schedule(args)  # a bad schedule file fails before any work
     if band is not None:
         _request(args, band)  # validate options before any work
     models = ModelSet.load(args.model, device=args.device) if args.model else ModelSet()

@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sagd_core.restore.ddnm import run_ddnm
 from sagd_core.restore.errors import BandError, ModelMismatchError, RestoreError
@@ -32,7 +32,13 @@ from sagd_core.restore.notch import notch_gain
 from sagd_core.restore.progress import Progress, ProgressFn
 from sagd_core.restore.report import BandAction, MethodOutcome, build_report
 from sagd_core.restore.sagd_restore import run_sagd
-from sagd_core.restore.tiling import tile_grid
+from sagd_core.restore.tiling import tile_grid, tile_shape
+from sagd_core.schedule_design.fitted import ScheduleFitError
+from sagd_core.schedule_design.restore_schedule import (
+    RestoreSchedule,
+    plan_summary,
+    with_schedule,
+)
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import IllPosedBandError, check_spec_for_shape
 
@@ -67,6 +73,23 @@ class RestoreRequest(BaseModel):
         description="'mean': trusted bands denoised by Tweedie's posterior mean (one network "
         "call), band = mean of the samples; 'sample': every sample is a full posterior sample",
     )
+    schedule: RestoreSchedule = Field(
+        default_factory=RestoreSchedule,
+        description="the ᾱ levels of the chains: 'model' (default), 'linear', 'cosine', 'fit' "
+        "(fitted to the model for N = steps) or a fitted grid (kind 'grid', N = steps)",
+    )
+
+    @field_validator("schedule", mode="before")
+    @classmethod
+    def _schedule_shorthand(cls, value: object) -> object:
+        return {"kind": value} if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _grid_matches_steps(self) -> RestoreRequest:
+        n = self.schedule.num_steps
+        if n is not None and n != self.steps:
+            raise ValueError(f"the schedule grid has {n} levels but steps is {self.steps}")
+        return self
 
 
 @dataclass(frozen=True)
@@ -128,6 +151,32 @@ def _run_notch(
     )
 
 
+def _apply_schedule(
+    models: ModelSet, request: RestoreRequest, size: tuple[int, int]
+) -> tuple[ModelSet, dict[str, Any] | None]:
+    """The models with the request's sampling schedule, and its report entry (None for the
+    models' own schedules). Plans are built here, so a schedule that cannot be fitted or does
+    not fit a model fails before any work."""
+    choice = request.schedule
+    if choice.kind == "model" or request.method == "notch":
+        return models, None
+    h, w = size
+    scheduled: dict[str, LoadedModel] = {}
+    plans: dict[str, Any] = {}
+    for role in models.roles():
+        try:
+            model = with_schedule(getattr(models, role), choice, height=h, width=w)
+            plans[role] = plan_summary(model.schedule.plan(request.steps))
+        except (ScheduleFitError, OSError) as exc:  # bad grid, spectrum or training data
+            raise RestoreError(f"schedule {choice.kind!r} unusable for the {role} model: "
+                               f"{exc}") from exc
+        scheduled[role] = model
+    report = {"kind": choice.kind, "description": choice.describe(), "steps": request.steps,
+              "plans": plans}
+    return ModelSet(**scheduled), report
+
+
+@torch.no_grad()
 def restore(
     image: np.ndarray,
     request: RestoreRequest,
@@ -140,6 +189,7 @@ def restore(
 ) -> RestoreResult:
     """Restore ``image`` ((H, W) or (H, W, C), C = 1 or 3, floats in [0, 1] or uint8/uint16).
 
+    Runs without autograd (the network's CPU inference path, :mod:`sagd_core.models.unet`).
     Raises :class:`RestoreError` (a ``ValueError``) for bad input, :class:`BandError` for a band
     spec that is ill-posed at this size, :class:`ModelMismatchError` for unusable models.
     """
@@ -157,6 +207,7 @@ def restore(
     dev = _resolve_device(device)
     models = (models or ModelSet()).to(dev)
     _check_models(models, c)
+    models, schedule_report = _apply_schedule(models, request, tile_shape(h, w, tile_size))
     y = torch.as_tensor(prepared.chw, dtype=torch.float64, device=dev)[None]
     tiles = tile_grid(h, w, tile_size, tile_overlap)
     prepared_s = time.perf_counter() - started
@@ -193,6 +244,8 @@ def restore(
         tiles={"count": len(tiles), "size": tile_size, "overlap": tile_overlap}
         if len(tiles) > 1 and request.method != "notch" else None,  # the notch never tiles
     )
+    if schedule_report is not None:
+        report["schedule"] = schedule_report
     timings["total_s"] = time.perf_counter() - started
     logger.info("restored %dx%dx%d with %s in %.3f s", h, w, c, request.method,
                 timings["total_s"])
@@ -213,6 +266,7 @@ __all__ = [
     "RestoreError",
     "RestoreRequest",
     "RestoreResult",
+    "RestoreSchedule",
     "load_model",
     "restore",
 ]

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 _MAX_FILE_BYTES = 10_000_000
 # Relative slack when checking a grid against the training range (float round trips).
 _RANGE_SLACK = 1e-9
+_warned: set[tuple[int, int, float, float]] = set()
 
 
 def plan_from_grid(
@@ -37,9 +38,13 @@ def plan_from_grid(
     lo, hi = float(schedule.alpha_bars[-1]), float(schedule.alpha_bars[0])
     outside = (ab < lo * (1 - _RANGE_SLACK)) | (ab > hi * (1 + _RANGE_SLACK))
     if np.any(outside):
-        logger.warning(
-            "%d of %d ᾱ levels lie outside the schedule's training range [%.3g, %.6g]; their model "
-            "times are clamped", int(outside.sum()), ab.size, lo, hi,
+        # Once per grid shape and range: a batch restoration builds the same plan per image.
+        key = (int(outside.sum()), ab.size, lo, hi)
+        level = logging.DEBUG if key in _warned else logging.WARNING
+        _warned.add(key)
+        logger.log(
+            level, "%d of %d ᾱ levels lie outside the schedule's training range [%.3g, %.6g]; "
+            "their model times are clamped", int(outside.sum()), ab.size, lo, hi,
         )
     try:
         return schedule.plan_from_alpha_bars(ab, final_alpha_bar=final_alpha_bar)

@@ -176,3 +176,31 @@ def test_config_validation(overrides: dict[str, object], message: str) -> None:
     data = {**unet_preset("cpu-tiny", 1).model_dump(), **overrides}
     with pytest.raises(pydantic.ValidationError, match=message):
         UNetConfig.model_validate(data)
+
+
+@pytest.mark.parametrize("preset", ["cpu-tiny", "cpu-small"])
+@pytest.mark.parametrize("size", [(32, 32), (17, 23)])
+def test_cpu_inference_path_matches_the_autograd_path(preset: str, size: tuple[int, int]) -> None:
+    """CPU inference runs channels-last with in-place SiLU: same function, NCHW output."""
+    torch.manual_seed(0)
+    model = UNet(unet_preset(preset, 3)).eval()
+    torch.nn.init.normal_(model.conv_out.weight, std=0.05)  # non-zero output
+    x = torch.randn(2, 3, *size)
+    t = torch.tensor([10.0, 700.0])
+    assert not UNet.uses_channels_last(x)  # grad enabled
+    reference = model(x, t)  # autograd on: the training path (NCHW, out-of-place SiLU)
+    assert reference.requires_grad
+    with torch.no_grad():
+        assert UNet.uses_channels_last(x)
+        fast = model(x, t)
+    with torch.inference_mode():
+        also = model(x, t)
+    assert fast.is_contiguous() and fast.shape == reference.shape
+    scale = reference.detach().abs().max()
+    assert torch.allclose(fast, reference.detach(), atol=1e-5 * float(scale) + 1e-6)
+    assert torch.equal(fast, also)
+    # The input is left untouched by the in-place activations.
+    x_before = x.clone()
+    with torch.no_grad():
+        model(x, t)
+    assert torch.equal(x, x_before)

@@ -1,0 +1,191 @@
+"""Sampling schedules for restoration (issue "every sampler and ``sagd restore`` accept a fitted
+schedule"; SAGD.md §4–5).
+
+A restoration request names the ᾱ levels its chains visit (:class:`RestoreSchedule`):
+
+- ``model``: the model's own training schedule, ``schedule.plan(N)`` (leading spacing; default);
+- ``linear`` / ``cosine``: the heuristic N-step grids of :mod:`.heuristics` (model times
+  interpolated on the model's training schedule);
+- ``fit``: the grid fitted to the model's own data spectrum and forward noise for N steps
+  (:mod:`.for_model`, cached per process), for the ancestral sampler restoration uses (η = 1,
+  i.e. the ``ddpm`` transfer functions), at the size the chains run at;
+- ``grid``: an explicit decreasing grid ``ᾱ_1 > … > ᾱ_N`` and ``ᾱ_0`` (a ``sagd schedule fit``
+  document, :meth:`RestoreSchedule.from_fitted`).
+
+Restoration chains do not all start at the top: the trusted-band denoiser starts at the time
+``t*`` where the model's noise matches the declared input noise. A designed N-level grid is then
+*cut*: the chain starts at ``ᾱ(t*)`` and visits the grid's levels above it (less noise), so it
+runs fewer than N steps; the model's own schedule keeps spreading N steps over ``[0, t*]`` as
+before. Chains read out early for the posterior mean (:func:`sagd_core.restore.chains.
+truncate_for_mean`) are truncated after the plan is built, whatever the grid.
+
+The plans reach the restoration code through the model: :func:`with_schedule` returns the model
+with a :class:`PlannedSchedule`, the same training ᾱ array whose ``plan(N, t_max=…)`` returns the
+designed plan (cut at ``t_max``). Everything that asks a model's schedule for a plan (SAGD's fill
+and denoiser, DDNM, SDEdit) follows the request without knowing about designed grids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sagd_core.schedule_design.fitted import FittedSchedule, ScheduleFitError
+from sagd_core.schedule_design.plans import heuristic_plan, plan_from_grid
+from sagd_core.schedules import SamplingPlan, Schedule, Spacing
+
+if TYPE_CHECKING:
+    from sagd_core.training.checkpoints import TrainedModel
+
+ScheduleKind = Literal["model", "linear", "cosine", "fit", "grid"]
+SCHEDULE_KINDS: tuple[ScheduleKind, ...] = ("model", "linear", "cosine", "fit", "grid")
+#: The sampler restoration chains use (ancestral, DDIM η = 1 = DDPM posterior steps).
+RESTORE_SAMPLER: Literal["ddpm"] = "ddpm"
+
+
+class RestoreSchedule(BaseModel):
+    """Which ᾱ levels the restoration chains visit (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    kind: ScheduleKind = "model"
+    alpha_bars: tuple[float, ...] | None = Field(
+        default=None, max_length=1000,
+        description="kind 'grid': decreasing ᾱ_1 > … > ᾱ_N in (0, 1)")
+    final_alpha_bar: float = Field(default=1.0, gt=0.0, le=1.0,
+                                   description="kind 'grid': ᾱ_0 the last step moves to")
+    loss: Literal["w2", "kl"] = Field(default="w2", description="kind 'fit': the fitted loss")
+
+    @field_validator("alpha_bars")
+    @classmethod
+    def _check_grid(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
+        if value is None:
+            return None
+        a = np.asarray(value, dtype=np.float64)
+        if a.size < 1 or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) >= 0):
+            raise ValueError("alpha_bars must be strictly decreasing values in (0, 1)")
+        return value
+
+    @model_validator(mode="after")
+    def _check_kind(self) -> RestoreSchedule:
+        if (self.kind == "grid") != (self.alpha_bars is not None):
+            raise ValueError("alpha_bars is required for kind 'grid' and only allowed there")
+        if self.alpha_bars is not None and self.final_alpha_bar <= self.alpha_bars[0]:
+            raise ValueError("final_alpha_bar must exceed the grid's largest ᾱ")
+        return self
+
+    @property
+    def num_steps(self) -> int | None:
+        """The grid's N (None for the kinds that take N from the request)."""
+        return None if self.alpha_bars is None else len(self.alpha_bars)
+
+    @classmethod
+    def from_fitted(cls, fitted: FittedSchedule) -> RestoreSchedule:
+        """A ``grid`` schedule from a ``sagd schedule fit`` document."""
+        return cls(kind="grid", alpha_bars=tuple(float(a) for a in fitted.alpha_bars),
+                   final_alpha_bar=float(fitted.final_alpha_bar))
+
+    def describe(self) -> str:
+        if self.kind == "grid":
+            return f"fitted grid of {self.num_steps} levels (from a schedule file)"
+        if self.kind == "fit":
+            return f"fitted to the model ({self.loss}, {RESTORE_SAMPLER} transfer)"
+        return {"model": "the model's training schedule",
+                "linear": "linear grid", "cosine": "cosine grid"}[self.kind]
+
+
+def cut_plan(plan: SamplingPlan, alpha_bar_start: float, time_start: float) -> SamplingPlan:
+    """``plan`` started at ``ᾱ_start``: the start level, then the levels with more ᾱ (less
+    noise) than it; the end (``final_alpha_bar``) is kept."""
+    keep = plan.alpha_bars > alpha_bar_start * (1.0 + 1e-9)
+    return SamplingPlan(
+        timesteps=np.concatenate([[float(time_start)], plan.timesteps[keep]]),
+        alpha_bars=np.concatenate([[float(alpha_bar_start)], plan.alpha_bars[keep]]),
+        final_alpha_bar=plan.final_alpha_bar,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class PlannedSchedule(Schedule):
+    """A model's training schedule (the same ``alpha_bars``) whose sampling plans come from a
+    designed grid: ``plans(N)`` gives the full N-step plan; ``t_max`` cuts it (:func:`cut_plan`)."""
+
+    plans: Callable[[int], SamplingPlan] | None = field(default=None, repr=False)
+    label: str = ""
+
+    def plan(
+        self, num_steps: int, *, spacing: Spacing = "leading", t_max: int | None = None
+    ) -> SamplingPlan:
+        if self.plans is None:  # pragma: no cover - always set by with_schedule
+            return super().plan(num_steps, spacing=spacing, t_max=t_max)
+        full = self.plans(num_steps)
+        if t_max is None:
+            return full
+        if not 0 <= t_max < self.num_train_timesteps:
+            raise ValueError(f"t_max must be in [0, {self.num_train_timesteps - 1}]")
+        return cut_plan(full, float(self.alpha_bars[t_max]), float(t_max))
+
+
+def plan_source(
+    model: TrainedModel, choice: RestoreSchedule, *, height: int, width: int
+) -> Callable[[int], SamplingPlan] | None:
+    """``N → plan`` for ``choice`` on ``model`` (None for the model's own schedule)."""
+    schedule = model.schedule
+    if choice.kind == "model":
+        return None
+    if choice.kind in ("linear", "cosine"):
+        name = choice.kind
+        return lambda n: heuristic_plan(name, n, schedule)
+    if choice.kind == "grid":
+        grid = np.asarray(choice.alpha_bars, dtype=np.float64)
+        final = choice.final_alpha_bar
+
+        def from_grid(n: int) -> SamplingPlan:
+            if n != grid.size:
+                raise ScheduleFitError(f"the schedule grid has {grid.size} levels, not {n}")
+            return plan_from_grid(grid, schedule, final_alpha_bar=final)
+
+        return from_grid
+    from sagd_core.schedule_design.for_model import fitted_plan_for_model
+
+    loss = choice.loss
+    return lambda n: fitted_plan_for_model(model, n, sampler=RESTORE_SAMPLER, loss=loss,
+                                           height=height, width=width)
+
+
+def with_schedule(
+    model: TrainedModel, choice: RestoreSchedule, *, height: int, width: int
+) -> TrainedModel:
+    """``model`` whose ``schedule.plan`` follows ``choice`` (itself for ``model``); ``height ×
+    width`` is the size the chains run at (a tile), which a ``fit`` is made for."""
+    source = plan_source(model, choice, height=height, width=width)
+    if source is None:
+        return model
+    base = model.schedule
+    planned = PlannedSchedule(name=base.name, alpha_bars=base.alpha_bars,
+                              params=dict(base.params), plans=source, label=choice.kind)
+    return replace(model, schedule=planned)
+
+
+def plan_summary(plan: SamplingPlan) -> dict[str, Any]:
+    """The levels a plan visits, for reports (ᾱ rounded to 6 significant digits)."""
+    return {"steps": len(plan),
+            "alpha_bars": [float(f"{a:.6g}") for a in plan.alpha_bars],
+            "final_alpha_bar": float(plan.final_alpha_bar)}
+
+
+__all__ = [
+    "RESTORE_SAMPLER",
+    "SCHEDULE_KINDS",
+    "PlannedSchedule",
+    "RestoreSchedule",
+    "ScheduleKind",
+    "cut_plan",
+    "plan_source",
+    "plan_summary",
+    "with_schedule",
+]
