@@ -50,7 +50,7 @@ if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 'termina
 redis.call('HSET', KEYS[1], 'cancel', '1')
 if st == 'queued' then
   redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[1],
-             'error_code', 'cancelled', 'error_message', 'cancelled before it started')
+             'error_code', 'cancelled', 'error_message', ARGV[3])
   if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
   return 'cancelled'
 end
@@ -202,9 +202,13 @@ class JobStore:
     def fail(self, job_id: UUID | str, code: str, message: str) -> bool:
         return self.finish(job_id, "failed", error_code=code, error_message=message[:2000])
 
-    def request_cancel(self, job_id: UUID | str) -> CancelOutcome:
+    def request_cancel(
+        self, job_id: UUID | str, reason: str = "cancelled before it started"
+    ) -> CancelOutcome:
+        """Cancel: a queued job at once (with ``reason`` as its message), a running one at its
+        next progress report."""
         outcome: CancelOutcome = self._cancel(
-            keys=[self.key(job_id)], args=[time.time(), self.ttl_s]
+            keys=[self.key(job_id)], args=[time.time(), self.ttl_s, reason]
         )
         return outcome
 

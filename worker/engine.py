@@ -16,6 +16,7 @@ return to Python, so that tests can reach the hard time limit.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib.util
 import json
@@ -24,7 +25,7 @@ import os
 import signal
 import time
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -124,6 +125,25 @@ def _slow_test_steps(progress: StepCallback) -> None:
             progress(step, steps)
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+@contextlib.contextmanager
+def _single_thread(enabled: bool) -> Iterator[None]:
+    """One intra-op thread for FFT-only work (the notch): a few FFTs of one image are too small
+    for a thread team, whose wake-ups cost more than they give, and on a CPU shared with the API
+    or other workers a second thread waiting for its core made a 256² notch 13-75× slower
+    (4 ms with one thread; measured with ``benchmarks/bench_service.py``'s bare loop)."""
+    if not enabled:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _has(module: str) -> bool:
@@ -226,7 +246,8 @@ class CoreEngine:
         source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
         try:
             model_set = ModelSet.from_models(models) if models else None
-            result = restore(source, request, model_set, device=device, progress=progress)
+            with _single_thread(params.method == "notch" and device == "cpu"):
+                result = restore(source, request, model_set, device=device, progress=progress)
         except RestoreError as exc:  # bad input for this image or these models: tell the client
             raise EngineError(str(exc)) from exc
         restored = np.asarray(result.image, dtype=np.float32)

@@ -187,3 +187,42 @@ def test_other_owner_cannot_see_batch(client: TestClient) -> None:
     ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
     assert ctx.jobs.get_batch(UUID(batch_id), "someone-else") is None
     assert client.get(f"/v1/batches/{UUID(int=1)}").status_code == 404
+
+
+def test_a_refused_item_cancels_the_chunks_already_queued(
+    client: TestClient, queue: FakeQueue, settings: Settings
+) -> None:
+    settings.batch_chunk_items = 2
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(5)]
+    files.insert(4, ("images", ("bad.png", b"\x89PNG\r\n\x1a\nbroken", "image/png")))
+    response = client.post("/v1/batches", files=files, data=restore_form())
+    assert response.status_code == 422 and "item 4" in response.json()["message"]
+    # two chunks went out before item 4 was read; their jobs are cancelled with the reason
+    sent = [job_id for _, ids in queue.chunks for job_id in ids]
+    assert len(queue.chunks) == 2 and len(sent) == 4
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    for job_id in sent:
+        job = ctx.jobs.get(job_id) or {}
+        assert job["state"] == "cancelled"
+        assert job["error_message"].startswith("batch refused: item 4")
+        assert not ctx.storage.job_dir(job_id).exists()
+    assert client.get("/v1/batches").json()["items"] == []
+    jobs_dir = ctx.storage.root / "jobs"
+    assert not jobs_dir.exists() or list(jobs_dir.iterdir()) == []
+
+
+def test_items_keep_their_own_bit_depth_and_chunks_do_not_mix_them(
+    client: TestClient, queue: FakeQueue
+) -> None:
+    deep = encode_png(np.linspace(0, 1, 24 * 32, dtype=np.float32).reshape(24, 32), 16)
+    files = [
+        ("images", ("a.png", png_bytes(seed=1), "image/png")),
+        ("images", ("b.png", png_bytes(seed=2), "image/png")),
+        ("images", ("c.png", deep, "image/png")),
+    ]
+    body = client.post("/v1/batches", files=files, data=restore_form()).json()
+    ids = [UUID(i["job_id"]) for i in body["items"]]
+    assert queue.chunks == [(TASK_RESTORE_MANY, ids[:2])] and queue.sent == [(TASK_RESTORE, ids[2])]
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    depths = [ctx.jobs.params(ctx.jobs.get(i) or {})["output_bit_depth"] for i in ids]
+    assert depths == [8, 8, 16]

@@ -7,16 +7,18 @@ import json
 import re
 import uuid
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
+from sagd_core.spectral.bands import BandSpec
 from service.api.deps import Caller, Ctx
 from service.api.routes.restorations import restore_params
+from service.bands import check_band_for_image, parse_band
 from service.context import AppContext
 from service.contracts import (
     TASK_RESTORE,
@@ -75,7 +77,7 @@ def _uploads(
 
 @dataclass(frozen=True)
 class _Staged:
-    """An item decoded and written to its job folder; only its size stays in memory."""
+    """An item decoded, checked and written to its job folder; only its size stays in memory."""
 
     job_id: UUID
     name: str
@@ -84,9 +86,10 @@ class _Staged:
     bit_depth: int
 
 
-def _stage(ctx: AppContext, index: int, name: str, data: bytes) -> _Staged:
+def _stage(ctx: AppContext, spec: BandSpec, index: int, name: str, data: bytes) -> _Staged:
     label = display_name(name, index)
     decoded = decode_upload(ctx, data, what=f"item {index} ({label})")
+    check_band_for_image(spec, decoded.height, decoded.width)
     job_id = uuid.uuid4()
     ctx.storage.job_dir(job_id, create=True)
     ctx.storage.write_bytes(
@@ -97,54 +100,64 @@ def _stage(ctx: AppContext, index: int, name: str, data: bytes) -> _Staged:
     return _Staged(job_id, label, decoded.height, decoded.width, decoded.bit_depth)
 
 
-def _stage_all(
-    ctx: AppContext, images: list[UploadFile], archive: UploadFile | None
-) -> list[_Staged]:
-    """Decode and store every item, one at a time, so that memory holds one decoded image (many
-    small uploads, or a small zip, can expand to far more pixels than fit at once)."""
+def _staged_items(
+    ctx: AppContext, spec: BandSpec, images: list[UploadFile], archive: UploadFile | None
+) -> Iterator[_Staged]:
+    """Decode, check and store every item, one at a time, so that memory holds one decoded
+    image (many small uploads, or a small zip, can expand to far more pixels than fit at once)."""
     cap = ctx.settings.max_batch_items
-    staged: list[_Staged] = []
-    try:
-        for index, (name, data) in enumerate(_uploads(ctx, images, archive)):
-            if index >= cap:
-                raise ApiProblem(
-                    422, "batch_too_large", f"more than {cap} images; the batch cap is {cap}"
-                )
-            staged.append(_stage(ctx, index, name, data))
-            del data
-        if not staged:
-            raise ApiProblem(422, "empty_batch", "send images (files) or an archive (zip)")
-    except BaseException:
-        _discard(ctx, staged)
-        raise
-    return staged
+    too_many = ApiProblem(422, "batch_too_large", f"more than {cap} images; the batch cap is {cap}")
+    if len(images) > cap:
+        raise too_many
+    count = 0
+    for index, (name, data) in enumerate(_uploads(ctx, images, archive)):
+        if index >= cap:
+            raise too_many
+        yield _stage(ctx, spec, index, name, data)
+        del data
+        count += 1
+    if not count:
+        raise ApiProblem(422, "empty_batch", "send images (files) or an archive (zip)")
 
 
-def chunks(ctx: AppContext, staged: list[_Staged], method: str) -> Iterator[list[_Staged]]:
-    """Micro-batching: consecutive notch items grouped up to ``batch_chunk_items`` items and
-    ``batch_chunk_pixels`` pixels per task, so a cheap restore does not pay the queue's per-task
-    cost each time. Learned methods take seconds per item and go one per task, which keeps every
-    worker busy and every item's time limit its own."""
+def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[list[_Staged]]:
+    """Micro-batching, as the items arrive: consecutive notch items of one bit depth grouped up
+    to ``batch_chunk_items`` items and ``batch_chunk_pixels`` pixels per task, so a cheap restore
+    does not pay the queue's per-task cost each time. Learned methods take seconds per item and
+    go one per task, which keeps every worker busy and every item's time limit its own."""
     s = ctx.settings
-    if method != "notch":
-        yield from ([item] for item in staged)
-        return
     chunk: list[_Staged] = []
     pixels = 0
-    for item in staged:
+    for item in items:
         size = item.height * item.width
-        if chunk and (len(chunk) >= s.batch_chunk_items or pixels + size > s.batch_chunk_pixels):
+        if chunk and (
+            pixels + size > s.batch_chunk_pixels or item.bit_depth != chunk[0].bit_depth
+        ):
             yield chunk
             chunk, pixels = [], 0
         chunk.append(item)
         pixels += size
+        if method != "notch" or len(chunk) >= s.batch_chunk_items:  # full: send it now
+            yield chunk
+            chunk, pixels = [], 0
     if chunk:
         yield chunk
 
 
-def _discard(ctx: AppContext, staged: list[_Staged]) -> None:
-    for item in staged:
-        ctx.storage.delete_job(item.job_id)
+@router.get("", response_model=BatchList)
+def list_batches(
+    ctx: Ctx,
+    caller: Caller,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    before: Annotated[
+        float | None,
+        Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
+    ] = None,
+) -> BatchList:
+    """This key's batches, newest first, with per-state counts (items: ``GET /v1/batches/{id}``)."""
+    found, next_before = ctx.jobs.list_batches(caller.key_id, limit=limit, before=before)
+    items = [batch_summary(batch_id, meta, states) for batch_id, meta, states in found]
+    return BatchList(items=items, next_before=next_before)
 
 
 @router.post(
@@ -164,59 +177,44 @@ def create_batch(
     seed: Annotated[int, Form()] = 0,
     samples: Annotated[int, Form()] = 1,
     input_noise_std: Annotated[float, Form()] = 0.0,
-    output_bit_depth: Annotated[int | None, Form()] = None,
+    output_bit_depth: Annotated[
+        int | None, Form(description="8 or 16; default: each item's own")
+    ] = None,
     callback_url: Annotated[str | None, Form(description="called once per item")] = None,
 ) -> JSONResponse:
-    staged = _stage_all(ctx, images or [], archive)
-    try:
-        params = restore_params(
-            ctx,
-            staged,
-            band_spec=band_spec,
-            corruption_type=corruption_type,
-            method=method,
-            notch_rolloff=notch_rolloff,
-            model=model,
-            steps=steps,
-            seed=seed,
-            samples=samples,
-            input_noise_std=input_noise_std,
-            output_bit_depth=output_bit_depth,
-        )
-        hook = check_callback(ctx, callback_url)
-    except BaseException:
-        _discard(ctx, staged)
-        raise
-    batch_id = uuid.uuid4()
-    # The batch record first, then each item is queued (its input is already on disk).
-    ctx.jobs.create_batch(
-        batch_id, caller.key_id, [s.job_id for s in staged], [s.name for s in staged]
+    """Items are staged and queued as they are read, so workers start on the first chunk while
+    the rest is still being decoded. The batch is all or nothing: if an item is refused, the
+    request fails (4xx) and the items already queued are cancelled ("batch refused: ...")."""
+    params = restore_params(
+        ctx,
+        [],
+        band_spec=band_spec,
+        corruption_type=corruption_type,
+        method=method,
+        notch_rolloff=notch_rolloff,
+        model=model,
+        steps=steps,
+        seed=seed,
+        samples=samples,
+        input_noise_std=input_noise_std,
+        output_bit_depth=output_bit_depth,
     )
-    fields = params.model_dump(mode="json")
-    for chunk in chunks(ctx, staged, params.method):
-        if len(chunk) == 1:
-            enqueue(
-                ctx,
-                job_id=chunk[0].job_id,
-                kind=JobKind.RESTORE,
-                task=TASK_RESTORE,
-                owner=caller.key_id,
-                params=fields,
-                files={},
-                callback_url=hook,
-                batch_id=batch_id,
-            )
-        else:
-            enqueue_chunk(
-                ctx,
-                job_ids=[item.job_id for item in chunk],
-                kind=JobKind.RESTORE,
-                task=TASK_RESTORE_MANY,
-                owner=caller.key_id,
-                params=fields,
-                callback_url=hook,
-                batch_id=batch_id,
-            )
+    hook = check_callback(ctx, callback_url)
+    spec = parse_band(params.band)
+    batch_id = uuid.uuid4()
+    queued: list[_Staged] = []
+    staged = _staged_items(ctx, spec, images or [], archive)
+    try:
+        for chunk in chunks(ctx, _remember(staged, queued), params.method):
+            depth = output_bit_depth or chunk[0].bit_depth
+            fields = params.model_copy(update={"output_bit_depth": depth}).model_dump(mode="json")
+            _send_chunk(ctx, chunk, caller.key_id, fields, hook, batch_id)
+        ctx.jobs.create_batch(
+            batch_id, caller.key_id, [s.job_id for s in queued], [s.name for s in queued]
+        )
+    except BaseException as exc:
+        _abandon(ctx, queued, exc)
+        raise
     body = _public(ctx, batch_id, caller.key_id)
     return JSONResponse(
         body.model_dump(mode="json"),
@@ -225,28 +223,67 @@ def create_batch(
     )
 
 
+def _remember(items: Iterator[_Staged], seen: list[_Staged]) -> Iterator[_Staged]:
+    """``items``, each also appended to ``seen`` as it passes (what a rollback must undo)."""
+    for item in items:
+        seen.append(item)
+        yield item
+
+
+def _send_chunk(
+    ctx: AppContext,
+    chunk: list[_Staged],
+    owner: str,
+    fields: dict[str, Any],
+    hook: str | None,
+    batch_id: UUID,
+) -> None:
+    if len(chunk) == 1:
+        enqueue(
+            ctx,
+            job_id=chunk[0].job_id,
+            kind=JobKind.RESTORE,
+            task=TASK_RESTORE,
+            owner=owner,
+            params=fields,
+            files={},
+            callback_url=hook,
+            batch_id=batch_id,
+        )
+        return
+    enqueue_chunk(
+        ctx,
+        job_ids=[item.job_id for item in chunk],
+        kind=JobKind.RESTORE,
+        task=TASK_RESTORE_MANY,
+        owner=owner,
+        params=fields,
+        callback_url=hook,
+        batch_id=batch_id,
+    )
+
+
+def _abandon(ctx: AppContext, staged: list[_Staged], exc: BaseException) -> None:
+    """Undo a refused batch: cancel its queued jobs (a running one stops at its next step) and
+    delete the inputs of those that never started. Items staged but never queued have no job
+    record; cancelling them is a no-op and their folders go too."""
+    detail = exc.message if isinstance(exc, ApiProblem) else "the request failed"
+    reason = f"batch refused: {detail}"[:500]
+    for item in staged:
+        try:
+            outcome = ctx.jobs.request_cancel(item.job_id, reason)
+        except Exception:  # Redis down: the job never ran or will find no record; keep undoing
+            outcome = "missing"
+        if outcome in ("cancelled", "missing"):
+            ctx.storage.delete_job(item.job_id)
+
+
 def _public(ctx: AppContext, batch_id: UUID, owner: str) -> BatchPublic:
     found = ctx.jobs.get_batch(batch_id, owner)
     if found is None:
         raise ApiProblem(404, "not_found", f"no batch {batch_id}")
     meta, job_ids, names = found
     return batch_public(batch_id, meta, job_ids, names, ctx.jobs.get_many(job_ids))
-
-
-@router.get("", response_model=BatchList)
-def list_batches(
-    ctx: Ctx,
-    caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: Annotated[
-        float | None,
-        Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
-    ] = None,
-) -> BatchList:
-    """This key's batches, newest first, with per-state counts (items: ``GET /v1/batches/{id}``)."""
-    found, next_before = ctx.jobs.list_batches(caller.key_id, limit=limit, before=before)
-    items = [batch_summary(batch_id, meta, states) for batch_id, meta, states in found]
-    return BatchList(items=items, next_before=next_before)
 
 
 @router.get("/{batch_id}", response_model=BatchPublic)

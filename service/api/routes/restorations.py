@@ -74,7 +74,7 @@ def restore_params(
         "seed": seed,
         "samples": samples,
         "input_noise_std": input_noise_std,
-        "output_bit_depth": output_bit_depth or max(i.bit_depth for i in decoded),
+        "output_bit_depth": output_bit_depth or max((i.bit_depth for i in decoded), default=8),
     }
     params = validated(RestoreParams, data)
     return params.model_copy(update={"models": check_models(ctx, params.method, params.models)})
