@@ -10,7 +10,9 @@ from service.auth import Principal, authenticate
 from service.context import AppContext
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    """The app's context. ``async`` because it does no I/O: a sync dependency would cost a hop
+    to the thread pool on every request."""
     ctx: AppContext = request.app.state.ctx
     return ctx
 
