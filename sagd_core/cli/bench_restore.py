@@ -28,6 +28,7 @@ from sagd_core.restore.bench_restore_lib import (
     METHODS,
     PRESETS,
     SettingResult,
+    TrainedSet,
     evaluate_setting,
     measure_latency,
     slug,
@@ -44,7 +45,8 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", type=Path, default=Path("bench-out/restore"))
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--train-steps", type=int, help="override the preset's training steps")
+    p.add_argument("--train-steps", type=int,
+                   help="override the preset's training steps (every role)")
     p.add_argument("--test-images", type=int, help="override the preset's test image count")
     p.add_argument("--skip-latency", action="store_true")
     add_common(p)
@@ -67,6 +69,22 @@ def _setting_table(res: SettingResult) -> list[str]:
             f"{_fmt(v['psnr_out'])} | {v['ssim']:.3f} | {v['ssim_in']:.3f} | "
             f"{v['ssim_out']:.3f} | {res.seconds_per_image[m]:.3f} |")
     return lines
+
+
+def _calibration_note(trained: TrainedSet, noise_std: float) -> str:
+    calib = trained.calibration
+    magnitude = calib.get("magnitude") or {}
+    text = (f"Band model calibration on {calib.get('images', 0)} held-out corrupted training "
+            f"images: fill gain {calib.get('gain', 1.0):.3f} (raw "
+            f"{calib.get('raw_gain', float('nan')):.3f}), corruption-to-noise ratio "
+            f"ρ = {calib.get('corruption_ratio', 0.0):.3f}, "
+            f"{len(magnitude.get('bins', []))} constant-magnitude bin(s).")
+    blend = next((c for c in trained.denoise_calibration if c["noise_std"] == noise_std), None)
+    if blend is not None:
+        pairs = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(blend["a"], blend["b"], strict=True))
+        text += (" Omission-model denoising blend calibrated at this noise level (a/b per ring "
+                 f"of width {blend['ring_edges'][1]:.4f}): {pairs}.")
+    return text
 
 
 def _figures(out: Path, name: str, clean: np.ndarray, corrupted: np.ndarray,
@@ -111,6 +129,7 @@ def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {}
     if args.train_steps is not None:
         overrides["train_steps"] = args.train_steps
+        overrides["role_steps"] = ()
     if args.test_images is not None:
         overrides["test_images"] = args.test_images
     if overrides:
@@ -150,11 +169,8 @@ def run(args: argparse.Namespace) -> int:
                     res = evaluate_setting(preset, trained.models, spec, clean, corrupted, s,
                                            device=str(device), tick=bar.update)
                 figs = _figures(out, name, clean, corrupted, res)
-                gain = trained.calibration.get("gain", 1.0)
                 md += [f"### {name}", "", *_setting_table(res), "",
-                       f"Band model fill gain (Noise2Noise calibration on "
-                       f"{trained.calibration.get('images', 0)} held-out corrupted training "
-                       f"images): {gain:.3f}.", "",
+                       _calibration_note(trained, s), "",
                        *(f"![{f}]({f})" for f in figs), ""]
                 summary.append((name, {m: res.metrics[m]["psnr"] for m in METHODS}))
                 results["settings"].append({
@@ -165,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
                     "notch_rolloff": res.notch_rolloff,
                     "train_seconds": trained.seconds, "train_final_loss": trained.final_loss,
                     "fill_calibration": trained.calibration,
+                    "denoise_calibration": trained.denoise_calibration,
                 })
     train_bar.close()
     head = ["| setting | " + " | ".join(METHODS) + " | SAGD − best notch | SAGD − SDEdit |",

@@ -1,4 +1,10 @@
-"""``sagd train``: train a model from a preset, a config file, or flags."""
+"""``sagd train``: train a model from a preset, a config file, a corruption recipe, or flags.
+
+``--recipe ROLE --corruption NAME|JSON --data DATASET`` builds the recipe of one corruption type
+(:mod:`sagd_core.training.recipes`): ``omission`` and ``band`` models from the corrupted images
+only, the isotropic ``standard`` baseline on the same corrupted images, and for comparison a
+``full``-support model from the clean images.
+"""
 
 from __future__ import annotations
 
@@ -11,27 +17,48 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from sagd_core.cli.common import CliError, add_common, read_json_arg
+from sagd_core.data.corruptions import CorruptionError
 from sagd_core.models import PRESET_NAMES, unet_preset
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 from sagd_core.spectral.bands import BandSpecError
 from sagd_core.training import PRESETS, TrainConfig, TrainProgress, train, training_preset
+from sagd_core.training.presets import PRESET_SIZES
+from sagd_core.training.recipes import (
+    NAMED_CORRUPTIONS,
+    ROLES,
+    corruption_recipes,
+    resolve_corruption,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "train",
         help="train a diffusion model",
-        description="Train a model. Start from --preset or --config (JSON) and override with "
-        "flags. The output folder becomes a model directory (safetensors + JSON); re-running "
-        "with the same config resumes.",
+        description="Train a model. Start from --preset, --config (JSON) or --recipe ROLE "
+        "--corruption NAME|JSON --data DATASET (the recipes for one corruption type: omission "
+        "and band models from the corrupted images only, standard and full baselines) and "
+        "override with flags. The output folder becomes a model directory (safetensors + "
+        "JSON); re-running with the same config resumes.",
     )
     p.add_argument("--out", "-o", type=Path, help="model directory to write (required to train)")
-    p.add_argument("--preset", choices=sorted(PRESETS), help="named recipe")
+    p.add_argument("--preset", choices=sorted(PRESETS), metavar="PRESET",
+                   help="named recipe: demo, tiny-test, digits-{omission,band,standard,full}, "
+                   "{digits,lfw,natural}-{" + ",".join(NAMED_CORRUPTIONS) + "}-{"
+                   + ",".join(ROLES) + "}")
     p.add_argument("--config", help="TrainConfig as JSON or @file.json")
+    p.add_argument("--recipe", choices=ROLES,
+                   help="recipe for the corruption given by --corruption: omission (noise zero "
+                   "in the band) or band (noise only in the band), both trained on the corrupted "
+                   "images; standard (white noise, corrupted images); full (white noise, clean "
+                   "images, for DDNM)")
+    p.add_argument("--band", help="band spec JSON (or @file) the --recipe model is built for "
+                   "(default: the corruption's own band)")
     p.add_argument("--data", help="built-in dataset (digits, lfw, natural) or image folder")
     p.add_argument("--image-size", type=int)
     p.add_argument("--channels", type=int)
-    p.add_argument("--corruption", help="synthetic corruption JSON (or @file) applied to the data")
+    p.add_argument("--corruption", help="synthetic corruption applied to the data: JSON (or @file) "
+                   f"or a name ({', '.join(NAMED_CORRUPTIONS)})")
     p.add_argument("--noise", help="noise spec JSON (or @file), e.g. '{\"kind\": \"plw\", "
                    "\"alpha\": -0.5}'")
     p.add_argument("--omit", help="band spec JSON (or @file): zero forward noise in these bands")
@@ -48,7 +75,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _corruption(args: argparse.Namespace) -> dict[str, Any]:
+    text = str(args.corruption).strip()
+    json_like = text.startswith(("{", "@")) or text.endswith(".json")
+    raw = read_json_arg(text, "--corruption") if json_like else text
+    try:
+        return resolve_corruption(raw)
+    except (CorruptionError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _from_recipe(args: argparse.Namespace) -> dict[str, Any]:
+    if args.preset or args.config:
+        raise CliError("give --recipe, --preset or --config, not several")
+    if args.noise or args.omit:
+        raise CliError("--recipe sets the forward noise itself; drop --noise/--omit")
+    if not args.corruption:
+        raise CliError("--recipe needs --corruption (a name or a corruption JSON)")
+    source = args.data or "digits"
+    band = None
+    if args.band:
+        try:
+            band = parse_band_spec(read_json_arg(args.band, "--band"))
+        except BandSpecError as exc:
+            raise CliError(str(exc)) from exc
+    steps = 3000 if args.steps is None else args.steps
+    try:
+        config = corruption_recipes(
+            _corruption(args), source=source,
+            image_size=args.image_size or PRESET_SIZES.get(source, 32),
+            channels=args.channels or 1, unet=args.unet or "cpu-small", band=band,
+            roles=(args.recipe,), steps=steps,
+            batch_size=64 if args.batch_size is None else args.batch_size,
+            lr=2e-3 if args.lr is None else args.lr, seed=args.seed or 0,
+            device=args.device or "auto", checkpoint_every=max(steps // 4, 1),
+        )[args.recipe]
+    except (ValidationError, ValueError) as exc:
+        raise CliError(f"invalid recipe: {exc}") from exc
+    return config.model_dump(mode="json")
+
+
 def _base(args: argparse.Namespace) -> dict[str, Any]:
+    if args.recipe:
+        return _from_recipe(args)
+    if args.band:
+        raise CliError("--band goes with --recipe (use --omit for an omission model)")
     if args.preset and args.config:
         raise CliError("give --preset or --config, not both")
     if args.config:
@@ -68,8 +139,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
                        ("channels", args.channels)):
         if value is not None:
             data[key] = value
-    if args.corruption:
-        data["corruption"] = read_json_arg(args.corruption, "--corruption")
+    if args.corruption and not args.recipe:  # a recipe placed it (only on corrupted data)
+        data["corruption"] = _corruption(args)
     cfg["data"] = data
     channels = int(data.get("channels", 1))
     if args.unet:

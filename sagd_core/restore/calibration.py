@@ -11,6 +11,15 @@ gain is calibrated for one (steps, samples) setting, which it records.
 
 Use images the model was *not* trained on: a memorised training image's fill would correlate with
 its own corruption and bias the gain upwards.
+
+The same images give the corruption statistics of :mod:`band_prior`: the corruption-to-noise
+ratio ρ (so the fill is read as the *clean* posterior mean) and the constant-magnitude bins of
+periodic interference. The fill is calibrated read both with the measured ρ and without
+correction (ρ = 0: right for a band model that did not learn this corruption); the one whose
+Noise2Noise estimate of the in-band squared error removed, ``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²``, is
+larger is kept, with its gain. A fill whose estimated reduction is not above
+:data:`SIGNIFICANCE` standard errors (over the images) gets gain 0: with few or very corrupted
+images the estimate is too noisy to trust, and SAGD then omits the band (a notch).
 """
 
 from __future__ import annotations
@@ -24,9 +33,13 @@ import numpy as np
 from sagd_core.data.image_files import write_bytes_atomic
 from sagd_core.metrics import band_split
 from sagd_core.restore.api import RestoreRequest, restore
+from sagd_core.restore.band_prior import corruption_ratio, magnitude_stats
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, ModelSet
 from sagd_core.spectral import BandSpec
 from sagd_core.training.checkpoints import TrainedModel
+
+#: The fill is used only when its estimated error reduction exceeds this many standard errors.
+SIGNIFICANCE = 2.0
 
 
 def calibrate_fill_gain(
@@ -46,9 +59,34 @@ def calibrate_fill_gain(
     ``fill_calibration.json`` (atomically)."""
     if corrupted.ndim != 4 or len(corrupted) < 2:
         raise ValueError("calibration needs at least 2 images as (N, C, H, W)")
-    raw_meta = {k: v for k, v in model.meta.items() if k != "fill_calibration"}
+    h, w = corrupted.shape[-2:]
+    weights = model.noise_op(h, w).weights.cpu().numpy()
+    measured = corruption_ratio(corrupted, spec, weights)
+    y_b, _ = band_split(corrupted.astype(np.float64), spec)
+    candidates = [_candidate(model, corrupted, y_b, spec, rho, steps=steps, samples=samples,
+                             seed=seed, device=device) for rho in dict.fromkeys((measured, 0.0))]
+    best = max(candidates, key=lambda c: c["reduction"])
+    calib = {
+        "gain": best["gain"], "raw_gain": best["raw_gain"], "images": len(corrupted),
+        "steps": steps, "samples": samples, "band": spec.model_dump(mode="json"),
+        "corruption_ratio": best["corruption_ratio"], "measured_corruption_ratio": measured,
+        "candidates": candidates, "magnitude": magnitude_stats(corrupted, spec),
+    }
+    model.meta["fill_calibration"] = calib
+    if directory is not None:
+        write_bytes_atomic(Path(directory) / CALIBRATION_FILE,
+                           json.dumps(calib, indent=2).encode())
+    return calib
+
+
+def _candidate(model: LoadedModel, corrupted: np.ndarray, y_b: np.ndarray, spec: BandSpec,
+               rho: float, *, steps: int, samples: int, seed: int, device: str) -> dict[str, float]:
+    """The gain of the fill read with ratio ``rho`` and its Noise2Noise estimate of the in-band
+    squared error it removes, ``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²`` (per image)."""
+    meta = {k: v for k, v in model.meta.items() if k != "fill_calibration"}
+    meta["fill_calibration"] = {"gain": 1.0, "corruption_ratio": rho}
     uncalibrated = TrainedModel(net=model.net, config=model.config, schedule=model.schedule,
-                                meta=raw_meta, device=model.device)
+                                meta=meta, device=model.device)
     request = RestoreRequest(band=spec, method="sagd", steps=steps, samples=samples, seed=seed)
     fills = []
     for y in corrupted:
@@ -57,18 +95,17 @@ def calibrate_fill_gain(
         out = res.unclipped if res.unclipped.ndim == 3 else res.unclipped[:, :, None]
         fills.append(np.transpose(2.0 * out.astype(np.float64) - 1.0, (2, 0, 1)))
     fill_b, _ = band_split(np.stack(fills), spec)
-    y_b, _ = band_split(corrupted.astype(np.float64), spec)
-    num, den = float((y_b * fill_b).sum()), float((fill_b**2).sum())
+    nums, dens = (y_b * fill_b).sum(axis=(1, 2, 3)), (fill_b**2).sum(axis=(1, 2, 3))
+    num, den = float(nums.sum()), float(dens.sum())
     raw = num / den if den > 0 else 0.0
-    calib = {
-        "gain": float(np.clip(raw, 0.0, 1.0)), "raw_gain": raw, "images": len(corrupted),
-        "steps": steps, "samples": samples, "band": spec.model_dump(mode="json"),
-    }
-    model.meta["fill_calibration"] = calib
-    if directory is not None:
-        write_bytes_atomic(Path(directory) / CALIBRATION_FILE,
-                           json.dumps(calib, indent=2).encode())
-    return calib
+    gain = float(np.clip(raw, 0.0, 1.0))
+    per_image = 2.0 * gain * nums - gain**2 * dens
+    mean = float(per_image.mean())
+    stderr = float(per_image.std(ddof=1) / np.sqrt(len(per_image)))
+    significant = mean > SIGNIFICANCE * stderr
+    return {"corruption_ratio": rho, "gain": gain if significant else 0.0, "raw_gain": raw,
+            "reduction": mean if significant else 0.0, "estimated_reduction": mean,
+            "stderr": stderr}
 
 
 __all__ = ["calibrate_fill_gain"]

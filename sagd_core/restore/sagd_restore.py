@@ -9,6 +9,8 @@
    at 0 (``P = F⁻¹ diag(1−M) F`` applied to every ``x̂₀``). With ``estimator="mean"`` the
    denoised bands are Tweedie's posterior mean ``E[x₀ | x_{t*}]``, one network call: the MMSE
    estimate (best PSNR, SAGD.md §4.4); with ``"sample"`` each sample runs the reverse chain.
+   If the omission model carries a denoising blend calibrated at this noise level
+   (:mod:`denoise_calibration`), the posterior mean is blended per frequency ring with the input.
 2. **The band.** An omission model cannot fill it (its score has no component there, §4.2). A band
    model (forward noise only in the band, ``w = M``) trained on the corrupted images can (§4.3):
    its trusted bins carry no noise at any time, so it is a conditional model of the band given the
@@ -24,6 +26,12 @@
    costs fewer steps (earlier steps amplify model error by ``1/√ᾱ``, later ones keep more
    sampling noise). If the band model carries a calibrated ``fill_gain`` (a Noise2Noise
    shrinkage estimated on held-out corrupted images, :mod:`calibration`) the fill is scaled by it.
+   The calibration also records what the corrupted images say about the corruption
+   (:mod:`band_prior`): the corruption-to-noise ratio ρ, with which each Tweedie read is
+   turned into the *clean* posterior mean (a corrupted-data model's x̂₀ also returns part of the
+   chain's band noise, which looks like the corruption), and the constant-magnitude bins of
+   random-phase periodic interference, where the component of the clean band along the
+   corruption's direction is recovered from its known magnitude.
 3. **Whole image.** Tiles are blended, then ``x̂ = F⁻¹[(1−M) F z + M F x̃]`` is applied with the
    mask of the whole image, so out-of-band exactness holds for any tiling (§4.5).
 """
@@ -36,6 +44,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from sagd_core.restore.band_prior import clean_tweedie, project_magnitude
 from sagd_core.restore.chains import (
     MEAN_ALPHA_BAR,
     generator_for,
@@ -44,6 +53,7 @@ from sagd_core.restore.chains import (
     run_chain,
     truncate_for_mean,
 )
+from sagd_core.restore.denoise_blend import apply_blend, find_calibration
 from sagd_core.restore.fourier import apply_gain, irfft2, merge_bands, rfft2
 from sagd_core.restore.models import LoadedModel, ModelSet
 from sagd_core.restore.progress import Progress, ProgressFn
@@ -164,10 +174,32 @@ def fill_tile(
         del alpha_bar
         return merge_bands(z32, x0, mask)
 
-    last: list[torch.Tensor] = []
-    out = run_chain(model, plan, noise_op, x_start, generator=generator,
-                    x0_transform=replace_trusted, progress=progress, last_x0=last)
-    return last[0] if posterior_mean else out
+    if not posterior_mean:
+        return run_chain(model, plan, noise_op, x_start, generator=generator,
+                         x0_transform=replace_trusted, progress=progress)
+    # Run to the read step, then read its x̂₀ with the corrupted-data correction (band_prior).
+    x_t = x_start
+    if len(plan) > 1:
+        x_t = run_chain(model, head_plan(plan), noise_op, x_start, generator=generator,
+                        x0_transform=replace_trusted, progress=progress)
+    a_read = float(plan.alpha_bars[-1])
+    t = torch.full((z.shape[0],), float(plan.timesteps[-1]), device=z.device)
+    x0 = replace_trusted(predict_x0(x_t, model.eps_predictor(noise_op)(x_t, t), a_read), a_read)
+    progress.advance()
+    return clean_tweedie(x0, x_t, a_read, corruption_ratio(model), mask)
+
+
+def head_plan(plan: SamplingPlan) -> SamplingPlan:
+    """``plan`` without its last step, ending at that step's ᾱ (its state is the last x_t)."""
+    return SamplingPlan(timesteps=plan.timesteps[:-1].copy(),
+                        alpha_bars=plan.alpha_bars[:-1].copy(),
+                        final_alpha_bar=float(plan.alpha_bars[-1]))
+
+
+def corruption_ratio(model: LoadedModel) -> float:
+    """The calibrated corruption-to-noise ratio ρ of a band model (0 when uncalibrated)."""
+    calib = model.meta.get("fill_calibration")
+    return float(calib.get("corruption_ratio", 0.0)) if isinstance(calib, dict) else 0.0
 
 
 def run_sagd(
@@ -204,16 +236,18 @@ def run_sagd(
         if not reached:
             warnings.append(f"input noise std {s} exceeds the omission model's noise range")
         work += 1 if tweedie else len(plans["denoise"])
-        details["denoise"] = {"t_start": float(plans["denoise"].timesteps[0]),
-                              "steps": 1 if tweedie else len(plans["denoise"]),
-                              "estimator": "posterior mean (Tweedie)" if tweedie else "sample",
-                              "model": denoiser.config.noise.describe()}
+        details["denoise"] = denoise_details = {
+            "t_start": float(plans["denoise"].timesteps[0]),
+            "steps": 1 if tweedie else len(plans["denoise"]),
+            "estimator": "posterior mean (Tweedie)" if tweedie else "sample",
+            "model": denoiser.config.noise.describe(),
+        }
     gain = 1.0
     if filler is not None:
         plans["fill"] = fill_plan(filler, request.steps, tweedie)
         work += len(plans["fill"])
         gain = fill_gain(filler) if tweedie else 1.0
-        details["fill"] = {
+        details["fill"] = fill_details = {
             "steps": len(plans["fill"]), "model": filler.config.noise.describe(),
             "estimator": f"posterior mean (Tweedie at ᾱ ≥ {FILL_MEAN_ALPHA_BAR}, averaged over "
                          "the samples)" if tweedie else "sample",
@@ -234,6 +268,10 @@ def run_sagd(
                                    progress=tracker, posterior_mean=tweedie).to(torch.float64),
             z, tile, overlap,
         )
+        blend = find_calibration(denoiser, s) if tweedie else None
+        if blend is not None:  # calibrated Wiener-like blend with the input (denoise_blend)
+            z = apply_blend(z, y, blend)
+        denoise_details["calibrated_blend"] = blend is not None
         z = apply_gain(z, 1.0 - mask)
     z = z.expand(k, -1, -1, -1).contiguous() if z.shape[0] != k else z
     if filler is not None:
@@ -244,6 +282,11 @@ def run_sagd(
             z, tile, overlap,
         )
         samples = merge_bands(z, gain * filled, mask)
+        if tweedie:  # constant-magnitude (periodic) bins: band_prior point 2
+            calib = filler.meta.get("fill_calibration")
+            stats = calib.get("magnitude") if isinstance(calib, dict) else None
+            samples, n_bins = project_magnitude(samples, y, stats, noise_std=s)
+            fill_details["constant_magnitude_bins"] = n_bins
         how = (f"posterior mean of the band model given the trusted bands, fill gain {gain:.3g}"
                if tweedie else "sampled from the band model conditioned on the trusted bands")
         band = BandAction("filled", how + " (SAGD.md §4.3)")

@@ -38,7 +38,7 @@ def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     text = (tmp_path / "results.md").read_text()
     assert "PSNR summary" in text and "Band detection" in text
     data = json.loads((tmp_path / "results.json").read_text())
-    assert len(data["settings"]) == 6
+    assert len(data["settings"]) == 18  # 3 datasets × 3 corruptions × 2 noise levels
     for setting in data["settings"]:
         notch = setting["metrics"]["best notch"]
         assert notch["psnr_out"] > 100 or setting["noise_std"] > 0  # notch keeps trusted bins
@@ -58,3 +58,18 @@ def test_bench_omission_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     assert len(band["metrics"]["sagd"]["fd"]) == 2
     # The omitted band stays empty in SAGD samples (SAGD.md §3, "Pitfalls").
     assert max(band["metrics"]["sagd"]["band_energy"]) < 1e-6
+
+
+def test_restore_presets_cover_the_three_datasets() -> None:
+    from sagd_core.restore.bench_restore_lib import PRESETS
+
+    for preset in PRESETS.values():
+        assert preset.datasets == ("digits", "lfw", "natural")
+        kinds = {c["kind"] for _, c in preset.corruptions}
+        assert kinds == {"band_noise", "periodic", "oriented"}
+        assert preset.noise_levels == (0.0, 0.05)
+    quick = PRESETS["quick"]
+    assert quick.steps_for("band", "digits") == 800 and quick.steps_for("band", "lfw") == 100
+    assert quick.steps_for("omission", "digits") == 300
+    assert quick.steps_for("omission", "natural") == quick.steps_for("full", "lfw") == 200
+    assert PRESETS["full"].steps_for("band") == PRESETS["full"].train_steps
