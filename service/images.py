@@ -79,6 +79,7 @@ class DecodedImage:
     pixels: np.ndarray  # float32 (H, W, C) in [0, 1], C in (1, 3)
     bit_depth: int  # 8 or 16
     format: str
+    plain_png: bool = False  # the upload itself is a PNG that read_png reads as ``pixels``
 
     @property
     def height(self) -> int:
@@ -141,6 +142,7 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 8) -> DecodedI
             check_dimensions(width, height, max_pixels=max_pixels, min_side=min_side)
             image.load()
             wide = _wide_samples(image, fmt, data)
+            plain = _plain_png(image, fmt, data)
             if wide is not None:
                 pixels, bit_depth = _decode_wide(data, image, gray=wide == "gray"), 16
             else:
@@ -155,7 +157,28 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 8) -> DecodedI
         raise ImageRejected("invalid_image", f"could not decode the {fmt} image") from exc
     if not np.isfinite(pixels).all():
         raise ImageRejected("invalid_image", "image holds non-finite values")
-    return DecodedImage(pixels=pixels, bit_depth=bit_depth, format=fmt)
+    return DecodedImage(pixels=pixels, bit_depth=bit_depth, format=fmt, plain_png=plain)
+
+
+# (bit depth, colour type) of PNGs whose samples read_png (OpenCV) reads exactly as decode_image:
+# 8-bit gray, 8-bit RGB, 16-bit gray.
+_PLAIN_PNG = {(8, 0), (8, 2), (16, 0)}
+
+
+def _plain_png(image: Image.Image, fmt: str, data: bytes) -> bool:
+    """Whether the upload can be stored as it came instead of re-encoded: a gray or RGB PNG with
+    no transparency and no EXIF rotation, which :func:`read_png` decodes to the same pixels."""
+    if fmt != "PNG" or len(data) <= 25 or (data[24], data[25]) not in _PLAIN_PNG:
+        return False
+    if "transparency" in image.info:
+        return False
+    return image.getexif().get(0x0112, 1) in (1, None)
+
+
+def stored_input(decoded: DecodedImage, data: bytes) -> bytes:
+    """The bytes the API stores as a job's ``input.png``: the upload itself when it is a plain
+    PNG (no re-encoding), else the decoded pixels as a PNG at their bit depth (lossless)."""
+    return data if decoded.plain_png else encode_png(decoded.pixels, decoded.bit_depth)
 
 
 def _wide_samples(image: Image.Image, fmt: str, data: bytes) -> str | None:

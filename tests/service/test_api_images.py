@@ -7,12 +7,20 @@ import struct
 import time
 import tracemalloc
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from service.images import ImageRejected, decode_image, encode_png, read_png, sniff_format
+from service.images import (
+    ImageRejected,
+    decode_image,
+    encode_png,
+    read_png,
+    sniff_format,
+    stored_input,
+)
 
 LIMIT = 4096 * 4096
 
@@ -213,3 +221,40 @@ def test_png_roundtrip_for_worker(tmp_path: object) -> None:
         np.testing.assert_allclose(back, pixels, atol=1 / 65535)
     assert sniff_format(b"RIFF\0\0\0\0WEBPVP8 ") == "WEBP"
     assert sniff_format(b"RIFF\0\0\0\0AVI LIST") is None
+
+
+def test_plain_pngs_are_stored_as_uploaded_and_read_back_exactly(tmp_path: Path) -> None:
+    """No re-encoding for gray/RGB/16-bit-gray PNGs without transparency or rotation; anything
+    else is normalized. Either way the worker reads the decoded pixels back exactly."""
+    rng = np.random.default_rng(3)
+    cases: dict[str, tuple[Image.Image, dict[str, object], bool]] = {
+        "gray": (Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)), {}, True),
+        "rgb": (Image.fromarray(rng.integers(0, 255, (20, 30, 3), np.uint8)), {}, True),
+        "gray16": (Image.fromarray(rng.integers(0, 65535, (20, 30), np.uint16)), {}, True),
+        "palette": (
+            Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)).convert("P"),
+            {},
+            False,
+        ),
+        "rgba": (Image.fromarray(rng.integers(0, 255, (20, 30, 4), np.uint8)), {}, False),
+        "gray+tRNS": (
+            Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)),
+            {"transparency": 7},
+            False,
+        ),
+    }
+    rotated = Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8))
+    exif = rotated.getexif()
+    exif[0x0112] = 6
+    cases["rotated"] = (rotated, {"exif": exif.tobytes()}, False)
+    for name, (image, options, plain) in cases.items():
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG", **options)
+        data = buffer.getvalue()
+        decoded = decode_image(data, max_pixels=1 << 20)
+        assert decoded.plain_png is plain, name
+        stored = stored_input(decoded, data)
+        assert (stored == data) is plain, name
+        path = tmp_path / f"{name}.png"
+        path.write_bytes(stored)
+        np.testing.assert_array_equal(read_png(path), decoded.pixels, err_msg=name)

@@ -30,7 +30,7 @@ from service.contracts import (
     Rolloff,
 )
 from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.images import encode_png
+from service.images import stored_input
 from service.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
 from service.views import batch_public, batch_summary
 from service.zips import ZipRejected, iter_zip_images
@@ -94,7 +94,7 @@ def _stage(ctx: AppContext, spec: BandSpec, index: int, name: str, data: bytes) 
     ctx.storage.job_dir(job_id, create=True)
     ctx.storage.write_bytes(
         ctx.storage.job_file(job_id, "input.png"),
-        encode_png(decoded.pixels, decoded.bit_depth),
+        stored_input(decoded, data),
         durable=False,
     )
     return _Staged(job_id, label, decoded.height, decoded.width, decoded.bit_depth)

@@ -14,7 +14,7 @@ from service.bands import band_json, check_band_for_image, resolve_band
 from service.context import AppContext
 from service.contracts import TASK_RESTORE, JobKind, JobPublic, Method, RestoreParams, Rolloff
 from service.errors import V1_ERRORS, error_responses
-from service.images import encode_png
+from service.images import stored_input
 from service.submit import (
     accepted,
     check_callback,
@@ -152,7 +152,7 @@ def _accept(
         task=TASK_RESTORE,
         owner=owner,
         params=params.model_dump(mode="json"),
-        files={"input.png": encode_png(decoded.pixels, decoded.bit_depth)},
+        files={"input.png": stored_input(decoded, data)},
         callback_url=hook,
     )
     return accepted(job)
