@@ -5,7 +5,10 @@ uvicorn in its own process on a free loopback port; all in a temporary directory
 points at a running one, then measures, with bounded loops:
 
 1. **Accept latency**: ``--concurrency`` simultaneous 256×256 uploads (``POST /v1/restorations``,
-   method notch): p50/p99 of the time to the 202, and errors. Target: 0 errors, p99 < 250 ms.
+   method notch), pre-encoded and written at the same instant on connections opened beforehand:
+   p50/p99 of the time from writing a request to its whole 202 response, and errors. Target:
+   0 errors, p99 < 250 ms. Run ``--rounds`` times after two warm-up rounds; the worst round
+   counts.
 2. **Service overhead**: ``--jobs`` sequential jobs, submit → succeeded (polled every 10 ms), minus
    the bare ``restore()`` call on the same image in this process. Target: < 150 ms per job.
 3. **Batch throughput**: a ``--batch``-image batch (upload, staging, queue, per-item status)
@@ -134,22 +137,56 @@ class LocalStack:
         self.tmp.cleanup()
 
 
+def raw_request(url: str, path: str, files: dict[str, Any], data: dict[str, str]) -> bytes:
+    """A complete HTTP/1.1 request (multipart encoded by httpx), ready to write to a socket."""
+    request = httpx.Request("POST", url + path, files=files, data=data)
+    body = request.read()
+    host = url.split("//", 1)[1]
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
+        f"Content-Type: {request.headers['content-type']}\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def _exchange(
+    host: str, port: int, raw: bytes, start: asyncio.Event
+) -> tuple[float, int]:
+    """Connect, wait for the common start, send ``raw``: (seconds to the whole response, status)."""
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        await start.wait()
+        started = time.perf_counter()
+        writer.write(raw)
+        await writer.drain()
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        await reader.readexactly(length)
+        return time.perf_counter() - started, int(head.split(b" ", 2)[1])
+    finally:
+        writer.close()
+
+
 async def accept_latency(url: str, count: int, size: int) -> dict[str, Any]:
-    bodies = [png(size, i) for i in range(count)]
-    limits = httpx.Limits(max_connections=count, max_keepalive_connections=count)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        await client.get("/healthz")  # open one connection before timing
-
-        async def one(data: bytes) -> tuple[float, int]:
-            started = time.perf_counter()
-            response = await client.post(
-                "/v1/restorations",
-                files={"image": ("x.png", data, "image/png")},
-                data={"band_spec": BAND, "method": "notch"},
-            )
-            return time.perf_counter() - started, response.status_code
-
-        results = await asyncio.gather(*(one(b) for b in bodies))
+    """``count`` uploads sent at the same instant on connections opened beforehand; the time from
+    writing a request to reading its whole response. Requests are encoded before the clock starts
+    and written on raw sockets, so the figure is the server's, not a Python HTTP client's."""
+    form = {"band_spec": BAND, "method": "notch"}
+    raws = [
+        raw_request(url, "/v1/restorations", {"image": ("x.png", png(size, i), "image/png")}, form)
+        for i in range(count)
+    ]
+    host, port = url.split("//", 1)[1].rsplit(":", 1)
+    start = asyncio.Event()
+    tasks = [asyncio.create_task(_exchange(host, int(port), raw, start)) for raw in raws]
+    await asyncio.sleep(0.5)  # every connection open and accepted
+    start.set()
+    results = await asyncio.gather(*tasks)
     latencies = [r[0] * 1000 for r in results]
     errors = sum(1 for r in results if r[1] != 202)
     return {
@@ -289,6 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--url", help="a running sagd (auth off); default: start a local stack")
     parser.add_argument("--concurrency", type=int, default=50)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3, help="accept rounds after a warm-up")
     parser.add_argument("--jobs", type=int, default=20)
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument(
@@ -297,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    for name in ("concurrency", "jobs", "batch"):
+    for name in ("concurrency", "jobs", "batch", "rounds"):
         if not 1 <= getattr(args, name) <= 1000:
             parser.error(f"--{name} must be in 1..1000")
 
@@ -306,8 +344,17 @@ def main(argv: list[str] | None = None) -> int:
     stack = None if args.url else LocalStack(args.api_workers)
     url = args.url or (stack.url if stack else "")
     try:
-        results["accept"] = asyncio.run(accept_latency(url, args.concurrency, args.size))
-        print("accept:", json.dumps(results["accept"]), flush=True)
+        for _ in range(2):  # warm-up (every API process imports, connects, caches), not counted
+            asyncio.run(accept_latency(url, args.concurrency, args.size))
+            time.sleep(2)
+        rounds = []
+        for _ in range(args.rounds):
+            time.sleep(2)  # the worker drains the previous round's jobs
+            rounds.append(asyncio.run(accept_latency(url, args.concurrency, args.size)))
+            print("accept round:", json.dumps(rounds[-1]), flush=True)
+        worst = max(rounds, key=lambda r: r["p99_ms"])
+        results["accept"] = {**worst, "errors": sum(r["errors"] for r in rounds), "rounds": rounds}
+        print("accept (worst round):", json.dumps(worst), flush=True)
         results["overhead"] = service_overhead(url, args.jobs, args.size)
         print("overhead:", json.dumps(results["overhead"]), flush=True)
         results["batch"] = batch_throughput(url, args.batch, args.size)
