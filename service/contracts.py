@@ -59,6 +59,9 @@ class ModelRef(_Frozen):
     version: int | None = Field(default=None, ge=1)
 
 
+ScheduleName = Literal["model", "linear", "cosine", "fit"]
+
+
 class RestoreParams(_Frozen):
     """A restoration as the worker needs it (the band spec is already validated)."""
 
@@ -74,6 +77,11 @@ class RestoreParams(_Frozen):
     samples: int = Field(default=1, ge=1, le=16)
     input_noise_std: float = Field(default=0.0, ge=0.0, le=10.0)
     output_bit_depth: Literal[8, 16] = 8
+    schedule: ScheduleName = Field(
+        default="model",
+        description="sampling schedule of learned methods: the model's own, linear, cosine, or "
+        "fit (fitted to the model's data spectrum for N = steps; the first use of an N is slow)",
+    )
 
 
 class TrainParams(_Frozen):

@@ -237,6 +237,7 @@ class CoreEngine:
                     "seed": params.seed,
                     "samples": params.samples,
                     "input_noise_std": params.input_noise_std,
+                    "schedule": params.schedule,
                 }
             )
         except ValueError as exc:

@@ -159,3 +159,16 @@ def test_broker_down_is_503_and_job_failed(client: TestClient, queue: FakeQueue)
     response = post(client, png_bytes())
     assert response.status_code == 503
     assert response.json()["code"] == "queue_unavailable"
+
+
+def test_schedule_is_passed_on_and_validated(client: TestClient, redis_url: str) -> None:
+    import redis
+
+    response = post(client, png_bytes(), schedule="fit")
+    assert response.status_code == 202
+    raw = redis.Redis.from_url(redis_url, decode_responses=True).hget(
+        f"sagd:job:{response.json()['id']}", "params"
+    )
+    assert json.loads(str(raw))["schedule"] == "fit"
+    bad = post(client, png_bytes(), schedule="geometric")
+    assert bad.status_code == 422 and "schedule" in bad.json()["message"]

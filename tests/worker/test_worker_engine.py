@@ -119,3 +119,21 @@ def test_analyze_proposes_a_band_for_periodic_noise() -> None:
     json.dumps(result)
     regions = result["band_spec"]["regions"]
     assert any(r["kind"] == "notch" and abs(abs(r["fx"]) - 0.25) < 0.03 for r in regions)
+
+
+def test_the_requested_schedule_reaches_the_library(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sagd_core.restore as library
+
+    seen: list[Any] = []
+    real = library.restore
+
+    def spy(image: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append(request)
+        return real(image, request, *args, **kwargs)
+
+    monkeypatch.setattr(library, "restore", spy)
+    image = np.random.default_rng(1).random((32, 32, 1)).astype(np.float32)
+    for kind in ("model", "cosine", "fit"):
+        params = RestoreParams(band=BAND, method="notch", schedule=kind)
+        CoreEngine().restore(image, params, [], device="cpu", progress=lambda s, t: None)
+    assert [r.schedule.kind for r in seen] == ["model", "cosine", "fit"]

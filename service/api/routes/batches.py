@@ -28,6 +28,7 @@ from service.contracts import (
     JobKind,
     Method,
     Rolloff,
+    ScheduleName,
 )
 from service.errors import V1_ERRORS, ApiProblem, error_responses
 from service.images import stored_input
@@ -180,6 +181,7 @@ def create_batch(
     output_bit_depth: Annotated[
         int | None, Form(description="8 or 16; default: each item's own")
     ] = None,
+    schedule: Annotated[ScheduleName, Form(description="model, linear, cosine or fit")] = "model",
     callback_url: Annotated[str | None, Form(description="called once per item")] = None,
 ) -> JSONResponse:
     """Items are staged and queued as they are read, so workers start on the first chunk while
@@ -198,6 +200,7 @@ def create_batch(
         samples=samples,
         input_noise_std=input_noise_std,
         output_bit_depth=output_bit_depth,
+        schedule=schedule,
     )
     hook = check_callback(ctx, callback_url)
     spec = parse_band(params.band)

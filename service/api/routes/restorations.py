@@ -12,7 +12,15 @@ from fastapi.responses import JSONResponse
 from service.api.deps import Caller, Ctx
 from service.bands import band_json, check_band_for_image, resolve_band
 from service.context import AppContext
-from service.contracts import TASK_RESTORE, JobKind, JobPublic, Method, RestoreParams, Rolloff
+from service.contracts import (
+    TASK_RESTORE,
+    JobKind,
+    JobPublic,
+    Method,
+    RestoreParams,
+    Rolloff,
+    ScheduleName,
+)
 from service.errors import V1_ERRORS, error_responses
 from service.images import stored_input
 from service.submit import (
@@ -59,6 +67,7 @@ def restore_params(
     samples: int,
     input_noise_std: float,
     output_bit_depth: int | None,
+    schedule: str = "model",
 ) -> RestoreParams:
     """Validate everything about a restoration except the image bytes (shared with batches)."""
     spec = resolve_band(band_spec, corruption_type, ctx.corruption_types)
@@ -75,6 +84,7 @@ def restore_params(
         "samples": samples,
         "input_noise_std": input_noise_std,
         "output_bit_depth": output_bit_depth or max((i.bit_depth for i in decoded), default=8),
+        "schedule": schedule,
     }
     params = validated(RestoreParams, data)
     return params.model_copy(update={"models": check_models(ctx, params.method, params.models)})
@@ -105,6 +115,7 @@ def create_restoration(
     samples: Annotated[int, Form(description="> 1 gives an uncertainty map")] = 1,
     input_noise_std: Annotated[float, Form()] = 0.0,
     output_bit_depth: Annotated[int | None, Form(description="8 or 16; default: input's")] = None,
+    schedule: Annotated[ScheduleName, Form(description="model, linear, cosine or fit")] = "model",
     callback_url: Annotated[str | None, Form()] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
@@ -124,6 +135,7 @@ def create_restoration(
                 samples=samples,
                 input_noise_std=input_noise_std,
                 output_bit_depth=output_bit_depth,
+                schedule=schedule,
             ),
             callback_url,
             idempotency_key,
