@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from sagd_core.cli import (
     analyze_cmd,
     bench,
+    calibrate_cmd,
     corrupt_cmd,
     restore_cmd,
     sample_cmd,
@@ -17,7 +18,8 @@ from sagd_core.cli import (
 )
 from sagd_core.cli.common import EXIT_USAGE, CliError, setup_logging
 
-COMMANDS = (train_cmd, sample_cmd, corrupt_cmd, restore_cmd, analyze_cmd, schedule_cmd)
+COMMANDS = (train_cmd, calibrate_cmd, sample_cmd, corrupt_cmd, restore_cmd, analyze_cmd,
+            schedule_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

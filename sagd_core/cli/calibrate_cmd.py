@@ -1,0 +1,176 @@
+"""``sagd calibrate``: calibrate a band model's fill on held-out corrupted images (SAGD.md §4.3).
+
+The images are a folder of corrupted images (``--images``) or a built-in dataset split the model
+did not train on, corrupted here (``--data --split --corruption``, corruption seed
+:data:`CORRUPTION_SEED` as in ``sagd bench restore``). The band is the model's own (its config).
+:func:`sagd_core.restore.calibration.calibrate_fill_gain` writes ``fill_calibration.json`` beside
+the checkpoint (atomically); ``sagd restore --model DIR`` then uses it. Every check runs before any
+work: a refusal writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sagd_core.cli.common import CliError, add_common, read_json_arg
+from sagd_core.data import BUILTIN_DATASETS, apply_corruption, load_builtin, load_image_folder
+from sagd_core.data.corruptions import Corruption, CorruptionError, parse_corruption
+from sagd_core.restore.calibration import calibrate_fill_gain
+from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, load_model
+from sagd_core.spectral import BandSpec
+from sagd_core.training import resolve_device
+from sagd_core.training.recipes import NAMED_CORRUPTIONS, resolve_corruption
+
+logger = logging.getLogger(__name__)
+
+#: Seed of the synthetic corruption of ``--data`` images (the one ``sagd bench restore`` uses).
+CORRUPTION_SEED = 777
+SPLITS = ("train", "test", "all")
+#: Splits of a built-in dataset that share images with each training split.
+_OVERLAPS = {"train": {"train", "all"}, "test": {"test", "all"}, "all": set(SPLITS)}
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate", help="calibrate a band model's fill on held-out corrupted images",
+        description="Calibrate the fill gain of a band model (and its corruption-to-noise "
+        "correction) on held-out corrupted images, and write fill_calibration.json into the "
+        "model directory. Images: a folder of corrupted images (--images) or a built-in "
+        "dataset split the model did not train on, corrupted with --corruption.")
+    p.add_argument("model", type=Path, metavar="MODEL_DIR", help="band model directory")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--images", type=Path, metavar="DIR",
+                        help="folder of held-out corrupted images (PNG, JPEG, TIFF)")
+    source.add_argument("--data", metavar="DATASET",
+                        help=f"built-in dataset to corrupt ({', '.join(BUILTIN_DATASETS)}), at "
+                        "the model's image size")
+    p.add_argument("--split", choices=SPLITS, default="test",
+                   help="split of --data (default test; must not overlap training)")
+    p.add_argument("--corruption", help="corruption for --data: JSON (or @file) or a name "
+                   f"({', '.join(NAMED_CORRUPTIONS)})")
+    p.add_argument("--count", type=int, default=64, help="images to use (at least 2)")
+    p.add_argument("--steps", type=int, default=25, help="sampler steps of the fill")
+    p.add_argument("--samples", type=int, default=4, help="samples averaged per fill")
+    p.add_argument("--seed", type=int, default=0, help="sampler seed")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
+    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_common(p)
+    p.set_defaults(func=run)
+
+
+def _check_options(args: argparse.Namespace) -> None:
+    if args.count < 2:
+        raise CliError(f"--count must be at least 2, got {args.count}")
+    if args.steps < 1 or args.samples < 1:
+        raise CliError("--steps and --samples must be at least 1")
+    if args.seed < 0:
+        raise CliError(f"--seed must be non-negative, got {args.seed}")
+    if args.threads is not None and args.threads < 1:
+        raise CliError(f"--threads must be at least 1, got {args.threads}")
+    if args.images is not None and args.corruption:
+        raise CliError("--corruption goes with --data; --images must already be corrupted")
+    if args.data is not None and args.data not in BUILTIN_DATASETS:
+        raise CliError(f"unknown dataset {args.data!r}; built-in datasets: "
+                       f"{', '.join(BUILTIN_DATASETS)} (for a folder use --images)")
+    if args.data is not None and not args.corruption:
+        raise CliError("--data needs --corruption (a name or a corruption JSON)")
+
+
+def _corruption(text: str) -> Corruption:
+    text = text.strip()
+    json_like = text.startswith(("{", "@")) or text.endswith(".json")
+    raw = read_json_arg(text, "--corruption") if json_like else text
+    try:
+        return parse_corruption(resolve_corruption(raw))
+    except (CorruptionError, ValueError) as exc:
+        raise CliError(str(exc)) from exc
+
+
+def _band_model(directory: Path, device: str) -> tuple[LoadedModel, BandSpec]:
+    if not (directory / "config.json").is_file():
+        raise CliError(f"{directory} is not a model directory (no config.json)")
+    model = load_model(directory, device=device)
+    if model.config.role != "band":
+        raise CliError(f"{directory} is a {model.config.role!r} model; only a band model "
+                       "(sagd train --recipe band) has a fill to calibrate")
+    spec = model.config.band or model.config.noise.band
+    if spec is None:
+        raise CliError(f"{directory}: the band model's config names no band")
+    return model, spec
+
+
+def _check_held_out(model: LoadedModel, args: argparse.Namespace) -> None:
+    """Refuse images the model was trained on, where its config tells."""
+    data = model.config.data
+    if args.data is not None:
+        if data.source == args.data and args.split in _OVERLAPS[data.split]:
+            raise CliError(f"the model was trained on the {data.source} {data.split} split; "
+                           f"--split {args.split} overlaps it (use --split test)")
+        return
+    source = Path(data.source)
+    if data.source not in BUILTIN_DATASETS and source.exists() \
+            and source.resolve() == args.images.resolve():
+        raise CliError(f"{args.images} is the model's training folder; give held-out images")
+
+
+def _images(model: LoadedModel, args: argparse.Namespace) -> np.ndarray:
+    """Held-out corrupted images, float64 ``(N, C, H, W)`` in the model range [-1, 1]."""
+    channels = model.config.model.in_channels
+    if args.images is not None:
+        if not args.images.is_dir():
+            raise CliError(f"--images {args.images} is not a folder")
+        images = load_image_folder(args.images, max_images=args.count)
+        if images.shape[1] != channels:
+            raise CliError(f"{args.images} holds {images.shape[1]}-channel images but the model "
+                           f"takes {channels} channel(s)")
+    else:
+        corruption = _corruption(args.corruption)
+        size = model.config.data.image_size
+        if args.data == "natural":
+            clean = load_builtin(args.data, image_size=size, channels=channels,
+                                 split=args.split, count=args.count)
+        else:
+            clean = load_builtin(args.data, image_size=size, channels=channels,
+                                 split=args.split)[: args.count]
+        images = apply_corruption(clean, corruption, seed=CORRUPTION_SEED)
+    if len(images) < 2:
+        raise CliError(f"calibration needs at least 2 images, found {len(images)}")
+    return images.astype(np.float64)
+
+
+def _warn_band(model_band: BandSpec, args: argparse.Namespace) -> None:
+    if args.corruption is None:
+        return
+    own = _corruption(args.corruption).band_spec()
+    if own != model_band:
+        logger.warning("the corruption's band differs from the model's band; the fill is "
+                       "calibrated for the model's band")
+
+
+def run(args: argparse.Namespace) -> int:
+    _check_options(args)
+    if args.corruption:
+        _corruption(args.corruption)  # a bad corruption fails before the model is read
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    device = str(resolve_device(args.device))
+    model, spec = _band_model(args.model, device)
+    _check_held_out(model, args)
+    images = _images(model, args)
+    _warn_band(spec, args)
+    calib = calibrate_fill_gain(model, images, spec, steps=args.steps, samples=args.samples,
+                                seed=args.seed, directory=args.model, device=device)
+    print(f"calibrated the fill of {args.model} on {calib['images']} image(s) "
+          f"({args.steps} steps, {args.samples} samples): gain {calib['gain']:.4f} "
+          f"(raw {calib['raw_gain']:.4f}), corruption-to-noise ratio "
+          f"{calib['corruption_ratio']:.4g} (measured {calib['measured_corruption_ratio']:.4g})")
+    if calib["gain"] == 0.0:
+        print("gain 0: the fill did not reduce the in-band error significantly on these images; "
+              "SAGD will omit the band (a notch) with this model")
+    print(f"wrote {args.model / CALIBRATION_FILE}")
+    return 0
