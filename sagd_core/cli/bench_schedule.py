@@ -84,6 +84,9 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--restore-seeds", type=_seed_list, default=[0, 1],
                    help="restoration seeds (PSNR averaged over them)")
     p.add_argument("--restore-samples", type=int, default=1, help="samples per restoration")
+    p.add_argument("--restore-read-alpha-bar", type=float, action="append",
+                   help="band fill read level(s) for every schedule (each ≥ 0.1; default: the "
+                        "first level at or above 0.1); repeat to compare")
     p.add_argument("--restore-estimator", choices=("mean", "sample"), action="append",
                    help="restoration estimator(s) (default mean, the restore default)")
     p.add_argument("--device", default="cpu")
@@ -255,25 +258,29 @@ def run_restore_models(args: argparse.Namespace) -> None:
           f"clean images, mean over seeds {args.restore_seeds}, {args.restore_samples} "
           "sample(s) per restoration, `sagd restore --steps N --schedule model|cosine|fit`. "
           "In brackets: network calls per restoration (the posterior-mean fill stops at the "
-          "first level with ᾱ ≥ 0.1). linear = the model's own schedule; optimized = fitted to "
-          "the model (ancestral sampler, W2).\n")
+          "first level with ᾱ ≥ 0.1, unless a read level is given). linear = the model's own "
+          "schedule; optimized = fitted to the model (band models: the fill chain, in-band "
+          "W2 at the read level).\n")
     steps = {name: args.restore_steps for name in rb.SCHEDULES}
     for directory in args.restore_model:
         if not directory.is_dir():
             raise CliError(f"model directory {directory} does not exist")
         model = load_model(directory, device=args.device)
-        for estimator in args.restore_estimator or ["mean"]:
+        settings = [(e, r) for e in args.restore_estimator or ["mean"]
+                    for r in args.restore_read_alpha_bar or [None]]
+        for estimator, read in settings:
             curve = rb.restore_curve(
                 model, str(directory), steps, images=args.restore_images,
                 seeds=args.restore_seeds, samples=args.restore_samples, estimator=estimator,
-                device=args.device,
+                device=args.device, read_alpha_bar=read,
                 progress=None if args.no_progress else (lambda msg: print(f"  … {msg}",
                                                                           flush=True)),
             )
             calib = model.meta.get("fill_calibration") or {}
+            where = "first level ≥ 0.1" if read is None else f"ᾱ = {read:g}"
             print(f"\n### {directory} (data {model.config.data.source} "
                   f"{model.config.data.image_size}px, fill gain {calib.get('gain', 1.0):.3g}), "
-                  f"estimator {estimator}, "
+                  f"estimator {estimator}, read at {where}, "
                   f"{curve.images} images, {curve.seconds:.0f} s\n")
             print(rb.markdown_table(curve))
             print()
@@ -286,6 +293,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--num-samples must be ≥ 2 and --batch-size ≥ 1")
     if args.restore_images < 1 or args.restore_samples < 1:
         raise CliError("--restore-images and --restore-samples must be ≥ 1")
+    if any(not 0.1 <= r < 1 for r in args.restore_read_alpha_bar or []):
+        raise CliError("--restore-read-alpha-bar must lie in [0.1, 1)")
     if args.skip_gaussian and not args.model and not args.restore_model:
         raise CliError("nothing to do: --skip-gaussian without --model or --restore-model")
     if args.threads is not None:

@@ -75,6 +75,7 @@ __all__ = [
     "FITTED_FORMAT",
     "FITTED_VERSION",
     "FittedSchedule",
+    "GridFit",
     "InitName",
     "MethodName",
     "ScheduleFitError",
@@ -83,6 +84,7 @@ __all__ = [
     "leading_timesteps",
     "linear_alpha_bars",
     "linear_train_alpha_bars",
+    "minimise_grid",
     "optimize_schedule",
     "schedule_loss",
 ]
@@ -327,6 +329,72 @@ def _check_range(alpha_bar_range: tuple[float, float] | None) -> tuple[float, fl
     return lo, hi
 
 
+@dataclass(frozen=True, eq=False)
+class GridFit:
+    """What :func:`minimise_grid` found: the best decreasing grid and how."""
+
+    alpha_bars: np.ndarray
+    value: float
+    loss_init: float
+    method: str
+    success: bool
+    iterations: int
+    message: str
+
+
+def minimise_grid(
+    batch_loss: Callable[[np.ndarray], np.ndarray],
+    grid0: np.ndarray,
+    lo: float,
+    hi: float,
+    *,
+    margin: float = 1e-3,
+    max_iter: int = 500,
+    method: MethodName = "slsqp",
+    cols: int = 1,
+) -> GridFit:
+    """Minimise ``batch_loss`` over decreasing grids ``ᾱ_1 > … > ᾱ_n`` with log-SNR in
+    ``[lo, hi]`` and consecutive gaps ``≥ margin`` (the optimiser of the module docstring).
+
+    ``batch_loss`` maps a ``(B, n)`` batch of grids (real or complex: it is differentiated by the
+    complex step) to ``(B,)`` losses; ``grid0`` is the start (projected into the bounds);
+    ``cols`` is the per-row working width, used to bound memory. Never worse than the start.
+    """
+    z0 = _make_feasible(_logit(np.asarray(grid0, dtype=np.float64)), lo, hi, margin)
+
+    def value_of(z: np.ndarray) -> float:
+        return float(batch_loss(_sigmoid(z)[None, :])[0].real)
+
+    loss0 = value_of(z0)
+    if not (math.isfinite(loss0) and loss0 > 0):
+        raise ScheduleFitError(f"initial loss is {loss0}; nothing to optimise")
+
+    def batch(zs: np.ndarray) -> np.ndarray:
+        return batch_loss(_sigmoid(zs)) / loss0
+
+    def f(z: np.ndarray) -> tuple[float, np.ndarray]:
+        return _value_and_grad(batch, z, cols)
+
+    candidates: list[tuple[float, np.ndarray, str, bool, int, str]] = [
+        (loss0, z0, "init", True, 0, "initial grid")
+    ]
+    if method == "slsqp":
+        res = _run_slsqp(f, z0, lo, hi, margin, max_iter)
+        z = _make_feasible(res.x, lo, hi, margin)
+        candidates.append(
+            (value_of(z), z, "slsqp", bool(res.success), int(res.nit), str(res.message))
+        )
+    if method == "lbfgs" or not candidates[-1][3] or candidates[-1][0] >= loss0:
+        z, res = _run_lbfgs(f, z0, lo, hi, margin, max_iter, cols, batch)
+        z = _make_feasible(z, lo, hi, margin)
+        candidates.append(
+            (value_of(z), z, "lbfgs", bool(res.success), int(res.nit), str(res.message))
+        )
+    finite = [c for c in candidates if math.isfinite(c[0])]
+    value, z, used, success, nit, message = min(finite, key=lambda c: c[0])
+    return GridFit(_sigmoid(z), value, loss0, used, success, nit, message)
+
+
 def optimize_schedule(
     lam: np.ndarray | Spectrum,
     num_steps: int,
@@ -373,44 +441,16 @@ def optimize_schedule(
     hi = math.log(top) - math.log1p(-top)
     if (num_steps - 1) * margin >= hi - lo:
         raise ScheduleFitError(f"{num_steps} steps do not fit in the bounds with margin {margin}")
-    z0 = _make_feasible(_logit(grid0), lo, hi, margin)
-    loss0 = objective.value(_sigmoid(z0))
-    if not (math.isfinite(loss0) and loss0 > 0):
-        raise ScheduleFitError(f"initial loss is {loss0}; nothing to optimise")
-    cols = objective.lam.size  # the closed forms loop over steps: (batch, F) per array
-
-    def batch(zs: np.ndarray) -> np.ndarray:
-        return objective.batch(_sigmoid(zs)) / loss0
-
-    def f(z: np.ndarray) -> tuple[float, np.ndarray]:
-        return _value_and_grad(batch, z, cols)
-
-    candidates: list[tuple[float, np.ndarray, str, bool, int, str]] = [
-        (loss0, z0, "init", True, 0, "initial grid")
-    ]
-    if method == "slsqp":
-        res = _run_slsqp(f, z0, lo, hi, margin, max_iter)
-        z = _make_feasible(res.x, lo, hi, margin)
-        candidates.append(
-            (objective.value(_sigmoid(z)), z, "slsqp", bool(res.success), int(res.nit),
-             str(res.message))
-        )
-    if method == "lbfgs" or not candidates[-1][3] or candidates[-1][0] >= loss0:
-        z, res = _run_lbfgs(f, z0, lo, hi, margin, max_iter, cols, batch)
-        z = _make_feasible(z, lo, hi, margin)
-        candidates.append(
-            (objective.value(_sigmoid(z)), z, "lbfgs", bool(res.success), int(res.nit),
-             str(res.message))
-        )
-    finite = [c for c in candidates if math.isfinite(c[0])]
-    best = min(finite, key=lambda c: c[0])
-    value, z, used, success, nit, message = best
+    fit = minimise_grid(objective.batch, grid0, lo, hi, margin=margin, max_iter=max_iter,
+                        method=method, cols=objective.lam.size)
+    loss0, value, used, success, nit, message = (fit.loss_init, fit.value, fit.method,
+                                                 fit.success, fit.iterations, fit.message)
     logger.info(
         "schedule fit (%s, %s, N=%d): %s %.6g -> %.6g (%s)",
         sampler, loss, num_steps, init_name, loss0, value, used,
     )
     return FittedSchedule(
-        alpha_bars=_sigmoid(z),
+        alpha_bars=fit.alpha_bars,
         final_alpha_bar=final_alpha_bar,
         sampler=sampler,
         loss=loss,

@@ -5,10 +5,14 @@ A band model (role ``band``, trained on corrupted images by ``sagd bench restore
 corrupted like its training data), through :func:`sagd_core.restore.restore` with
 ``RestoreRequest(steps=N, schedule=…)``; PSNR is measured against the clean held-out images.
 Schedules: ``linear`` / ``cosine`` (the model's own schedule's plan for its own name, else the
-heuristic grid) and ``optimized`` (``schedule="fit"``: fitted to the model's spectrum and noise
-for the ancestral sampler). The table also gives the network calls a restoration makes: with the
-posterior-mean estimator the fill chain stops at the first level with ``ᾱ ≥ 0.1``, so a grid's
-calls depend on where it puts its levels, not only on N.
+heuristic grid) and ``optimized`` (``schedule="fit"``: for a band model the fill chain's levels,
+fitted in closed form on the in-band frequencies, :mod:`.fill_plan`). The table also gives the
+network calls a restoration makes: with the posterior-mean estimator the fill chain stops at the
+first level with ``ᾱ ≥ 0.1``, so a grid's calls depend on where it puts its levels, not only on
+N. ``read_alpha_bar`` moves that read for every schedule (:func:`.fill_plan.move_read`).
+
+Every held-out image gets its own seed (:func:`image_seed`), the same for every schedule, so the
+per-image differences between schedules are paired and their standard error is honest.
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sagd_core.metrics import band_metrics, psnr
-from sagd_core.schedule_design.restore_schedule import RestoreSchedule, ScheduleKind
+from sagd_core.schedule_design.restore_schedule import (
+    RestoreSchedule,
+    ScheduleKind,
+    with_read_level,
+)
 from sagd_core.training import TrainedModel
 from sagd_core.training.dataset import load_clean_images, load_training_images
 
@@ -30,6 +38,7 @@ logger = logging.getLogger(__name__)
 SCHEDULES = ("linear", "cosine", "optimized")
 #: PSNR tolerance when asking which N "reaches" a reference quality (dB).
 TOLERANCE_DB = 0.1
+_SEED_STRIDE = 1_000_003
 
 
 def held_out(model: TrainedModel, count: int) -> tuple[np.ndarray, np.ndarray]:
@@ -38,6 +47,13 @@ def held_out(model: TrainedModel, count: int) -> tuple[np.ndarray, np.ndarray]:
     clean = load_clean_images(data)[:count].astype(np.float64)
     corrupted = load_training_images(data)[:count].astype(np.float64)
     return clean, corrupted
+
+
+def image_seed(seed: int, index: int) -> int:
+    """The request seed of held-out image ``index`` under bench seed ``seed``: every image gets
+    its own noise draws (one seed for all images would share one noise pattern, a common
+    random effect that averaging over images does not remove), the same for every schedule."""
+    return (int(seed) * _SEED_STRIDE + int(index)) % 2**32
 
 
 def schedule_kind(model: TrainedModel, name: str) -> ScheduleKind:
@@ -93,9 +109,11 @@ def restore_curve(
     samples: int = 1,
     estimator: str = "mean",
     device: str = "cpu",
+    read_alpha_bar: float | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> RestoreCurve:
-    """PSNR of band fills for every schedule in ``steps`` (schedule name → list of N)."""
+    """PSNR of band fills for every schedule in ``steps`` (schedule name → list of N);
+    ``read_alpha_bar``: the fill's read level for every schedule (default: the cut)."""
     from sagd_core.restore import ModelSet, RestoreRequest, restore
 
     if model.config.role != "band" or model.config.band is None:
@@ -107,20 +125,27 @@ def restore_curve(
         raise ValueError(f"{name}: the model's data config has no held-out images")
     started = time.perf_counter()
     curve = RestoreCurve(name, estimator, samples, len(clean), tuple(seeds))
-    models = ModelSet(band=model)
     for schedule, ns in steps.items():
         curve.rows[schedule] = {}
         curve.per_image[schedule] = {}
         for n in sorted(set(ns)):
             t0 = time.perf_counter()
             overall, inside, each, calls = [], [], [], 0
+            kind = schedule_kind(model, schedule)
+            models = ModelSet(band=model)
+            if kind == "model" and read_alpha_bar is not None:
+                models = ModelSet(band=with_read_level(model, read_alpha_bar))
+                choice = RestoreSchedule()
+            else:
+                choice = RestoreSchedule(kind=kind, read_alpha_bar=read_alpha_bar)
             for seed in seeds:
-                request = RestoreRequest(
-                    band=spec, steps=n, seed=seed, samples=samples,
+                base = RestoreRequest(
+                    band=spec, steps=n, seed=0, samples=samples,
                     estimator=estimator,  # type: ignore[arg-type]
-                    schedule=RestoreSchedule(kind=schedule_kind(model, schedule)))
+                    schedule=choice)
                 out = []
-                for y in corrupted:
+                for i, y in enumerate(corrupted):
+                    request = base.model_copy(update={"seed": image_seed(seed, i)})
                     res = restore(np.transpose((y + 1.0) / 2.0, (1, 2, 0)), request, models,
                                   device=device)
                     arr = res.unclipped if res.unclipped.ndim == 3 else res.unclipped[:, :, None]
@@ -183,7 +208,8 @@ def verdicts(curve: RestoreCurve, reference_steps: int = 50) -> list[str]:
         close = [n for n, (d, _) in deltas.items() if d >= -TOLERANCE_DB]
         shown = (f"within {TOLERANCE_DB} dB from N = {min(close)}" if close
                  else f"not within {TOLERANCE_DB} dB at any tested N")
-        listed = ", ".join(f"N={n} {d:+.2f} ± {se:.2f}" for n, (d, se) in deltas.items())
+        listed = ", ".join(f"N={n} ({curve.rows[schedule][n]['calls']:.0f} calls) {d:+.2f} ± "
+                           f"{se:.2f}" for n, (d, se) in deltas.items())
         out.append(f"- {schedule}: {shown}; paired Δ dB: {listed}")
     head = (f"Best heuristic at N = {reference_steps}: {best}, {value:.2f} dB "
             f"({curve.rows[best][reference_steps]['calls']:.0f} network calls); Δ = paired "
@@ -192,5 +218,5 @@ def verdicts(curve: RestoreCurve, reference_steps: int = 50) -> list[str]:
     return [head, *out]
 
 
-__all__ = ["SCHEDULES", "TOLERANCE_DB", "RestoreCurve", "held_out", "markdown_table",
-           "restore_curve", "schedule_kind", "verdicts"]
+__all__ = ["SCHEDULES", "TOLERANCE_DB", "RestoreCurve", "held_out", "image_seed",
+           "markdown_table", "restore_curve", "schedule_kind", "verdicts"]

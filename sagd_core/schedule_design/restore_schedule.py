@@ -8,7 +8,16 @@ A restoration request names the ᾱ levels its chains visit (:class:`RestoreSche
   interpolated on the model's training schedule);
 - ``fit``: the grid fitted to the model's own data spectrum and forward noise for N steps
   (:mod:`.for_model`, cached per process), for the ancestral sampler restoration uses (η = 1,
-  i.e. the ``ddpm`` transfer functions), at the size the chains run at;
+  i.e. the ``ddpm`` transfer functions), at the size the chains run at. For a band model (role
+  ``band``: the SAGD fill) the plan is designed for the chain the fill actually runs
+  (:mod:`.fill_plan`): the levels from the top to the posterior-mean read level ``ᾱ = 0.1`` are
+  fitted for that truncated chain on the in-band frequencies, with as many network calls as the
+  model's own N-step plan makes up to its read; the levels above stay the model's own;
+
+For band models, ``read_alpha_bar`` (any kind) moves the posterior-mean read above the cut
+``ᾱ = 0.1``: the plan keeps its levels below the cut, then the read level, then its levels above
+it (:func:`.fill_plan.move_read`). This is an estimator setting carried by the plan (see
+:mod:`.fill_plan`); the other roles' plans ignore it.
 - ``grid``: an explicit decreasing grid ``ᾱ_1 > … > ᾱ_N`` and ``ᾱ_0`` (a ``sagd schedule fit``
   document, :meth:`RestoreSchedule.from_fitted`).
 
@@ -59,6 +68,10 @@ class RestoreSchedule(BaseModel):
     final_alpha_bar: float = Field(default=1.0, gt=0.0, le=1.0,
                                    description="kind 'grid': ᾱ_0 the last step moves to")
     loss: Literal["w2", "kl"] = Field(default="w2", description="kind 'fit': the fitted loss")
+    read_alpha_bar: float | None = Field(
+        default=None, gt=0.0, lt=1.0,
+        description="band models: where the posterior-mean fill reads x̂₀ (at least the cut "
+                    "0.1; default: the first level at or above the cut)")
 
     @field_validator("alpha_bars")
     @classmethod
@@ -76,6 +89,9 @@ class RestoreSchedule(BaseModel):
             raise ValueError("alpha_bars is required for kind 'grid' and only allowed there")
         if self.alpha_bars is not None and self.final_alpha_bar <= self.alpha_bars[0]:
             raise ValueError("final_alpha_bar must exceed the grid's largest ᾱ")
+        if self.kind == "model" and self.read_alpha_bar is not None:
+            raise ValueError("read_alpha_bar needs a designed schedule (kind 'linear', 'cosine', "
+                             "'fit' or 'grid'): restore() runs kind 'model' plans as they are")
         return self
 
     @property
@@ -90,12 +106,14 @@ class RestoreSchedule(BaseModel):
                    final_alpha_bar=float(fitted.final_alpha_bar))
 
     def describe(self) -> str:
+        read = ("" if self.read_alpha_bar is None
+                else f"; band fill read at ᾱ = {self.read_alpha_bar:g}")
         if self.kind == "grid":
-            return f"fitted grid of {self.num_steps} levels (from a schedule file)"
+            return f"fitted grid of {self.num_steps} levels (from a schedule file){read}"
         if self.kind == "fit":
-            return f"fitted to the model ({self.loss}, {RESTORE_SAMPLER} transfer)"
+            return f"fitted to the model ({self.loss}, {RESTORE_SAMPLER} transfer){read}"
         return {"model": "the model's training schedule",
-                "linear": "linear grid", "cosine": "cosine grid"}[self.kind]
+                "linear": "linear grid", "cosine": "cosine grid"}[self.kind] + read
 
 
 def cut_plan(plan: SamplingPlan, alpha_bar_start: float, time_start: float) -> SamplingPlan:
@@ -134,6 +152,21 @@ def plan_source(
     model: TrainedModel, choice: RestoreSchedule, *, height: int, width: int
 ) -> Callable[[int], SamplingPlan] | None:
     """``N → plan`` for ``choice`` on ``model`` (None for the model's own schedule)."""
+    read = choice.read_alpha_bar if model.config.role == "band" else None
+    if read is not None and choice.kind != "fit":
+        from sagd_core.schedule_design.fill_plan import check_read, move_read
+
+        check_read(read)
+        base = _base_source(model, choice, height=height, width=width)
+        schedule = model.schedule
+        plans = base if base is not None else schedule.plan
+        return lambda n: move_read(plans(n), read, schedule)
+    return _base_source(model, choice, height=height, width=width)
+
+
+def _base_source(
+    model: TrainedModel, choice: RestoreSchedule, *, height: int, width: int
+) -> Callable[[int], SamplingPlan] | None:
     schedule = model.schedule
     if choice.kind == "model":
         return None
@@ -150,9 +183,15 @@ def plan_source(
             return plan_from_grid(grid, schedule, final_alpha_bar=final)
 
         return from_grid
+    loss = choice.loss
+    if model.config.role == "band":
+        from sagd_core.schedule_design.fill_plan import fill_plan_for_model
+
+        read = choice.read_alpha_bar
+        return lambda n: fill_plan_for_model(model, n, loss=loss, height=height, width=width,
+                                             read_alpha_bar=read)
     from sagd_core.schedule_design.for_model import fitted_plan_for_model
 
-    loss = choice.loss
     return lambda n: fitted_plan_for_model(model, n, sampler=RESTORE_SAMPLER, loss=loss,
                                            height=height, width=width)
 
@@ -168,6 +207,19 @@ def with_schedule(
     base = model.schedule
     planned = PlannedSchedule(name=base.name, alpha_bars=base.alpha_bars,
                               params=dict(base.params), plans=source, label=choice.kind)
+    return replace(model, schedule=planned)
+
+
+def with_read_level(model: TrainedModel, read_alpha_bar: float) -> TrainedModel:
+    """A band ``model`` whose own plans are read at ``read_alpha_bar`` (:func:`.fill_plan.
+    move_read`); for benchmarks: ``restore()`` applies only designed schedules."""
+    from sagd_core.schedule_design.fill_plan import check_read, move_read
+
+    check_read(read_alpha_bar)
+    base = model.schedule
+    planned = PlannedSchedule(
+        name=base.name, alpha_bars=base.alpha_bars, params=dict(base.params),
+        plans=lambda n: move_read(base.plan(n), read_alpha_bar, base), label="model")
     return replace(model, schedule=planned)
 
 
@@ -187,5 +239,6 @@ __all__ = [
     "cut_plan",
     "plan_source",
     "plan_summary",
+    "with_read_level",
     "with_schedule",
 ]

@@ -133,21 +133,32 @@ def test_heuristic_and_fitted_kinds_give_n_level_plans() -> None:
 
 
 def test_fit_uses_the_models_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sagd_core.schedule_design import for_model
+    from sagd_core.schedule_design import fill_plan, for_model
     from sagd_core.schedule_design.spectrum import estimate_spectrum
 
     images = sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)
     model = _band_model()
     model.meta["spectrum"] = estimate_spectrum(images).to_dict()
     for_model.clear_cache()
+    fill_plan.clear_cache()
     res = restore(_image(), RestoreRequest(band=BAND, steps=6, schedule="fit"),
                   ModelSet(band=model))
     plan = res.report["schedule"]["plans"]["band"]
-    fitted = for_model.fitted_schedule_for_model(model, 6, sampler="ddpm", height=32, width=32)
+    # A band model's plan is designed for the fill chain: as many calls as its own schedule's
+    # 6-step plan up to the posterior-mean read, the levels below the cut fitted, same read.
+    designed = fill_plan.fill_plan_for_model(model, 6, height=32, width=32)
+    own = truncate_for_mean(model.schedule.plan(6))
     assert plan["steps"] == 6
-    assert np.allclose(plan["alpha_bars"], fitted.alpha_bars[::-1], rtol=1e-5)
-    assert res.report["details"]["fill"]["steps"] == len(
-        truncate_for_mean(model.schedule.plan_from_alpha_bars(fitted.alpha_bars)))
+    assert np.allclose(plan["alpha_bars"], designed.alpha_bars, rtol=1e-5)
+    assert res.report["details"]["fill"]["steps"] == len(own)
+    assert truncate_for_mean(designed).alpha_bars[-1] == own.alpha_bars[-1]
+    # Other roles keep the generation fit over the whole range.
+    omission = _omission_model()
+    omission.meta["spectrum"] = model.meta["spectrum"]
+    scheduled = with_schedule(omission, RestoreSchedule(kind="fit"), height=32, width=32)
+    fitted = for_model.fitted_schedule_for_model(omission, 6, sampler="ddpm", height=32,
+                                                 width=32)
+    assert np.allclose(scheduled.schedule.plan(6).alpha_bars, fitted.alpha_bars[::-1])
 
 
 def test_denoiser_chain_is_cut_at_the_noise_level() -> None:
@@ -221,6 +232,11 @@ def test_restore_bench_curve_and_verdicts() -> None:
     lines = rb.verdicts(curve, reference_steps=4)
     assert lines[0].startswith("Best heuristic at N = 4:") and len(lines) == 4
     assert rb.verdicts(curve, reference_steps=50) == []
+    # A read level applies to every schedule, the model's own included, at the same calls.
+    read = rb.restore_curve(model, "m", {"linear": [4], "optimized": [4]}, images=2,
+                            seeds=(0,), read_alpha_bar=0.5)
+    assert read.rows["linear"][4]["calls"] == read.rows["optimized"][4]["calls"] == 3
+    assert all(np.isfinite(r[4]["psnr"]) for r in read.rows.values())
     clean, corrupted = rb.held_out(model, 3)
     assert clean.shape == corrupted.shape == (3, 1, 16, 16) and not np.allclose(clean, corrupted)
 
@@ -250,6 +266,10 @@ def test_bench_schedule_restoration_part_cli(
     out = capsys.readouterr().out
     assert "restoration PSNR vs N" in out and "| 4 |" in out
     assert "Best heuristic at N = 4" in out and "- optimized:" in out
+    args = parser.parse_args(["schedule", "--skip-gaussian", "--restore-model",
+                              str(tmp_path / "band"), "--restore-read-alpha-bar", "0.05"])
+    with pytest.raises(CliError, match="read-alpha-bar"):
+        args.func(args)
     args = parser.parse_args(["schedule", "--skip-gaussian"])
     with pytest.raises(CliError, match="nothing to do"):
         args.func(args)
