@@ -77,7 +77,8 @@ def _calibration_note(trained: TrainedSet, noise_std: float) -> str:
     text = (f"Band model calibration on {calib.get('images', 0)} held-out corrupted training "
             f"images: fill gain {calib.get('gain', 1.0):.3f} (raw "
             f"{calib.get('raw_gain', float('nan')):.3f}), corruption-to-noise ratio "
-            f"ρ = {calib.get('corruption_ratio', 0.0):.3f}, "
+            f"ρ = {calib.get('corruption_ratio', 0.0):.3f}, read at ᾱ = "
+            f"{calib.get('read_alpha_bar', 0.1):.2f}, "
             f"{len(magnitude.get('bins', []))} constant-magnitude bin(s).")
     blend = next((c for c in trained.denoise_calibration if c["noise_std"] == noise_std), None)
     if blend is not None:

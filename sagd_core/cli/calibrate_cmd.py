@@ -168,7 +168,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"calibrated the fill of {args.model} on {calib['images']} image(s) "
           f"({args.steps} steps, {args.samples} samples): gain {calib['gain']:.4f} "
           f"(raw {calib['raw_gain']:.4f}), corruption-to-noise ratio "
-          f"{calib['corruption_ratio']:.4g} (measured {calib['measured_corruption_ratio']:.4g})")
+          f"{calib['corruption_ratio']:.4g} (measured {calib['measured_corruption_ratio']:.4g}), "
+          f"read at ᾱ = {calib.get('read_alpha_bar', 0.1):.2g}")
     if calib["gain"] == 0.0:
         print("gain 0: the fill did not reduce the in-band error significantly on these images; "
               "SAGD will omit the band (a notch) with this model")

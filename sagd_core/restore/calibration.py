@@ -15,11 +15,14 @@ its own corruption and bias the gain upwards.
 The same images give the corruption statistics of :mod:`band_prior`: the corruption-to-noise
 ratio ρ (so the fill is read as the *clean* posterior mean) and the constant-magnitude bins of
 periodic interference. The fill is calibrated read both with the measured ρ and without
-correction (ρ = 0: right for a band model that did not learn this corruption); the one whose
-Noise2Noise estimate of the in-band squared error removed, ``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²``, is
-larger is kept, with its gain. A fill whose estimated reduction is not above
-:data:`SIGNIFICANCE` standard errors (over the images) gets gain 0: with few or very corrupted
-images the estimate is too noisy to trust, and SAGD then omits the band (a notch).
+correction (ρ = 0: right for a band model that did not learn this corruption), each at every
+read level of :data:`READ_LEVELS` (where the posterior-mean chain reads its Tweedie ``x̂₀``:
+later reads amplify model error less but keep more chain noise, and which wins depends on the
+model); the candidate whose Noise2Noise estimate of the in-band squared error removed,
+``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²``, is largest is kept, with its gain and read level. A fill whose
+estimated reduction is not above :data:`SIGNIFICANCE` standard errors (over the images) gets
+gain 0: with few or very corrupted images the estimate is too noisy to trust, and SAGD then
+omits the band (a notch).
 """
 
 from __future__ import annotations
@@ -34,12 +37,15 @@ from sagd_core.data.image_files import write_bytes_atomic
 from sagd_core.metrics import band_split
 from sagd_core.restore.api import RestoreRequest, restore
 from sagd_core.restore.band_prior import corruption_ratio, magnitude_stats
+from sagd_core.restore.chains import MEAN_ALPHA_BAR
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, ModelSet
 from sagd_core.spectral import BandSpec
 from sagd_core.training.checkpoints import TrainedModel
 
 #: The fill is used only when its estimated error reduction exceeds this many standard errors.
 SIGNIFICANCE = 2.0
+#: The posterior-mean read levels ᾱ tried (the first is the restoration's default cut).
+READ_LEVELS: tuple[float, ...] = (0.1, 0.3, 0.5, 0.75)
 
 
 def calibrate_fill_gain(
@@ -52,10 +58,12 @@ def calibrate_fill_gain(
     seed: int = 0,
     directory: Path | None = None,
     device: str = "cpu",
+    read_levels: tuple[float, ...] = READ_LEVELS,
 ) -> dict[str, Any]:
-    """Estimate the fill gain on ``corrupted`` ``(N, C, H, W)`` images (model range).
+    """Estimate the fill gain, ρ and read level on ``corrupted`` ``(N, C, H, W)`` images (model
+    range).
 
-    Stores it in ``model.meta`` and, when ``directory`` is given, in its
+    Stores them in ``model.meta`` and, when ``directory`` is given, in its
     ``fill_calibration.json`` (atomically)."""
     if corrupted.ndim != 4 or len(corrupted) < 2:
         raise ValueError("calibration needs at least 2 images as (N, C, H, W)")
@@ -63,14 +71,17 @@ def calibrate_fill_gain(
     weights = model.noise_op(h, w).weights.cpu().numpy()
     measured = corruption_ratio(corrupted, spec, weights)
     y_b, _ = band_split(corrupted.astype(np.float64), spec)
-    candidates = [_candidate(model, corrupted, y_b, spec, rho, steps=steps, samples=samples,
-                             seed=seed, device=device) for rho in dict.fromkeys((measured, 0.0))]
-    best = max(candidates, key=lambda c: c["reduction"])
+    candidates = [_candidate(model, corrupted, y_b, spec, rho, read, steps=steps,
+                             samples=samples, seed=seed, device=device)
+                  for read in dict.fromkeys(read_levels or (MEAN_ALPHA_BAR,))
+                  for rho in dict.fromkeys((measured, 0.0))]
+    best = best_candidate(candidates)
     calib = {
         "gain": best["gain"], "raw_gain": best["raw_gain"], "images": len(corrupted),
         "steps": steps, "samples": samples, "band": spec.model_dump(mode="json"),
         "corruption_ratio": best["corruption_ratio"], "measured_corruption_ratio": measured,
-        "candidates": candidates, "magnitude": magnitude_stats(corrupted, spec),
+        "read_alpha_bar": best["read_alpha_bar"], "candidates": candidates,
+        "magnitude": magnitude_stats(corrupted, spec),
     }
     model.meta["fill_calibration"] = calib
     if directory is not None:
@@ -79,12 +90,21 @@ def calibrate_fill_gain(
     return calib
 
 
+def best_candidate(candidates: list[dict[str, float]]) -> dict[str, float]:
+    """The candidate with the largest (significant) estimated reduction; on ties (e.g. none
+    significant: all 0) the first, i.e. the default read level and the measured ρ."""
+    if not candidates:
+        raise ValueError("no calibration candidates")
+    return max(candidates, key=lambda c: c["reduction"])
+
+
 def _candidate(model: LoadedModel, corrupted: np.ndarray, y_b: np.ndarray, spec: BandSpec,
-               rho: float, *, steps: int, samples: int, seed: int, device: str) -> dict[str, float]:
-    """The gain of the fill read with ratio ``rho`` and its Noise2Noise estimate of the in-band
-    squared error it removes, ``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²`` (per image)."""
+               rho: float, read: float, *, steps: int, samples: int, seed: int,
+               device: str) -> dict[str, float]:
+    """The gain of the fill read at ``ᾱ = read`` with ratio ``rho`` and its Noise2Noise estimate
+    of the in-band squared error it removes, ``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²`` (per image)."""
     meta = {k: v for k, v in model.meta.items() if k != "fill_calibration"}
-    meta["fill_calibration"] = {"gain": 1.0, "corruption_ratio": rho}
+    meta["fill_calibration"] = {"gain": 1.0, "corruption_ratio": rho, "read_alpha_bar": read}
     uncalibrated = TrainedModel(net=model.net, config=model.config, schedule=model.schedule,
                                 meta=meta, device=model.device)
     request = RestoreRequest(band=spec, method="sagd", steps=steps, samples=samples, seed=seed)
@@ -103,9 +123,10 @@ def _candidate(model: LoadedModel, corrupted: np.ndarray, y_b: np.ndarray, spec:
     mean = float(per_image.mean())
     stderr = float(per_image.std(ddof=1) / np.sqrt(len(per_image)))
     significant = mean > SIGNIFICANCE * stderr
-    return {"corruption_ratio": rho, "gain": gain if significant else 0.0, "raw_gain": raw,
+    return {"corruption_ratio": rho, "read_alpha_bar": read,
+            "gain": gain if significant else 0.0, "raw_gain": raw,
             "reduction": mean if significant else 0.0, "estimated_reduction": mean,
             "stderr": stderr}
 
 
-__all__ = ["calibrate_fill_gain"]
+__all__ = ["READ_LEVELS", "SIGNIFICANCE", "best_candidate", "calibrate_fill_gain"]

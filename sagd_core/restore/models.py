@@ -36,7 +36,8 @@ def load_model(directory: Path | str, device: str | torch.device = "cpu") -> Loa
     """Load a checkpoint directory (safetensors + JSON only; raises ``CheckpointError``).
 
     A valid ``fill_calibration.json`` beside it is put in ``meta["fill_calibration"]``; an
-    invalid one is refused (the gain must be a number in [0, 1])."""
+    invalid one is refused (the gain must be a number in [0, 1], the read level, when present,
+    in (0, 1))."""
     model = load_trained_model(directory, device=device)
     sidecar = Path(directory) / CALIBRATION_FILE
     if sidecar.exists():
@@ -47,6 +48,9 @@ def load_model(directory: Path | str, device: str | torch.device = "cpu") -> Loa
             raise CheckpointError(f"{sidecar}: not a valid fill calibration ({exc})") from exc
         if not 0.0 <= gain <= 1.0:
             raise CheckpointError(f"{sidecar}: gain {gain} is outside [0, 1]")
+        read = calib.get("read_alpha_bar")
+        if read is not None and not (isinstance(read, int | float) and 0.0 < read < 1.0):
+            raise CheckpointError(f"{sidecar}: read_alpha_bar {read!r} is outside (0, 1)")
         model.meta["fill_calibration"] = calib
     return model
 

@@ -21,11 +21,13 @@
    model trained on corrupted images is the clean ``E[x_B | x_notB]`` (zero-mean corruption,
    §4.3) while any single sample carries a fresh draw of the corruption. It is estimated by
    Rao–Blackwellisation: ``E[x'_B | x_notB] = E[E[x'₀ | x_t] | x_notB]``, so each of the K chains
-   stops at the first step whose ``ᾱ ≥`` :data:`FILL_MEAN_ALPHA_BAR` and contributes its Tweedie
-   ``x̂₀``; the chains' average has far less variance than the average of finished samples and
-   costs fewer steps (earlier steps amplify model error by ``1/√ᾱ``, later ones keep more
-   sampling noise). If the band model carries a calibrated ``fill_gain`` (a Noise2Noise
-   shrinkage estimated on held-out corrupted images, :mod:`calibration`) the fill is scaled by it.
+   stops at the first step whose ``ᾱ ≥`` :data:`FILL_MEAN_ALPHA_BAR` (or at the read level
+   calibrated for the model, :mod:`calibration`) and contributes its Tweedie ``x̂₀``; the
+   chains' average has far less variance than the average of finished samples and costs fewer
+   steps (earlier steps amplify model error by ``1/√ᾱ``, later ones keep more sampling noise;
+   which wins depends on the model, hence the calibrated level). If the band model carries a
+   calibrated ``fill_gain`` (a Noise2Noise shrinkage estimated on held-out corrupted images,
+   :mod:`calibration`) the fill is scaled by it.
    The calibration also records what the corrupted images say about the corruption
    (:mod:`band_prior`): the corruption-to-noise ratio ρ, with which each Tweedie read is
    turned into the *clean* posterior mean (a corrupted-data model's x̂₀ also returns part of the
@@ -132,15 +134,33 @@ def denoise_tile(
                      x0_transform=keep_band_at_zero, progress=progress)
 
 
-#: Where the fill's posterior-mean estimate is read (see the module docstring, point 2).
+#: Where the fill's posterior-mean estimate is read by default (module docstring, point 2).
 FILL_MEAN_ALPHA_BAR = MEAN_ALPHA_BAR
 
 
-def fill_plan(model: LoadedModel, steps: int, posterior_mean: bool) -> SamplingPlan:
+def fill_plan(model: LoadedModel, steps: int, posterior_mean: bool,
+              read_alpha_bar: float | None = None) -> SamplingPlan:
     """The fill chain's plan; for the posterior mean it ends at the first step with
-    ``ᾱ ≥ FILL_MEAN_ALPHA_BAR``."""
+    ``ᾱ ≥ FILL_MEAN_ALPHA_BAR``, or, with a ``read_alpha_bar`` above that, at that level (the
+    plan's levels below the cut, then the read: :func:`~sagd_core.schedule_design.fill_plan.
+    move_read`, as many network calls as the default read)."""
     plan = model.schedule.plan(steps)
-    return truncate_for_mean(plan) if posterior_mean else plan
+    if not posterior_mean:
+        return plan
+    if read_alpha_bar is not None and read_alpha_bar > FILL_MEAN_ALPHA_BAR:
+        from sagd_core.schedule_design.fill_plan import move_read  # imports this package
+
+        plan = move_read(plan, read_alpha_bar, model.schedule)
+    return truncate_for_mean(plan)
+
+
+def fill_read_level(model: LoadedModel) -> float:
+    """The calibrated read level ``ᾱ`` of the band model's posterior-mean fill
+    (:mod:`calibration`; :data:`FILL_MEAN_ALPHA_BAR` when uncalibrated or calibrated before the
+    read level was)."""
+    calib = model.meta.get("fill_calibration")
+    read = calib.get("read_alpha_bar") if isinstance(calib, dict) else None
+    return FILL_MEAN_ALPHA_BAR if read is None else float(read)
 
 
 def fill_gain(model: LoadedModel) -> float:
@@ -244,15 +264,21 @@ def run_sagd(
         }
     gain = 1.0
     if filler is not None:
-        plans["fill"] = fill_plan(filler, request.steps, tweedie)
+        # A read level set by the request's schedule is already in the model's plans.
+        requested = request.schedule.read_alpha_bar
+        plans["fill"] = fill_plan(filler, request.steps, tweedie,
+                                  None if requested is not None else fill_read_level(filler))
         work += len(plans["fill"])
         gain = fill_gain(filler) if tweedie else 1.0
+        read = float(plans["fill"].alpha_bars[-1])
         details["fill"] = fill_details = {
             "steps": len(plans["fill"]), "model": filler.config.noise.describe(),
-            "estimator": f"posterior mean (Tweedie at ᾱ ≥ {FILL_MEAN_ALPHA_BAR}, averaged over "
-                         "the samples)" if tweedie else "sample",
+            "estimator": f"posterior mean (Tweedie at ᾱ = {read:.3g}, averaged over the "
+                         "samples)" if tweedie else "sample",
             "gain": gain,
         }
+        if tweedie:
+            fill_details["read_alpha_bar"] = read
     n_tiles = len(tile_grid(h, w, tile, overlap))
     tracker = Progress(n_tiles * work or 1, progress)
     gen = generator_for(y.device, request.seed)
@@ -307,4 +333,12 @@ def run_sagd(
                          warnings=warnings, stochastic=stochastic)
 
 
-__all__ = ["denoise_plan", "denoise_tile", "fill_tile", "run_sagd", "start_index"]
+__all__ = [
+    "denoise_plan",
+    "denoise_tile",
+    "fill_plan",
+    "fill_read_level",
+    "fill_tile",
+    "run_sagd",
+    "start_index",
+]

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sagd_core.checkpoint import CheckpointError
 from sagd_core.cli.main import main
 from sagd_core.data import apply_corruption, load_builtin, parse_corruption, write_image
 from sagd_core.restore.calibration import calibrate_fill_gain
@@ -61,6 +62,11 @@ def test_calibrate_builtin_split_writes_the_sidecar(
     assert direct["raw_gain"] == pytest.approx(calib["raw_gain"])
     assert direct["measured_corruption_ratio"] == pytest.approx(calib["measured_corruption_ratio"])
     assert not (models["band"] / CALIBRATION_FILE).exists()  # directory=None wrote nothing
+    assert "read at ᾱ" in out and calib["read_alpha_bar"] in (0.1, 0.3, 0.5, 0.75)
+    for bad in (1.0, 0.0, "x"):  # a tampered read level is refused when the model is loaded
+        (band / CALIBRATION_FILE).write_text(json.dumps({**calib, "read_alpha_bar": bad}))
+        with pytest.raises(CheckpointError, match="read_alpha_bar"):
+            load_model(band)
 
 
 def test_calibrate_image_folder(models: dict[str, Path], tmp_path: Path) -> None:
