@@ -35,6 +35,8 @@ import numpy as np
 from service.contracts import RestoreParams, TrainParams
 
 logger = logging.getLogger(__name__)
+# Fill calibration after a band-model training job (held-out test images, chain steps, samples).
+CALIBRATION = {"count": 32, "steps": 25, "samples": 2}
 
 StepCallback = Callable[[int, int], None]
 TrainCallback = Callable[[int, int, dict[str, float]], None]
@@ -329,6 +331,7 @@ class CoreEngine:
             raise EngineError(f"training failed: {exc}") from exc
         meta_file = out_dir / "meta.json"
         meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
+        calibration = self._calibrate_band_fill(params, out_dir, band, channels, device, progress)
         return {
             "kind": params.model_kind,
             "band": band.model_dump(mode="json"),
@@ -339,7 +342,57 @@ class CoreEngine:
                 "final_loss": jsonable(result.final_loss),
                 "steps": result.steps,
                 "train_seconds": round(result.seconds, 3),
+                **calibration,
             },
+        }
+
+    def _calibrate_band_fill(
+        self,
+        params: TrainParams,
+        out_dir: Path,
+        band: Any,
+        channels: int,
+        device: str,
+        progress: TrainCallback,
+    ) -> dict[str, Any]:
+        """A band model trained on a built-in dataset with a synthetic corruption gets its fill
+        calibrated (gain, corruption-to-noise ratio, read level) on that dataset's *test* split,
+        corrupted the same way, as ``sagd calibrate --split test`` does; the restore then uses
+        it. Uploaded datasets have no held-out images here: their models stay uncalibrated
+        (``sagd calibrate`` with held-out images does it). A failed calibration leaves the model
+        usable, uncalibrated, and is logged."""
+        if params.model_kind != "band" or params.dataset is None or not params.synthetic_corruption:
+            return {}
+        from sagd_core.data import apply_corruption, load_builtin, parse_corruption
+        from sagd_core.restore.calibration import calibrate_fill_gain
+        from sagd_core.restore.models import load_model
+
+        settings = CALIBRATION
+        progress(params.steps, params.steps, {"calibrating_fill": 1.0})
+        try:
+            clean = load_builtin(
+                params.dataset, image_size=params.image_size, split="test", channels=channels
+            )[: settings["count"]]
+            corrupted = apply_corruption(  # [-1, 1] in, [-1, 1] out, as the bench does
+                clean, parse_corruption(params.synthetic_corruption), seed=777
+            )
+            images = np.asarray(corrupted, dtype=np.float64)
+            calib = calibrate_fill_gain(
+                load_model(out_dir, device=device),
+                images,
+                band,
+                steps=settings["steps"],
+                samples=settings["samples"],
+                directory=out_dir,
+                device=device,
+            )
+        except (ValueError, RuntimeError) as exc:
+            logger.warning("fill calibration of %s failed; left uncalibrated: %s", out_dir, exc)
+            return {"fill_calibration": None}
+        return {
+            "fill_gain": jsonable(calib["gain"]),
+            "fill_read_alpha_bar": jsonable(calib.get("read_alpha_bar", 0.1)),
+            "fill_calibration_images": int(calib["images"]),
         }
 
     def analyze(self, image: np.ndarray) -> dict[str, Any]:

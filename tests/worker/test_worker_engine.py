@@ -137,3 +137,42 @@ def test_the_requested_schedule_reaches_the_library(monkeypatch: pytest.MonkeyPa
         params = RestoreParams(band=BAND, method="notch", schedule=kind)
         CoreEngine().restore(image, params, [], device="cpu", progress=lambda s, t: None)
     assert [r.schedule.kind for r in seen] == ["model", "cosine", "fit"]
+
+
+def test_band_training_on_a_builtin_dataset_calibrates_the_fill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fill of a band model trained by a job is calibrated on the dataset's test split, so a
+    restore through the service reads it as the bench does; other jobs are left alone."""
+    import worker.engine as engine_module
+    from sagd_core.restore.models import CALIBRATION_FILE, load_model
+
+    monkeypatch.setattr(engine_module, "CALIBRATION", {"count": 4, "steps": 2, "samples": 1})
+    engine = CoreEngine()
+    reported: list[dict[str, float]] = []
+    params = TrainParams(
+        model_name="m",
+        band={"regions": [{"kind": "annulus", "low": 0.2, "high": 0.35}]},
+        dataset="digits",
+        synthetic_corruption={"kind": "band_noise", "gamma": 1.0, "low": 0.2, "high": 0.35},
+        model_kind="band",
+        steps=2,
+        batch_size=4,
+        unet="cpu-tiny",
+    )
+    meta = engine.train(
+        params, tmp_path / "band", images=None, device="cpu",
+        progress=lambda s, t, v: reported.append(v),
+    )
+    assert 0.0 <= meta["scores"]["fill_gain"] <= 1.0
+    assert meta["scores"]["fill_calibration_images"] == 4
+    assert any("calibrating_fill" in v for v in reported)
+    calib = json.loads((tmp_path / "band" / CALIBRATION_FILE).read_text())
+    assert calib["gain"] == meta["scores"]["fill_gain"]
+    assert load_model(tmp_path / "band").meta["fill_calibration"]["images"] == 4
+    omission = params.model_copy(update={"model_kind": "omission"})
+    meta = engine.train(
+        omission, tmp_path / "omission", images=None, device="cpu", progress=lambda s, t, v: None
+    )
+    assert "fill_gain" not in meta["scores"]
+    assert not (tmp_path / "omission" / CALIBRATION_FILE).exists()
