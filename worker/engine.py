@@ -363,20 +363,19 @@ class CoreEngine:
         usable, uncalibrated, and is logged."""
         if params.model_kind != "band" or params.dataset is None or not params.synthetic_corruption:
             return {}
-        from sagd_core.data import apply_corruption, load_builtin, parse_corruption
-        from sagd_core.restore.calibration import calibrate_fill_gain
+        from sagd_core.restore.calibration import calibrate_fill_gain, corrupted_builtin
         from sagd_core.restore.models import load_model
 
         settings = CALIBRATION
         progress(params.steps, params.steps, {"calibrating_fill": 1.0})
         try:
-            clean = load_builtin(
-                params.dataset, image_size=params.image_size, split="test", channels=channels
-            )[: settings["count"]]
-            corrupted = apply_corruption(  # [-1, 1] in, [-1, 1] out, as the bench does
-                clean, parse_corruption(params.synthetic_corruption), seed=777
+            images = corrupted_builtin(
+                params.dataset,
+                params.synthetic_corruption,
+                image_size=params.image_size,
+                channels=channels,
+                count=settings["count"],
             )
-            images = np.asarray(corrupted, dtype=np.float64)
             calib = calibrate_fill_gain(
                 load_model(out_dir, device=device),
                 images,

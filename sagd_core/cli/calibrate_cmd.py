@@ -2,7 +2,8 @@
 
 The images are a folder of corrupted images (``--images``) or a built-in dataset split the model
 did not train on, corrupted here (``--data --split --corruption``, corruption seed
-:data:`CORRUPTION_SEED` as in ``sagd bench restore``). The band is the model's own (its config).
+:data:`sagd_core.restore.calibration.CORRUPTION_SEED`, as in ``sagd bench restore``). The band
+is the model's own (its config).
 :func:`sagd_core.restore.calibration.calibrate_fill_gain` writes ``fill_calibration.json`` beside
 the checkpoint (atomically); ``sagd restore --model DIR`` then uses it. Every check runs before any
 work: a refusal writes nothing.
@@ -18,9 +19,9 @@ import numpy as np
 import torch
 
 from sagd_core.cli.common import CliError, add_common, read_json_arg
-from sagd_core.data import BUILTIN_DATASETS, apply_corruption, load_builtin, load_image_folder
+from sagd_core.data import BUILTIN_DATASETS, load_image_folder
 from sagd_core.data.corruptions import Corruption, CorruptionError, parse_corruption
-from sagd_core.restore.calibration import calibrate_fill_gain
+from sagd_core.restore.calibration import calibrate_fill_gain, corrupted_builtin
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, load_model
 from sagd_core.spectral import BandSpec
 from sagd_core.training import resolve_device
@@ -28,8 +29,6 @@ from sagd_core.training.recipes import NAMED_CORRUPTIONS, resolve_corruption
 
 logger = logging.getLogger(__name__)
 
-#: Seed of the synthetic corruption of ``--data`` images (the one ``sagd bench restore`` uses).
-CORRUPTION_SEED = 777
 SPLITS = ("train", "test", "all")
 #: Splits of a built-in dataset that share images with each training split.
 _OVERLAPS = {"train": {"train", "all"}, "test": {"test", "all"}, "all": set(SPLITS)}
@@ -129,15 +128,9 @@ def _images(model: LoadedModel, args: argparse.Namespace) -> np.ndarray:
             raise CliError(f"{args.images} holds {images.shape[1]}-channel images but the model "
                            f"takes {channels} channel(s)")
     else:
-        corruption = _corruption(args.corruption)
-        size = model.config.data.image_size
-        if args.data == "natural":
-            clean = load_builtin(args.data, image_size=size, channels=channels,
-                                 split=args.split, count=args.count)
-        else:
-            clean = load_builtin(args.data, image_size=size, channels=channels,
-                                 split=args.split)[: args.count]
-        images = apply_corruption(clean, corruption, seed=CORRUPTION_SEED)
+        images = corrupted_builtin(args.data, _corruption(args.corruption),
+                                   image_size=model.config.data.image_size, channels=channels,
+                                   split=args.split, count=args.count)
     if len(images) < 2:
         raise CliError(f"calibration needs at least 2 images, found {len(images)}")
     return images.astype(np.float64)

@@ -25,7 +25,7 @@ from sagd_core.data import apply_corruption, load_builtin, parse_corruption
 from sagd_core.metrics import band_metrics
 from sagd_core.restore.api import RestoreRequest, restore
 from sagd_core.restore.baselines import sdedit
-from sagd_core.restore.calibration import calibrate_fill_gain
+from sagd_core.restore.calibration import CORRUPTION_SEED, calibrate_fill_gain
 from sagd_core.restore.denoise_calibration import calibrate_denoiser
 from sagd_core.restore.models import LoadedModel, ModelSet, load_model
 from sagd_core.restore.notch import ROLLOFFS
@@ -161,7 +161,7 @@ def train_models(
         out.seconds[role] = time.perf_counter() - t0
         out.models[role] = load_model(where, device=device)
     band_dir = root / dataset / f"{slug(label)}-band"
-    calib_images = apply_corruption(held_out, parse_corruption(corruption), seed=777)
+    calib_images = apply_corruption(held_out, parse_corruption(corruption), seed=CORRUPTION_SEED)
     t0 = time.perf_counter()
     out.calibration = calibrate_fill_gain(
         out.models["band"], calib_images.astype(np.float64), recipes["band"].band

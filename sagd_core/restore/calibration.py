@@ -33,6 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from sagd_core.data import apply_corruption, load_builtin, parse_corruption
+from sagd_core.data.builtin import Split
+from sagd_core.data.corruptions import Corruption
 from sagd_core.data.image_files import write_bytes_atomic
 from sagd_core.metrics import band_split
 from sagd_core.restore.api import RestoreRequest, restore
@@ -46,6 +49,33 @@ from sagd_core.training.checkpoints import TrainedModel
 SIGNIFICANCE = 2.0
 #: The posterior-mean read levels ᾱ tried (the first is the restoration's default cut).
 READ_LEVELS: tuple[float, ...] = (0.1, 0.3, 0.5, 0.75)
+
+
+# The corruption draw of held-out calibration images (bench, `sagd calibrate`, training jobs).
+CORRUPTION_SEED = 777
+
+
+def corrupted_builtin(
+    dataset: str,
+    corruption: str | dict[str, Any] | Corruption,
+    *,
+    image_size: int,
+    channels: int,
+    split: Split = "test",
+    count: int = 64,
+) -> np.ndarray:
+    """``count`` images of a built-in dataset split, corrupted with ``corruption``, as float64
+    ``(N, C, H, W)`` in the model range [-1, 1]: the held-out corrupted images a band model's
+    fill is calibrated on."""
+    if dataset == "natural":  # patches are drawn: ask for exactly ``count``
+        clean = load_builtin(
+            dataset, image_size=image_size, channels=channels, split=split, count=count
+        )
+    else:
+        clean = load_builtin(dataset, image_size=image_size, channels=channels, split=split)
+        clean = clean[:count]
+    corrupted = apply_corruption(clean, parse_corruption(corruption), seed=CORRUPTION_SEED)
+    return np.asarray(corrupted, dtype=np.float64)
 
 
 def calibrate_fill_gain(
