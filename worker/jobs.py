@@ -85,10 +85,10 @@ def execute_many(
                 break
             ends.append(storer.submit(run.store) if run.store is not None else run.state)
             stop = run.timed_out
+            previous = ends[-2] if len(ends) > 1 else None
             try:  # at most one job's results in memory, waiting to be stored
-                for end in ends[:-1]:
-                    if isinstance(end, Future):
-                        end.result()
+                if isinstance(previous, Future):
+                    previous.result()
             except SoftTimeLimitExceeded:
                 stop = True
             if stop:
