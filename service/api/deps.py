@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Query, Request
 
 from service.auth import Principal, authenticate
 from service.context import AppContext
@@ -28,3 +28,9 @@ def require_principal(request: Request, ctx: Ctx) -> Principal:
 
 
 Caller = Annotated[Principal, Depends(require_principal)]
+
+# The paging cursor of the list routes: ``next_before`` of the previous page.
+Before = Annotated[
+    float | None,
+    Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
+]

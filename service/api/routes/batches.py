@@ -16,7 +16,7 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from sagd_core.spectral.bands import BandSpec
-from service.api.deps import Caller, Ctx
+from service.api.deps import Before, Caller, Ctx
 from service.api.routes.restorations import restore_params
 from service.bands import check_band_for_image, parse_band
 from service.context import AppContext
@@ -150,10 +150,7 @@ def list_batches(
     ctx: Ctx,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: Annotated[
-        float | None,
-        Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
-    ] = None,
+    before: Before = None,
 ) -> BatchList:
     """This key's batches, newest first, with per-state counts (items: ``GET /v1/batches/{id}``)."""
     found, next_before = ctx.jobs.list_batches(caller.key_id, limit=limit, before=before)

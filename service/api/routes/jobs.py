@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from service.api.deps import Caller, Ctx
+from service.api.deps import Before, Caller, Ctx
 from service.contracts import JobList, JobPublic
 from service.errors import V1_ERRORS, ApiProblem, error_responses
 from service.views import job_public
@@ -31,10 +31,7 @@ def list_jobs(
     ctx: Ctx,
     caller: Caller,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Annotated[
-        float | None,
-        Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
-    ] = None,
+    before: Before = None,
 ) -> JobList:
     """This key's jobs (batch items included), newest first, while their records last."""
     jobs, next_before = ctx.jobs.list_jobs(caller.key_id, limit=limit, before=before)
