@@ -20,7 +20,7 @@ from service.api.deps import Caller, Ctx
 from service.capabilities import worker_capabilities
 from service.contracts import TASK_ANALYZE, AnalyzeParams, JobKind
 from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.images import encode_png
+from service.images import stored_input
 from service.submit import accepted, decode_upload, enqueue, get_created, read_upload
 
 router = APIRouter(
@@ -47,7 +47,8 @@ def analyze(
             "not_implemented",
             "no running worker can analyze images yet (sagd_core.restore.analyze is missing)",
         )
-    decoded = decode_upload(ctx, read_upload(image, ctx.settings.max_upload_bytes, what="image"))
+    data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
+    decoded = decode_upload(ctx, data)
     job_id = uuid.uuid4()
     enqueue(
         ctx,
@@ -56,7 +57,7 @@ def analyze(
         task=TASK_ANALYZE,
         owner=caller.key_id,
         params=AnalyzeParams().model_dump(mode="json"),
-        files={"input.png": encode_png(decoded.pixels, decoded.bit_depth)},
+        files={"input.png": stored_input(decoded, data)},
     )
     deadline = time.monotonic() + ctx.settings.analyze_wait_s
     while time.monotonic() < deadline:
