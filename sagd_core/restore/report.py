@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sagd_core.restore.fourier import masked_energy, relative_residual
+from sagd_core.restore.fourier import energy_of, half_power, residual_from_power
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import MaskReport, band_mask
 
@@ -48,17 +48,24 @@ def band_energies(
     spec: BandSpec, before: torch.Tensor, after: torch.Tensor
 ) -> list[dict[str, Any]]:
     """Per region: energy of the input and of the output under that region's mask."""
-    h, w = before.shape[-2:]
+    return _band_energies(spec, half_power(before), half_power(after), before.shape[-1])
+
+
+def _band_energies(
+    spec: BandSpec, before: torch.Tensor, after: torch.Tensor, width: int
+) -> list[dict[str, Any]]:
+    """:func:`band_energies` from the two :func:`half_power` spectra."""
+    h = before.shape[-2]
     out = []
     for i, sub in enumerate(region_specs(spec)):
-        mask = band_mask(sub, h, w)
+        mask = band_mask(sub, h, width)
         out.append(
             {
                 "index": i,
                 "region": sub.regions[0].model_dump(mode="json"),
-                "bins": int(np.count_nonzero(band_mask(sub, h, w, half=False))),
-                "energy_before": masked_energy(before, mask),
-                "energy_after": masked_energy(after, mask),
+                "bins": int(np.count_nonzero(band_mask(sub, h, width, half=False))),
+                "energy_before": energy_of(before, mask, h, width),
+                "energy_after": energy_of(after, mask, h, width),
             }
         )
     return out
@@ -85,7 +92,10 @@ def build_report(
     h, w = y.shape[-2:]
     mask = band_mask(spec, h, w)
     trusted_bins = (mask == 0).astype(np.float64)
-    bands = band_energies(spec, y, result)
+    # Each spectrum once: every energy below is a weighted sum of one of these three.
+    power_y, power_result = half_power(y), half_power(result)
+    power_diff = half_power(result.to(torch.float64) - y.to(torch.float64))
+    bands = _band_energies(spec, power_y, power_result, w)
     for entry in bands:
         entry["action"] = outcome.band.action
         entry["reason"] = outcome.band.reason
@@ -97,11 +107,11 @@ def build_report(
         "mask_fraction": mask_report.fraction,
         "bands": bands,
         "band_energy_total": {
-            "before": masked_energy(y, mask),
-            "after": masked_energy(result, mask),
+            "before": energy_of(power_y, mask, h, w),
+            "after": energy_of(power_result, mask, h, w),
         },
         "trusted": outcome.trusted,
-        "out_of_band_residual": relative_residual(result, y, trusted_bins),
+        "out_of_band_residual": residual_from_power(power_diff, power_y, trusted_bins, w),
         "samples": samples,
         "stochastic": outcome.stochastic,
         "uncertainty_mean_std": uncertainty_mean,

@@ -162,3 +162,38 @@ def test_request_validation() -> None:
 def test_cuda_request_without_cuda_is_refused() -> None:
     with pytest.raises(RestoreError, match="CUDA"):
         restore(_image((16, 16)), RestoreRequest(band=ANNULUS, method="notch"), device="cuda")
+
+
+@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 37, 50), (2, 40, 29)])
+def test_report_energies_match_full_grid_numpy_sums(shape: tuple[int, int, int]) -> None:
+    """The report's energies (read off shared half-grid spectra) equal plain full-grid sums of
+    ``|FFT|²`` under the full mask, and the residual is that of ``result − y`` itself."""
+    from sagd_core.restore.report import BandAction, MethodOutcome, build_report
+    from sagd_core.spectral.masks import check_spec_for_shape
+
+    rng = np.random.default_rng(3)
+    y = rng.standard_normal(shape)
+    result = y + 0.1 * rng.standard_normal(shape)
+    c, h, w = shape
+    outcome = MethodOutcome(torch.as_tensor(result)[None], BandAction("omitted", "test"), "x")
+    report = build_report(
+        method="notch", spec=NOTCHES, mask_report=check_spec_for_shape(NOTCHES, h, w),
+        y=torch.as_tensor(y), result=torch.as_tensor(result), outcome=outcome, request={},
+        channels=c, device="cpu", timings={}, samples=1, uncertainty_mean=None,
+        clipped_fraction=0.0, tiles=None,
+    )
+
+    def energy(x: np.ndarray, mask: np.ndarray) -> float:
+        power = np.abs(np.fft.fft2(x, norm="ortho")) ** 2
+        return float((power * mask).sum() / x.size)
+
+    full = band_mask(NOTCHES, h, w, half=False)
+    assert report["band_energy_total"]["before"] == pytest.approx(energy(y, full), rel=1e-9)
+    assert report["band_energy_total"]["after"] == pytest.approx(energy(result, full), rel=1e-9)
+    trusted = (full == 0).astype(np.float64)
+    expected = np.sqrt(energy(result - y, trusted) / energy(y, trusted))
+    assert report["out_of_band_residual"] == pytest.approx(expected, rel=1e-9)
+    for entry, sub in zip(report["bands"], NOTCHES.regions, strict=True):
+        sub_mask = band_mask(NOTCHES.model_copy(update={"regions": [sub]}), h, w, half=False)
+        assert entry["energy_before"] == pytest.approx(energy(y, sub_mask), rel=1e-9)
+        assert entry["energy_after"] == pytest.approx(energy(result, sub_mask), rel=1e-9)
