@@ -13,12 +13,15 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
+
+if TYPE_CHECKING:
+    from service.queue import TaskMessage
 
 PREFIX = "sagd"
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -103,12 +106,16 @@ class JobStore:
         params: dict[str, Any],
         callback_url: str | None = None,
         batch_id: UUID | None = None,
+        task: TaskMessage | None = None,
     ) -> dict[str, str]:
-        """Create the job's hash; returns it as :meth:`get` would read it back."""
+        """Create the job's hash and, with ``task``, queue its task in the same transaction (both
+        or neither); returns the hash as :meth:`get` would read it back."""
         fields = self._fields(job_id, kind, owner, json.dumps(params), callback_url, batch_id)
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.r.pipeline(transaction=True)
         pipe.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
         self._index_add(pipe, "jobs", owner, {str(job_id): float(fields["created_at"])})
+        if task is not None:
+            pipe.lpush(task.key, task.body)
         pipe.execute()
         return fields
 
@@ -121,16 +128,20 @@ class JobStore:
         params: dict[str, Any],
         callback_url: str | None = None,
         batch_id: UUID | None = None,
+        task: TaskMessage | None = None,
     ) -> None:
-        """:meth:`create` for several jobs with the same parameters, in one round trip."""
+        """:meth:`create` for several jobs with the same parameters (and one ``task`` for them
+        all), in one transaction."""
         encoded = json.dumps(params)
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.r.pipeline(transaction=True)
         scores = {}
         for job_id in job_ids:
             fields = self._fields(job_id, kind, owner, encoded, callback_url, batch_id)
             pipe.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
             scores[str(job_id)] = float(fields["created_at"])
         self._index_add(pipe, "jobs", owner, scores)
+        if task is not None:
+            pipe.lpush(task.key, task.body)
         pipe.execute()
 
     @staticmethod

@@ -3,7 +3,8 @@
 Every path is built by :meth:`Storage.path` from validated parts and checked to resolve inside the
 root; client file names never reach the disk. Writes go to a temporary file in the same directory
 and are moved into place with ``os.replace`` (atomic on POSIX), so a re-run job overwrites the same
-files and readers never see half a file.
+files and readers never see half a file. A new job's inputs are the exception
+(:meth:`Storage.write_new`): no one can read them before the job exists.
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ class Storage:
         if name not in JOB_FILES:
             raise UnsafePathError(f"not a job file name: {name!r}")
         return self.job_dir(job_id) / name
+
+    def write_new(self, job_id: UUID, name: str, data: bytes) -> None:
+        """Create ``name`` in a job's folder (made if needed) for a job not created yet: written
+        in place, not fsynced (see :func:`atomic_write`), and refused if the file exists, so that
+        nothing already there, a link included, is followed or overwritten. The path needs no
+        resolving: a UUID and a fixed file name under the resolved root cannot leave it."""
+        if name not in JOB_FILES:
+            raise UnsafePathError(f"not a job file name: {name!r}")
+        directory = self.root / "jobs" / str(UUID(str(job_id)))
+        directory.mkdir(parents=True, exist_ok=True)
+        with open(directory / name, "xb") as handle:
+            handle.write(data)
 
     def delete_job(self, job_id: UUID) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

@@ -1,12 +1,15 @@
 """Turning a validated request into a queued job: files on disk, a hash in Redis, a task sent.
 
-Order matters for crash safety: inputs are written first, then the job hash, then the task is sent;
-if the broker refuses the task the job is marked failed and the client gets a 503.
+Order matters for crash safety: inputs are written first, then the job hash and its task are
+written in one Redis transaction (``JobStore.create`` with a ``service.queue.TaskMessage``): a
+job never exists without its queued task. If Redis refuses, nothing was created and the client
+gets a 503 (``service.errors``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -18,14 +21,15 @@ from service.context import AppContext
 from service.contracts import ModelRef
 from service.errors import ApiProblem
 from service.images import DecodedImage, ImageRejected, decode_image
-from service.queue import QueueUnavailable
 from service.registry import ModelNotFoundError
 from service.views import job_public
 from service.webhooks import WebhookTargetError, check_callback_url
 
 logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20
+INLINE_UPLOAD_BYTES = 1 << 20  # Starlette's MultiPartParser.spool_max_size
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 def read_upload(upload: UploadFile, limit: int, *, what: str = "file") -> bytes:
@@ -38,6 +42,18 @@ def read_upload(upload: UploadFile, limit: int, *, what: str = "file") -> bytes:
             raise ApiProblem(413, "payload_too_large", f"{what} exceeds the limit of {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def in_memory(upload: UploadFile) -> bool:
+    """Whether the upload is small enough for Starlette to have kept it in memory (it spools
+    larger ones to a temporary file): reading and decoding it cost no disk I/O and little CPU."""
+    return upload.size is not None and upload.size <= INLINE_UPLOAD_BYTES
+
+
+def admitted(ctx: AppContext, work: Callable[[], R]) -> R:
+    """Run ``work`` (in a pool thread) once one of the process's few accept slots is free."""
+    with ctx.admission:
+        return work()
 
 
 def decode_upload(ctx: AppContext, data: bytes, *, what: str = "image") -> DecodedImage:
@@ -113,15 +129,19 @@ def enqueue(
     callback_url: str | None = None,
     batch_id: UUID | None = None,
 ) -> dict[str, str]:
-    """Write the job's files, create its record and queue it; returns the record as created."""
-    ctx.storage.job_dir(job_id, create=True)
+    """Write the job's files, then create its record and queue it at once; returns the record
+    as created."""
     for name, data in files.items():
-        ctx.storage.write_bytes(ctx.storage.job_file(job_id, name), data, durable=False)
-    job = ctx.jobs.create(
-        job_id, kind=kind, owner=owner, params=params, callback_url=callback_url, batch_id=batch_id
+        ctx.storage.write_new(job_id, name, data)
+    return ctx.jobs.create(
+        job_id,
+        kind=kind,
+        owner=owner,
+        params=params,
+        callback_url=callback_url,
+        batch_id=batch_id,
+        task=ctx.queue.message(task, job_id),
     )
-    send_or_fail(ctx, task, job_id)
-    return job
 
 
 def enqueue_chunk(
@@ -136,28 +156,16 @@ def enqueue_chunk(
     batch_id: UUID | None = None,
 ) -> None:
     """Create the records of several jobs whose inputs are already on disk and queue them as one
-    task (micro-batching); a refused send fails them all and answers 503."""
+    task (micro-batching), in one transaction."""
     ctx.jobs.create_many(
-        job_ids, kind=kind, owner=owner, params=params, callback_url=callback_url, batch_id=batch_id
+        job_ids,
+        kind=kind,
+        owner=owner,
+        params=params,
+        callback_url=callback_url,
+        batch_id=batch_id,
+        task=ctx.queue.message_many(task, job_ids),
     )
-    try:
-        ctx.queue.send_many(task, job_ids)
-    except QueueUnavailable as exc:
-        for job_id in job_ids:
-            ctx.jobs.fail(job_id, "queue_unavailable", "the job could not be queued")
-        raise ApiProblem(
-            503, "queue_unavailable", "the job queue is unavailable; retry later"
-        ) from exc
-
-
-def send_or_fail(ctx: AppContext, task: str, job_id: UUID) -> None:
-    try:
-        ctx.queue.send(task, job_id)
-    except QueueUnavailable as exc:
-        ctx.jobs.fail(job_id, "queue_unavailable", "the job could not be queued")
-        raise ApiProblem(
-            503, "queue_unavailable", "the job queue is unavailable; retry later"
-        ) from exc
 
 
 def existing_for_key(

@@ -12,6 +12,7 @@ from uuid import UUID
 import numpy as np
 from PIL import Image
 
+from service.queue import TaskMessage
 from service.settings import Settings
 
 BAND = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
@@ -33,7 +34,10 @@ def png_bytes(width: int = 32, height: int = 24, mode: str = "RGB", seed: int = 
 
 
 class FakeQueue:
-    """Records what the API sends; ``fail`` makes ``send`` raise like a dead broker."""
+    """Records what the API queues (its messages go to a list no worker reads); ``fail`` makes
+    building a message raise like a broken broker."""
+
+    KEY = "sagd:test:queued"
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, UUID]] = []
@@ -42,19 +46,21 @@ class FakeQueue:
         self.workers = 1
         self.fail = False
 
-    def send(self, task_name: str, job_id: UUID) -> None:
-        if self.fail:
-            from service.queue import QueueUnavailable
-
-            raise QueueUnavailable("broker down")
+    def message(self, task_name: str, job_id: UUID) -> TaskMessage:
+        self._check()
         self.sent.append((task_name, job_id))
+        return TaskMessage(self.KEY, json.dumps([task_name, str(job_id)]))
 
-    def send_many(self, task_name: str, job_ids: Sequence[UUID]) -> None:
-        if self.fail:
-            from service.queue import QueueUnavailable
-
-            raise QueueUnavailable("broker down")
+    def message_many(self, task_name: str, job_ids: Sequence[UUID]) -> TaskMessage:
+        self._check()
         self.chunks.append((task_name, list(job_ids)))
+        return TaskMessage(self.KEY, json.dumps([task_name, [str(j) for j in job_ids]]))
+
+    def _check(self) -> None:
+        if self.fail:
+            import redis
+
+            raise redis.ConnectionError("broker down")
 
     def revoke(self, job_id: UUID) -> None:
         self.revoked.append(job_id)

@@ -94,6 +94,25 @@ def test_storage_symlink_escape_and_atomic_writes(tmp_path: Path) -> None:
     assert not (tmp_path / "outside.txt").exists()
 
 
+def test_new_job_inputs_never_follow_or_overwrite(tmp_path: Path) -> None:
+    storage = Storage(tmp_path / "root")
+    job = uuid4()
+    storage.write_new(job, "input.png", b"data")
+    assert storage.job_file(job, "input.png").read_bytes() == b"data"
+    with pytest.raises(FileExistsError):  # an existing file is not overwritten
+        storage.write_new(job, "input.png", b"other")
+    planted = uuid4()
+    storage.job_dir(planted, create=True)
+    (storage.job_dir(planted) / "input.png").symlink_to(tmp_path / "outside.png")
+    with pytest.raises(FileExistsError):  # nor is a planted link followed
+        storage.write_new(planted, "input.png", b"x")
+    assert not (tmp_path / "outside.png").exists()
+    with pytest.raises(UnsafePathError):
+        storage.write_new(job, "../x", b"x")
+    with pytest.raises(ValueError):
+        storage.write_new("../../etc", "input.png", b"x")  # type: ignore[arg-type]
+
+
 def test_sweeper_removes_only_old_inactive_jobs(tmp_path: Path) -> None:
     storage = Storage(tmp_path)
     old_done, old_active, fresh = uuid4(), uuid4(), uuid4()

@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi.testclient import TestClient
 
+from service.context import AppContext
 from service.contracts import TASK_RESTORE
 from service.images import read_png
 from service.settings import Settings
@@ -117,6 +118,26 @@ def test_param_ranges_are_validated(client: TestClient) -> None:
     assert post(client, png_bytes(), method="magic").status_code == 422
 
 
+def test_upload_spooled_to_disk_is_accepted_and_stored_whole(
+    client: TestClient, queue: FakeQueue, settings: Settings
+) -> None:
+    """Uploads over 1 MiB (spooled to a temporary file, accepted on the thread pool) and small
+    ones (accepted on the event loop) end the same way."""
+    from service.submit import INLINE_UPLOAD_BYTES
+
+    big = png_bytes(700, 600, seed=4)
+    assert len(big) > INLINE_UPLOAD_BYTES
+    ids = []
+    for data in (big, png_bytes(70, 60, seed=5)):
+        response = post(client, data)
+        assert response.status_code == 202, response.text
+        ids.append(UUID(response.json()["id"]))
+    assert queue.sent == [(TASK_RESTORE, job_id) for job_id in ids]
+    stored = Storage(settings.storage_path)
+    assert read_png(stored.job_file(ids[0], "input.png")).shape == (600, 700, 3)
+    assert read_png(stored.job_file(ids[1], "input.png")).shape == (60, 70, 3)
+
+
 def test_bad_images_are_4xx_json(client: TestClient) -> None:
     good = png_bytes()
     cases = [
@@ -154,11 +175,25 @@ def test_callback_url_private_targets_refused(client: TestClient) -> None:
         assert response.json()["code"] == "invalid_callback_url"
 
 
-def test_broker_down_is_503_and_job_failed(client: TestClient, queue: FakeQueue) -> None:
+def test_broker_down_is_503_and_nothing_created(client: TestClient, queue: FakeQueue) -> None:
     queue.fail = True
     response = post(client, png_bytes())
     assert response.status_code == 503
-    assert response.json()["code"] == "queue_unavailable"
+    assert response.json()["code"] == "unavailable"
+    assert response.headers["Retry-After"]
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    assert list(ctx.jobs.r.scan_iter("sagd:job:*")) == []
+
+
+def test_job_and_its_task_are_written_together(client: TestClient, queue: FakeQueue) -> None:
+    """The job's record and its queued task appear in one transaction: the task is on the
+    broker's list as soon as the 202 is out."""
+    response = post(client, png_bytes())
+    assert response.status_code == 202
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    queued = [json.loads(m) for m in ctx.jobs.r.lrange(FakeQueue.KEY, 0, -1)]
+    assert queued == [[TASK_RESTORE, response.json()["id"]]]
+    assert ctx.jobs.get(response.json()["id"])["state"] == "queued"
 
 
 def test_schedule_is_passed_on_and_validated(client: TestClient, redis_url: str) -> None:

@@ -92,12 +92,7 @@ def _stage(ctx: AppContext, spec: BandSpec, index: int, name: str, data: bytes) 
     decoded = decode_upload(ctx, data, what=f"item {index} ({label})")
     check_band_for_image(spec, decoded.height, decoded.width)
     job_id = uuid.uuid4()
-    ctx.storage.job_dir(job_id, create=True)
-    ctx.storage.write_bytes(
-        ctx.storage.job_file(job_id, "input.png"),
-        stored_input(decoded, data),
-        durable=False,
-    )
+    ctx.storage.write_new(job_id, "input.png", stored_input(decoded, data))
     return _Staged(job_id, label, decoded.height, decoded.width, decoded.bit_depth)
 
 

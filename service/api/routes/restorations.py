@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
 from service.api.deps import Caller, Ctx
@@ -25,11 +26,13 @@ from service.errors import V1_ERRORS, error_responses
 from service.images import stored_input
 from service.submit import (
     accepted,
+    admitted,
     check_callback,
     check_models,
     decode_upload,
     enqueue,
     existing_for_key,
+    in_memory,
     parse_model_refs,
     read_upload,
     validated,
@@ -99,7 +102,7 @@ def restore_params(
         **error_responses(400, 413, 415),
     },
 )
-def create_restoration(
+async def create_restoration(
     ctx: Ctx,
     caller: Caller,
     image: Annotated[UploadFile, File(description="PNG, JPEG, TIFF or WebP")],
@@ -119,27 +122,33 @@ def create_restoration(
     callback_url: Annotated[str | None, Form()] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    with ctx.admission:
-        return _accept(
-            ctx,
-            caller.key_id,
-            read_upload(image, ctx.settings.max_upload_bytes, what="image"),
-            dict(
-                band_spec=band_spec,
-                corruption_type=corruption_type,
-                method=method,
-                notch_rolloff=notch_rolloff,
-                model=model,
-                steps=steps,
-                seed=seed,
-                samples=samples,
-                input_noise_std=input_noise_std,
-                output_bit_depth=output_bit_depth,
-                schedule=schedule,
-            ),
-            callback_url,
-            idempotency_key,
-        )
+    """Accept one upload. An upload Starlette kept in memory (≤ 1 MiB, the usual case) is
+    checked, stored and queued right here on the event loop: a few milliseconds of CPU, and under
+    a burst each process then answers its uploads in arrival order instead of sharing the CPU
+    (and the GIL) among all of them so that every answer comes late. A larger one (spooled to
+    disk) goes to the thread pool, a few at a time (``SAGD_ACCEPT_CONCURRENCY``), so its decode
+    does not hold up the loop."""
+    form = dict(
+        band_spec=band_spec,
+        corruption_type=corruption_type,
+        method=method,
+        notch_rolloff=notch_rolloff,
+        model=model,
+        steps=steps,
+        seed=seed,
+        samples=samples,
+        input_noise_std=input_noise_std,
+        output_bit_depth=output_bit_depth,
+        schedule=schedule,
+    )
+
+    def accept() -> JSONResponse:
+        data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
+        return _accept(ctx, caller.key_id, data, form, callback_url, idempotency_key)
+
+    if in_memory(image):
+        return accept()
+    return await run_in_threadpool(admitted, ctx, accept)
 
 
 def _accept(
