@@ -43,5 +43,6 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)" || exit 1
 
 # The API by default; the worker overrides the command (docker-compose.yml).
-CMD ["uvicorn", "--factory", "service.main:create_app", "--host", "0.0.0.0", "--port", "8000", \
+# service.serve: one SO_REUSEPORT socket per API process (docs/DEPLOY.md, "API replicas").
+CMD ["python", "-m", "service.serve", "--host", "0.0.0.0", "--port", "8000", \
      "--proxy-headers", "--workers", "2"]

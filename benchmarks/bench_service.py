@@ -91,8 +91,8 @@ class LocalStack:
     def _start_api(
         self, env: dict[str, str], workers: int
     ) -> tuple[str, subprocess.Popen[bytes]]:
-        """uvicorn in its own process(es), so the benchmark client does not share their GIL;
-        ``workers`` API processes, as the Dockerfile runs."""
+        """The API in its own process(es), so the benchmark client does not share their GIL:
+        ``workers`` processes started by ``service.serve``, as the Dockerfile runs them."""
         import socket
 
         with socket.socket() as sock:
@@ -101,9 +101,7 @@ class LocalStack:
         args = [
             sys.executable,
             "-m",
-            "uvicorn",
-            "--factory",
-            "service.main:create_app",
+            "service.serve",  # as the Dockerfile runs the API
             "--host",
             "127.0.0.1",
             "--port",

@@ -1,0 +1,115 @@
+"""``python -m service.serve --workers 2`` (the Dockerfile's API command): one SO_REUSEPORT
+socket per process, connections spread over both, a dead process restarted, SIGTERM stops all."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT"),
+]
+
+
+def _api_processes(parent: int) -> list[psutil.Process]:
+    return [p for p in psutil.Process(parent).children() if "service.serve" in " ".join(p.cmdline())]
+
+
+def _wait_healthy(url: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("the API did not come up")
+
+
+def _connections_per_process(processes: list[psutil.Process], port: int) -> list[int]:
+    return [
+        sum(
+            1
+            for c in p.net_connections("tcp")
+            if c.laddr and c.laddr.port == port and c.status == psutil.CONN_ESTABLISHED
+        )
+        for p in processes
+    ]
+
+
+def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    env = {
+        **os.environ,
+        "SAGD_ENV": "development",
+        "SAGD_REDIS_URL": redis_url,
+        "SAGD_STORAGE_ROOT": str(tmp_path / "storage"),
+    }
+    env.pop("SAGD_API_KEYS", None)
+    command = [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"]
+    with (tmp_path / "serve.log").open("wb") as log:
+        parent = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url)
+        processes = _api_processes(parent.pid)
+        assert len(processes) == 2
+        # 64 connections from different source ports: the kernel hashes them over both sockets.
+        sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
+        try:
+            deadline = time.monotonic() + 10
+            while sum(counts := _connections_per_process(processes, port)) < 64:
+                assert time.monotonic() < deadline, counts
+                time.sleep(0.1)
+            assert min(counts) >= 12, counts  # P(< 12 of 64 | fair coin) < 1e-6
+        finally:
+            for sock in sockets:
+                sock.close()
+
+        killed = processes[0].pid
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while killed in (pids := [p.pid for p in _api_processes(parent.pid)]) or len(pids) < 2:
+            assert time.monotonic() < deadline, "the killed process was not replaced"
+            time.sleep(0.2)
+        _wait_healthy(url)
+
+        children = [p.pid for p in _api_processes(parent.pid)]
+        parent.send_signal(signal.SIGTERM)
+        assert parent.wait(timeout=40) == 0
+        for pid in children:
+            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for child in psutil.Process().children(recursive=True):
+            if "service.serve" in " ".join(child.cmdline()):
+                child.kill()
+
+
+def test_taken_port_fails_at_once(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"],
+            capture_output=True,
+            timeout=60,
+        )
+    assert result.returncode != 0
+    assert b"Address already in use" in result.stderr
