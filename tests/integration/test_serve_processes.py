@@ -24,7 +24,8 @@ pytestmark = [
 
 
 def _api_processes(parent: int) -> list[psutil.Process]:
-    return [p for p in psutil.Process(parent).children() if "service.serve" in " ".join(p.cmdline())]
+    children = psutil.Process(parent).children()
+    return [p for p in children if "service.serve" in " ".join(p.cmdline())]
 
 
 def _wait_healthy(url: str, timeout: float = 60.0) -> None:

@@ -495,15 +495,16 @@ class ApiProcess:
             return ""
 
 
-def start_api(env: dict[str, str], log: Path, *, timeout_s: float = 60) -> ApiProcess:
-    """``uvicorn --factory service.main:create_app`` on a free loopback port, one process."""
+def start_api(
+    env: dict[str, str], log: Path, *, timeout_s: float = 60, workers: int = 1
+) -> ApiProcess:
+    """The API (``python -m service.serve``, as the image runs it) on a free loopback port, in
+    ``workers`` processes."""
     port = free_port()
     args = [
         sys.executable,
         "-m",
-        "uvicorn",
-        "--factory",
-        "service.main:create_app",
+        "service.serve",
         "--host",
         "127.0.0.1",
         "--port",
@@ -512,6 +513,8 @@ def start_api(env: dict[str, str], log: Path, *, timeout_s: float = 60) -> ApiPr
         "warning",
         "--backlog",
         "1024",
+        "--workers",
+        str(workers),
     ]
     handle = open(log, "wb")  # noqa: SIM115 - the child keeps writing after we return
     process = subprocess.Popen(args, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
@@ -556,10 +559,11 @@ class LocalStack:
         return httpx.Client(base_url=self.api.url, timeout=timeout)
 
     @contextlib.contextmanager
-    def fresh_api(self, name: str) -> Iterator[ApiProcess]:
-        """Another API process on this stack, for memory measurements that the allocator's
-        history in the long-running one would blur (freed memory it keeps for reuse)."""
-        api = start_api(self.env, self.base / f"api-{name}.log")
+    def fresh_api(self, name: str, workers: int = 1) -> Iterator[ApiProcess]:
+        """Another API on this stack (``workers`` processes): for memory measurements that the
+        allocator's history in the long-running one would blur (freed memory it keeps for
+        reuse), and for the load trial (as many processes as the image runs)."""
+        api = start_api(self.env, self.base / f"api-{name}.log", workers=workers)
         try:
             yield api
         finally:
@@ -809,48 +813,36 @@ def time_limit_trial(stack: LocalStack, *, stuck: bool) -> dict[str, Any]:
     }
 
 
-async def _concurrent_uploads(url: str, images: list[bytes]) -> list[tuple[float, int, str]]:
-    import asyncio
-
-    limits = httpx.Limits(max_connections=len(images), max_keepalive_connections=len(images))
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
-        await client.get("/healthz")
-
-        async def one(data: bytes) -> tuple[float, int, str]:
-            started = time.perf_counter()
-            try:
-                response = await client.post(
-                    "/v1/restorations",
-                    files={"image": ("x.png", data, "image/png")},
-                    data={"band_spec": BAND, "method": "notch"},
-                )
-            except httpx.HTTPError as exc:
-                return time.perf_counter() - started, 0, type(exc).__name__
-            job = response.json().get("id", "") if response.status_code == 202 else ""
-            return time.perf_counter() - started, response.status_code, str(job)
-
-        return await asyncio.gather(*(one(d) for d in images))
-
-
-def load_trial(stack: LocalStack, uploads: int, *, size: int = 256) -> dict[str, Any]:
-    """``uploads`` simultaneous uploads (``size``² PNGs); accept latency and whether every
-    accepted job then succeeds."""
-    import asyncio
+def load_trial(
+    stack: LocalStack, uploads: int, *, size: int = 256, api_workers: int = 2
+) -> dict[str, Any]:
+    """``uploads`` simultaneous uploads (``size``² PNGs) to a fresh API of ``api_workers``
+    processes (the image runs 2), written at one instant on raw sockets
+    (``benchmarks/burst.py``): accept latency, and whether every accepted job then succeeds."""
+    from benchmarks.burst import burst, raw_request
 
     images = [noise_png(size, seed) for seed in range(uploads)]
-    sequential = []
-    with stack.client() as client:  # one at a time first: the cost of one upload, unloaded
-        for data in images[:10]:
-            started = time.perf_counter()
-            submit(client, data)
-            sequential.append((time.perf_counter() - started) * 1000)
-    results = asyncio.run(_concurrent_uploads(stack.api.url, images))
+    form = {"band_spec": BAND, "method": "notch"}
+    with stack.fresh_api("load", workers=api_workers) as api:
+        sequential = []
+        with httpx.Client(base_url=api.url, timeout=60) as client:
+            for data in images[:10]:  # one at a time first: the cost of one upload, unloaded
+                started = time.perf_counter()
+                submit(client, data)
+                sequential.append((time.perf_counter() - started) * 1000)
+        raws = [
+            raw_request(api.url, "/v1/restorations", {"image": ("x.png", d, "image/png")}, form)
+            for d in images
+        ]
+        burst(api.url, raws[:10])  # warm-up: every process has imported, connected, cached
+        results = burst(api.url, raws)
     latencies = [r[0] * 1000 for r in results]
-    job_ids = [r[2] for r in results if r[1] == 202]  # (the 10 sequential ones finish first)
+    job_ids = [json.loads(r[2])["id"] for r in results if r[1] == 202]
     with stack.client() as client:
         bodies = wait_jobs(client, job_ids, timeout_s=60 + 2 * uploads, poll_s=0.2)
     return {
         "uploads": uploads,
+        "api_processes": api_workers,
         "errors": sum(r[1] != 202 for r in results),
         "p50_ms": round(percentile(latencies, 50), 1),
         "p99_ms": round(percentile(latencies, 99), 1),
