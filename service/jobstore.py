@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
@@ -28,22 +29,48 @@ TERMINAL = ("succeeded", "failed", "cancelled")
 
 _CLAIM = """
 local st = redis.call('HGET', KEYS[1], 'state')
-if not st then return {'missing', 0} end
-if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'terminal', 0} end
+if not st then return {'missing', 0, {}} end
+if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'terminal', 0, {}} end
 local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-if redis.call('HGET', KEYS[1], 'cancel') == '1' then return {'cancel', attempts} end
-if attempts > tonumber(ARGV[1]) then return {'exhausted', attempts} end
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then
+  return {'cancel', attempts, redis.call('HGETALL', KEYS[1])}
+end
+if attempts > tonumber(ARGV[1]) then
+  return {'exhausted', attempts, redis.call('HGETALL', KEYS[1])}
+end
 redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[2], 'step', 0)
-return {'run', attempts}
+return {'run', attempts, redis.call('HGETALL', KEYS[1])}
 """
 
+# KEYS[1]: the job; KEYS[2..]: counter hashes. ARGV: state, finished_at, ttl, cancel_wins, n,
+# then n field pairs, then counter updates of five values each: when (done only if the call ended
+# as that: 'final' in the state asked for, 'cancelled' when a cancel won, or 'always'), command
+# (HINCRBY, HINCRBYFLOAT or HSET), key index, field, value. Returns the state set, or false (nil)
+# when the job was already final.
 _FINISH = """
 local st = redis.call('HGET', KEYS[1], 'state')
-if not st or st == 'succeeded' or st == 'failed' or st == 'cancelled' then return 0 end
-redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished_at', ARGV[2])
-for i = 4, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
-if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-return 1
+local n = tonumber(ARGV[5])
+local done = 'none'
+if st and st ~= 'succeeded' and st ~= 'failed' and st ~= 'cancelled' then
+  if ARGV[4] == '1' and redis.call('HGET', KEYS[1], 'cancel') == '1' then
+    redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', ARGV[2],
+               'error_code', 'cancelled', 'error_message', 'cancelled')
+    done = 'cancelled'
+  else
+    redis.call('HSET', KEYS[1], 'state', ARGV[1], 'finished_at', ARGV[2])
+    for i = 6, 5 + 2 * n, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+    done = 'final'
+  end
+  if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
+end
+for i = 6 + 2 * n, #ARGV, 5 do
+  if ARGV[i] == done or ARGV[i] == 'always' then
+    redis.call(ARGV[i + 1], KEYS[tonumber(ARGV[i + 2])], ARGV[i + 3], ARGV[i + 4])
+  end
+end
+if done == 'final' then return ARGV[1] end
+if done == 'cancelled' then return 'cancelled' end
+return false
 """
 
 _CANCEL = """
@@ -64,10 +91,23 @@ ClaimOutcome = Literal["run", "missing", "terminal", "cancel", "exhausted"]
 CancelOutcome = Literal["missing", "terminal", "cancelled", "cancelling"]
 
 
+# A counter update done with a job's final state: (command, hash key, field, value), the command
+# one of COUNTER_COMMANDS (``service.metrics`` makes them).
+CounterUpdate = tuple[str, str, str, int | float]
+COUNTER_COMMANDS = frozenset({"HINCRBY", "HINCRBYFLOAT", "HSET"})
+
+
 @dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
     attempts: int
+    job: dict[str, str] | None = None  # the record as the claim left it (None: missing/terminal)
+
+
+def _claim_from(reply: list[Any]) -> Claim:
+    outcome, attempts, flat = reply
+    job = dict(zip(flat[::2], flat[1::2], strict=True)) if flat else None
+    return Claim(outcome=outcome, attempts=int(attempts), job=job)
 
 
 def connect(url: str, *, retries: int = 8) -> redis.Redis:
@@ -197,18 +237,51 @@ class JobStore:
 
     # transitions ---------------------------------------------------------------------------
     def claim(self, job_id: UUID | str, max_attempts: int) -> Claim:
-        outcome, attempts = self._claim(keys=[self.key(job_id)], args=[max_attempts, time.time()])
-        return Claim(outcome=outcome, attempts=int(attempts))
+        """Count an attempt and mark the job running (see the module docstring); the job's record
+        comes back with the outcome, in the same round trip."""
+        reply = self._claim(keys=[self.key(job_id)], args=[max_attempts, time.time()])
+        return _claim_from(reply)
 
     def finish(self, job_id: UUID | str, state: str, **fields: Any) -> bool:
         """Move a non-terminal job to terminal ``state``; False if it already was terminal."""
+        return self.finish_counted(job_id, state, fields) is not None
+
+    def finish_counted(
+        self,
+        job_id: UUID | str,
+        state: str,
+        fields: dict[str, Any],
+        *,
+        counters: Sequence[CounterUpdate] = (),
+        always: Sequence[CounterUpdate] = (),
+        cancel_wins: bool = False,
+        if_cancelled: Sequence[CounterUpdate] = (),
+    ) -> str | None:
+        """:meth:`finish` and, in the same round trip (one script, so atomically), counter
+        updates: ``counters`` only if this call made the job final (a job already final is not
+        counted twice), ``always`` in any case. With ``cancel_wins``, a job whose cancel was
+        requested ends ``cancelled`` instead (its ``fields`` dropped, ``if_cancelled`` counted
+        instead of ``counters``). Returns the state set, None if the job already was terminal."""
         if state not in TERMINAL:
             raise ValueError(f"not a terminal state: {state}")
-        args: list[Any] = [state, time.time(), self.ttl_s]
+        pairs: list[Any] = []
         for name, value in fields.items():
             if value is not None:
-                args += [name, value if isinstance(value, str | int | float) else json.dumps(value)]
-        return bool(self._finish(keys=[self.key(job_id)], args=args))
+                plain = isinstance(value, str | int | float)
+                pairs += [name, value if plain else json.dumps(value)]
+        keys = [self.key(job_id)]
+        args: list[Any] = [state, time.time(), self.ttl_s, int(cancel_wins), len(pairs) // 2]
+        args += pairs
+        groups = (("final", counters), ("cancelled", if_cancelled), ("always", always))
+        for when, updates in groups:
+            for command, key, field, value in updates:
+                if command not in COUNTER_COMMANDS:
+                    raise ValueError(f"not a counter command: {command}")
+                if key not in keys:
+                    keys.append(key)
+                args += [when, command, keys.index(key) + 1, field, value]
+        ended = self._finish(keys=keys, args=args)
+        return str(ended) if ended else None
 
     def fail(self, job_id: UUID | str, code: str, message: str) -> bool:
         return self.finish(job_id, "failed", error_code=code, error_message=message[:2000])

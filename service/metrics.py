@@ -1,8 +1,10 @@
 """Prometheus metrics kept in Redis, so API replicas and workers on other machines share them.
 
 Workers record finished jobs (latency histogram per kind, counts per final state) and sampler steps
-(steps and seconds, hence steps/s) with :class:`MetricsRecorder`; the API exposes them, plus the
-queue depths read from the broker lists, through :class:`RedisCollector` at scrape time.
+(steps and seconds, hence steps/s): the counter updates made by :func:`job_finished_updates` and
+:func:`steps_updates` go with a job's final state in one script (``JobStore.finish_counted``), or
+on their own through :class:`MetricsRecorder`. The API exposes them, plus the queue depths read
+from the broker lists, through :class:`RedisCollector` at scrape time.
 """
 
 from __future__ import annotations
@@ -27,30 +29,52 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
+Update = tuple[str, str, str, int | float]  # (command, hash key, field, value)
+
+
+def job_finished_updates(kind: str, state: str, latency_s: float) -> list[Update]:
+    """The counter updates that record a finished job (its count per kind and state, and its
+    latency in the histogram of its kind)."""
+    hist = f"{KEY}:latency:{kind}"
+    updates: list[Update] = [("HINCRBY", f"{KEY}:jobs", f"{kind}|{state}", 1)]
+    updates += [("HINCRBY", hist, str(bound), 1) for bound in LATENCY_BUCKETS if latency_s <= bound]
+    updates.append(("HINCRBY", hist, "+Inf", 1))
+    updates.append(("HINCRBYFLOAT", hist, "sum", float(latency_s)))
+    return updates
+
+
+def steps_updates(steps: int, seconds: float) -> list[Update]:
+    """The counter updates that record a job's sampler steps (none for a job without steps)."""
+    if steps <= 0:
+        return []
+    key = f"{KEY}:steps"
+    return [
+        ("HINCRBY", key, "steps", steps),
+        ("HINCRBYFLOAT", key, "seconds", max(seconds, 0.0)),
+        ("HSET", key, "last_rate", steps / seconds if seconds > 0 else 0.0),
+    ]
+
+
 class MetricsRecorder:
-    """Worker side: cheap HINCRBY/HINCRBYFLOAT updates."""
+    """Worker side: cheap HINCRBY/HINCRBYFLOAT updates, in one pipeline each. The worker's
+    finish sends the same updates with the job's final state instead, in one round trip
+    (``JobStore.finish_counted``)."""
 
     def __init__(self, client: redis.Redis) -> None:
         self.r = client
 
     def job_finished(self, kind: str, state: str, latency_s: float) -> None:
-        pipe = self.r.pipeline(transaction=False)
-        pipe.hincrby(f"{KEY}:jobs", f"{kind}|{state}", 1)
-        hist = f"{KEY}:latency:{kind}"
-        for bound in LATENCY_BUCKETS:
-            if latency_s <= bound:
-                pipe.hincrby(hist, str(bound), 1)
-        pipe.hincrby(hist, "+Inf", 1)
-        pipe.hincrbyfloat(hist, "sum", float(latency_s))
-        pipe.execute()
+        self._apply(job_finished_updates(kind, state, latency_s))
 
     def steps(self, steps: int, seconds: float) -> None:
-        if steps <= 0:
+        self._apply(steps_updates(steps, seconds))
+
+    def _apply(self, updates: list[Update]) -> None:
+        if not updates:
             return
         pipe = self.r.pipeline(transaction=False)
-        pipe.hincrby(f"{KEY}:steps", "steps", steps)
-        pipe.hincrbyfloat(f"{KEY}:steps", "seconds", max(seconds, 0.0))
-        pipe.hset(f"{KEY}:steps", "last_rate", steps / seconds if seconds > 0 else 0.0)
+        for command, key, field, value in updates:
+            pipe.execute_command(command, key, field, value)
         pipe.execute()
 
 

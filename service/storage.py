@@ -13,8 +13,8 @@ import contextlib
 import json
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -90,6 +90,17 @@ class Storage:
         with open(directory / name, "xb") as handle:
             handle.write(data)
 
+    def write_job_files(self, folder: Path, files: dict[str, bytes]) -> None:
+        """Write a job's result files (each as :func:`atomic_write`, fsynced) into its folder
+        ``folder``, as :meth:`job_dir` returned it (resolved and checked inside the root), so
+        nothing is resolved again."""
+        token = secrets.token_hex(8)
+        for name in files:
+            if name not in JOB_FILES:
+                raise UnsafePathError(f"not a job file name: {name!r}")
+        for name, data in files.items():
+            _replace(os.fspath(folder), name, data, token, durable=True)
+
     def delete_job(self, job_id: UUID) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)
 
@@ -146,20 +157,32 @@ class Storage:
 
 
 def atomic_write(target: Path, data: bytes, *, durable: bool = True) -> None:
-    """Write ``data`` to a temporary sibling of ``target``, fsync it, then ``os.replace``.
-
-    ``durable=False`` skips the fsync (uploaded inputs: a machine crash loses the queued job in
-    Redis's last second of AOF anyway, and the fsync is most of an upload's disk time)."""
+    """Write ``data`` to a temporary sibling of ``target``, fsync it, then ``os.replace``: a
+    reader sees the old file or the whole new one, and a link at the target is replaced, never
+    followed. ``durable=False`` skips the fsync."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
+    _replace(os.fspath(target.parent), target.name, data, secrets.token_hex(8), durable=durable)
+
+
+def _replace(folder: str, name: str, data: bytes, token: str, *, durable: bool) -> None:
+    """:func:`atomic_write` with the fewest system calls (open, write, fsync, close, rename; no
+    buffered file object, no resolving): a worker stores results on a thread beside the next
+    job's compute, and each call hands the GIL over and back (with ``tempfile`` and a Python
+    file object, 16 calls per file instead of 5, a 256² notch item took 0.7 ms more)."""
+    target = f"{folder}/{name}"
+    temporary = f"{folder}/.tmp-{token}-{name}"
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
             if durable:
-                os.fsync(handle.fileno())
-        os.replace(tmp, target)
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
+            os.unlink(temporary)
         raise

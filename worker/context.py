@@ -21,6 +21,16 @@ from worker.models_cache import ModelsCache
 logger = logging.getLogger(__name__)
 
 Notify = Callable[[str], None]
+# The library logs one INFO line per restored image. A worker records every job in Redis (state,
+# timings, report) and runs batches of hundreds of small images, where formatting and writing that
+# line was ~7 % of a 256² notch item's time (py-spy on benchmarks/bench_service.py's batch): the
+# worker keeps it only when it logs at DEBUG.
+PER_IMAGE_LOGGER = "sagd_core.restore.api"
+
+
+def quiet_per_image_log() -> None:
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        logging.getLogger(PER_IMAGE_LOGGER).setLevel(logging.WARNING)
 
 
 def _no_notify(job_id: str) -> None:
@@ -48,6 +58,7 @@ class WorkerContext:
         notify: Notify | None = None,
     ) -> WorkerContext:
         settings = settings or get_settings()
+        quiet_per_image_log()
         client = connect(settings.redis_url)
         storage = Storage(settings.storage_path)
         return cls(

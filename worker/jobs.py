@@ -6,16 +6,25 @@ errors (a soft time limit, the library refusing the request, a bug), records met
 the webhook. Results are written with atomic renames keyed by the job id, and the final state is
 set by a compare-and-set in Redis, so a re-delivered job overwrites the same files and cannot
 change an already final state.
+
+Round trips to Redis per job, few because a batch's notch items take a few ms each: the claim,
+which brings the job's record back; the progress reports but a restore's last; the finish, one
+script that sets the final state, writes that last report and records the metrics. A cancel is
+honoured before start, at each progress report, and for a restore at the finish too (a cancel
+requested during its last step wins).
 """
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -23,6 +32,8 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from service.contracts import AnalyzeParams, ModelRef, RestoreParams, TrainParams
 from service.images import decode_image, encode_png, read_png
+from service.jobstore import Claim
+from service.metrics import Update, job_finished_updates, steps_updates
 from service.registry import ModelNotFoundError
 from service.zips import read_zip_images
 from worker.context import WorkerContext
@@ -41,13 +52,24 @@ class JobCancelled(Exception):
 
 
 class Reporter:
-    """Progress callback: records step/total in Redis and raises :class:`JobCancelled`."""
+    """Progress callback: records step/total in Redis and raises :class:`JobCancelled`.
+
+    After :meth:`defer_final`, the report of the last step (``step >= total``: only the storing
+    is left) is not sent: the job's finish writes it with the final state and makes that
+    report's cancel check, so a cancel requested by then wins over success (the job ends
+    cancelled; result files it already wrote are never served and expire with it). One round
+    trip less per job."""
 
     def __init__(self, ctx: WorkerContext, job_id: UUID) -> None:
         self.ctx = ctx
         self.job_id = job_id
         self.calls = 0
         self.started = time.perf_counter()
+        self._defer_final = False
+        self._pending: tuple[int, int, str] | None = None
+
+    def defer_final(self) -> None:
+        self._defer_final = True
 
     def step(self, step: int, total: int) -> None:
         self.report(step, total, "")
@@ -57,7 +79,21 @@ class Reporter:
 
     def report(self, step: int, total: int, message: str) -> None:
         self.calls += 1
-        if self.ctx.jobs.progress(self.job_id, int(step), int(total), message):
+        if self._defer_final and step >= total:
+            self._pending = (int(step), int(total), message)
+            return
+        self._pending = None
+        self._send(int(step), int(total), message)
+
+    def deferred(self) -> dict[str, Any] | None:
+        """The last report kept by :meth:`defer_final`, as job fields (None if there is none)."""
+        if self._pending is None:
+            return None
+        step, total, message = self._pending
+        return {"step": step, "total": total, "message": message}
+
+    def _send(self, step: int, total: int, message: str) -> None:
+        if self.ctx.jobs.progress(self.job_id, step, total, message):
             raise JobCancelled(f"job {self.job_id} cancelled at step {step}/{total}")
 
 
@@ -67,7 +103,10 @@ def execute(ctx: WorkerContext, job_id: str, body: Body) -> str:
 
 
 def execute_many(
-    ctx: WorkerContext, job_ids: list[str], body: Body, requeue: Callable[[list[str]], None]
+    ctx: WorkerContext,
+    job_ids: list[str],
+    body: Body,
+    requeue: Callable[[list[str]], None],
 ) -> dict[str, int]:
     """Run several jobs in one task, each with its own lifecycle (claim, attempts, cancel, state,
     webhook): micro-batching of a batch's cheap items, so the queue's per-task cost is paid once
@@ -120,17 +159,9 @@ class Run:
 def _run(ctx: WorkerContext, job_id: str, body: Body, *, defer: bool = False) -> Run:
     uid = UUID(job_id)
     claim = ctx.jobs.claim(uid, ctx.settings.max_attempts)
-    if claim.outcome in ("missing", "terminal"):
-        logger.info("job %s: %s, nothing to do", job_id, claim.outcome)
-        return Run(claim.outcome)
-    if claim.outcome == "cancel":
-        finish_job(ctx, uid, "cancelled", error_code="cancelled", error_message="cancelled")
-        return Run("cancelled")
-    if claim.outcome == "exhausted":
-        message = f"worker lost too many times ({claim.attempts - 1} attempts)"
-        finish_job(ctx, uid, "failed", error_code="worker_lost", error_message=message)
-        return Run("failed")
-    job = ctx.jobs.get(uid) or {}
+    job = claim.job or {}  # the record as the claim left it (same round trip)
+    if claim.outcome != "run":
+        return Run(_not_run(ctx, uid, claim, job))
     reporter = Reporter(ctx, uid)
     outcome = _attempt(ctx, job_id, job, lambda: body(ctx, uid, job, reporter))
     result = outcome.fields.get("result")
@@ -138,15 +169,28 @@ def _run(ctx: WorkerContext, job_id: str, body: Body, *, defer: bool = False) ->
         store: Callable[[], Result] = result
 
         def finish_storing() -> str:
-            stored = _attempt(ctx, job_id, job, store)
-            _finish(ctx, uid, job, reporter, stored)
-            return stored.state
+            return _finish(ctx, uid, job, reporter, _attempt(ctx, job_id, job, store))
 
         if defer:
             return Run("succeeded", store=finish_storing)
         return Run(finish_storing())
-    _finish(ctx, uid, job, reporter, outcome)
-    return Run(outcome.state, timed_out=outcome.timed_out)
+    return Run(_finish(ctx, uid, job, reporter, outcome), timed_out=outcome.timed_out)
+
+
+def _not_run(ctx: WorkerContext, uid: UUID, claim: Claim, job: dict[str, str]) -> str:
+    """A claim that does not run the job: missing or already final (nothing to do), cancelled
+    before it started, or out of attempts. Returns the state to report."""
+    if claim.outcome == "cancel":
+        finish_job(
+            ctx, uid, "cancelled", job=job, error_code="cancelled", error_message="cancelled"
+        )
+        return "cancelled"
+    if claim.outcome == "exhausted":
+        message = f"worker lost too many times ({claim.attempts - 1} attempts)"
+        finish_job(ctx, uid, "failed", job=job, error_code="worker_lost", error_message=message)
+        return "failed"
+    logger.info("job %s: %s, nothing to do", uid, claim.outcome)
+    return claim.outcome
 
 
 @dataclass(frozen=True)
@@ -179,9 +223,15 @@ def _attempt(
 
 def _finish(
     ctx: WorkerContext, uid: UUID, job: dict[str, str], reporter: Reporter, outcome: _Outcome
-) -> None:
-    ctx.metrics.steps(reporter.calls, time.perf_counter() - reporter.started)
-    finish_job(ctx, uid, outcome.state, job=job, **outcome.fields)
+) -> str:
+    """Finish the job with its outcome (and its deferred last report); returns the state it
+    ended in (the outcome's if it already was final)."""
+    steps = (reporter.calls, time.perf_counter() - reporter.started)
+    last = reporter.deferred()
+    fields = {**outcome.fields, **(last or {})}
+    wins = last is not None and outcome.state == "succeeded"
+    ended = finish_job(ctx, uid, outcome.state, job=job, steps=steps, cancel_wins=wins, **fields)
+    return ended or outcome.state
 
 
 def _soft_limit(ctx: WorkerContext, kind: str) -> int:
@@ -195,22 +245,40 @@ def finish_job(
     state: str,
     *,
     job: dict[str, str] | None = None,
+    steps: tuple[int, float] | None = None,
+    cancel_wins: bool = False,
     **fields: Any,
-) -> None:
-    """Make the job final once (compare-and-set), then record its metrics and queue its webhook;
-    a job that already was final is left alone. ``job``: its record as read at the start (its
-    kind, creation time and callback do not change), to save reading it again."""
-    if not ctx.jobs.finish(uid, state, **fields):
-        logger.info("job %s was already final; %s not recorded", uid, state)
-        return
+) -> str | None:
+    """Make the job final once (compare-and-set) and record its metrics in the same round trip,
+    then queue its webhook; a job that already was final is left alone and not counted again
+    (its sampler ``steps``, (count, seconds), are counted in any case: that work was done).
+    ``cancel_wins``: a job whose cancel was requested ends cancelled instead. ``job``: its record
+    as read at the start (its kind, creation time and callback do not change), to save reading it
+    again. Returns the state set, None if the job already was final."""
     if job is None:
         job = ctx.jobs.get(uid) or {}
+    counters: list[Update] = []
+    if_cancelled: list[Update] = []
     if job.get("created_at"):
-        ctx.metrics.job_finished(
-            job.get("kind", "?"), state, time.time() - float(job["created_at"])
-        )
+        kind, latency = job.get("kind", "?"), time.time() - float(job["created_at"])
+        counters = job_finished_updates(kind, state, latency)
+        if cancel_wins:
+            if_cancelled = job_finished_updates(kind, "cancelled", latency)
+    ended = ctx.jobs.finish_counted(
+        uid,
+        state,
+        fields,
+        counters=counters,
+        always=steps_updates(*steps) if steps is not None else [],
+        cancel_wins=cancel_wins,
+        if_cancelled=if_cancelled,
+    )
+    if ended is None:
+        logger.info("job %s was already final; %s not recorded", uid, state)
+        return None
     if job.get("callback_url"):
         ctx.notify(str(uid))
+    return ended
 
 
 # job bodies ------------------------------------------------------------------------------------
@@ -218,8 +286,8 @@ def restore_body(
     ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter
 ) -> Callable[[], Result]:
     """Restore the job's input; returns the storing of its result (PNG, uncertainty, report)."""
-    params = RestoreParams.model_validate(ctx.jobs.params(job))
-    image = read_png(ctx.storage.job_file(uid, "input.png"))
+    params = _restore_params(job.get("params", "{}"))
+    folder, image = read_restore_input(ctx, uid)
     models: list[Any] = []
     used: dict[str, Any] = {}
     if params.method != "notch":
@@ -229,24 +297,41 @@ def restore_body(
             models.append(model)
             used[ref.name] = version
         used = {"models": used, "model": ",".join(f"{n}:{v}" for n, v in used.items())}
+    rep.defer_final()  # after the last step only the storing is left (see Reporter)
     out = ctx.engine.restore(image, params, models, device=ctx.device, progress=rep.step)
     report = {**out.report, **used, "method": params.method, "device": ctx.device}
 
     def store() -> Result:
-        ctx.storage.write_bytes(
-            ctx.storage.job_file(uid, "result.png"), encode_png(out.image, params.output_bit_depth)
-        )
+        files = {"result.png": encode_png(out.image, params.output_bit_depth)}
         if out.uncertainty is not None:
             peak = float(out.uncertainty.max()) if out.uncertainty.size else 0.0
             scaled = out.uncertainty / peak if peak > 0 else out.uncertainty
             report["uncertainty_scale"] = peak
-            ctx.storage.write_bytes(
-                ctx.storage.job_file(uid, "uncertainty.png"), encode_png(scaled)
-            )
-        ctx.storage.write_json(ctx.storage.job_file(uid, "report.json"), report)
+            files["uncertainty.png"] = encode_png(scaled)
+        files["report.json"] = report_json(report)
+        ctx.storage.write_job_files(folder, files)
         return {k: v for k, v in report.items() if isinstance(v, str | int | float | bool)}
 
     return store
+
+
+def read_restore_input(ctx: WorkerContext, uid: UUID) -> tuple[Path, Any]:
+    """A restore job's folder (resolved once: the files in it have fixed names) and its input
+    image."""
+    folder = ctx.storage.job_dir(uid)
+    return folder, read_png(folder / "input.png")
+
+
+def report_json(report: dict[str, Any]) -> bytes:
+    """A report as ``Storage.write_json`` writes JSON (indented, keys sorted)."""
+    return json.dumps(report, indent=2, sort_keys=True, default=str).encode()
+
+
+@functools.lru_cache(maxsize=64)
+def _restore_params(raw: str) -> RestoreParams:
+    """A job's restore parameters from their JSON. The items of a batch share theirs, so they are
+    validated once per distinct JSON (the model is frozen, so one instance can be shared)."""
+    return RestoreParams.model_validate(json.loads(raw))
 
 
 def train_body(ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter) -> dict[str, Any]:

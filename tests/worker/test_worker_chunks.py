@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
 from tests.worker.worker_helpers import FakeEngine, new_restore_job
@@ -75,22 +78,25 @@ def test_soft_limit_between_jobs_requeues_the_unfinished_one(
     assert requeued == [ids[1:]]
 
 
-def test_a_failed_storing_fails_only_its_job(wctx: WorkerContext, engine: FakeEngine) -> None:
+def test_a_failed_storing_fails_only_its_job(
+    wctx: WorkerContext, engine: FakeEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ids = [new_restore_job(wctx) for _ in range(3)]
-    write = wctx.storage.write_bytes
-    broken = wctx.storage.job_file(ids[1], "result.png")
+    broken = wctx.storage.job_dir(ids[1])
+    real_fsync = os.fsync
 
-    def write_bytes(path, data, *, durable=True):  # type: ignore[no-untyped-def]
-        if path == broken:
+    def fsync(fd: int) -> None:  # the disk fails under the second job's result files only
+        if any(p.name.startswith(".tmp-") for p in broken.iterdir()):
             raise OSError("disk full")
-        write(path, data, durable=durable)
+        real_fsync(fd)
 
-    wctx.storage.write_bytes = write_bytes  # type: ignore[method-assign]
+    monkeypatch.setattr(os, "fsync", fsync)
     counts = execute_many(wctx, [str(i) for i in ids], restore_body, lambda rest: None)
     assert counts == {"succeeded": 2, "failed": 1}
     failed = wctx.jobs.get(ids[1]) or {}
     assert failed["state"] == "failed" and failed["error_code"] == "internal_error"
     assert "disk full" not in failed["error_message"]  # no internals in the readable error
+    assert sorted(p.name for p in broken.iterdir()) == ["input.png"]  # no half-written leftovers
     for job_id in (ids[0], ids[2]):
         job = wctx.jobs.get(job_id) or {}
         assert job["state"] == "succeeded"
