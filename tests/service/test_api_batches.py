@@ -67,8 +67,22 @@ def test_batch_chunks_follow_item_and_pixel_caps(
     queue.chunks.clear()
     queue.sent.clear()
     settings.batch_chunk_items = 100
+    settings.batch_chunk_pixels = 3 * 24 * 32  # below the first chunk's 4 items
     client.post("/v1/batches", files=files[:5], data=restore_form())
-    assert [len(ids) for _, ids in queue.chunks] == [4] and len(queue.sent) == 1
+    assert [len(ids) for _, ids in queue.chunks] == [3, 2] and queue.sent == []
+
+
+def test_batch_chunks_ramp_up_to_the_item_cap(
+    client: TestClient, queue: FakeQueue, settings: Settings
+) -> None:
+    """The first chunk is small, so a worker starts while the rest is staged; chunks double up
+    to the cap."""
+    settings.batch_chunk_items = 16
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(50)]
+    body = client.post("/v1/batches", files=files, data=restore_form()).json()
+    ids = [UUID(i["job_id"]) for i in body["items"]]
+    assert [len(chunk) for _, chunk in queue.chunks] == [4, 8, 16, 16, 6]
+    assert [j for _, chunk in queue.chunks for j in chunk] == ids  # in order, each once
 
 
 def test_learned_batch_items_go_one_per_task(

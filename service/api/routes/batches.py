@@ -116,14 +116,23 @@ def _staged_items(
         raise ApiProblem(422, "empty_batch", "send images (files) or an archive (zip)")
 
 
+FIRST_CHUNK_ITEMS = 4
+
+
 def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[list[_Staged]]:
     """Micro-batching, as the items arrive: consecutive notch items of one bit depth grouped up
     to ``batch_chunk_items`` items and ``batch_chunk_pixels`` pixels per task, so a cheap restore
     does not pay the queue's per-task cost each time. Learned methods take seconds per item and
-    go one per task, which keeps every worker busy and every item's time limit its own."""
+    go one per task, which keeps every worker busy and every item's time limit its own.
+
+    The first chunks ramp up (``FIRST_CHUNK_ITEMS`` items, then twice as many each time, up to
+    ``batch_chunk_items``): a worker starts on the first few items while the rest of the upload
+    is still being staged, instead of waiting for a full chunk, and each next chunk is staged
+    while the worker runs the one before."""
     s = ctx.settings
     chunk: list[_Staged] = []
     pixels = 0
+    cap = min(FIRST_CHUNK_ITEMS, s.batch_chunk_items)
     for item in items:
         size = item.height * item.width
         if chunk and (
@@ -133,9 +142,10 @@ def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[l
             chunk, pixels = [], 0
         chunk.append(item)
         pixels += size
-        if method != "notch" or len(chunk) >= s.batch_chunk_items:  # full: send it now
+        if method != "notch" or len(chunk) >= cap:  # full: send it now
             yield chunk
             chunk, pixels = [], 0
+            cap = min(2 * cap, s.batch_chunk_items)
     if chunk:
         yield chunk
 
