@@ -23,9 +23,18 @@ pytestmark = [
 ]
 
 
+def _is_api(process: psutil.Process) -> bool:
+    """A live ``service.serve`` process (a killed one not yet reaped is a zombie: not live)."""
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE and "service.serve" in " ".join(
+            process.cmdline()
+        )
+    except psutil.Error:  # gone, or a zombie whose command line cannot be read
+        return False
+
+
 def _api_processes(parent: int) -> list[psutil.Process]:
-    children = psutil.Process(parent).children()
-    return [p for p in children if "service.serve" in " ".join(p.cmdline())]
+    return [p for p in psutil.Process(parent).children() if _is_api(p)]
 
 
 def _wait_healthy(url: str, timeout: float = 60.0) -> None:
@@ -38,6 +47,13 @@ def _wait_healthy(url: str, timeout: float = 60.0) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError("the API did not come up")
+
+
+def _listening(process: psutil.Process, port: int) -> bool:
+    return any(
+        c.laddr and c.laddr.port == port and c.status == psutil.CONN_LISTEN
+        for c in process.net_connections("tcp")
+    )
 
 
 def _connections_per_process(processes: list[psutil.Process], port: int) -> list[int]:
@@ -68,6 +84,10 @@ def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: st
         _wait_healthy(url)
         processes = _api_processes(parent.pid)
         assert len(processes) == 2
+        deadline = time.monotonic() + 60  # both listening (one may still be importing)
+        while not all(_listening(p, port) for p in processes):
+            assert time.monotonic() < deadline, "an API process never listened"
+            time.sleep(0.1)
         # 64 connections from different source ports: the kernel hashes them over both sockets.
         sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(64)]
         try:
@@ -92,13 +112,13 @@ def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: st
         parent.send_signal(signal.SIGTERM)
         assert parent.wait(timeout=40) == 0
         for pid in children:
-            assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == "zombie"
+            assert not psutil.pid_exists(pid) or not _is_api(psutil.Process(pid))
     finally:
         if parent.poll() is None:
             parent.kill()
             parent.wait()
         for child in psutil.Process().children(recursive=True):
-            if "service.serve" in " ".join(child.cmdline()):
+            if _is_api(child):
                 child.kill()
 
 
