@@ -29,7 +29,6 @@ target exit 1; errors always do.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -44,6 +43,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from burst import burst, raw_request
 
 BAND = '{"regions":[{"kind":"annulus","low":0.15,"high":0.3}]}'
 TIMEOUT_S = 600.0
@@ -142,56 +142,15 @@ class LocalStack:
         self.tmp.cleanup()
 
 
-def raw_request(url: str, path: str, files: dict[str, Any], data: dict[str, str]) -> bytes:
-    """A complete HTTP/1.1 request (multipart encoded by httpx), ready to write to a socket."""
-    request = httpx.Request("POST", url + path, files=files, data=data)
-    body = request.read()
-    host = url.split("//", 1)[1]
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\n"
-        f"Content-Type: {request.headers['content-type']}\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    )
-    return head.encode() + body
-
-
-async def _exchange(
-    host: str, port: int, raw: bytes, start: asyncio.Event
-) -> tuple[float, int]:
-    """Connect, wait for the common start, send ``raw``: (seconds to the whole response, status)."""
-    reader, writer = await asyncio.open_connection(host, port)
-    try:
-        await start.wait()
-        started = time.perf_counter()
-        writer.write(raw)
-        await writer.drain()
-        head = await reader.readuntil(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        await reader.readexactly(length)
-        return time.perf_counter() - started, int(head.split(b" ", 2)[1])
-    finally:
-        writer.close()
-
-
-async def accept_latency(url: str, count: int, size: int) -> dict[str, Any]:
-    """``count`` uploads sent at the same instant on connections opened beforehand; the time from
-    writing a request to reading its whole response. Requests are encoded before the clock starts
-    and written on raw sockets, so the figure is the server's, not a Python HTTP client's."""
+def accept_latency(url: str, count: int, size: int) -> dict[str, Any]:
+    """``count`` uploads written at the same instant on raw sockets opened beforehand
+    (``benchmarks/burst.py``): the time from writing a request to reading its whole response."""
     form = {"band_spec": BAND, "method": "notch"}
     raws = [
         raw_request(url, "/v1/restorations", {"image": ("x.png", png(size, i), "image/png")}, form)
         for i in range(count)
     ]
-    host, port = url.split("//", 1)[1].rsplit(":", 1)
-    start = asyncio.Event()
-    tasks = [asyncio.create_task(_exchange(host, int(port), raw, start)) for raw in raws]
-    await asyncio.sleep(0.5)  # every connection open and accepted
-    start.set()
-    results = await asyncio.gather(*tasks)
+    results = burst(url, raws)
     latencies = [r[0] * 1000 for r in results]
     errors = sum(1 for r in results if r[1] != 202)
     return {
@@ -373,12 +332,12 @@ def main(argv: list[str] | None = None) -> int:
     url = args.url or (stack.url if stack else "")
     try:
         for _ in range(2):  # warm-up (every API process imports, connects, caches), not counted
-            asyncio.run(accept_latency(url, args.concurrency, args.size))
+            accept_latency(url, args.concurrency, args.size)
             time.sleep(2)
         rounds = []
         for _ in range(args.rounds):
             time.sleep(2)  # the worker drains the previous round's jobs
-            rounds.append(asyncio.run(accept_latency(url, args.concurrency, args.size)))
+            rounds.append(accept_latency(url, args.concurrency, args.size))
             print("accept round:", json.dumps(rounds[-1]), flush=True)
         worst = max(rounds, key=lambda r: r["p99_ms"])
         results["accept"] = {**worst, "errors": sum(r["errors"] for r in rounds), "rounds": rounds}
