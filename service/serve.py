@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from types import FrameType
+from typing import Any
 
 import uvicorn
 
@@ -45,23 +46,23 @@ def reuseport_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_config(args: argparse.Namespace) -> uvicorn.Config:
-    return uvicorn.Config(
-        APP,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        backlog=args.backlog,
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-    )
+def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
+    """What every API process is run with, the app and the worker count aside."""
+    return {
+        "factory": True,
+        "host": args.host,
+        "port": args.port,
+        "log_level": args.log_level,
+        "backlog": args.backlog,
+        "proxy_headers": args.proxy_headers,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+    }
 
 
 def serve_one(args: argparse.Namespace) -> None:
     """One API process on its own socket of the port's ``SO_REUSEPORT`` group."""
     sock = reuseport_socket(args.host, args.port)
-    uvicorn.Server(uvicorn_config(args)).run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(APP, **uvicorn_options(args))).run(sockets=[sock])
 
 
 class Supervisor:
@@ -155,18 +156,8 @@ def main(argv: list[str] | None = None) -> int:
         serve_one(args)
         return 0
     if args.workers == 1 or not hasattr(socket, "SO_REUSEPORT"):
-        a = args  # plain uvicorn (its own --workers on one shared socket)
-        uvicorn.run(
-            APP,
-            factory=True,
-            host=a.host,
-            port=a.port,
-            workers=a.workers,
-            log_level=a.log_level,
-            backlog=a.backlog,
-            proxy_headers=a.proxy_headers,
-            forwarded_allow_ips=a.forwarded_allow_ips,
-        )
+        # plain uvicorn (its own --workers on one shared socket)
+        uvicorn.run(APP, workers=args.workers, **uvicorn_options(args))
         return 0
     try:  # fails now, not in every process, if the port is taken
         reserved = reuseport_socket(args.host, args.port)
