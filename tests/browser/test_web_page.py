@@ -203,6 +203,27 @@ def test_api_error_is_shown(ui: Ui, tmp_path: Path) -> None:
     assert ui.errors == []
 
 
+FORM_FIELDS = """async () => {
+  const { runFields } = await import("/static/restore.js");  // the page's own module instance
+  return Object.fromEntries(runFields(new FormData()));
+}"""
+
+
+def test_schedule_is_sent_with_learned_methods_only(ui: Ui, tmp_path: Path) -> None:
+    page = ui.page
+    upload(ui, corrupted_image(tmp_path / "s.png"))
+    assert page.locator("#schedule").is_disabled()  # notch: no schedule
+    page.select_option("#method", "ddnm")
+    assert page.locator("#schedule").is_enabled()
+    page.select_option("#schedule", "cosine")
+    # The fields the page posts (Chromium hides multipart bodies with files from the driver).
+    fields = page.evaluate(FORM_FIELDS)
+    assert fields["schedule"] == "cosine" and fields["method"] == "ddnm"
+    page.select_option("#method", "notch")
+    assert page.locator("#schedule").is_disabled()
+    assert "schedule" not in page.evaluate(FORM_FIELDS)
+
+
 def test_batch_jobs_and_models_views(ui: Ui, stack: Stack, artifacts: Path, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

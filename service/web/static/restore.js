@@ -12,13 +12,14 @@ export function bandSpec() {
   return state.editor.spec();
 }
 
-// The method, model and steps fields as form data (shared with batches).
+// The method, model, steps and schedule fields as form data (shared with batches).
 export function runFields(form) {
   const method = $("#method").value;
   form.append("band_spec", JSON.stringify(bandSpec()));
   form.append("method", method);
   form.append("steps", $("#steps").value);
   if (method !== "notch" && $("#model").value) form.append("model", $("#model").value);
+  if (method !== "notch") form.append("schedule", $("#schedule").value);
   return form;
 }
 
@@ -213,10 +214,13 @@ export function initRestore() {
   document.querySelectorAll("[data-add]").forEach((button) => {
     button.addEventListener("click", () => state.editor.addDefault(button.dataset.add));
   });
-  $("#method").addEventListener("change", () => {
-    $("#model").disabled = $("#method").value === "notch";
-  });
-  $("#model").disabled = $("#method").value === "notch";
+  const learnedOnly = () => {  // a notch uses no model and no schedule
+    const notch = $("#method").value === "notch";
+    $("#model").disabled = notch;
+    $("#schedule").disabled = notch;
+  };
+  $("#method").addEventListener("change", learnedOnly);
+  learnedOnly();
   $("#restore-form").addEventListener("submit", submit);
   $("#cancel").addEventListener("click", cancel);
   $("#split").addEventListener("input", setSplit);
