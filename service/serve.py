@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from types import FrameType
 from typing import Any
@@ -34,6 +36,7 @@ STOP_TIMEOUT_S = 30.0
 RESTART_PAUSE_S = 1.0
 QUICK_EXIT_S = 5.0  # a process that dies this soon after starting counts towards a crash loop
 MAX_QUICK_EXITS = 5
+ORPHAN_CHECK_S = 1.0
 
 
 def reuseport_socket(host: str, port: int) -> socket.socket:
@@ -60,9 +63,19 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def serve_one(args: argparse.Namespace) -> None:
-    """One API process on its own socket of the port's ``SO_REUSEPORT`` group."""
+    """One API process on its own socket of the port's ``SO_REUSEPORT`` group. It stops itself
+    (gracefully, as on SIGTERM) if its supervisor dies without stopping it (SIGKILL, OOM killer),
+    so that a restarted supervisor never shares the port with orphans."""
     sock = reuseport_socket(args.host, args.port)
+    threading.Thread(target=_stop_when_orphaned, args=(os.getppid(),), daemon=True).start()
     uvicorn.Server(uvicorn.Config(APP, **uvicorn_options(args))).run(sockets=[sock])
+
+
+def _stop_when_orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_S)
+    logger.warning("the API supervisor %d is gone; stopping", parent)
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 class Supervisor:

@@ -114,11 +114,39 @@ def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: st
         for pid in children:
             assert not psutil.pid_exists(pid) or not _is_api(psutil.Process(pid))
     finally:
+        leftovers = _api_processes(parent.pid) if parent.poll() is None else []
         if parent.poll() is None:
             parent.kill()
             parent.wait()
-        for child in psutil.Process().children(recursive=True):
-            if _is_api(child):
+        for child in leftovers:
+            child.kill()
+
+
+def test_processes_stop_when_the_supervisor_is_killed(tmp_path: Path, redis_url: str) -> None:
+    """A supervisor killed outright (SIGKILL, the OOM killer) leaves no API process behind."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "SAGD_ENV": "development",
+        "SAGD_REDIS_URL": redis_url,
+        "SAGD_STORAGE_ROOT": str(tmp_path / "storage"),
+    }
+    env.pop("SAGD_API_KEYS", None)
+    command = [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"]
+    quiet = subprocess.DEVNULL
+    parent = subprocess.Popen(command, env=env, stdout=quiet, stderr=quiet)
+    children: list[psutil.Process] = []
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}")
+        children = _api_processes(parent.pid)
+        assert len(children) == 2
+        parent.kill()
+        parent.wait()
+        _, alive = psutil.wait_procs(children, timeout=30)
+        assert alive == [], "API processes outlived their supervisor"
+    finally:
+        for child in children:
+            if child.is_running():
                 child.kill()
 
 
