@@ -56,8 +56,8 @@ def steps_updates(steps: int, seconds: float) -> list[Update]:
 
 
 class MetricsRecorder:
-    """Worker side: cheap HINCRBY/HINCRBYFLOAT updates, in one pipeline each. The worker's
-    finish sends the same updates with the job's final state instead, in one round trip
+    """The counter updates applied on their own, one pipeline each (tests, tools). The worker
+    sends them with the job's final state instead, in one round trip
     (``JobStore.finish_counted``)."""
 
     def __init__(self, client: redis.Redis) -> None:

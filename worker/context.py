@@ -11,7 +11,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service.jobstore import JobStore, connect
-from service.metrics import MetricsRecorder
 from service.registry import ModelRegistry
 from service.settings import Settings, get_settings
 from service.storage import Storage
@@ -44,7 +43,6 @@ class WorkerContext:
     storage: Storage
     registry: ModelRegistry
     engine: Engine
-    metrics: MetricsRecorder
     notify: Notify = _no_notify  # queues the webhook of a finished job that has a callback_url
     _device: str | None = None
     _cache: ModelsCache | None = field(default=None, repr=False)
@@ -67,7 +65,6 @@ class WorkerContext:
             storage=storage,
             registry=ModelRegistry(storage),
             engine=engine or CoreEngine(),
-            metrics=MetricsRecorder(client),
             notify=notify or _no_notify,
         )
 
