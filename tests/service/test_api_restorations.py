@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 from uuid import UUID
 
+import pytest
 from fastapi.testclient import TestClient
 
 from service.context import AppContext
@@ -173,6 +175,29 @@ def test_callback_url_private_targets_refused(client: TestClient) -> None:
         response = post(client, png_bytes(), callback_url=url)
         assert response.status_code == 422, url
         assert response.json()["code"] == "invalid_callback_url"
+
+
+def test_callback_host_is_resolved_off_the_event_loop(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A DNS lookup can take seconds: it must not stall every request of the process."""
+    import asyncio
+    import socket
+
+    on_loop: list[bool] = []
+
+    def getaddrinfo(host: str, port: int, *args: object, **kwargs: object) -> list[Any]:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    response = post(client, png_bytes(), callback_url="https://hooks.example.com/x")
+    assert response.status_code == 202, response.text
+    assert on_loop == [False]
 
 
 def test_broker_down_is_503_and_nothing_created(client: TestClient, queue: FakeQueue) -> None:

@@ -127,7 +127,7 @@ async def create_restoration(
     a burst each process then answers its uploads in arrival order instead of sharing the CPU
     (and the GIL) among all of them so that every answer comes late. A larger one (spooled to
     disk) goes to the thread pool, a few at a time (``SAGD_ACCEPT_CONCURRENCY``), so its decode
-    does not hold up the loop."""
+    does not hold up the loop; so does one with a ``callback_url``, whose host is resolved."""
     form = dict(
         band_spec=band_spec,
         corruption_type=corruption_type,
@@ -146,7 +146,7 @@ async def create_restoration(
         data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
         return _accept(ctx, caller.key_id, data, form, callback_url, idempotency_key)
 
-    if in_memory(image):
+    if in_memory(image) and not callback_url:  # a callback URL is resolved (DNS): not here
         return accept()
     return await run_in_threadpool(admitted, ctx, accept)
 
