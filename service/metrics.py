@@ -22,6 +22,8 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from service.jobstore import CounterUpdate
+
 logger = logging.getLogger(__name__)
 KEY = "sagd:metrics"
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
@@ -29,7 +31,8 @@ LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 _PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
 
 
-Update = tuple[str, str, str, int | float]  # (command, hash key, field, value)
+# (command, hash key, field, value): the shape JobStore.finish_counted takes with a final state.
+Update = CounterUpdate
 
 
 def job_finished_updates(kind: str, state: str, latency_s: float) -> list[Update]:
