@@ -67,8 +67,8 @@ def _connections_per_process(processes: list[psutil.Process], port: int) -> list
     ]
 
 
-def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: str) -> None:
-    port = free_port()
+def _serve_two(port: int, tmp_path: Path, redis_url: str) -> tuple[list[str], dict[str, str]]:
+    """The command and environment of a 2-process API on ``port`` (development mode)."""
     env = {
         **os.environ,
         "SAGD_ENV": "development",
@@ -76,7 +76,12 @@ def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: st
         "SAGD_STORAGE_ROOT": str(tmp_path / "storage"),
     }
     env.pop("SAGD_API_KEYS", None)
-    command = [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"]
+    return [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"], env
+
+
+def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: str) -> None:
+    port = free_port()
+    command, env = _serve_two(port, tmp_path, redis_url)
     with (tmp_path / "serve.log").open("wb") as log:
         parent = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
@@ -125,14 +130,7 @@ def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: st
 def test_processes_stop_when_the_supervisor_is_killed(tmp_path: Path, redis_url: str) -> None:
     """A supervisor killed outright (SIGKILL, the OOM killer) leaves no API process behind."""
     port = free_port()
-    env = {
-        **os.environ,
-        "SAGD_ENV": "development",
-        "SAGD_REDIS_URL": redis_url,
-        "SAGD_STORAGE_ROOT": str(tmp_path / "storage"),
-    }
-    env.pop("SAGD_API_KEYS", None)
-    command = [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"]
+    command, env = _serve_two(port, tmp_path, redis_url)
     quiet = subprocess.DEVNULL
     parent = subprocess.Popen(command, env=env, stdout=quiet, stderr=quiet)
     children: list[psutil.Process] = []
