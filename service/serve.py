@@ -3,9 +3,9 @@
 ``python -m service.serve --host 0.0.0.0 --port 8000 --workers 2`` (the Dockerfile's command).
 
 Why not ``uvicorn --workers N``: there, every process accepts from one shared socket, and the
-process that wakes first takes most of a burst of new connections (measured with 2 processes
-and 50 simultaneous connections: 30–39 on one, 11–20 on the other), so half the burst waits on
-one core while the other idles. With one socket per process in a ``SO_REUSEPORT`` group the
+process that wakes first takes most of a burst of new connections (a one-off count with 2
+processes and 50 simultaneous connections: 30–39 on one, 11–20 on the other), so half the burst
+waits on one core while the other idles. With one socket per process in a ``SO_REUSEPORT`` group the
 kernel spreads connections over the processes by a hash of their addresses.
 
 The parent binds the port first (so ``--port 0`` picks a free one and a taken port fails at
