@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
 
-from fastapi import UploadFile
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import UploadFile
 
 from service.context import AppContext
 from service.contracts import ModelRef

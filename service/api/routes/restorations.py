@@ -6,9 +6,11 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Protocol
 
-from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.datastructures import FormData, UploadFile
 
 from service.api.deps import Caller, Ctx
 from service.bands import band_json, check_band_for_image, resolve_band
@@ -22,7 +24,7 @@ from service.contracts import (
     Rolloff,
     ScheduleName,
 )
-from service.errors import V1_ERRORS, error_responses
+from service.errors import V1_ERRORS, ApiProblem, error_responses
 from service.images import stored_input
 from service.submit import (
     accepted,
@@ -93,6 +95,65 @@ def restore_params(
     return params.model_copy(update={"models": check_models(ctx, params.method, params.models)})
 
 
+class RestoreForm(BaseModel):
+    """The form fields of an upload besides ``image`` (FastAPI rules: an empty field is unset)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    band_spec: str | None = Field(default=None, description="band spec JSON")
+    corruption_type: str | None = None
+    method: Method = "sagd"
+    notch_rolloff: Rolloff = "hard"
+    model: str | None = Field(
+        default=None, description="registered models: name[:version][,name[:version]]"
+    )
+    steps: int = 50
+    seed: int = 0
+    samples: int = Field(default=1, description="> 1 gives an uncertainty map")
+    input_noise_std: float = 0.0
+    output_bit_depth: int | None = Field(default=None, description="8 or 16; default: input's")
+    schedule: ScheduleName = Field(default="model", description="model, linear, cosine or fit")
+    callback_url: str | None = None
+
+
+def _form_schema() -> dict[str, Any]:
+    """The multipart body as OpenAPI shows it: the image file and :class:`RestoreForm`."""
+    schema = RestoreForm.model_json_schema()
+    image = {"type": "string", "format": "binary", "description": "PNG, JPEG, TIFF or WebP"}
+    schema["properties"] = {"image": image, **schema["properties"]}
+    schema["required"] = ["image"]
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"multipart/form-data": {"schema": schema}},
+        }
+    }
+
+
+async def _read_form(request: Request) -> tuple[UploadFile, RestoreForm, FormData]:
+    """The upload and its fields. Parsed here rather than declared as 13 ``Form`` parameters:
+    FastAPI's per-field form handling cost about 0.14 ms of CPU per upload, 7 % of accepting
+    one (measured), for what one pydantic validation does. The caller closes the form."""
+    form = await request.form()
+    try:
+        image = form.get("image")
+        if not isinstance(image, UploadFile):
+            raise ApiProblem(
+                422, "validation_error", "image: a file is required (multipart field 'image')"
+            )
+        fields: dict[str, Any] = {}
+        for name, value in form.multi_items():
+            if name == "image" or value == "":
+                continue
+            if not isinstance(value, str):
+                raise ApiProblem(422, "validation_error", f"{name}: expected text, not a file")
+            fields[name] = value
+        return image, validated(RestoreForm, fields), form
+    except BaseException:
+        await form.close()
+        raise
+
+
 @router.post(
     "",
     status_code=202,
@@ -101,25 +162,12 @@ def restore_params(
         202: {"description": "queued; poll the Location"},
         **error_responses(400, 413, 415),
     },
+    openapi_extra=_form_schema(),
 )
 async def create_restoration(
+    request: Request,
     ctx: Ctx,
     caller: Caller,
-    image: Annotated[UploadFile, File(description="PNG, JPEG, TIFF or WebP")],
-    band_spec: Annotated[str | None, Form(description="band spec JSON")] = None,
-    corruption_type: Annotated[str | None, Form()] = None,
-    method: Annotated[Method, Form()] = "sagd",
-    notch_rolloff: Annotated[Rolloff, Form()] = "hard",
-    model: Annotated[
-        str | None, Form(description="registered models: name[:version][,name[:version]]")
-    ] = None,
-    steps: Annotated[int, Form()] = 50,
-    seed: Annotated[int, Form()] = 0,
-    samples: Annotated[int, Form(description="> 1 gives an uncertainty map")] = 1,
-    input_noise_std: Annotated[float, Form()] = 0.0,
-    output_bit_depth: Annotated[int | None, Form(description="8 or 16; default: input's")] = None,
-    schedule: Annotated[ScheduleName, Form(description="model, linear, cosine or fit")] = "model",
-    callback_url: Annotated[str | None, Form()] = None,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Accept one upload. An upload Starlette kept in memory (≤ 1 MiB, the usual case) is
@@ -128,27 +176,20 @@ async def create_restoration(
     (and the GIL) among all of them so that every answer comes late. A larger one (spooled to
     disk) goes to the thread pool, a few at a time (``SAGD_ACCEPT_CONCURRENCY``), so its decode
     does not hold up the loop; so does one with a ``callback_url``, whose host is resolved."""
-    form = dict(
-        band_spec=band_spec,
-        corruption_type=corruption_type,
-        method=method,
-        notch_rolloff=notch_rolloff,
-        model=model,
-        steps=steps,
-        seed=seed,
-        samples=samples,
-        input_noise_std=input_noise_std,
-        output_bit_depth=output_bit_depth,
-        schedule=schedule,
-    )
+    image, fields, form_data = await _read_form(request)
+    try:
+        callback_url = fields.callback_url
+        form = fields.model_dump(exclude={"callback_url"})
 
-    def accept() -> JSONResponse:
-        data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
-        return _accept(ctx, caller.key_id, data, form, callback_url, idempotency_key)
+        def accept() -> JSONResponse:
+            data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
+            return _accept(ctx, caller.key_id, data, form, callback_url, idempotency_key)
 
-    if in_memory(image) and not callback_url:  # a callback URL is resolved (DNS): not here
-        return accept()
-    return await run_in_threadpool(admitted, ctx, accept)
+        if in_memory(image) and not callback_url:  # a callback URL is resolved (DNS): not here
+            return accept()
+        return await run_in_threadpool(admitted, ctx, accept)
+    finally:
+        await form_data.close()
 
 
 def _accept(
