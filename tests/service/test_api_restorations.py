@@ -232,3 +232,38 @@ def test_schedule_is_passed_on_and_validated(client: TestClient, redis_url: str)
     assert json.loads(str(raw))["schedule"] == "fit"
     bad = post(client, png_bytes(), schedule="geometric")
     assert bad.status_code == 422 and "schedule" in bad.json()["message"]
+
+
+def test_the_openapi_body_lists_the_image_and_every_form_field(client: TestClient) -> None:
+    from service.api.routes.restorations import RestoreForm
+
+    body = client.get("/openapi.json").json()["paths"]["/v1/restorations"]["post"]["requestBody"]
+    schema = body["content"]["multipart/form-data"]["schema"]
+    assert body["required"] is True and schema["required"] == ["image"]
+    assert schema["properties"]["image"]["format"] == "binary"
+    assert set(schema["properties"]) == {"image", *RestoreForm.model_fields}
+    assert schema["properties"]["method"]["enum"] == ["notch", "ddnm", "sagd"]
+
+
+def test_form_fields_follow_the_usual_multipart_rules(client: TestClient, redis_url: str) -> None:
+    import redis
+
+    # An empty field is unset (as HTML forms send them): the default applies.
+    empty = post(client, png_bytes(), steps="", output_bit_depth="", model="", seed=4)
+    assert empty.status_code == 202, empty.text
+    raw = redis.Redis.from_url(redis_url, decode_responses=True).hget(
+        f"sagd:job:{empty.json()['id']}", "params"
+    )
+    params = json.loads(str(raw))
+    assert params["steps"] == 50 and params["seed"] == 4 and params["output_bit_depth"] == 8
+    # A value of the wrong type, an image sent as text, a field sent as a file: 422s that say so.
+    wrong = post(client, png_bytes(), steps="many")
+    assert wrong.status_code == 422 and "steps" in wrong.json()["message"]
+    text_image = client.post("/v1/restorations", data={**restore_form(), "image": "x"})
+    assert text_image.status_code == 422 and "image" in text_image.json()["message"]
+    as_file = client.post(
+        "/v1/restorations",
+        files={"image": ("x.png", png_bytes(), "image/png"), "seed": ("s.txt", b"1")},
+        data=restore_form(),
+    )
+    assert as_file.status_code == 422 and "seed" in as_file.json()["message"]
