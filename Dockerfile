@@ -25,11 +25,13 @@ RUN apt-get update \
  && mkdir -p /data && chown sagd:sagd /data
 
 WORKDIR /app
-# Dependencies first (cached layer), then the code.
-COPY pyproject.toml README.md ./
+# Dependencies first (cached layer), then the code. requirements.lock pins every version we test;
+# as constraints it fixes the runtime dependencies and leaves the dev tools out of the image. Its
+# torch==2.13.0 is met by the index's build (2.13.0+cpu, or +cu128 with the CUDA index).
+COPY pyproject.toml README.md requirements.lock ./
 RUN mkdir -p sagd_core service worker \
  && touch sagd_core/__init__.py service/__init__.py worker/__init__.py \
- && pip install --extra-index-url "${TORCH_INDEX_URL}" . \
+ && pip install --extra-index-url "${TORCH_INDEX_URL}" -c requirements.lock . \
  && pip uninstall -y sagd
 COPY sagd_core ./sagd_core
 COPY service ./service

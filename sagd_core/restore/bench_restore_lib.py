@@ -57,6 +57,8 @@ class RestorePreset:
     #: Training steps where they differ from ``train_steps``, keyed ``"dataset/role"`` or
     #: ``"role"`` (the first match wins).
     role_steps: tuple[tuple[str, int], ...] = ()
+    #: Held-out corrupted training images that calibrate the band model's fill (per setting).
+    calibration_images: int = 64
 
     def steps_for(self, role: str, dataset: str = "") -> int:
         steps = dict(self.role_steps)
@@ -116,19 +118,16 @@ class TrainedSet:
     denoise_calibration: list[dict[str, Any]] = field(default_factory=list)
 
 
-#: Training images kept out of training to calibrate the band model's fill.
-CALIBRATION_IMAGES = 64
-
 
 def split_train(preset: RestorePreset, dataset: str) -> tuple[int | None, np.ndarray]:
     """``(train_count, calibration images)``: digits/lfw keep their last training images out;
     ``natural`` draws fresh patches (other positions in the same training photos)."""
     if dataset == "natural":
         held = load_builtin(dataset, image_size=preset.image_size, split="train",
-                            count=CALIBRATION_IMAGES, seed=99)
+                            count=preset.calibration_images, seed=99)
         return None, held
     full = load_builtin(dataset, image_size=preset.image_size, split="train")
-    n_cal = min(CALIBRATION_IMAGES, len(full) // 5)
+    n_cal = min(preset.calibration_images, len(full) // 5)
     return len(full) - n_cal, full[len(full) - n_cal :]
 
 

@@ -33,7 +33,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 @pytest.mark.slow
 def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = _parse(["restore", "--out", str(tmp_path), "--train-steps", "2", "--test-images",
-                   "2", "--skip-latency", "--device", "cpu", "--threads", "1", "--no-progress"])
+                   "2", "--calibration-images", "4", "--skip-latency", "--device", "cpu", "--threads", "1", "--no-progress"])
     assert args.func(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "PSNR summary" in text and "Band detection" in text

@@ -158,7 +158,9 @@ def test_request_validation() -> None:
         restore(_image((16, 16)), RestoreRequest(band=ANNULUS, method="notch"), device="tpu9")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="CUDA is available here")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="hardware: a CUDA GPU is present; this test needs none"
+)
 def test_cuda_request_without_cuda_is_refused() -> None:
     with pytest.raises(RestoreError, match="CUDA"):
         restore(_image((16, 16)), RestoreRequest(band=ANNULUS, method="notch"), device="cuda")

@@ -11,13 +11,6 @@ from tests.service.api_helpers import BAND, png_bytes, restore_form
 
 pytestmark = pytest.mark.integration
 
-try:  # skip only if the library really has no training yet
-    import sagd_core.training  # noqa: F401
-
-    TRAINING_MISSING = ""
-except ImportError as exc:
-    TRAINING_MISSING = f"sagd_core.training is not importable: {exc}"
-
 
 def train(stack: Stack, name: str) -> dict[str, object]:
     response = stack.client.post(
@@ -53,7 +46,6 @@ def restore_with(stack: Stack, model: str) -> dict[str, object]:
     return report
 
 
-@pytest.mark.skipif(bool(TRAINING_MISSING), reason=TRAINING_MISSING or "n/a")
 def test_training_registers_versions_and_workers_reload(stack: Stack) -> None:
     first = train(stack, "e2e-model")
     assert first["result"] == {

@@ -44,7 +44,6 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
 def test_serve_restores_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
     port = _free_port()
     env = {

@@ -17,10 +17,7 @@ import pytest
 
 from tests.conftest import free_port
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT"),
-]
+pytestmark = pytest.mark.integration
 
 
 def _is_api(process: psutil.Process) -> bool:

@@ -108,10 +108,6 @@ def test_models_cache_lru_and_reload(tmp_path: Path) -> None:
 
 
 def test_analyze_proposes_a_band_for_periodic_noise() -> None:
-    from worker.engine import _analyzer
-
-    if _analyzer() is None:
-        pytest.skip("sagd_core.restore.analyze is not importable")
     _, x = np.mgrid[0:64, 0:64]
     rng = np.random.default_rng(0)
     image = 0.5 + 0.02 * rng.standard_normal((64, 64)) + 0.2 * np.cos(2 * np.pi * 0.25 * x)
