@@ -269,9 +269,7 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> dict[str, bool
     if "load" in r:
         load = r["load"]
         size = load["uploads"] // load["bursts"]
-        out[f"{load['bursts']} bursts of {size} concurrent uploads: 0 errors"] = (
-            load["errors"] == 0
-        )
+        out[f"{load['bursts']} bursts of {size} concurrent uploads: 0 errors"] = load["errors"] == 0
         out["accept latency p50 < 50 ms"] = load["p50_ms"] < 50
         out["accept latency p99 < 250 ms"] = load["p99_ms"] < 250
     if "soak" in r:

@@ -95,9 +95,7 @@ class LocalStack:
         self.url, self.api = self._start_api(env, api_workers)
         self._wait_ready()
 
-    def _start_api(
-        self, env: dict[str, str], workers: int
-    ) -> tuple[str, subprocess.Popen[bytes]]:
+    def _start_api(self, env: dict[str, str], workers: int) -> tuple[str, subprocess.Popen[bytes]]:
         """The API in its own process(es), so the benchmark client does not share their GIL:
         ``workers`` processes started by ``service.serve``, as the Dockerfile runs them."""
         import socket

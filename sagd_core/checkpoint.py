@@ -261,8 +261,9 @@ def _encode_value(value: Any, key: str, tensors: dict[str, torch.Tensor]) -> Any
         return [_encode_value(v, f"{key}.{i}", tensors) for i, v in enumerate(value)]
     if value is None or isinstance(value, bool | int | float | str):
         return value
-    raise CheckpointError(f"optimizer state entry {key!r} of type {type(value).__name__} "
-                          "cannot be stored")
+    raise CheckpointError(
+        f"optimizer state entry {key!r} of type {type(value).__name__} cannot be stored"
+    )
 
 
 def _decode_value(value: Any, tensors: Mapping[str, torch.Tensor]) -> Any:

@@ -34,6 +34,7 @@ def _linear(
 
 def _cosine(num_train_timesteps: int, s: float = 0.008, max_beta: float = 0.999) -> np.ndarray:
     """Improved DDPM's cosine schedule (Nichol & Dhariwal 2021, eq. 17), betas capped at 0.999."""
+
     def f(t: np.ndarray) -> np.ndarray:
         return np.cos((t / num_train_timesteps + s) / (1 + s) * math.pi / 2) ** 2
 
@@ -123,9 +124,7 @@ class Schedule:
             ts = np.unique(np.linspace(0, t_max, n).round().astype(np.int64))[::-1].copy()
         else:
             ts = self.timesteps(num_steps, spacing)
-        return SamplingPlan(
-            timesteps=ts.astype(np.float64), alpha_bars=self.alpha_bars[ts].copy()
-        )
+        return SamplingPlan(timesteps=ts.astype(np.float64), alpha_bars=self.alpha_bars[ts].copy())
 
     def time_for_alpha_bar(self, alpha_bar: np.ndarray | float) -> np.ndarray:
         """Continuous model time whose ᾱ equals the given value (interpolated in log-SNR)."""
@@ -144,7 +143,8 @@ class Schedule:
         if a.size < 1 or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) <= 0):
             raise ValueError("a fitted grid needs distinct ᾱ values in (0, 1)")
         return SamplingPlan(
-            timesteps=self.time_for_alpha_bar(a), alpha_bars=a.copy(),
+            timesteps=self.time_for_alpha_bar(a),
+            alpha_bars=a.copy(),
             final_alpha_bar=float(final_alpha_bar),
         )
 

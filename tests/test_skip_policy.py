@@ -6,7 +6,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-CASES = '''
+CASES = """
 import pytest
 
 def test_a_missing_dependency_is_not_a_skip():
@@ -25,13 +25,11 @@ def test_the_browser_opt_out():
 
 def test_a_plain_pass():
     pass
-'''
+"""
 
 
 def test_only_hardware_and_the_browser_opt_out_may_skip(pytester: pytest.Pytester) -> None:
-    pytester.makeconftest(
-        "from tests.skip_policy import pytest_runtest_makereport  # noqa: F401\n"
-    )
+    pytester.makeconftest("from tests.skip_policy import pytest_runtest_makereport  # noqa: F401\n")
     pytester.makepyfile(test_cases=CASES)
     result = pytester.runpytest("-ra", "-p", "no:cacheprovider")
     # The importorskip fails in the call; the skip mark fails in setup (an error).

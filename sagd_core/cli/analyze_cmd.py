@@ -23,15 +23,21 @@ from sagd_core.restore.analyze import AnalyzeConfig, analyze_image, combine_anal
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "analyze", help="detect corrupted frequency bands; print a band spec",
+        "analyze",
+        help="detect corrupted frequency bands; print a band spec",
         description="Power spectrum, power-law trend, and the peaks (periodic interference), "
-        "lines (stripes) and rings (band-limited noise) standing above it, as a band spec.")
+        "lines (stripes) and rings (band-limited noise) standing above it, as a band spec.",
+    )
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", "-o", type=Path, help="write the band spec JSON here")
     p.add_argument("--report", type=Path, help="write the full analysis JSON here")
     p.add_argument("--max-regions", type=int, default=8)
-    p.add_argument("--min-support", type=float, default=0.5,
-                   help="folder: keep regions found in at least this share of the images")
+    p.add_argument(
+        "--min-support",
+        type=float,
+        default=0.5,
+        help="folder: keep regions found in at least this share of the images",
+    )
     p.add_argument("--peak-db", type=float, default=AnalyzeConfig().peak_db)
     p.add_argument("--line-db", type=float, default=AnalyzeConfig().line_db)
     p.add_argument("--annulus-db", type=float, default=AnalyzeConfig().annulus_db)
@@ -41,11 +47,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        config = AnalyzeConfig(max_regions=args.max_regions, peak_db=args.peak_db,
-                               line_db=args.line_db, annulus_db=args.annulus_db)
+        config = AnalyzeConfig(
+            max_regions=args.max_regions,
+            peak_db=args.peak_db,
+            line_db=args.line_db,
+            annulus_db=args.annulus_db,
+        )
     except ValidationError as exc:
-        raise CliError(f"invalid analyze options: {exc.errors(include_url=False)[0]['msg']}")\
-            from exc
+        raise CliError(
+            f"invalid analyze options: {exc.errors(include_url=False)[0]['msg']}"
+        ) from exc
     if not 0.0 < args.min_support <= 1.0:
         raise CliError("--min-support must be in (0, 1]")
     if args.input.is_dir():
@@ -65,8 +76,9 @@ def run(args: argparse.Namespace) -> int:
     if len(files) == 1:
         spec = analyses[0].spec
     else:
-        spec = combine_analyses(analyses, min_support=args.min_support,
-                                max_regions=args.max_regions)
+        spec = combine_analyses(
+            analyses, min_support=args.min_support, max_regions=args.max_regions
+        )
     spec_json = spec.model_dump(mode="json") if spec is not None else None
     if args.report is not None:
         report = {"band_spec": spec_json, "images": per_image}
@@ -78,8 +90,9 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None:
         write_bytes_atomic(args.out, text.encode())
         kinds = ", ".join(r["kind"] for r in spec_json["regions"])
-        print(f"wrote a band spec with {len(spec_json['regions'])} region(s) ({kinds}) "
-              f"to {args.out}")
+        print(
+            f"wrote a band spec with {len(spec_json['regions'])} region(s) ({kinds}) to {args.out}"
+        )
     else:
         print(text)
     return 0

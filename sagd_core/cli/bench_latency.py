@@ -17,14 +17,23 @@ from sagd_core.training import resolve_device
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("latency", help="restoration latency and sampler overhead",
-                       description=__doc__)
+    p = sub.add_parser(
+        "latency", help="restoration latency and sampler overhead", description=__doc__
+    )
     p.add_argument("--unet", choices=PRESET_NAMES, default="cpu-tiny")
     p.add_argument("--size", type=int, default=256, help="image side (RGB)")
-    p.add_argument("--steps", type=int, action="append",
-                   help="sampler steps (repeatable; default: the restore default)")
-    p.add_argument("--estimator", choices=["mean", "sample"], action="append",
-                   help="repeatable (default: mean)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        action="append",
+        help="sampler steps (repeatable; default: the restore default)",
+    )
+    p.add_argument(
+        "--estimator",
+        choices=["mean", "sample"],
+        action="append",
+        help="repeatable (default: mean)",
+    )
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
@@ -41,15 +50,24 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     print(describe_environment(device))
     results = [
-        measure_latency(unet=args.unet, size=args.size, steps=steps, estimator=estimator,
-                        samples=args.samples, device=str(device), rounds=args.rounds)
+        measure_latency(
+            unet=args.unet,
+            size=args.size,
+            steps=steps,
+            estimator=estimator,
+            samples=args.samples,
+            device=str(device),
+            rounds=args.rounds,
+        )
         for estimator in args.estimator or ["mean"]
         for steps in args.steps or [None]
     ]
     print()
     print(markdown(results))
-    print(f"\nnotch alone: {results[0].notch_s * 1e3:.1f} ms; rounds: {args.rounds} "
-          "(medians; the bare call alternates with the restorations)")
+    print(
+        f"\nnotch alone: {results[0].notch_s * 1e3:.1f} ms; rounds: {args.rounds} "
+        "(medians; the bare call alternates with the restorations)"
+    )
     if args.json:
         print(json.dumps([r.to_dict() for r in results], indent=2))
     return 0

@@ -43,17 +43,22 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--train-steps", type=int, help="override the preset's training steps")
     p.add_argument("--seeds", type=int, help="number of training seeds (≥ 2 recommended)")
     p.add_argument("--bands", type=int, help="only the first N bands (smoke runs)")
-    p.add_argument("--no-project", action="store_true",
-                   help="train SAGD without trusted-band projection (P1's setting)")
-    p.add_argument("--no-clip", action="store_true",
-                   help="do not clamp x̂₀ to [-1, 1] while sampling")
+    p.add_argument(
+        "--no-project",
+        action="store_true",
+        help="train SAGD without trusted-band projection (P1's setting)",
+    )
+    p.add_argument(
+        "--no-clip", action="store_true", help="do not clamp x̂₀ to [-1, 1] while sampling"
+    )
     add_common(p)
     p.set_defaults(func=run)
 
 
 def _ms(values: list[float]) -> str:
-    return f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) > 1 else \
-        f"{values[0]:.2f}"
+    return (
+        f"{np.mean(values):.2f} ± {np.std(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,48 +93,79 @@ def run(args: argparse.Namespace) -> int:
 
     results: list[BandResult] = []
     for low, high in preset.bands:
-        results.append(run_band(preset, low, high, out / "models", device=str(device),
-                                on_progress=on_train))
+        results.append(
+            run_band(preset, low, high, out / "models", device=str(device), on_progress=on_train)
+        )
         r = results[-1]
-        grid = image_grid([list(r.examples["standard"][:8]), list(r.examples["sagd"][:8])],
-                          row_labels=["standard DPM", "bpm-SAGD"],
-                          col_labels=[f"#{i}" for i in range(8)], scale=3)
+        grid = image_grid(
+            [list(r.examples["standard"][:8]), list(r.examples["sagd"][:8])],
+            row_labels=["standard DPM", "bpm-SAGD"],
+            col_labels=[f"#{i}" for i in range(8)],
+            scale=3,
+        )
         write_image(out / "figures" / f"samples-{low:.1f}-{high:.1f}.png", grid)
     bar.close()
     refs = reference_scores(preset)
     summary = summarize(results)
-    md = [f"## sagd bench omission --preset {preset.name}", "", "```", env, "```", "",
-          f"digits {preset.image_size}×{preset.image_size}, U-Net `{preset.unet}`, "
-          f"{preset.train_steps} training steps × batch {preset.batch_size}, "
-          f"{len(preset.train_seeds)} training seed(s), {preset.samples} DDIM samples "
-          f"({preset.sample_steps} steps, x̂₀ clamped to [−1, 1] "
-          f"{'on' if preset.clip else 'off'}) per model; SAGD trusted projection "
-          f"{'on' if preset.project_trusted else 'off'}. FD: Fréchet distance in our digits "
-          f"classifier's 64-d features (held-out accuracy {refs['classifier_accuracy']:.3f}; "
-          f"clean train vs clean test: {refs['fd_clean_train_vs_test']:.2f}). Band energy: "
-          "energy of the samples in the corrupted band relative to clean digits (1 = clean). "
-          "Spectrum: radial power-spectrum distance to clean digits (dB RMS). "
-          "Mean ± std over training seeds.", "",
-          "| band (normalized) | FD standard | FD bpm-SAGD | band energy standard | "
-          "band energy SAGD | spectrum dB standard | spectrum dB SAGD | P1 FID standard | "
-          "P1 FID SAGD |", "|---|---|---|---|---|---|---|---|---|"]
+    md = [
+        f"## sagd bench omission --preset {preset.name}",
+        "",
+        "```",
+        env,
+        "```",
+        "",
+        f"digits {preset.image_size}×{preset.image_size}, U-Net `{preset.unet}`, "
+        f"{preset.train_steps} training steps × batch {preset.batch_size}, "
+        f"{len(preset.train_seeds)} training seed(s), {preset.samples} DDIM samples "
+        f"({preset.sample_steps} steps, x̂₀ clamped to [−1, 1] "
+        f"{'on' if preset.clip else 'off'}) per model; SAGD trusted projection "
+        f"{'on' if preset.project_trusted else 'off'}. FD: Fréchet distance in our digits "
+        f"classifier's 64-d features (held-out accuracy {refs['classifier_accuracy']:.3f}; "
+        f"clean train vs clean test: {refs['fd_clean_train_vs_test']:.2f}). Band energy: "
+        "energy of the samples in the corrupted band relative to clean digits (1 = clean). "
+        "Spectrum: radial power-spectrum distance to clean digits (dB RMS). "
+        "Mean ± std over training seeds.",
+        "",
+        "| band (normalized) | FD standard | FD bpm-SAGD | band energy standard | "
+        "band energy SAGD | spectrum dB standard | spectrum dB SAGD | P1 FID standard | "
+        "P1 FID SAGD |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
         st, sg = r.metrics["standard"], r.metrics["sagd"]
         p1 = P1_FID.get(r.label, (float("nan"), float("nan")))
-        md.append(f"| {r.label} | {_ms(st['fd'])} | {_ms(sg['fd'])} | "
-                  f"{_ms(st['band_energy'])} | {_ms(sg['band_energy'])} | "
-                  f"{_ms(st['spectrum_db'])} | {_ms(sg['spectrum_db'])} | {p1[0]} | {p1[1]} |")
+        md.append(
+            f"| {r.label} | {_ms(st['fd'])} | {_ms(sg['fd'])} | "
+            f"{_ms(st['band_energy'])} | {_ms(sg['band_energy'])} | "
+            f"{_ms(st['spectrum_db'])} | {_ms(sg['spectrum_db'])} | {p1[0]} | {p1[1]} |"
+        )
     wins = summary["sagd_wins"]
     total = time.perf_counter() - started
-    md += ["", f"SAGD better than standard in {wins['fd']}/{summary['bands']} bands by FD, "
-           f"{wins['spectrum_db']}/{summary['bands']} by spectrum distance, "
-           f"{wins['band_energy']}/{summary['bands']} by band energy (closer to 1). "
-           f"P1: 8/8 by FID.", "", f"Total wall time: {total / 60:.1f} min.", ""]
+    md += [
+        "",
+        f"SAGD better than standard in {wins['fd']}/{summary['bands']} bands by FD, "
+        f"{wins['spectrum_db']}/{summary['bands']} by spectrum distance, "
+        f"{wins['band_energy']}/{summary['bands']} by band energy (closer to 1). "
+        f"P1: 8/8 by FID.",
+        "",
+        f"Total wall time: {total / 60:.1f} min.",
+        "",
+    ]
     text = "\n".join(md)
     payload: dict[str, Any] = {
-        "environment": env, "preset": preset.name, "references": refs, "summary": summary,
-        "bands": [{"band": r.label, "metrics": r.metrics, "train_seconds": r.train_seconds,
-                   "p1_fid": P1_FID.get(r.label)} for r in results],
+        "environment": env,
+        "preset": preset.name,
+        "references": refs,
+        "summary": summary,
+        "bands": [
+            {
+                "band": r.label,
+                "metrics": r.metrics,
+                "train_seconds": r.train_seconds,
+                "p1_fid": P1_FID.get(r.label),
+            }
+            for r in results
+        ],
         "wall_seconds": total,
     }
     write_bytes_atomic(out / "results.md", text.encode())

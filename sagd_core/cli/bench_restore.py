@@ -45,12 +45,15 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "-o", type=Path, default=Path("bench-out/restore"))
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--train-steps", type=int,
-                   help="override the preset's training steps (every role)")
+    p.add_argument(
+        "--train-steps", type=int, help="override the preset's training steps (every role)"
+    )
     p.add_argument("--test-images", type=int, help="override the preset's test image count")
-    p.add_argument("--calibration-images", type=int,
-                   help="override the preset's count of held-out images that calibrate the fill "
-                        "(at least 2)")
+    p.add_argument(
+        "--calibration-images",
+        type=int,
+        help="override the preset's count of held-out images that calibrate the fill (at least 2)",
+    )
     p.add_argument("--skip-latency", action="store_true")
     add_common(p)
     p.set_defaults(func=run)
@@ -62,47 +65,61 @@ def _fmt(v: float, spread: float | None = None) -> str:
 
 
 def _setting_table(res: SettingResult) -> list[str]:
-    lines = ["| method | PSNR | PSNR in-band | PSNR out-of-band | SSIM | SSIM in | SSIM out "
-             "| s/image |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | PSNR | PSNR in-band | PSNR out-of-band | SSIM | SSIM in | SSIM out | s/image |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for m in METHODS:
         v, sd = res.metrics[m], res.spread[m]
         name = f"best notch ({res.notch_rolloff})" if m == "best notch" else m
         lines.append(
             f"| {name} | {_fmt(v['psnr'], sd['psnr'])} | {_fmt(v['psnr_in'])} | "
             f"{_fmt(v['psnr_out'])} | {v['ssim']:.3f} | {v['ssim_in']:.3f} | "
-            f"{v['ssim_out']:.3f} | {res.seconds_per_image[m]:.3f} |")
+            f"{v['ssim_out']:.3f} | {res.seconds_per_image[m]:.3f} |"
+        )
     return lines
 
 
 def _calibration_note(trained: TrainedSet, noise_std: float) -> str:
     calib = trained.calibration
     magnitude = calib.get("magnitude") or {}
-    text = (f"Band model calibration on {calib.get('images', 0)} held-out corrupted training "
-            f"images: fill gain {calib.get('gain', 1.0):.3f} (raw "
-            f"{calib.get('raw_gain', float('nan')):.3f}), corruption-to-noise ratio "
-            f"ρ = {calib.get('corruption_ratio', 0.0):.3f}, read at ᾱ = "
-            f"{calib.get('read_alpha_bar', 0.1):.2f}, "
-            f"{len(magnitude.get('bins', []))} constant-magnitude bin(s).")
+    text = (
+        f"Band model calibration on {calib.get('images', 0)} held-out corrupted training "
+        f"images: fill gain {calib.get('gain', 1.0):.3f} (raw "
+        f"{calib.get('raw_gain', float('nan')):.3f}), corruption-to-noise ratio "
+        f"ρ = {calib.get('corruption_ratio', 0.0):.3f}, read at ᾱ = "
+        f"{calib.get('read_alpha_bar', 0.1):.2f}, "
+        f"{len(magnitude.get('bins', []))} constant-magnitude bin(s)."
+    )
     blend = next((c for c in trained.denoise_calibration if c["noise_std"] == noise_std), None)
     if blend is not None:
         pairs = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(blend["a"], blend["b"], strict=True))
-        text += (" Omission-model denoising blend calibrated at this noise level (a/b per ring "
-                 f"of width {blend['ring_edges'][1]:.4f}): {pairs}.")
+        text += (
+            " Omission-model denoising blend calibrated at this noise level (a/b per ring "
+            f"of width {blend['ring_edges'][1]:.4f}): {pairs}."
+        )
     return text
 
 
-def _figures(out: Path, name: str, clean: np.ndarray, corrupted: np.ndarray,
-             res: SettingResult) -> list[str]:
+def _figures(
+    out: Path, name: str, clean: np.ndarray, corrupted: np.ndarray, res: SettingResult
+) -> list[str]:
     n = min(4, len(clean))
     cols = ["clean", "input", *METHODS[1:]]
     sets = [clean, corrupted, *(res.examples[m] for m in METHODS[1:])]
     rows = [[s[i] for s in sets] for i in range(n)]
-    grid = image_grid(rows, row_labels=[f"image {i}" for i in range(n)],
-                      col_labels=["clean", "input", "notch", "SDEdit", "DDNM", "SAGD"], scale=4)
-    spectra = image_grid([[log_spectrum(s[i]) for s in sets] for i in range(n)],
-                         row_labels=[f"image {i}" for i in range(n)],
-                         col_labels=["clean", "input", "notch", "SDEdit", "DDNM", "SAGD"],
-                         scale=4)
+    grid = image_grid(
+        rows,
+        row_labels=[f"image {i}" for i in range(n)],
+        col_labels=["clean", "input", "notch", "SDEdit", "DDNM", "SAGD"],
+        scale=4,
+    )
+    spectra = image_grid(
+        [[log_spectrum(s[i]) for s in sets] for i in range(n)],
+        row_labels=[f"image {i}" for i in range(n)],
+        col_labels=["clean", "input", "notch", "SDEdit", "DDNM", "SAGD"],
+        scale=4,
+    )
     curves = {}
     for label, s in zip(cols, sets, strict=True):
         r, p = radial_power(s)
@@ -121,9 +138,16 @@ def _detection(preset_images: int, seed: int) -> dict[str, Any]:
     for dataset, size in (("natural", 96), ("digits", 32)):
         images = load_builtin(dataset, image_size=size, split="test", count=preset_images)
         scores = evaluate_detection(images, seed=seed)
-        out[f"{dataset} {size}px"] = {k: {"precision": v.precision, "recall": v.recall,
-                                           "detections": v.detections, "items": v.items,
-                                           "images": v.images} for k, v in scores.items()}
+        out[f"{dataset} {size}px"] = {
+            k: {
+                "precision": v.precision,
+                "recall": v.recall,
+                "detections": v.detections,
+                "items": v.items,
+                "images": v.images,
+            }
+            for k, v in scores.items()
+        }
     return out
 
 
@@ -142,6 +166,7 @@ def run(args: argparse.Namespace) -> int:
         overrides["calibration_images"] = args.calibration_images
     if overrides:
         from dataclasses import replace
+
         preset = replace(preset, **overrides)
     if args.threads is not None:
         if args.threads < 1:
@@ -166,65 +191,115 @@ def run(args: argparse.Namespace) -> int:
     summary: list[tuple[str, dict[str, float]]] = []
     for dataset in preset.datasets:
         for label, corruption in preset.corruptions:
-            trained = train_models(preset, dataset, label, corruption, out / "models",
-                                   device=str(device), on_progress=on_train)
+            trained = train_models(
+                preset,
+                dataset,
+                label,
+                corruption,
+                out / "models",
+                device=str(device),
+                on_progress=on_train,
+            )
             spec = parse_corruption(corruption).band_spec()
             for s in preset.noise_levels:
                 name = f"{dataset} {label}" + (f" + noise {s}" if s else "")
                 clean, corrupted = test_set(preset, dataset, corruption, s)
-                with tqdm(total=3 * len(clean) * len(preset.seeds), desc=name[:30], unit="img",
-                          disable=args.no_progress, leave=False) as bar:
-                    res = evaluate_setting(preset, trained.models, spec, clean, corrupted, s,
-                                           device=str(device), tick=bar.update)
+                with tqdm(
+                    total=3 * len(clean) * len(preset.seeds),
+                    desc=name[:30],
+                    unit="img",
+                    disable=args.no_progress,
+                    leave=False,
+                ) as bar:
+                    res = evaluate_setting(
+                        preset,
+                        trained.models,
+                        spec,
+                        clean,
+                        corrupted,
+                        s,
+                        device=str(device),
+                        tick=bar.update,
+                    )
                 figs = _figures(out, name, clean, corrupted, res)
-                md += [f"### {name}", "", *_setting_table(res), "",
-                       _calibration_note(trained, s), "",
-                       *(f"![{f}]({f})" for f in figs), ""]
+                md += [
+                    f"### {name}",
+                    "",
+                    *_setting_table(res),
+                    "",
+                    _calibration_note(trained, s),
+                    "",
+                    *(f"![{f}]({f})" for f in figs),
+                    "",
+                ]
                 summary.append((name, {m: res.metrics[m]["psnr"] for m in METHODS}))
-                results["settings"].append({
-                    "name": name, "dataset": dataset, "corruption": corruption,
-                    "noise_std": s, "band": spec.model_dump(mode="json"),
-                    "metrics": res.metrics, "spread": res.spread,
-                    "seconds_per_image": res.seconds_per_image,
-                    "notch_rolloff": res.notch_rolloff,
-                    "train_seconds": trained.seconds, "train_final_loss": trained.final_loss,
-                    "fill_calibration": trained.calibration,
-                    "denoise_calibration": trained.denoise_calibration,
-                })
+                results["settings"].append(
+                    {
+                        "name": name,
+                        "dataset": dataset,
+                        "corruption": corruption,
+                        "noise_std": s,
+                        "band": spec.model_dump(mode="json"),
+                        "metrics": res.metrics,
+                        "spread": res.spread,
+                        "seconds_per_image": res.seconds_per_image,
+                        "notch_rolloff": res.notch_rolloff,
+                        "train_seconds": trained.seconds,
+                        "train_final_loss": trained.final_loss,
+                        "fill_calibration": trained.calibration,
+                        "denoise_calibration": trained.denoise_calibration,
+                    }
+                )
     train_bar.close()
-    head = ["| setting | " + " | ".join(METHODS) + " | SAGD − best notch | SAGD − SDEdit |",
-            "|---" * (len(METHODS) + 3) + "|"]
+    head = [
+        "| setting | " + " | ".join(METHODS) + " | SAGD − best notch | SAGD − SDEdit |",
+        "|---" * (len(METHODS) + 3) + "|",
+    ]
     rows = []
     for name, psnrs in summary:
         sagd = psnrs["SAGD (corrupted-trained)"]
-        rows.append(f"| {name} | " + " | ".join(f"{psnrs[m]:.2f}" for m in METHODS)
-                    + f" | {sagd - psnrs['best notch']:+.2f} | "
-                    f"{sagd - psnrs['SDEdit (corrupted-trained)']:+.2f} |")
+        rows.append(
+            f"| {name} | "
+            + " | ".join(f"{psnrs[m]:.2f}" for m in METHODS)
+            + f" | {sagd - psnrs['best notch']:+.2f} | "
+            f"{sagd - psnrs['SDEdit (corrupted-trained)']:+.2f} |"
+        )
     md[6:6] = ["### PSNR summary (dB, mean over test images and seeds)", "", *head, *rows, ""]
 
     detection = _detection(preset.detection_images, seed=0)
     results["detection"] = detection
-    md += ["### Band detection (sagd analyze) on synthetic corruptions", "",
-           "| images | corruption | precision | recall | detections | items |",
-           "|---|---|---|---|---|---|"]
+    md += [
+        "### Band detection (sagd analyze) on synthetic corruptions",
+        "",
+        "| images | corruption | precision | recall | detections | items |",
+        "|---|---|---|---|---|---|",
+    ]
     for where, scores in detection.items():
         for kind, v in scores.items():
-            md.append(f"| {where} | {kind} | {v['precision']:.2f} | {v['recall']:.2f} | "
-                      f"{v['detections']} | {v['items']} |")
+            md.append(
+                f"| {where} | {kind} | {v['precision']:.2f} | {v['recall']:.2f} | "
+                f"{v['detections']} | {v['items']} |"
+            )
     md.append("")
     if not args.skip_latency:
         lat = measure_latency(preset.unet, 256, 50, device=str(device))
         results["latency"] = lat
-        md += ["### Latency: 256×256 RGB, SAGD band fill, 50 steps, 1 sample", "",
-               f"U-Net `{preset.unet}` on {device}; one bare network call "
-               f"{lat['bare_forward_s'] * 1000:.1f} ms; notch alone "
-               f"{lat['notch_s'] * 1000:.1f} ms.", "",
-               "| estimator | network calls | total s | sampler overhead |",
-               "|---|---|---|---|"]
+        md += [
+            "### Latency: 256×256 RGB, SAGD band fill, 50 steps, 1 sample",
+            "",
+            f"U-Net `{preset.unet}` on {device}; one bare network call "
+            f"{lat['bare_forward_s'] * 1000:.1f} ms; notch alone "
+            f"{lat['notch_s'] * 1000:.1f} ms.",
+            "",
+            "| estimator | network calls | total s | sampler overhead |",
+            "|---|---|---|---|",
+        ]
         for est in ("mean", "sample"):
             v = lat[est]
-            md.append(f"| {est} | {v['network_calls']} | {v['total_s']:.2f} | "
-                      f"{v['overhead'] * 100:.1f}% |")
+            md.append(
+                f"| {est} | {v['network_calls']} | {v['total_s']:.2f} | "
+                f"{v['overhead'] * 100:.1f}% |"
+            )
         md.append("")
     total = time.perf_counter() - started
     results["wall_seconds"] = total

@@ -51,44 +51,92 @@ def _seed_list(text: str) -> list[int]:
     try:
         values = [int(v) for v in text.split(",") if v.strip()]
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") \
-            from exc
+        raise argparse.ArgumentTypeError(
+            f"expected comma-separated integers, got {text!r}"
+        ) from exc
     if not values or any(v < 0 for v in values):
         raise argparse.ArgumentTypeError("seeds must be non-negative integers")
     return values
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schedule", help="heuristic vs fitted sampling schedules",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = sub.add_parser(
+        "schedule",
+        help="heuristic vs fitted sampling schedules",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--out", type=Path, default=Path("bench-out/schedule"), help="PNG folder")
     p.add_argument("--skip-gaussian", action="store_true", help="skip part (a)")
-    p.add_argument("--model", "-m", type=Path, action="append", default=[],
-                   help="trained model directory for part (b); repeatable")
-    p.add_argument("--model-sampler", choices=("ddim", "ddpm"), action="append",
-                   help="sampler(s) for part (b) (default ddim)")
-    p.add_argument("--heuristic-steps", type=_int_list, default=list(TABLE_STEPS),
-                   help="N for the linear and cosine schedules in part (b)")
-    p.add_argument("--optimized-steps", type=_int_list, default=[3, 5, 7, 10, 13, 17, 20, 50],
-                   help="N for the fitted schedule in part (b)")
-    p.add_argument("--reference-steps", type=int, default=50,
-                   help="the heuristics' N whose quality the fitted schedule must reach")
+    p.add_argument(
+        "--model",
+        "-m",
+        type=Path,
+        action="append",
+        default=[],
+        help="trained model directory for part (b); repeatable",
+    )
+    p.add_argument(
+        "--model-sampler",
+        choices=("ddim", "ddpm"),
+        action="append",
+        help="sampler(s) for part (b) (default ddim)",
+    )
+    p.add_argument(
+        "--heuristic-steps",
+        type=_int_list,
+        default=list(TABLE_STEPS),
+        help="N for the linear and cosine schedules in part (b)",
+    )
+    p.add_argument(
+        "--optimized-steps",
+        type=_int_list,
+        default=[3, 5, 7, 10, 13, 17, 20, 50],
+        help="N for the fitted schedule in part (b)",
+    )
+    p.add_argument(
+        "--reference-steps",
+        type=int,
+        default=50,
+        help="the heuristics' N whose quality the fitted schedule must reach",
+    )
     p.add_argument("--num-samples", type=int, default=512, help="images per (schedule, N)")
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--restore-model", type=Path, action="append", default=[],
-                   help="band model directory for the restoration part of (b); repeatable")
-    p.add_argument("--restore-steps", type=_int_list, default=list(TABLE_STEPS),
-                   help="N for every schedule in the restoration part")
+    p.add_argument(
+        "--restore-model",
+        type=Path,
+        action="append",
+        default=[],
+        help="band model directory for the restoration part of (b); repeatable",
+    )
+    p.add_argument(
+        "--restore-steps",
+        type=_int_list,
+        default=list(TABLE_STEPS),
+        help="N for every schedule in the restoration part",
+    )
     p.add_argument("--restore-images", type=int, default=32, help="held-out images per model")
-    p.add_argument("--restore-seeds", type=_seed_list, default=[0, 1],
-                   help="restoration seeds (PSNR averaged over them)")
+    p.add_argument(
+        "--restore-seeds",
+        type=_seed_list,
+        default=[0, 1],
+        help="restoration seeds (PSNR averaged over them)",
+    )
     p.add_argument("--restore-samples", type=int, default=1, help="samples per restoration")
-    p.add_argument("--restore-read-alpha-bar", type=float, action="append",
-                   help="band fill read level(s) for every schedule (each ≥ 0.1; default: the "
-                        "first level at or above 0.1); repeat to compare")
-    p.add_argument("--restore-estimator", choices=("mean", "sample"), action="append",
-                   help="restoration estimator(s) (default mean, the restore default)")
+    p.add_argument(
+        "--restore-read-alpha-bar",
+        type=float,
+        action="append",
+        help="band fill read level(s) for every schedule (each ≥ 0.1; default: the "
+        "first level at or above 0.1); repeat to compare",
+    )
+    p.add_argument(
+        "--restore-estimator",
+        choices=("mean", "sample"),
+        action="append",
+        help="restoration estimator(s) (default mean, the restore default)",
+    )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     add_common(p)
@@ -127,34 +175,63 @@ def _plot_case(result: gb.CaseResult, out: Path) -> list[Path]:
     curves = [Series(k, frac, np.log(g) - np.log1p(-g)) for k, g in grids.items()]
     slug = _slug(result.case.name)
     paths = [out / f"alpha_bars_{slug}.png"]
-    save_png(paths[0], line_chart(curves, title=f"{n}-step grids: {result.case.name}",
-                                  xlabel="i / N", ylabel="log-SNR log(a/(1-a))"))
+    save_png(
+        paths[0],
+        line_chart(
+            curves,
+            title=f"{n}-step grids: {result.case.name}",
+            xlabel="i / N",
+            ylabel="log-SNR log(a/(1-a))",
+        ),
+    )
     panels = []
     for sampler in result.fits:
         series = []
         for name in ("linear", "cosine", f"optimized {sampler}"):
             r, ratio = gb.radial_ratio(result, sampler, grids[name])
             series.append(Series(name, r, ratio))
-        panels.append(line_chart(series, title=f"{sampler.upper()} N={n}: generated/data variance",
-                                 xlabel="radius (cycles/pixel)", ylabel="v / lambda", logy=True))
+        panels.append(
+            line_chart(
+                series,
+                title=f"{sampler.upper()} N={n}: generated/data variance",
+                xlabel="radius (cycles/pixel)",
+                ylabel="v / lambda",
+                logy=True,
+            )
+        )
     paths.append(out / f"transfer_{slug}.png")
     save_png(paths[1], tile(panels, cols=2))
     loss_series = [
-        Series(f"{sampler} {name}", np.array(result.steps, float),
-               np.array([result.losses[sampler][name][k] for k in result.steps]))
-        for sampler in result.losses for name in gb.SCHEDULE_NAMES
+        Series(
+            f"{sampler} {name}",
+            np.array(result.steps, float),
+            np.array([result.losses[sampler][name][k] for k in result.steps]),
+        )
+        for sampler in result.losses
+        for name in gb.SCHEDULE_NAMES
     ]
     paths.append(out / f"w2_vs_steps_{slug}.png")
-    save_png(paths[2], line_chart(loss_series, title=f"W2^2 vs N: {result.case.name}",
-                                  xlabel="N steps", ylabel="W2^2 (pixel)", logx=True, logy=True))
+    save_png(
+        paths[2],
+        line_chart(
+            loss_series,
+            title=f"W2^2 vs N: {result.case.name}",
+            xlabel="N steps",
+            ylabel="W2^2 (pixel)",
+            logx=True,
+            logy=True,
+        ),
+    )
     return paths
 
 
 def run_gaussian(args: argparse.Namespace) -> None:
     print("\n## (a) Gaussian data, closed form (pixel-space W2², lower is better)\n")
-    print("Linear = the linear schedule's N-step plan (T = 1000, leading spacing); cosine = the "
-          "cosine grid; optimized = fitted to that sampler (SLSQP, ᾱ within the linear "
-          "schedule's range, data mean counted). Best per sampler and N in bold.\n")
+    print(
+        "Linear = the linear schedule's N-step plan (T = 1000, leading spacing); cosine = the "
+        "cosine grid; optimized = fitted to that sampler (SLSQP, ᾱ within the linear "
+        "schedule's range, data mean counted). Best per sampler and N in bold.\n"
+    )
     for case in _gaussian_cases():
         result = gb.run_case(case, sorted(set(DENSE_STEPS) | set(TABLE_STEPS)))
         print(f"### {case.name}\n")
@@ -165,8 +242,10 @@ def run_gaussian(args: argparse.Namespace) -> None:
             best, value = result.best_heuristic(sampler, ref)
             hit = result.steps_to_match(sampler, ref)
             shown = f"N = {hit}" if hit is not None else f"no N ≤ {max(result.steps)}"
-            print(f"- {sampler.upper()}: optimized reaches the best heuristic's {ref}-step W2² "
-                  f"({value:.4g}, {best}) at {shown}.")
+            print(
+                f"- {sampler.upper()}: optimized reaches the best heuristic's {ref}-step W2² "
+                f"({value:.4g}, {best}) at {shown}."
+            )
         paths = _plot_case(result, args.out)
         print(f"- plots: {', '.join(str(p) for p in paths)}\n")
 
@@ -183,8 +262,15 @@ def _plot_model(result: mb.ModelResult, out: Path) -> Path:
             Series(s, np.array(sorted(ms), float), np.array([ms[k][metric] for k in sorted(ms)]))
             for s, ms in result.metrics.items()
         ]
-        panels.append(line_chart(series, title=f"{result.name} {result.sampler}: {metric}",
-                                 xlabel="N steps", ylabel=metric, logx=True))
+        panels.append(
+            line_chart(
+                series,
+                title=f"{result.name} {result.sampler}: {metric}",
+                xlabel="N steps",
+                ylabel=metric,
+                logx=True,
+            )
+        )
     path = out / f"quality_{_slug(result.name)}_{result.sampler}.png"
     save_png(path, tile(panels, cols=2))
     return path
@@ -195,36 +281,53 @@ def run_models(args: argparse.Namespace) -> None:
 
     samplers = args.model_sampler or ["ddim"]
     print("\n## (b) Trained models: sample quality vs N (lower is better)\n")
-    print(f"{args.num_samples} samples per (schedule, N), same seeds for every schedule; "
-          "reference: held-out images (test split) of each model's own data config. fd = "
-          "Fréchet distance in the digits classifier's features, fd_clean = the same against "
-          "clean held-out digits (informational: for a model trained on corrupted digits it "
-          "grows as samples approach the corrupted data), spec_db = radial power spectrum RMS "
-          "distance (dB), gauss_w2 = W2² between diagonal-Fourier Gaussian fits. 'floor' = "
-          "training images vs the same held-out images.\n")
+    print(
+        f"{args.num_samples} samples per (schedule, N), same seeds for every schedule; "
+        "reference: held-out images (test split) of each model's own data config. fd = "
+        "Fréchet distance in the digits classifier's features, fd_clean = the same against "
+        "clean held-out digits (informational: for a model trained on corrupted digits it "
+        "grows as samples approach the corrupted data), spec_db = radial power spectrum RMS "
+        "distance (dB), gauss_w2 = W2² between diagonal-Fourier Gaussian fits. 'floor' = "
+        "training images vs the same held-out images.\n"
+    )
     for directory in args.model:
         if not directory.is_dir():
             raise CliError(f"model directory {directory} does not exist")
         model = load_trained_model(directory, device=args.device)
         ref = mb.reference_for(model)
-        steps = {"linear": args.heuristic_steps, "cosine": args.heuristic_steps,
-                 "optimized": args.optimized_steps}
+        steps = {
+            "linear": args.heuristic_steps,
+            "cosine": args.heuristic_steps,
+            "optimized": args.optimized_steps,
+        }
         for sampler in samplers:
             result = mb.evaluate_model(
-                model, str(directory), steps, sampler=sampler, num=args.num_samples,
-                seed=args.seed, batch_size=args.batch_size, reference=ref,
-                progress=None if args.no_progress else (lambda msg: print(f"  … {msg}",
-                                                                          flush=True)),
+                model,
+                str(directory),
+                steps,
+                sampler=sampler,
+                num=args.num_samples,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                reference=ref,
+                progress=None
+                if args.no_progress
+                else (lambda msg: print(f"  … {msg}", flush=True)),
             )
             cfg = model.config
-            print(f"\n### {directory} ({cfg.role}, noise {cfg.noise.describe()}, "
-                  f"{model.meta.get('step', '?')} training steps, {cfg.data.source} "
-                  f"{cfg.data.image_size}px), {sampler.upper()}, {result.seconds:.0f} s\n")
+            print(
+                f"\n### {directory} ({cfg.role}, noise {cfg.noise.describe()}, "
+                f"{model.meta.get('step', '?')} training steps, {cfg.data.source} "
+                f"{cfg.data.image_size}px), {sampler.upper()}, {result.seconds:.0f} s\n"
+            )
             print("floor: " + ", ".join(f"{k} {v:.4g}" for k, v in result.floor.items()) + "\n")
-            predicted = mb.ModelResult(result.name, sampler,
-                                       metrics=mb.predicted_losses(model, steps, sampler))
-            print("Gaussian-model prediction (closed-form pixel W2² on the model's data "
-                  "spectrum, for comparison with gauss_w2):\n")
+            predicted = mb.ModelResult(
+                result.name, sampler, metrics=mb.predicted_losses(model, steps, sampler)
+            )
+            print(
+                "Gaussian-model prediction (closed-form pixel W2² on the model's data "
+                "spectrum, for comparison with gauss_w2):\n"
+            )
             print(mb.markdown_table(predicted, "predicted"))
             print()
             for metric in mb.METRICS:
@@ -244,8 +347,10 @@ def run_models(args: argparse.Namespace) -> None:
                 else:
                     met = "meets" if hit <= target else "misses"
                     verdict = f"reached at N = {hit} ({met} the ≤ {target}-step target)"
-                print(f"- {metric}: best heuristic at {args.reference_steps} steps = {best} "
-                      f"({value:.4g}); optimized: {verdict}.")
+                print(
+                    f"- {metric}: best heuristic at {args.reference_steps} steps = {best} "
+                    f"({value:.4g}); optimized: {verdict}."
+                )
             print(f"- plot: {_plot_model(result, args.out)}")
 
 
@@ -253,35 +358,49 @@ def run_restore_models(args: argparse.Namespace) -> None:
     from sagd_core.restore import load_model
 
     print("\n## (b) Trained models: restoration PSNR vs N (higher is better)\n")
-    print(f"SAGD band fill of {args.restore_images} held-out images of each band model's own "
-          "data config (test split, corrupted like its training data), PSNR (dB) against the "
-          f"clean images, mean over seeds {args.restore_seeds}, {args.restore_samples} "
-          "sample(s) per restoration, `sagd restore --steps N --schedule model|cosine|fit`. "
-          "In brackets: network calls per restoration (the posterior-mean fill stops at the "
-          "first level with ᾱ ≥ 0.1, unless a read level is given). linear = the model's own "
-          "schedule; optimized = fitted to the model (band models: the fill chain, in-band "
-          "W2 at the read level).\n")
+    print(
+        f"SAGD band fill of {args.restore_images} held-out images of each band model's own "
+        "data config (test split, corrupted like its training data), PSNR (dB) against the "
+        f"clean images, mean over seeds {args.restore_seeds}, {args.restore_samples} "
+        "sample(s) per restoration, `sagd restore --steps N --schedule model|cosine|fit`. "
+        "In brackets: network calls per restoration (the posterior-mean fill stops at the "
+        "first level with ᾱ ≥ 0.1, unless a read level is given). linear = the model's own "
+        "schedule; optimized = fitted to the model (band models: the fill chain, in-band "
+        "W2 at the read level).\n"
+    )
     steps = {name: args.restore_steps for name in rb.SCHEDULES}
     for directory in args.restore_model:
         if not directory.is_dir():
             raise CliError(f"model directory {directory} does not exist")
         model = load_model(directory, device=args.device)
-        settings = [(e, r) for e in args.restore_estimator or ["mean"]
-                    for r in args.restore_read_alpha_bar or [None]]
+        settings = [
+            (e, r)
+            for e in args.restore_estimator or ["mean"]
+            for r in args.restore_read_alpha_bar or [None]
+        ]
         for estimator, read in settings:
             curve = rb.restore_curve(
-                model, str(directory), steps, images=args.restore_images,
-                seeds=args.restore_seeds, samples=args.restore_samples, estimator=estimator,
-                device=args.device, read_alpha_bar=read,
-                progress=None if args.no_progress else (lambda msg: print(f"  … {msg}",
-                                                                          flush=True)),
+                model,
+                str(directory),
+                steps,
+                images=args.restore_images,
+                seeds=args.restore_seeds,
+                samples=args.restore_samples,
+                estimator=estimator,
+                device=args.device,
+                read_alpha_bar=read,
+                progress=None
+                if args.no_progress
+                else (lambda msg: print(f"  … {msg}", flush=True)),
             )
             calib = model.meta.get("fill_calibration") or {}
             where = "first level ≥ 0.1" if read is None else f"ᾱ = {read:g}"
-            print(f"\n### {directory} (data {model.config.data.source} "
-                  f"{model.config.data.image_size}px, fill gain {calib.get('gain', 1.0):.3g}), "
-                  f"estimator {estimator}, read at {where}, "
-                  f"{curve.images} images, {curve.seconds:.0f} s\n")
+            print(
+                f"\n### {directory} (data {model.config.data.source} "
+                f"{model.config.data.image_size}px, fill gain {calib.get('gain', 1.0):.3g}), "
+                f"estimator {estimator}, read at {where}, "
+                f"{curve.images} images, {curve.seconds:.0f} s\n"
+            )
             print(rb.markdown_table(curve))
             print()
             for line in rb.verdicts(curve, args.reference_steps):

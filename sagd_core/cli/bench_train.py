@@ -35,8 +35,13 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _step_times(
-    net: UNet, opt: torch.optim.Optimizer, noise_op: SpectralNoise, x0: torch.Tensor,
-    steps: int, project: bool, gen: torch.Generator,
+    net: UNet,
+    opt: torch.optim.Optimizer,
+    noise_op: SpectralNoise,
+    x0: torch.Tensor,
+    steps: int,
+    project: bool,
+    gen: torch.Generator,
 ) -> list[float]:
     schedule = make_schedule("linear")
     times = []
@@ -68,8 +73,10 @@ def run(args: argparse.Namespace) -> int:
     band = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})
     variants = {
         "white": (SpectralNoise(NoiseSpec(), size, size, device=device), False),
-        "sagd plw": (SpectralNoise(NoiseSpec(kind="plw", alpha=-0.5), size, size,
-                                   device=device), False),
+        "sagd plw": (
+            SpectralNoise(NoiseSpec(kind="plw", alpha=-0.5), size, size, device=device),
+            False,
+        ),
         "sagd omit+proj": (SpectralNoise(NoiseSpec(omit=band), size, size, device=device), True),
     }
     gen = torch.Generator(device=device).manual_seed(1)
@@ -80,14 +87,17 @@ def run(args: argparse.Namespace) -> int:
         for name, (op, project) in variants.items():
             times[name] += _step_times(net, opt, op, x0, args.steps_per_round, project, gen)
     base = statistics.median(times["white"])
-    print(f"\nmodel {args.unet} ({count_parameters(net) / 1e6:.2f} M params), "
-          f"batch {batch}, {size}×{size}, {args.rounds}×{args.steps_per_round} steps/variant, "
-          f"device {device}\n")
+    print(
+        f"\nmodel {args.unet} ({count_parameters(net) / 1e6:.2f} M params), "
+        f"batch {batch}, {size}×{size}, {args.rounds}×{args.steps_per_round} steps/variant, "
+        f"device {device}\n"
+    )
     print("| noise | median step (ms) | p90 step (ms) | images/s | ratio vs white |")
     print("|---|---|---|---|---|")
     for name, ts in times.items():
         med = statistics.median(ts)
         p90 = float(np.percentile(ts, 90))
-        print(f"| {name} | {med * 1e3:.1f} | {p90 * 1e3:.1f} | {batch / med:.0f} | "
-              f"{med / base:.3f} |")
+        print(
+            f"| {name} | {med * 1e3:.1f} | {p90 * 1e3:.1f} | {batch / med:.0f} | {med / base:.3f} |"
+        )
     return 0

@@ -36,22 +36,37 @@ _OVERLAPS = {"train": {"train", "all"}, "test": {"test", "all"}, "all": set(SPLI
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "calibrate", help="calibrate a band model's fill on held-out corrupted images",
+        "calibrate",
+        help="calibrate a band model's fill on held-out corrupted images",
         description="Calibrate the fill gain of a band model (and its corruption-to-noise "
         "correction) on held-out corrupted images, and write fill_calibration.json into the "
         "model directory. Images: a folder of corrupted images (--images) or a built-in "
-        "dataset split the model did not train on, corrupted with --corruption.")
+        "dataset split the model did not train on, corrupted with --corruption.",
+    )
     p.add_argument("model", type=Path, metavar="MODEL_DIR", help="band model directory")
     source = p.add_mutually_exclusive_group(required=True)
-    source.add_argument("--images", type=Path, metavar="DIR",
-                        help="folder of held-out corrupted images (PNG, JPEG, TIFF)")
-    source.add_argument("--data", metavar="DATASET",
-                        help=f"built-in dataset to corrupt ({', '.join(BUILTIN_DATASETS)}), at "
-                        "the model's image size")
-    p.add_argument("--split", choices=SPLITS, default="test",
-                   help="split of --data (default test; must not overlap training)")
-    p.add_argument("--corruption", help="corruption for --data: JSON (or @file) or a name "
-                   f"({', '.join(NAMED_CORRUPTIONS)})")
+    source.add_argument(
+        "--images",
+        type=Path,
+        metavar="DIR",
+        help="folder of held-out corrupted images (PNG, JPEG, TIFF)",
+    )
+    source.add_argument(
+        "--data",
+        metavar="DATASET",
+        help=f"built-in dataset to corrupt ({', '.join(BUILTIN_DATASETS)}), at "
+        "the model's image size",
+    )
+    p.add_argument(
+        "--split",
+        choices=SPLITS,
+        default="test",
+        help="split of --data (default test; must not overlap training)",
+    )
+    p.add_argument(
+        "--corruption",
+        help=f"corruption for --data: JSON (or @file) or a name ({', '.join(NAMED_CORRUPTIONS)})",
+    )
     p.add_argument("--count", type=int, default=64, help="images to use (at least 2)")
     p.add_argument("--steps", type=int, default=25, help="sampler steps of the fill")
     p.add_argument("--samples", type=int, default=4, help="samples averaged per fill")
@@ -74,8 +89,10 @@ def _check_options(args: argparse.Namespace) -> None:
     if args.images is not None and args.corruption:
         raise CliError("--corruption goes with --data; --images must already be corrupted")
     if args.data is not None and args.data not in BUILTIN_DATASETS:
-        raise CliError(f"unknown dataset {args.data!r}; built-in datasets: "
-                       f"{', '.join(BUILTIN_DATASETS)} (for a folder use --images)")
+        raise CliError(
+            f"unknown dataset {args.data!r}; built-in datasets: "
+            f"{', '.join(BUILTIN_DATASETS)} (for a folder use --images)"
+        )
     if args.data is not None and not args.corruption:
         raise CliError("--data needs --corruption (a name or a corruption JSON)")
 
@@ -95,8 +112,10 @@ def _band_model(directory: Path, device: str) -> tuple[LoadedModel, BandSpec]:
         raise CliError(f"{directory} is not a model directory (no config.json)")
     model = load_model(directory, device=device)
     if model.config.role != "band":
-        raise CliError(f"{directory} is a {model.config.role!r} model; only a band model "
-                       "(sagd train --recipe band) has a fill to calibrate")
+        raise CliError(
+            f"{directory} is a {model.config.role!r} model; only a band model "
+            "(sagd train --recipe band) has a fill to calibrate"
+        )
     spec = model.config.band or model.config.noise.band
     if spec is None:
         raise CliError(f"{directory}: the band model's config names no band")
@@ -108,12 +127,17 @@ def _check_held_out(model: LoadedModel, args: argparse.Namespace) -> None:
     data = model.config.data
     if args.data is not None:
         if data.source == args.data and args.split in _OVERLAPS[data.split]:
-            raise CliError(f"the model was trained on the {data.source} {data.split} split; "
-                           f"--split {args.split} overlaps it (use --split test)")
+            raise CliError(
+                f"the model was trained on the {data.source} {data.split} split; "
+                f"--split {args.split} overlaps it (use --split test)"
+            )
         return
     source = Path(data.source)
-    if data.source not in BUILTIN_DATASETS and source.exists() \
-            and source.resolve() == args.images.resolve():
+    if (
+        data.source not in BUILTIN_DATASETS
+        and source.exists()
+        and source.resolve() == args.images.resolve()
+    ):
         raise CliError(f"{args.images} is the model's training folder; give held-out images")
 
 
@@ -125,12 +149,19 @@ def _images(model: LoadedModel, args: argparse.Namespace) -> np.ndarray:
             raise CliError(f"--images {args.images} is not a folder")
         images = load_image_folder(args.images, max_images=args.count)
         if images.shape[1] != channels:
-            raise CliError(f"{args.images} holds {images.shape[1]}-channel images but the model "
-                           f"takes {channels} channel(s)")
+            raise CliError(
+                f"{args.images} holds {images.shape[1]}-channel images but the model "
+                f"takes {channels} channel(s)"
+            )
     else:
-        images = corrupted_builtin(args.data, _corruption(args.corruption),
-                                   image_size=model.config.data.image_size, channels=channels,
-                                   split=args.split, count=args.count)
+        images = corrupted_builtin(
+            args.data,
+            _corruption(args.corruption),
+            image_size=model.config.data.image_size,
+            channels=channels,
+            split=args.split,
+            count=args.count,
+        )
     if len(images) < 2:
         raise CliError(f"calibration needs at least 2 images, found {len(images)}")
     return images.astype(np.float64)
@@ -141,8 +172,10 @@ def _warn_band(model_band: BandSpec, args: argparse.Namespace) -> None:
         return
     own = _corruption(args.corruption).band_spec()
     if own != model_band:
-        logger.warning("the corruption's band differs from the model's band; the fill is "
-                       "calibrated for the model's band")
+        logger.warning(
+            "the corruption's band differs from the model's band; the fill is "
+            "calibrated for the model's band"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,15 +189,27 @@ def run(args: argparse.Namespace) -> int:
     _check_held_out(model, args)
     images = _images(model, args)
     _warn_band(spec, args)
-    calib = calibrate_fill_gain(model, images, spec, steps=args.steps, samples=args.samples,
-                                seed=args.seed, directory=args.model, device=device)
-    print(f"calibrated the fill of {args.model} on {calib['images']} image(s) "
-          f"({args.steps} steps, {args.samples} samples): gain {calib['gain']:.4f} "
-          f"(raw {calib['raw_gain']:.4f}), corruption-to-noise ratio "
-          f"{calib['corruption_ratio']:.4g} (measured {calib['measured_corruption_ratio']:.4g}), "
-          f"read at ᾱ = {calib.get('read_alpha_bar', 0.1):.2g}")
+    calib = calibrate_fill_gain(
+        model,
+        images,
+        spec,
+        steps=args.steps,
+        samples=args.samples,
+        seed=args.seed,
+        directory=args.model,
+        device=device,
+    )
+    print(
+        f"calibrated the fill of {args.model} on {calib['images']} image(s) "
+        f"({args.steps} steps, {args.samples} samples): gain {calib['gain']:.4f} "
+        f"(raw {calib['raw_gain']:.4f}), corruption-to-noise ratio "
+        f"{calib['corruption_ratio']:.4g} (measured {calib['measured_corruption_ratio']:.4g}), "
+        f"read at ᾱ = {calib.get('read_alpha_bar', 0.1):.2g}"
+    )
     if calib["gain"] == 0.0:
-        print("gain 0: the fill did not reduce the in-band error significantly on these images; "
-              "SAGD will omit the band (a notch) with this model")
+        print(
+            "gain 0: the fill did not reduce the in-band error significantly on these images; "
+            "SAGD will omit the band (a notch) with this model"
+        )
     print(f"wrote {args.model / CALIBRATION_FILE}")
     return 0

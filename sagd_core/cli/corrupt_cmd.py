@@ -17,10 +17,12 @@ from sagd_core.training.dataset import load_clean_images
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "corrupt", help="write corrupted copies of a dataset with the ground truth kept",
+        "corrupt",
+        help="write corrupted copies of a dataset with the ground truth kept",
         description="Apply a synthetic corruption (band_noise, periodic, oriented) to a built-in "
         "dataset or an image folder. Writes clean.npy, corrupted.npy, corruption.json, "
-        "band_spec.json and PNG previews.")
+        "band_spec.json and PNG previews.",
+    )
     p.add_argument("--data", required=True, help="built-in dataset or image folder")
     p.add_argument("--corruption", required=True, help="corruption JSON or @file.json")
     p.add_argument("--out", "-o", required=True, type=Path)
@@ -36,8 +38,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         corruption = parse_corruption(read_json_arg(args.corruption, "--corruption"))
-        data = DataConfig(source=args.data, image_size=args.image_size, channels=args.channels,
-                          split=args.split, count=args.count)
+        data = DataConfig(
+            source=args.data,
+            image_size=args.image_size,
+            channels=args.channels,
+            split=args.split,
+            count=args.count,
+        )
     except (ValidationError, ValueError) as exc:
         raise CliError(str(exc)) from exc
     clean = load_clean_images(data)

@@ -18,8 +18,15 @@ from sagd_core.cli import (
 )
 from sagd_core.cli.common import EXIT_USAGE, CliError, setup_logging
 
-COMMANDS = (train_cmd, calibrate_cmd, sample_cmd, corrupt_cmd, restore_cmd, analyze_cmd,
-            schedule_cmd)
+COMMANDS = (
+    train_cmd,
+    calibrate_cmd,
+    sample_cmd,
+    corrupt_cmd,
+    restore_cmd,
+    analyze_cmd,
+    schedule_cmd,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

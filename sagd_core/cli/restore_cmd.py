@@ -33,30 +33,53 @@ from sagd_core.spectral import BandSpec, BandSpecError, parse_band_spec
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "restore", help="restore an image or a folder of images",
+        "restore",
+        help="restore an image or a folder of images",
         description="Remove corruption in known frequency bands. The band comes from --band "
         "(JSON or @file) or --auto (sagd analyze on each image). Models (--model DIR, "
-        "repeatable) are used by role: omission, band, full.")
+        "repeatable) are used by role: omission, band, full.",
+    )
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", "-o", required=True, type=Path, help="output folder")
     band = p.add_mutually_exclusive_group(required=True)
     band.add_argument("--band", help="band spec JSON, @file.json or a .json path")
     band.add_argument("--auto", action="store_true", help="detect the band with sagd analyze")
     p.add_argument("--method", choices=METHODS, default="sagd")
-    p.add_argument("--rolloff", choices=["hard", "gaussian", "butterworth"], default="hard",
-                   help="notch roll-off (method notch)")
-    p.add_argument("--model", action="append", type=Path, default=[], metavar="DIR",
-                   help="trained model directory (repeatable; role from its config)")
-    p.add_argument("--steps", type=int,
-                   help="sampler steps (default: the restore default; with a schedule file, its N)")
-    p.add_argument("--schedule", default="model", metavar="KIND|FILE",
-                   help="sampling schedule: model (the model's own, default), linear, cosine, "
-                   "fit (fitted to each model for N = --steps, cached), or a fitted schedule "
-                   "JSON from 'sagd schedule fit'")
+    p.add_argument(
+        "--rolloff",
+        choices=["hard", "gaussian", "butterworth"],
+        default="hard",
+        help="notch roll-off (method notch)",
+    )
+    p.add_argument(
+        "--model",
+        action="append",
+        type=Path,
+        default=[],
+        metavar="DIR",
+        help="trained model directory (repeatable; role from its config)",
+    )
+    p.add_argument(
+        "--steps",
+        type=int,
+        help="sampler steps (default: the restore default; with a schedule file, its N)",
+    )
+    p.add_argument(
+        "--schedule",
+        default="model",
+        metavar="KIND|FILE",
+        help="sampling schedule: model (the model's own, default), linear, cosine, "
+        "fit (fitted to each model for N = --steps, cached), or a fitted schedule "
+        "JSON from 'sagd schedule fit'",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--samples", type=int, default=1, help="> 1 also writes an uncertainty map")
-    p.add_argument("--noise-std", type=float, default=0.0,
-                   help="declared broadband noise std of the input on [-1, 1]")
+    p.add_argument(
+        "--noise-std",
+        type=float,
+        default=0.0,
+        help="declared broadband noise std of the input on [-1, 1]",
+    )
     p.add_argument("--estimator", choices=["mean", "sample"], default="mean")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--tile-size", type=int, default=DEFAULT_TILE)
@@ -112,30 +135,51 @@ def _request(args: argparse.Namespace, band: BandSpec) -> RestoreRequest:
         fields["steps"] = steps
     try:
         return RestoreRequest(
-            band=band, method=args.method, notch_rolloff=args.rolloff, seed=args.seed,
-            samples=args.samples, input_noise_std=args.noise_std, estimator=args.estimator,
-            schedule=schedule, **fields,
+            band=band,
+            method=args.method,
+            notch_rolloff=args.rolloff,
+            seed=args.seed,
+            samples=args.samples,
+            input_noise_std=args.noise_std,
+            estimator=args.estimator,
+            schedule=schedule,
+            **fields,
         )
     except ValidationError as exc:
-        raise CliError(f"invalid restore options: {exc.errors(include_url=False)[0]['msg']}")\
-            from exc
+        raise CliError(
+            f"invalid restore options: {exc.errors(include_url=False)[0]['msg']}"
+        ) from exc
 
 
-def _restore_one(file: Path, args: argparse.Namespace, band: BandSpec | None,
-                 models: ModelSet, staging: Path, bar: tqdm) -> dict[str, Any]:
+def _restore_one(
+    file: Path,
+    args: argparse.Namespace,
+    band: BandSpec | None,
+    models: ModelSet,
+    staging: Path,
+    bar: tqdm,
+) -> dict[str, Any]:
     image = read_image(file)
     analysis: dict[str, Any] | None = None
     if band is None:
         found = analyze_image(image, AnalyzeConfig())
         analysis = found.to_dict()
         if found.spec is None:
-            raise CliError(f"{file}: --auto found no band standing above the spectrum's trend; "
-                           "pass --band explicitly")
+            raise CliError(
+                f"{file}: --auto found no band standing above the spectrum's trend; "
+                "pass --band explicitly"
+            )
         band = found.spec
     request = _request(args, band)
     bar.set_postfix_str(file.name)
-    result = restore(image, request, models, device=args.device,
-                     tile_size=args.tile_size, tile_overlap=args.tile_overlap)
+    result = restore(
+        image,
+        request,
+        models,
+        device=args.device,
+        tile_size=args.tile_size,
+        tile_overlap=args.tile_overlap,
+    )
     stem = file.stem
     write_image(staging / f"{stem}.png", result.image, bit_depth=args.bit_depth)
     report = dict(result.report)
@@ -147,8 +191,7 @@ def _restore_one(file: Path, args: argparse.Namespace, band: BandSpec | None,
         scaled = result.uncertainty / peak if peak > 0 else result.uncertainty
         write_image(staging / f"{stem}.uncertainty.png", scaled, bit_depth=16)
         report["uncertainty_png_max_std"] = peak
-    write_bytes_atomic(staging / f"{stem}.report.json",
-                       json.dumps(report, indent=2).encode())
+    write_bytes_atomic(staging / f"{stem}.report.json", json.dumps(report, indent=2).encode())
     return report
 
 
@@ -169,15 +212,22 @@ def run(args: argparse.Namespace) -> int:
         with tqdm(files, desc="restore", unit="image", disable=args.no_progress) as bar:
             for file in bar:
                 report = _restore_one(file, args, band, models, staging, bar)
-                summary.append({"input": str(file), "method": report["method"],
-                                "out_of_band_residual": report["out_of_band_residual"],
-                                "total_s": report["timings"]["total_s"]})
+                summary.append(
+                    {
+                        "input": str(file),
+                        "method": report["method"],
+                        "out_of_band_residual": report["out_of_band_residual"],
+                        "total_s": report["timings"]["total_s"],
+                    }
+                )
         for item in sorted(staging.iterdir()):
             item.replace(args.out / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     residuals = [s["out_of_band_residual"] for s in summary]
-    print(f"restored {len(files)} image(s) into {args.out} with {args.method}; "
-          f"max out-of-band residual {max(residuals):.2e}, "
-          f"mean time {np.mean([s['total_s'] for s in summary]):.2f} s")
+    print(
+        f"restored {len(files)} image(s) into {args.out} with {args.method}; "
+        f"max out-of-band residual {max(residuals):.2e}, "
+        f"mean time {np.mean([s['total_s'] for s in summary]):.2f} s"
+    )
     return 0

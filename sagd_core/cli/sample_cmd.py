@@ -17,17 +17,23 @@ from sagd_core.training import load_trained_model, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("sample", help="generate images from a trained model",
-                       description="Generate images with DDIM or DDPM from a model directory, "
-                       "using the model's own forward noise for the prior and every step.")
+    p = sub.add_parser(
+        "sample",
+        help="generate images from a trained model",
+        description="Generate images with DDIM or DDPM from a model directory, "
+        "using the model's own forward noise for the prior and every step.",
+    )
     p.add_argument("--model", "-m", required=True, type=Path, help="model directory")
     p.add_argument("--out", "-o", required=True, type=Path, help="output folder (PNG files)")
     p.add_argument("--num", "-n", type=int, default=16, help="number of images")
     p.add_argument("--steps", type=int, default=50)
     p.add_argument("--sampler", choices=sorted(SAMPLERS), default="ddim")
     p.add_argument("--eta", type=float, default=0.0, help="DDIM η (0 = deterministic)")
-    p.add_argument("--schedule", type=Path,
-                   help="fitted schedule JSON from 'sagd schedule fit' (replaces --steps)")
+    p.add_argument(
+        "--schedule",
+        type=Path,
+        help="fitted schedule JSON from 'sagd schedule fit' (replaces --steps)",
+    )
     p.add_argument("--size", type=int, help="image size (default: the training size)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
@@ -37,8 +43,17 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def generate(
-    model_dir: Path, *, num: int, steps: int, sampler: str, eta: float, size: int | None,
-    seed: int, batch_size: int, device: str, progress: bool = False,
+    model_dir: Path,
+    *,
+    num: int,
+    steps: int,
+    sampler: str,
+    eta: float,
+    size: int | None,
+    seed: int,
+    batch_size: int,
+    device: str,
+    progress: bool = False,
     schedule_file: Path | None = None,
 ) -> np.ndarray:
     """``(num, C, H, W)`` samples in [-1, 1]."""
@@ -77,10 +92,19 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("--num and --steps must be positive")
     if not args.model.is_dir():
         raise CliError(f"model directory {args.model} does not exist")
-    images = generate(args.model, num=args.num, steps=args.steps, sampler=args.sampler,
-                      eta=args.eta, size=args.size, seed=args.seed, batch_size=args.batch_size,
-                      device=args.device, progress=not args.no_progress,
-                      schedule_file=args.schedule)
+    images = generate(
+        args.model,
+        num=args.num,
+        steps=args.steps,
+        sampler=args.sampler,
+        eta=args.eta,
+        size=args.size,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        device=args.device,
+        progress=not args.no_progress,
+        schedule_file=args.schedule,
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     for i, img in enumerate(images):
         hwc = from_model_range(img.transpose(1, 2, 0), clip=True)

@@ -36,29 +36,43 @@ from sagd_core.spectral import NoiseSpec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schedule", help="fit sampling schedules to a data spectrum",
-                       description="Spectral schedule design (SAGD.md §5).")
+    p = sub.add_parser(
+        "schedule",
+        help="fit sampling schedules to a data spectrum",
+        description="Spectral schedule design (SAGD.md §5).",
+    )
     schedule_sub = p.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
 
     fit = schedule_sub.add_parser(
-        "fit", help="fit an N-step schedule",
+        "fit",
+        help="fit an N-step schedule",
         description="Fit ᾱ_1 > … > ᾱ_N minimising W2 (pixel space) or KL between the sampler's "
-        "output and the data, both Gaussian with the data's per-frequency spectrum.")
+        "output and the data, both Gaussian with the data's per-frequency spectrum.",
+    )
     source = fit.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="built-in dataset (digits, lfw, natural) or image folder")
     source.add_argument("--model", "-m", type=Path, help="trained model directory")
     fit.add_argument("--steps", type=int, required=True, help="number of sampling steps N")
     fit.add_argument("--loss", choices=("w2", "kl"), default="w2")
     fit.add_argument("--sampler", choices=("ddim", "ddpm"), default="ddim")
-    fit.add_argument("--noise", help="forward noise spec JSON (or @file) for --data; "
-                     "default white. A model brings its own.")
-    fit.add_argument("--image-size", type=int,
-                     help="image size to fit for (default: 32 for --data, the training size "
-                     "for --model)")
+    fit.add_argument(
+        "--noise",
+        help="forward noise spec JSON (or @file) for --data; "
+        "default white. A model brings its own.",
+    )
+    fit.add_argument(
+        "--image-size",
+        type=int,
+        help="image size to fit for (default: 32 for --data, the training size for --model)",
+    )
     fit.add_argument("--channels", type=int, default=1, help="channels of --data (1 or 3)")
     fit.add_argument("--count", type=int, help="use at most this many images of --data")
-    fit.add_argument("--schedule", choices=("linear", "cosine"), default="linear",
-                     help="training schedule assumed for --data (start grid, ᾱ range)")
+    fit.add_argument(
+        "--schedule",
+        choices=("linear", "cosine"),
+        default="linear",
+        help="training schedule assumed for --data (start grid, ᾱ range)",
+    )
     fit.add_argument("--out", "-o", type=Path, required=True, help="schedule JSON to write")
     add_common(fit)
     fit.set_defaults(func=run_fit)
@@ -106,8 +120,12 @@ def run_fit(args: argparse.Namespace) -> int:
 
             model = load_trained_model(args.model)
             fitted = fitted_schedule_for_model(
-                model, args.steps, sampler=args.sampler, loss=args.loss,
-                height=args.image_size, width=args.image_size,
+                model,
+                args.steps,
+                sampler=args.sampler,
+                loss=args.loss,
+                height=args.image_size,
+                width=args.image_size,
             )
             spectrum, noise, schedule = model_spectrum(model), model.config.noise, model.schedule
             source = f"model {args.model}"
@@ -115,14 +133,18 @@ def run_fit(args: argparse.Namespace) -> int:
             from sagd_core.training.config import DataConfig
 
             size = args.image_size or 32
-            data = DataConfig(source=args.data, image_size=size, channels=args.channels,
-                              count=args.count)
+            data = DataConfig(
+                source=args.data, image_size=size, channels=args.channels, count=args.count
+            )
             spectrum, noise = spectrum_from_data(data), _noise(args)
             schedule = make_schedule(args.schedule)
-            fitted = fit_for_noise(spectrum, noise, schedule, args.steps, sampler=args.sampler,
-                                   loss=args.loss)
-            fitted = replace(fitted, context={
-                **fitted.context, "data": args.data, "num_images": spectrum.num_samples})
+            fitted = fit_for_noise(
+                spectrum, noise, schedule, args.steps, sampler=args.sampler, loss=args.loss
+            )
+            fitted = replace(
+                fitted,
+                context={**fitted.context, "data": args.data, "num_images": spectrum.num_samples},
+            )
             source = f"data {args.data} ({spectrum.num_samples} images)"
     except ValidationError as exc:
         raise CliError(f"invalid settings: {exc}") from exc
@@ -133,15 +155,19 @@ def run_fit(args: argparse.Namespace) -> int:
     args.out.write_text(fitted.to_json(indent=1) + "\n")
     label = "W2² (pixel space)" if fitted.loss == "w2" else "KL"
     h, w = fitted.context["image_size"]
-    print(f"fitted a {fitted.num_steps}-step {fitted.sampler.upper()} schedule to {source}, "
-          f"{h}×{w}, noise {noise.describe()}")
+    print(
+        f"fitted a {fitted.num_steps}-step {fitted.sampler.upper()} schedule to {source}, "
+        f"{h}×{w}, noise {noise.describe()}"
+    )
     print(f"{label}:")
     print(f"  {'before (' + schedule.name + ' plan):':<22} {fitted.loss_init:.6g}")
     for line in _heuristic_lines(spectrum, noise, schedule, fitted):
         print(line)
     ratio = fitted.loss_final / fitted.loss_init if fitted.loss_init > 0 else float("nan")
-    print(f"  {'after (fitted):':<22} {fitted.loss_final:.6g}  (×{ratio:.3f}, {fitted.method}, "
-          f"{fitted.iterations} iterations)")
+    print(
+        f"  {'after (fitted):':<22} {fitted.loss_final:.6g}  (×{ratio:.3f}, {fitted.method}, "
+        f"{fitted.iterations} iterations)"
+    )
     print(f"wrote {args.out}")
     return 0
 
@@ -152,8 +178,10 @@ def run_show(args: argparse.Namespace) -> int:
     except ScheduleFitError as exc:
         raise CliError(str(exc)) from exc
     ctx = fitted.context
-    print(f"{args.path}: {fitted.num_steps}-step {fitted.sampler.upper()} schedule, loss "
-          f"{fitted.loss}: {fitted.loss_init:.6g} -> {fitted.loss_final:.6g} ({fitted.method})")
+    print(
+        f"{args.path}: {fitted.num_steps}-step {fitted.sampler.upper()} schedule, loss "
+        f"{fitted.loss}: {fitted.loss_init:.6g} -> {fitted.loss_final:.6g} ({fitted.method})"
+    )
     for key in ("data", "num_images", "image_size", "noise", "schedule"):
         if key in ctx:
             print(f"  {key}: {ctx[key]}")

@@ -42,25 +42,38 @@ def register(sub: argparse._SubParsersAction) -> None:
         "JSON); re-running with the same config resumes.",
     )
     p.add_argument("--out", "-o", type=Path, help="model directory to write (required to train)")
-    p.add_argument("--preset", choices=sorted(PRESETS), metavar="PRESET",
-                   help="named recipe: demo, tiny-test, digits-{omission,band,standard,full}, "
-                   "{digits,lfw,natural}-{" + ",".join(NAMED_CORRUPTIONS) + "}-{"
-                   + ",".join(ROLES) + "}")
+    p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        metavar="PRESET",
+        help="named recipe: demo, tiny-test, digits-{omission,band,standard,full}, "
+        "{digits,lfw,natural}-{" + ",".join(NAMED_CORRUPTIONS) + "}-{" + ",".join(ROLES) + "}",
+    )
     p.add_argument("--config", help="TrainConfig as JSON or @file.json")
-    p.add_argument("--recipe", choices=ROLES,
-                   help="recipe for the corruption given by --corruption: omission (noise zero "
-                   "in the band) or band (noise only in the band), both trained on the corrupted "
-                   "images; standard (white noise, corrupted images); full (white noise, clean "
-                   "images, for DDNM)")
-    p.add_argument("--band", help="band spec JSON (or @file) the --recipe model is built for "
-                   "(default: the corruption's own band)")
+    p.add_argument(
+        "--recipe",
+        choices=ROLES,
+        help="recipe for the corruption given by --corruption: omission (noise zero "
+        "in the band) or band (noise only in the band), both trained on the corrupted "
+        "images; standard (white noise, corrupted images); full (white noise, clean "
+        "images, for DDNM)",
+    )
+    p.add_argument(
+        "--band",
+        help="band spec JSON (or @file) the --recipe model is built for "
+        "(default: the corruption's own band)",
+    )
     p.add_argument("--data", help="built-in dataset (digits, lfw, natural) or image folder")
     p.add_argument("--image-size", type=int)
     p.add_argument("--channels", type=int)
-    p.add_argument("--corruption", help="synthetic corruption applied to the data: JSON (or @file) "
-                   f"or a name ({', '.join(NAMED_CORRUPTIONS)})")
-    p.add_argument("--noise", help="noise spec JSON (or @file), e.g. '{\"kind\": \"plw\", "
-                   "\"alpha\": -0.5}'")
+    p.add_argument(
+        "--corruption",
+        help="synthetic corruption applied to the data: JSON (or @file) "
+        f"or a name ({', '.join(NAMED_CORRUPTIONS)})",
+    )
+    p.add_argument(
+        "--noise", help='noise spec JSON (or @file), e.g. \'{"kind": "plw", "alpha": -0.5}\''
+    )
     p.add_argument("--omit", help="band spec JSON (or @file): zero forward noise in these bands")
     p.add_argument("--unet", choices=PRESET_NAMES, help="U-Net preset")
     p.add_argument("--steps", type=int)
@@ -102,13 +115,19 @@ def _from_recipe(args: argparse.Namespace) -> dict[str, Any]:
     steps = 3000 if args.steps is None else args.steps
     try:
         config = corruption_recipes(
-            _corruption(args), source=source,
+            _corruption(args),
+            source=source,
             image_size=args.image_size or PRESET_SIZES.get(source, 32),
-            channels=args.channels or 1, unet=args.unet or "cpu-small", band=band,
-            roles=(args.recipe,), steps=steps,
+            channels=args.channels or 1,
+            unet=args.unet or "cpu-small",
+            band=band,
+            roles=(args.recipe,),
+            steps=steps,
             batch_size=64 if args.batch_size is None else args.batch_size,
-            lr=2e-3 if args.lr is None else args.lr, seed=args.seed or 0,
-            device=args.device or "auto", checkpoint_every=max(steps // 4, 1),
+            lr=2e-3 if args.lr is None else args.lr,
+            seed=args.seed or 0,
+            device=args.device or "auto",
+            checkpoint_every=max(steps // 4, 1),
         )[args.recipe]
     except (ValidationError, ValueError) as exc:
         raise CliError(f"invalid recipe: {exc}") from exc
@@ -135,8 +154,11 @@ def _base(args: argparse.Namespace) -> dict[str, Any]:
 def build_config(args: argparse.Namespace) -> TrainConfig:
     cfg = _base(args)
     data = dict(cfg.get("data", {}))
-    for key, value in (("source", args.data), ("image_size", args.image_size),
-                       ("channels", args.channels)):
+    for key, value in (
+        ("source", args.data),
+        ("image_size", args.image_size),
+        ("channels", args.channels),
+    ):
         if value is not None:
             data[key] = value
     if args.corruption and not args.recipe:  # a recipe placed it (only on corrupted data)
@@ -158,8 +180,13 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             cfg.setdefault("role", "omission")
     except (BandSpecError, ValidationError) as exc:
         raise CliError(str(exc)) from exc
-    for key, value in (("steps", args.steps), ("batch_size", args.batch_size), ("lr", args.lr),
-                       ("seed", args.seed), ("device", args.device)):
+    for key, value in (
+        ("steps", args.steps),
+        ("batch_size", args.batch_size),
+        ("lr", args.lr),
+        ("seed", args.seed),
+        ("device", args.device),
+    ):
         if value is not None:
             cfg[key] = value
     if args.bf16:
@@ -188,6 +215,8 @@ def run(args: argparse.Namespace) -> int:
         result = train(config, args.out, progress=on_progress, resume=not args.no_resume)
     finally:
         bar.close()
-    print(f"trained {result.steps} steps in {result.seconds:.1f} s, final loss "
-          f"{result.final_loss:.4f}; model written to {result.directory}")
+    print(
+        f"trained {result.steps} steps in {result.seconds:.1f} s, final loss "
+        f"{result.final_loss:.4f}; model written to {result.directory}"
+    )
     return 0

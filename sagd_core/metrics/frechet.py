@@ -37,10 +37,14 @@ class DigitsNet(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(1, 16, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.ReLU(),
-            nn.Conv2d(32, FEATURES, 3, stride=2, padding=1), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(1, 16, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(16, 32, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, FEATURES, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.head = nn.Linear(FEATURES, 10)
 
@@ -70,10 +74,14 @@ class DigitsFeatures:
             raise ValueError(f"expected (N, 1|3, H, W) images, got {tuple(x.shape)}")
         x = x.mean(dim=1, keepdim=True)
         if tuple(x.shape[-2:]) != (self.image_size, self.image_size):
-            x = nn.functional.interpolate(x, size=(self.image_size,) * 2, mode="bilinear",
-                                          align_corners=False)
-        return torch.cat([self.net.features(x[i : i + batch]) for i in range(0, len(x), batch)]
-                         ).double().numpy()
+            x = nn.functional.interpolate(
+                x, size=(self.image_size,) * 2, mode="bilinear", align_corners=False
+            )
+        return (
+            torch.cat([self.net.features(x[i : i + batch]) for i in range(0, len(x), batch)])
+            .double()
+            .numpy()
+        )
 
 
 def _cache_dir() -> Path:
@@ -127,8 +135,11 @@ def _load_cached(path: Path, image_size: int) -> DigitsFeatures | None:
             return None
         net = DigitsNet()
         net.load_state_dict(load_file(path))
-        return DigitsFeatures(net=net.eval().requires_grad_(False), image_size=image_size,
-                              accuracy=float(meta["accuracy"]))
+        return DigitsFeatures(
+            net=net.eval().requires_grad_(False),
+            image_size=image_size,
+            accuracy=float(meta["accuracy"]),
+        )
     except (OSError, ValueError, KeyError, RuntimeError, SafetensorError) as exc:
         logger.info("no usable cached digits classifier at %s (%s)", path, exc)
         return None
@@ -165,8 +176,9 @@ def digits_feature_extractor(
     return model
 
 
-def gaussian_frechet(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray,
-                     cov_b: np.ndarray) -> float:
+def gaussian_frechet(
+    mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, cov_b: np.ndarray
+) -> float:
     """Fréchet distance between two Gaussians. ReLU features can be constant (singular
     covariances), so both are regularised by ``1e-6 I`` before the matrix square root, as
     pytorch-fid does when the product is singular."""
@@ -183,8 +195,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, *, image_size: int = 16) -> f
     fa, fb = extractor(a), extractor(b)
     if len(fa) < 2 or len(fb) < 2:
         raise ValueError("need at least 2 images per set")
-    return gaussian_frechet(fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0),
-                            np.cov(fb, rowvar=False))
+    return gaussian_frechet(
+        fa.mean(0), np.cov(fa, rowvar=False), fb.mean(0), np.cov(fb, rowvar=False)
+    )
 
 
 __all__ = [

@@ -91,7 +91,8 @@ def ssim(x: np.ndarray, ref: np.ndarray, data_range: float = DATA_RANGE) -> floa
         raise ValueError("images are too small for SSIM (need at least 3×3)")
     vals = [
         structural_similarity(a[i, c], b[i, c], data_range=data_range, win_size=win)
-        for i in range(a.shape[0]) for c in range(a.shape[1])
+        for i in range(a.shape[0])
+        for c in range(a.shape[1])
     ]
     return float(np.mean(vals))
 

@@ -57,9 +57,7 @@ class ResBlock(nn.Module):
         self.norm2 = nn.GroupNorm(num_groups, out_ch)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
-        self.skip: nn.Module = (
-            nn.Identity() if in_ch == out_ch else nn.Conv2d(in_ch, out_ch, 1)
-        )
+        self.skip: nn.Module = nn.Identity() if in_ch == out_ch else nn.Conv2d(in_ch, out_ch, 1)
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         inplace = not torch.is_grad_enabled()  # the norms' outputs are fresh tensors

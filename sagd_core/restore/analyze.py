@@ -53,7 +53,9 @@ class AnalyzeConfig(BaseModel):
     peak_trend_db: float = Field(default=13.0, gt=0.0)
     min_radius_bins: float = Field(default=2.5, ge=1.0, description="ignore bins this near DC")
     annulus_min_radius: float = Field(
-        default=0.05, ge=0.0, le=0.5,
+        default=0.05,
+        ge=0.0,
+        le=0.5,
         description="annuli start at least here (cycles/pixel): below it, rings standing above "
         "a flat trend are usually the image's own low-frequency content",
     )
@@ -107,11 +109,15 @@ class Analysis:
                 {"region": r.region, "score_db": r.score_db, "source": r.source}
                 for r in self.regions
             ],
-            "dropped": [{"region": r.region, "score_db": r.score_db, "source": r.source}
-                        for r in self.dropped],
+            "dropped": [
+                {"region": r.region, "score_db": r.score_db, "source": r.source}
+                for r in self.dropped
+            ],
             "power_law": {
-                "slope": self.fit.slope, "intercept": self.fit.intercept,
-                "r_low": self.fit.r_low, "r_high": self.fit.r_high,
+                "slope": self.fit.slope,
+                "intercept": self.fit.intercept,
+                "r_low": self.fit.r_low,
+                "r_high": self.fit.r_high,
                 "scatter_db": _log_to_db(self.fit.scatter),
             },
             "radial_profile": {
@@ -134,8 +140,9 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
     return out
 
 
-def _annuli(radii: np.ndarray, profile: np.ndarray, fit: PowerLawFit, bw: float,
-            cfg: AnalyzeConfig) -> list[DetectedRegion]:
+def _annuli(
+    radii: np.ndarray, profile: np.ndarray, fit: PowerLawFit, bw: float, cfg: AnalyzeConfig
+) -> list[DetectedRegion]:
     res = profile - fit.log_trend(radii)
     start = max(cfg.min_radius_bins * bw, cfg.annulus_min_radius)
     flags = (res > _db_to_log(cfg.annulus_db)) & (radii >= start) & (radii <= fit.r_high)
@@ -146,8 +153,11 @@ def _annuli(radii: np.ndarray, profile: np.ndarray, fit: PowerLawFit, bw: float,
         # Spectra of images fall with r; band noise makes the profile *rise* into the band.
         # The band starts at the first rise inside the run; a run without one is the image's
         # own shape (a knee above a straight trend), not a band.
-        rises = [k for k in range(max(a, 2), b)
-                 if profile[k] - profile[k - 2] > _db_to_log(cfg.annulus_db / 2)]
+        rises = [
+            k
+            for k in range(max(a, 2), b)
+            if profile[k] - profile[k - 2] > _db_to_log(cfg.annulus_db / 2)
+        ]
         if not rises:
             continue
         a = max(rises[0] - 1, a) if profile[rises[0] - 1] - profile[rises[0] - 2] > 0 else rises[0]
@@ -155,9 +165,13 @@ def _annuli(radii: np.ndarray, profile: np.ndarray, fit: PowerLawFit, bw: float,
             continue
         low = max(float(radii[a]) - bw / 2, start - bw / 2)
         high = float(radii[b - 1]) + bw / 2
-        out.append(DetectedRegion({"kind": "annulus", "low": round(low, 6),
-                                   "high": round(high, 6)}, _log_to_db(res[a:b].max()),
-                                  "annulus"))
+        out.append(
+            DetectedRegion(
+                {"kind": "annulus", "low": round(low, 6), "high": round(high, 6)},
+                _log_to_db(res[a:b].max()),
+                "annulus",
+            )
+        )
     return out
 
 
@@ -196,24 +210,32 @@ def _lines(spectrum: Spectrum, resid: np.ndarray, cfg: AnalyzeConfig) -> list[De
         half_span = math.degrees(float(np.ptp(angles))) / 2
         low = min(radii[hits[j][0]] for j in g) - bw
         high = max(radii[hits[j][1] - 1] for j in g) + bw
-        region = {"kind": "wedge", "angle_deg": round(centre, 3),
-                  "tolerance_deg": round(min(max(half_span + 1.5, 2.0), 45.0), 3),
-                  "low": round(max(float(low), cfg.min_radius_bins * bw - bw / 2), 6),
-                  "high": round(float(high), 6)}
+        region = {
+            "kind": "wedge",
+            "angle_deg": round(centre, 3),
+            "tolerance_deg": round(min(max(half_span + 1.5, 2.0), 45.0), 3),
+            "low": round(max(float(low), cfg.min_radius_bins * bw - bw / 2), 6),
+            "high": round(float(high), 6),
+        }
         score = max(hits[j][2] for j in g)
         out.append(DetectedRegion(region, _log_to_db(score), "line"))
     return out
 
 
-def _peaks(spectrum: Spectrum, resid: np.ndarray, excluded: np.ndarray,
-           cfg: AnalyzeConfig) -> list[DetectedRegion]:
+def _peaks(
+    spectrum: Spectrum, resid: np.ndarray, excluded: np.ndarray, cfg: AnalyzeConfig
+) -> list[DetectedRegion]:
     h, w = spectrum.shape
     bw = spectrum.bin_width
     logp = spectrum.log_power
     background = ndimage.median_filter(logp, size=7, mode="wrap")
     local = logp - background
-    cand = ((local > _db_to_log(cfg.peak_db)) & (resid > _db_to_log(cfg.peak_trend_db))
-            & (spectrum.radius >= cfg.min_radius_bins * bw) & ~excluded)
+    cand = (
+        (local > _db_to_log(cfg.peak_db))
+        & (resid > _db_to_log(cfg.peak_trend_db))
+        & (spectrum.radius >= cfg.min_radius_bins * bw)
+        & ~excluded
+    )
     shifted = np.fft.fftshift(cand)
     labels, n = ndimage.label(shifted, structure=np.ones((3, 3)))
     fy_s = np.fft.fftshift(np.broadcast_to(spectrum.fy, (h, w)))
@@ -231,23 +253,35 @@ def _peaks(spectrum: Spectrum, resid: np.ndarray, excluded: np.ndarray,
             cy, cx = -cy, -cx
         score = float(local_s[sel].max())
         radius = max(2.0 * bw, extent + bw)
-        dup = [i for i, (fy, fx, _, _) in enumerate(found)
-               if math.hypot(fy - cy, fx - cx) < 2.5 * bw]
+        dup = [
+            i for i, (fy, fx, _, _) in enumerate(found) if math.hypot(fy - cy, fx - cx) < 2.5 * bw
+        ]
         if dup:
             i = dup[0]
             if score > found[i][3]:
                 found[i] = (cy, cx, max(radius, found[i][2]), score)
             continue
         found.append((cy, cx, radius, score))
-    return [DetectedRegion({"kind": "notch", "fy": round(fy, 6), "fx": round(fx, 6),
-                            "radius": round(min(rad, 0.25), 6)}, _log_to_db(sc), "peak")
-            for fy, fx, rad, sc in found]
+    return [
+        DetectedRegion(
+            {
+                "kind": "notch",
+                "fy": round(fy, 6),
+                "fx": round(fx, 6),
+                "radius": round(min(rad, 0.25), 6),
+            },
+            _log_to_db(sc),
+            "peak",
+        )
+        for fy, fx, rad, sc in found
+    ]
 
 
 def _region_mask(region: dict[str, Any], h: int, w: int, grow: float = 0.0) -> np.ndarray:
     """Full-grid mask of one region, widened by ``grow`` cycles/pixel."""
-    spec = BandSpec.model_validate({"regions": [region], "allow_ill_posed": True,
-                                    "softness": min(grow, 0.25)})
+    spec = BandSpec.model_validate(
+        {"regions": [region], "allow_ill_posed": True, "softness": min(grow, 0.25)}
+    )
     return band_mask(spec, h, w, half=False) > 0
 
 
@@ -278,14 +312,16 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     ranked = sorted(annuli + lines + peaks, key=lambda r: -r.score_db)
     kept, dropped = ranked[: cfg.max_regions], ranked[cfg.max_regions :]
     while kept:
-        spec = BandSpec.model_validate({"regions": [r.region for r in kept],
-                                        "allow_ill_posed": True})
+        spec = BandSpec.model_validate(
+            {"regions": [r.region for r in kept], "allow_ill_posed": True}
+        )
         rep = mask_report(spec, h, w)
         if not rep.covers_dc and rep.fraction <= 0.5 and not rep.empty_regions:
             break
         dropped.insert(0, kept.pop())
-    return Analysis(height=h, width=w, fit=fit, radii=radii, profile=profile, regions=kept,
-                    dropped=dropped)
+    return Analysis(
+        height=h, width=w, fit=fit, radii=radii, profile=profile, regions=kept, dropped=dropped
+    )
 
 
 def analyze_image(image: np.ndarray, config: AnalyzeConfig | None = None) -> Analysis:
@@ -307,8 +343,9 @@ def _same_region(a: dict[str, Any], b: dict[str, Any], tol: float) -> bool:
     return bool(a["low"] < b["high"] and b["low"] < a["high"])
 
 
-def combine_analyses(analyses: list[Analysis], *, min_support: float = 0.5,
-                     max_regions: int = 8) -> BandSpec | None:
+def combine_analyses(
+    analyses: list[Analysis], *, min_support: float = 0.5, max_regions: int = 8
+) -> BandSpec | None:
     """One spec for a folder: regions found (by kind and position) in at least ``min_support``
     of the images, widened to cover every matching detection."""
     if not analyses:

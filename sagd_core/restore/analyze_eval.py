@@ -33,17 +33,28 @@ def random_corruption(kind: str, rng: np.random.Generator) -> dict[str, Any] | N
             f = (round(r * math.sin(theta), 4), round(r * math.cos(theta), 4))
             if all(min(math.dist(f, g), math.dist(f, (-g[0], -g[1]))) > 0.06 for g in freqs):
                 freqs.append(f)
-        return {"kind": "periodic", "frequencies": freqs,
-                "amplitude": float(rng.choice([0.05, 0.15]))}
+        return {
+            "kind": "periodic",
+            "frequencies": freqs,
+            "amplitude": float(rng.choice([0.05, 0.15])),
+        }
     if kind == "oriented":
         low = float(rng.uniform(0.05, 0.2))
-        return {"kind": "oriented", "angle_deg": float(rng.uniform(0, 180)), "low": low,
-                "high": low + float(rng.uniform(0.15, 0.3)),
-                "amplitude": float(rng.choice([0.1, 0.3]))}
+        return {
+            "kind": "oriented",
+            "angle_deg": float(rng.uniform(0, 180)),
+            "low": low,
+            "high": low + float(rng.uniform(0.15, 0.3)),
+            "amplitude": float(rng.choice([0.1, 0.3])),
+        }
     if kind == "band_noise":
         low = float(rng.uniform(0.08, 0.3))
-        return {"kind": "band_noise", "low": low, "high": low + float(rng.uniform(0.06, 0.15)),
-                "gamma": float(rng.choice([0.25, 1.0]))}
+        return {
+            "kind": "band_noise",
+            "low": low,
+            "high": low + float(rng.uniform(0.06, 0.15)),
+            "gamma": float(rng.choice([0.25, 1.0])),
+        }
     raise ValueError(f"unknown corruption kind {kind!r}; valid: {', '.join(KINDS)}")
 
 
@@ -51,8 +62,11 @@ def _covers(region: dict[str, Any], truth: dict[str, Any], bw: float) -> bool:
     kind = truth["kind"]
     if kind == "periodic" and region["kind"] == "notch":
         return any(
-            min(math.hypot(region["fy"] - fy, region["fx"] - fx),
-                math.hypot(region["fy"] + fy, region["fx"] + fx)) <= region["radius"] + bw
+            min(
+                math.hypot(region["fy"] - fy, region["fx"] - fx),
+                math.hypot(region["fy"] + fy, region["fx"] + fx),
+            )
+            <= region["radius"] + bw
             for fy, fx in truth["frequencies"]
         )
     if kind == "oriented" and region["kind"] == "wedge":
@@ -96,7 +110,10 @@ class DetectionScore:
 
 
 def evaluate_detection(
-    images: np.ndarray, *, seed: int = 0, kinds: tuple[str, ...] = KINDS,
+    images: np.ndarray,
+    *,
+    seed: int = 0,
+    kinds: tuple[str, ...] = KINDS,
     config: AnalyzeConfig | None = None,
 ) -> dict[str, DetectionScore]:
     """Corrupt each image ``(N, C, H, W)`` (model range) with one random corruption per kind
@@ -107,8 +124,13 @@ def evaluate_detection(
     for i, clean in enumerate(images):
         for kind in kinds:
             truth = random_corruption(kind, rng)
-            x = clean if truth is None else apply_corruption(
-                clean[None], parse_corruption(truth), seed=seed * 100_003 + i)[0]
+            x = (
+                clean
+                if truth is None
+                else apply_corruption(
+                    clean[None], parse_corruption(truth), seed=seed * 100_003 + i
+                )[0]
+            )
             regions = [r.region for r in analyze_chw(x, config).regions]
             sc = scores[kind]
             sc.images += 1

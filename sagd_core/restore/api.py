@@ -59,7 +59,9 @@ class RestoreRequest(BaseModel):
     method: Method = "sagd"
     notch_rolloff: Literal["hard", "gaussian", "butterworth"] = "hard"
     notch_width: float | None = Field(
-        default=None, gt=0.0, le=0.25,
+        default=None,
+        gt=0.0,
+        le=0.25,
         description="roll-off width δ (cycles/pixel) of gaussian/butterworth notches",
     )
     steps: int = Field(default=50, ge=1, le=1000)
@@ -106,8 +108,13 @@ class RestoreResult:
 
 def _resolve_device(device: str | torch.device) -> torch.device:
     try:
-        dev = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
-                           "cpu" if device == "auto" else device)
+        dev = torch.device(
+            "cuda"
+            if device == "auto" and torch.cuda.is_available()
+            else "cpu"
+            if device == "auto"
+            else device
+        )
     except (RuntimeError, TypeError) as exc:
         raise RestoreError(f"unknown device {device!r}") from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
@@ -136,8 +143,11 @@ def _run_notch(
     out = apply_gain(y, torch.tensor(gain, device=y.device))
     progress.advance()
     hard = request.notch_rolloff == "hard"
-    warnings = ["the notch is deterministic: samples > 1 gives no uncertainty map"
-                ] if request.samples > 1 else []
+    warnings = (
+        ["the notch is deterministic: samples > 1 gives no uncertainty map"]
+        if request.samples > 1
+        else []
+    )
     return MethodOutcome(
         warnings=warnings,
         samples=out,
@@ -168,11 +178,16 @@ def _apply_schedule(
             model = with_schedule(getattr(models, role), choice, height=h, width=w)
             plans[role] = plan_summary(model.schedule.plan(request.steps))
         except (ScheduleFitError, OSError) as exc:  # bad grid, spectrum or training data
-            raise RestoreError(f"schedule {choice.kind!r} unusable for the {role} model: "
-                               f"{exc}") from exc
+            raise RestoreError(
+                f"schedule {choice.kind!r} unusable for the {role} model: {exc}"
+            ) from exc
         scheduled[role] = model
-    report = {"kind": choice.kind, "description": choice.describe(), "steps": request.steps,
-              "plans": plans}
+    report = {
+        "kind": choice.kind,
+        "description": choice.describe(),
+        "steps": request.steps,
+        "plans": plans,
+    }
     return ModelSet(**scheduled), report
 
 
@@ -217,11 +232,13 @@ def restore(
     if request.method == "notch":
         outcome = _run_notch(y, request, h, w, Progress(1, progress))
     elif request.method == "ddnm":
-        outcome = run_ddnm(y, request, models, progress=progress, tile=tile_size,
-                           overlap=tile_overlap)
+        outcome = run_ddnm(
+            y, request, models, progress=progress, tile=tile_size, overlap=tile_overlap
+        )
     elif request.method == "sagd":
-        outcome = run_sagd(y, request, models, progress=progress, tile=tile_size,
-                           overlap=tile_overlap)
+        outcome = run_sagd(
+            y, request, models, progress=progress, tile=tile_size, overlap=tile_overlap
+        )
     else:  # pragma: no cover - pydantic rejects other methods
         raise RestoreError(f"unknown method {request.method!r}")
     method_s = time.perf_counter() - t0
@@ -236,19 +253,27 @@ def restore(
     uncertainty = prepared.layout(std.cpu().numpy() / 2.0) if std is not None else None
     timings = {"prepare_s": prepared_s, "method_s": method_s}
     report = build_report(
-        method=request.method, spec=request.band, mask_report=mask_report, y=y[0], result=mean,
-        outcome=outcome, request=request.model_dump(mode="json"), channels=c,
-        device=str(dev), timings=timings, samples=int(samples.shape[0]),
+        method=request.method,
+        spec=request.band,
+        mask_report=mask_report,
+        y=y[0],
+        result=mean,
+        outcome=outcome,
+        request=request.model_dump(mode="json"),
+        channels=c,
+        device=str(dev),
+        timings=timings,
+        samples=int(samples.shape[0]),
         uncertainty_mean=float(std.mean()) / 2.0 if std is not None else None,
         clipped_fraction=clipped,
         tiles={"count": len(tiles), "size": tile_size, "overlap": tile_overlap}
-        if len(tiles) > 1 and request.method != "notch" else None,  # the notch never tiles
+        if len(tiles) > 1 and request.method != "notch"
+        else None,  # the notch never tiles
     )
     if schedule_report is not None:
         report["schedule"] = schedule_report
     timings["total_s"] = time.perf_counter() - started
-    logger.info("restored %dx%dx%d with %s in %.3f s", h, w, c, request.method,
-                timings["total_s"])
+    logger.info("restored %dx%dx%d with %s in %.3f s", h, w, c, request.method, timings["total_s"])
     return RestoreResult(
         image=np.clip(unclipped, 0.0, 1.0).astype(np.float32),
         unclipped=unclipped,

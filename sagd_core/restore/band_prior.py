@@ -63,8 +63,9 @@ def tweedie_coefficient(rho: float, alpha_bar: float) -> float:
     return math.sqrt(alpha_bar) * rho / (alpha_bar * rho + 1.0 - alpha_bar) if rho > 0 else 0.0
 
 
-def clean_tweedie(x0: torch.Tensor, x_t: torch.Tensor, alpha_bar: float, rho: float,
-                  mask: torch.Tensor) -> torch.Tensor:
+def clean_tweedie(
+    x0: torch.Tensor, x_t: torch.Tensor, alpha_bar: float, rho: float, mask: torch.Tensor
+) -> torch.Tensor:
     """The clean posterior mean from a corrupted-data model's ``x̂₀`` at ``x_t``, in the band
     (``mask`` on the half grid); the trusted part of ``x̂₀`` is kept."""
     k = tweedie_coefficient(rho, alpha_bar)
@@ -94,7 +95,8 @@ def magnitude_stats(corrupted: np.ndarray, spec: BandSpec) -> dict[str, Any] | N
         return None
     rows, cols = np.nonzero(mask)
     return {
-        "height": h, "width": w,
+        "height": h,
+        "width": w,
         "bins": [[int(rows[b]), int(cols[b])] for b in np.nonzero(keep)[0]],
         "magnitude": mean[:, keep].T.tolist(),  # (bins, C)
         "radial_variance": (std[:, keep] ** 2).T.tolist(),

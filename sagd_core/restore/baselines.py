@@ -50,9 +50,18 @@ def sdedit(
     shape = (samples, c, h, w)
     a0 = float(plan.alpha_bars[0])
     x_start = math.sqrt(a0) * y_t.expand(shape).float() + math.sqrt(1 - a0) * noise_op.sample(
-        shape, generator=gen)
-    out = sample_ddim(model.eps_predictor(noise_op), plan, noise_op, shape, generator=gen,
-                      x_T=x_start, eta=1.0, callback=Progress(len(plan), None).on_step)
+        shape, generator=gen
+    )
+    out = sample_ddim(
+        model.eps_predictor(noise_op),
+        plan,
+        noise_op,
+        shape,
+        generator=gen,
+        x_T=x_start,
+        eta=1.0,
+        callback=Progress(len(plan), None).on_step,
+    )
     out64 = out.to(torch.float64)
     if input_noise_std == 0.0:
         out64 = merge_bands(y_t.expand(shape), out64, mask)

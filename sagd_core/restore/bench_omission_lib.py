@@ -33,9 +33,14 @@ logger = logging.getLogger(__name__)
 
 #: P1's FID table (MNIST 32×32, Inception features, 3 seeds): band → (standard, bpm-SAGD).
 P1_FID: dict[str, tuple[float, float]] = {
-    "[0.1,0.2)": (3.23, 2.76), "[0.2,0.3)": (3.66, 3.04), "[0.3,0.4)": (3.48, 3.00),
-    "[0.4,0.5)": (3.43, 2.92), "[0.5,0.6)": (3.36, 2.83), "[0.6,0.7)": (3.24, 2.70),
-    "[0.7,0.8)": (3.04, 2.55), "[0.8,0.9)": (3.47, 2.51),
+    "[0.1,0.2)": (3.23, 2.76),
+    "[0.2,0.3)": (3.66, 3.04),
+    "[0.3,0.4)": (3.48, 3.00),
+    "[0.4,0.5)": (3.43, 2.92),
+    "[0.5,0.6)": (3.36, 2.83),
+    "[0.6,0.7)": (3.24, 2.70),
+    "[0.7,0.8)": (3.04, 2.55),
+    "[0.8,0.9)": (3.47, 2.51),
 }
 VARIANTS = ("standard", "sagd")
 
@@ -51,16 +56,33 @@ class OmissionPreset:
     samples: int
     sample_steps: int
     bands: tuple[tuple[float, float], ...] = tuple(
-        (round(0.1 * k, 1), round(0.1 * (k + 1), 1)) for k in range(1, 9))
+        (round(0.1 * k, 1), round(0.1 * (k + 1), 1)) for k in range(1, 9)
+    )
     project_trusted: bool = True
     clip: bool = True
 
 
 PRESETS: dict[str, OmissionPreset] = {
-    "quick": OmissionPreset(name="quick", image_size=16, unet="cpu-tiny", train_steps=300,
-                            batch_size=32, train_seeds=(0, 1), samples=200, sample_steps=25),
-    "full": OmissionPreset(name="full", image_size=32, unet="cpu-small", train_steps=4000,
-                           batch_size=64, train_seeds=(0, 1, 2), samples=1000, sample_steps=50),
+    "quick": OmissionPreset(
+        name="quick",
+        image_size=16,
+        unet="cpu-tiny",
+        train_steps=300,
+        batch_size=32,
+        train_seeds=(0, 1),
+        samples=200,
+        sample_steps=25,
+    ),
+    "full": OmissionPreset(
+        name="full",
+        image_size=32,
+        unet="cpu-small",
+        train_steps=4000,
+        batch_size=64,
+        train_seeds=(0, 1, 2),
+        samples=1000,
+        sample_steps=50,
+    ),
 }
 
 
@@ -69,30 +91,53 @@ def band_label(low: float, high: float) -> str:
 
 
 def band_spec(low: float, high: float) -> BandSpec:
-    return BandSpec.model_validate({"regions": [{"kind": "annulus", "low": low, "high": high}],
-                                    "radius": "normalized"})
+    return BandSpec.model_validate(
+        {"regions": [{"kind": "annulus", "low": low, "high": high}], "radius": "normalized"}
+    )
 
 
-def omission_config(preset: OmissionPreset, low: float, high: float, variant: str,
-                    seed: int, device: str) -> TrainConfig:
+def omission_config(
+    preset: OmissionPreset, low: float, high: float, variant: str, seed: int, device: str
+) -> TrainConfig:
     spec = band_spec(low, high)
-    corruption = {"kind": "band_noise", "low": low, "high": high, "gamma": 1.0,
-                  "radius": "normalized"}
-    data = DataConfig(source="digits", image_size=preset.image_size, corruption=corruption,
-                      corruption_seed=seed)
+    corruption = {
+        "kind": "band_noise",
+        "low": low,
+        "high": high,
+        "gamma": 1.0,
+        "radius": "normalized",
+    }
+    data = DataConfig(
+        source="digits", image_size=preset.image_size, corruption=corruption, corruption_seed=seed
+    )
     sagd = variant == "sagd"
     return TrainConfig(
-        model=unet_preset(preset.unet, 1), noise=NoiseSpec(omit=spec) if sagd else NoiseSpec(),
-        band=spec, role="omission" if sagd else "standard",
-        project_trusted=sagd and preset.project_trusted, data=data, steps=preset.train_steps,
-        batch_size=preset.batch_size, warmup_steps=min(50, preset.train_steps // 10), seed=seed,
-        checkpoint_every=preset.train_steps, device=device,
+        model=unet_preset(preset.unet, 1),
+        noise=NoiseSpec(omit=spec) if sagd else NoiseSpec(),
+        band=spec,
+        role="omission" if sagd else "standard",
+        project_trusted=sagd and preset.project_trusted,
+        data=data,
+        steps=preset.train_steps,
+        batch_size=preset.batch_size,
+        warmup_steps=min(50, preset.train_steps // 10),
+        seed=seed,
+        checkpoint_every=preset.train_steps,
+        device=device,
     )
 
 
 @torch.no_grad()
-def generate(model: LoadedModel, count: int, steps: int, seed: int, size: int,
-             batch: int = 256, *, clip: bool = True) -> np.ndarray:
+def generate(
+    model: LoadedModel,
+    count: int,
+    steps: int,
+    seed: int,
+    size: int,
+    batch: int = 256,
+    *,
+    clip: bool = True,
+) -> np.ndarray:
     """``count`` DDIM samples ``(N, 1, size, size)`` from the model's shaped prior.
 
     ``clip``: clamp every x̂₀ to the data range [−1, 1], as DDIM implementations do (diffusers'
@@ -113,8 +158,14 @@ def generate(model: LoadedModel, count: int, steps: int, seed: int, size: int,
     out = []
     for start in range(0, count, batch):
         n = min(batch, count - start)
-        x = sample_ddim(eps, plan, noise_op, (n, 1, size, size), generator=gen,
-                        x0_transform=clamp_and_project if clip else None)
+        x = sample_ddim(
+            eps,
+            plan,
+            noise_op,
+            (n, 1, size, size),
+            generator=gen,
+            x0_transform=clamp_and_project if clip else None,
+        )
         out.append(x.cpu().double().numpy())
     return np.concatenate(out)
 
@@ -127,14 +178,22 @@ class BandResult:
     train_seconds: float
 
 
-def run_band(preset: OmissionPreset, low: float, high: float, root: Path, *, device: str,
-             on_progress: Callable[[str, TrainProgress], None] | None = None) -> BandResult:
+def run_band(
+    preset: OmissionPreset,
+    low: float,
+    high: float,
+    root: Path,
+    *,
+    device: str,
+    on_progress: Callable[[str, TrainProgress], None] | None = None,
+) -> BandResult:
     """Train both variants for every seed, sample, and score against clean test digits."""
     clean = load_builtin("digits", image_size=preset.image_size, split="test").astype(np.float64)
     spec = band_spec(low, high)
     label = band_label(low, high)
     metrics: dict[str, dict[str, list[float]]] = {
-        v: {"fd": [], "band_energy": [], "spectrum_db": []} for v in VARIANTS}
+        v: {"fd": [], "band_energy": [], "spectrum_db": []} for v in VARIANTS
+    }
     examples: dict[str, np.ndarray] = {}
     t_train = 0.0
     for seed in preset.train_seeds:
@@ -150,8 +209,14 @@ def run_band(preset: OmissionPreset, low: float, high: float, root: Path, *, dev
             train(config, where, progress=cb)
             t_train += time.perf_counter() - t0
             model = load_model(where, device=device)
-            samples = generate(model, preset.samples, preset.sample_steps, seed + 1000,
-                               preset.image_size, clip=preset.clip)
+            samples = generate(
+                model,
+                preset.samples,
+                preset.sample_steps,
+                seed + 1000,
+                preset.image_size,
+                clip=preset.clip,
+            )
             m = metrics[variant]
             m["fd"].append(frechet_distance(samples, clean, image_size=preset.image_size))
             m["band_energy"].append(band_energy_ratio(samples, clean, spec))
@@ -165,20 +230,31 @@ def reference_scores(preset: OmissionPreset) -> dict[str, float]:
     """Floors and ceilings: clean train vs clean test FD, and corrupted vs clean per band."""
     size = preset.image_size
     clean_test = load_builtin("digits", image_size=size, split="test").astype(np.float64)
-    clean_train = load_builtin("digits", image_size=size, split="train",
-                               count=min(preset.samples, 1437)).astype(np.float64)
+    clean_train = load_builtin(
+        "digits", image_size=size, split="train", count=min(preset.samples, 1437)
+    ).astype(np.float64)
     from sagd_core.metrics import digits_feature_extractor
 
-    return {"fd_clean_train_vs_test": frechet_distance(clean_train, clean_test, image_size=size),
-            "classifier_accuracy": digits_feature_extractor(size).accuracy}
+    return {
+        "fd_clean_train_vs_test": frechet_distance(clean_train, clean_test, image_size=size),
+        "classifier_accuracy": digits_feature_extractor(size).accuracy,
+    }
 
 
 def summarize(results: list[BandResult]) -> dict[str, Any]:
-    wins = {k: sum(bool(np.mean(r.metrics["sagd"][k]) < np.mean(r.metrics["standard"][k]))
-                   for r in results) for k in ("fd", "spectrum_db")}
+    wins = {
+        k: sum(
+            bool(np.mean(r.metrics["sagd"][k]) < np.mean(r.metrics["standard"][k])) for r in results
+        )
+        for k in ("fd", "spectrum_db")
+    }
     wins["band_energy"] = sum(
-        bool(abs(np.mean(r.metrics["sagd"]["band_energy"]) - 1)
-             < abs(np.mean(r.metrics["standard"]["band_energy"]) - 1)) for r in results)
+        bool(
+            abs(np.mean(r.metrics["sagd"]["band_energy"]) - 1)
+            < abs(np.mean(r.metrics["standard"]["band_energy"]) - 1)
+        )
+        for r in results
+    )
     return {"sagd_wins": wins, "bands": len(results)}
 
 

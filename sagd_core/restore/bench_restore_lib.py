@@ -35,8 +35,13 @@ from sagd_core.training import TrainProgress, train
 
 logger = logging.getLogger(__name__)
 
-METHODS = ("identity", "best notch", "SDEdit (corrupted-trained)", "DDNM (clean-trained)",
-           "SAGD (corrupted-trained)")
+METHODS = (
+    "identity",
+    "best notch",
+    "SDEdit (corrupted-trained)",
+    "DDNM (clean-trained)",
+    "SAGD (corrupted-trained)",
+)
 
 
 @dataclass(frozen=True)
@@ -75,32 +80,87 @@ PRESETS: dict[str, RestorePreset] = {
     # corruption's) the band model's fill calibrates to gain 0 at 300 and 500 steps alike, so
     # their band models get 100 steps and their other models 200.
     "quick": RestorePreset(
-        name="quick", datasets=("digits", "lfw", "natural"), image_size=16,
+        name="quick",
+        datasets=("digits", "lfw", "natural"),
+        image_size=16,
         corruptions=(
             ("band [0.15,0.30)", {**_BAND, "low": 0.15, "high": 0.3}),
-            ("periodic stripes", {"kind": "periodic", "amplitude": 0.3, "notch_radius": 0.04,
-                                  "frequencies": [[0.25, 0.125], [-0.125, 0.3125]]}),
-            ("oriented stripes", {"kind": "oriented", "angle_deg": 30.0, "low": 0.1,
-                                  "high": 0.5, "amplitude": 0.5, "tolerance_deg": 8.0}),
+            (
+                "periodic stripes",
+                {
+                    "kind": "periodic",
+                    "amplitude": 0.3,
+                    "notch_radius": 0.04,
+                    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
+                },
+            ),
+            (
+                "oriented stripes",
+                {
+                    "kind": "oriented",
+                    "angle_deg": 30.0,
+                    "low": 0.1,
+                    "high": 0.5,
+                    "amplitude": 0.5,
+                    "tolerance_deg": 8.0,
+                },
+            ),
         ),
-        noise_levels=(0.0, 0.05), train_steps=200, batch_size=32, unet="cpu-tiny",
-        test_images=16, steps=25, samples=4, seeds=(0,), detection_images=8,
-        role_steps=(("digits/band", 800), ("digits/omission", 300), ("digits/standard", 300),
-                    ("digits/full", 300), ("band", 100)),
+        noise_levels=(0.0, 0.05),
+        train_steps=200,
+        batch_size=32,
+        unet="cpu-tiny",
+        test_images=16,
+        steps=25,
+        samples=4,
+        seeds=(0,),
+        detection_images=8,
+        role_steps=(
+            ("digits/band", 800),
+            ("digits/omission", 300),
+            ("digits/standard", 300),
+            ("digits/full", 300),
+            ("band", 100),
+        ),
     ),
     "full": RestorePreset(
-        name="full", datasets=("digits", "lfw", "natural"), image_size=32,
+        name="full",
+        datasets=("digits", "lfw", "natural"),
+        image_size=32,
         corruptions=(
             ("band [0.10,0.20)", {**_BAND, "low": 0.1, "high": 0.2}),
             ("band [0.20,0.30)", {**_BAND, "low": 0.2, "high": 0.3}),
             ("band [0.30,0.45)", {**_BAND, "low": 0.3, "high": 0.45}),
-            ("periodic stripes", {"kind": "periodic", "amplitude": 0.3, "notch_radius": 0.03,
-                                  "frequencies": [[0.25, 0.125], [-0.125, 0.3125]]}),
-            ("oriented stripes", {"kind": "oriented", "angle_deg": 30.0, "low": 0.1,
-                                  "high": 0.5, "amplitude": 0.5, "tolerance_deg": 5.0}),
+            (
+                "periodic stripes",
+                {
+                    "kind": "periodic",
+                    "amplitude": 0.3,
+                    "notch_radius": 0.03,
+                    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
+                },
+            ),
+            (
+                "oriented stripes",
+                {
+                    "kind": "oriented",
+                    "angle_deg": 30.0,
+                    "low": 0.1,
+                    "high": 0.5,
+                    "amplitude": 0.5,
+                    "tolerance_deg": 5.0,
+                },
+            ),
         ),
-        noise_levels=(0.0, 0.05), train_steps=3000, batch_size=64, unet="cpu-small",
-        test_images=100, steps=50, samples=8, seeds=(0, 1, 2), detection_images=24,
+        noise_levels=(0.0, 0.05),
+        train_steps=3000,
+        batch_size=64,
+        unet="cpu-small",
+        test_images=100,
+        steps=50,
+        samples=8,
+        seeds=(0, 1, 2),
+        detection_images=24,
     ),
 }
 
@@ -118,13 +178,17 @@ class TrainedSet:
     denoise_calibration: list[dict[str, Any]] = field(default_factory=list)
 
 
-
 def split_train(preset: RestorePreset, dataset: str) -> tuple[int | None, np.ndarray]:
     """``(train_count, calibration images)``: digits/lfw keep their last training images out;
     ``natural`` draws fresh patches (other positions in the same training photos)."""
     if dataset == "natural":
-        held = load_builtin(dataset, image_size=preset.image_size, split="train",
-                            count=preset.calibration_images, seed=99)
+        held = load_builtin(
+            dataset,
+            image_size=preset.image_size,
+            split="train",
+            count=preset.calibration_images,
+            seed=99,
+        )
         return None, held
     full = load_builtin(dataset, image_size=preset.image_size, split="train")
     n_cal = min(preset.calibration_images, len(full) // 5)
@@ -132,17 +196,33 @@ def split_train(preset: RestorePreset, dataset: str) -> tuple[int | None, np.nda
 
 
 def train_models(
-    preset: RestorePreset, dataset: str, label: str, corruption: dict[str, Any], root: Path,
-    *, device: str, on_progress: Callable[[str, TrainProgress], None] | None = None,
+    preset: RestorePreset,
+    dataset: str,
+    label: str,
+    corruption: dict[str, Any],
+    root: Path,
+    *,
+    device: str,
+    on_progress: Callable[[str, TrainProgress], None] | None = None,
 ) -> TrainedSet:
     """Train (or reuse, when ``root`` already holds them) the four models of one setting, then
     calibrate, on held-out corrupted training images, the band model's fill and the omission
     model's denoising at each broadband noise level of the preset."""
     train_count, held_out = split_train(preset, dataset)
-    recipes = {role: corruption_recipes(
-        corruption, source=dataset, image_size=preset.image_size,
-        steps=preset.steps_for(role, dataset), batch_size=preset.batch_size, unet=preset.unet,
-        device=device, train_count=train_count, roles=(role,))[role] for role in ROLES}
+    recipes = {
+        role: corruption_recipes(
+            corruption,
+            source=dataset,
+            image_size=preset.image_size,
+            steps=preset.steps_for(role, dataset),
+            batch_size=preset.batch_size,
+            unet=preset.unet,
+            device=device,
+            train_count=train_count,
+            roles=(role,),
+        )[role]
+        for role in ROLES
+    }
     out = TrainedSet(models={})
     for role, config in recipes.items():
         # The clean-trained model does not depend on the corruption: share it per dataset.
@@ -151,6 +231,7 @@ def train_models(
         if role == "full" and (where / "config.json").exists():
             pass
         else:
+
             def cb(p: TrainProgress, role: str = role) -> None:
                 if on_progress is not None:
                     on_progress(f"{dataset}/{label}/{role}", p)
@@ -163,23 +244,41 @@ def train_models(
     calib_images = apply_corruption(held_out, parse_corruption(corruption), seed=CORRUPTION_SEED)
     t0 = time.perf_counter()
     out.calibration = calibrate_fill_gain(
-        out.models["band"], calib_images.astype(np.float64), recipes["band"].band
-        or parse_corruption(corruption).band_spec(), steps=preset.steps,
-        samples=preset.samples, directory=band_dir, device=device)
+        out.models["band"],
+        calib_images.astype(np.float64),
+        recipes["band"].band or parse_corruption(corruption).band_spec(),
+        steps=preset.steps,
+        samples=preset.samples,
+        directory=band_dir,
+        device=device,
+    )
     spec = recipes["omission"].band or parse_corruption(corruption).band_spec()
     out.denoise_calibration = [
-        calibrate_denoiser(out.models["omission"], calib_images.astype(np.float64), spec, s,
-                           steps=preset.steps, device=device)
-        for s in preset.noise_levels if s > 0]
+        calibrate_denoiser(
+            out.models["omission"],
+            calib_images.astype(np.float64),
+            spec,
+            s,
+            steps=preset.steps,
+            device=device,
+        )
+        for s in preset.noise_levels
+        if s > 0
+    ]
     out.seconds["calibration"] = time.perf_counter() - t0
     return out
 
 
-def test_set(preset: RestorePreset, dataset: str, corruption: dict[str, Any],
-             noise_std: float) -> tuple[np.ndarray, np.ndarray]:
+def test_set(
+    preset: RestorePreset, dataset: str, corruption: dict[str, Any], noise_std: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Held-out clean images and their corrupted (+ broadband noise) versions, model range."""
-    clean = load_builtin(dataset, image_size=preset.image_size, split="test",
-                         count=None if dataset != "natural" else preset.test_images)
+    clean = load_builtin(
+        dataset,
+        image_size=preset.image_size,
+        split="test",
+        count=None if dataset != "natural" else preset.test_images,
+    )
     clean = clean[: preset.test_images]  # lfw's test split holds 20 faces
     corrupted = apply_corruption(clean, parse_corruption(corruption), seed=12345)
     if noise_std > 0:
@@ -207,8 +306,14 @@ class SettingResult:
 
 
 def evaluate_setting(
-    preset: RestorePreset, models: dict[str, LoadedModel], spec: BandSpec, clean: np.ndarray,
-    corrupted: np.ndarray, noise_std: float, *, device: str,
+    preset: RestorePreset,
+    models: dict[str, LoadedModel],
+    spec: BandSpec,
+    clean: np.ndarray,
+    corrupted: np.ndarray,
+    noise_std: float,
+    *,
+    device: str,
     tick: Callable[[], None] | None = None,
 ) -> SettingResult:
     """Restore every test image with every method and seed; metrics against the clean images."""
@@ -219,8 +324,16 @@ def evaluate_setting(
     notch_outputs: dict[str, np.ndarray] = {}
     for r in ROLLOFFS:
         t0 = time.perf_counter()
-        notched = np.stack([_model_chw(restore(_unit_hwc(y), RestoreRequest(
-            band=spec, method="notch", notch_rolloff=r)).unclipped) for y in corrupted])
+        notched = np.stack(
+            [
+                _model_chw(
+                    restore(
+                        _unit_hwc(y), RestoreRequest(band=spec, method="notch", notch_rolloff=r)
+                    ).unclipped
+                )
+                for y in corrupted
+            ]
+        )
         seconds["best notch"] = (time.perf_counter() - t0) / len(corrupted)
         notch_outputs[r] = notched
         rolloff_psnr[r] = band_metrics(notched, clean, spec).psnr
@@ -229,12 +342,24 @@ def evaluate_setting(
 
     def run_method(method: str, y: np.ndarray, seed: int) -> np.ndarray:
         if method == "SDEdit (corrupted-trained)":
-            return sdedit(models["standard"], y, spec, steps=preset.steps, seed=seed,
-                          samples=preset.samples, input_noise_std=noise_std)
+            return sdedit(
+                models["standard"],
+                y,
+                spec,
+                steps=preset.steps,
+                seed=seed,
+                samples=preset.samples,
+                input_noise_std=noise_std,
+            )
         sagd = method == "SAGD (corrupted-trained)"
-        request = RestoreRequest(band=spec, method="sagd" if sagd else "ddnm",
-                                 steps=preset.steps, seed=seed, samples=preset.samples,
-                                 input_noise_std=noise_std)
+        request = RestoreRequest(
+            band=spec,
+            method="sagd" if sagd else "ddnm",
+            steps=preset.steps,
+            seed=seed,
+            samples=preset.samples,
+            input_noise_std=noise_std,
+        )
         chosen = sagd_models if sagd else ModelSet(full=models["full"])
         return _model_chw(restore(_unit_hwc(y), request, chosen, device=device).unclipped)
 
@@ -253,16 +378,24 @@ def evaluate_setting(
             per_seed[method].append(band_metrics(outputs[method], clean, spec).as_dict())
         if k == 0:
             examples = outputs
-    metrics = {m: {key: float(np.mean([d[key] for d in v])) for key in v[0]}
-               for m, v in per_seed.items()}
-    spread = {m: {key: float(np.std([d[key] for d in v])) for key in v[0]}
-              for m, v in per_seed.items()}
-    return SettingResult(metrics=metrics, spread=spread, seconds_per_image=seconds,
-                         notch_rolloff=best, examples=examples)
+    metrics = {
+        m: {key: float(np.mean([d[key] for d in v])) for key in v[0]} for m, v in per_seed.items()
+    }
+    spread = {
+        m: {key: float(np.std([d[key] for d in v])) for key in v[0]} for m, v in per_seed.items()
+    }
+    return SettingResult(
+        metrics=metrics,
+        spread=spread,
+        seconds_per_image=seconds,
+        notch_rolloff=best,
+        examples=examples,
+    )
 
 
-def measure_latency(unet: str, size: int, steps: int, *, device: str,
-                    repeats: int = 2) -> dict[str, Any]:
+def measure_latency(
+    unet: str, size: int, steps: int, *, device: str, repeats: int = 2
+) -> dict[str, Any]:
     """Seconds for a ``size²`` RGB SAGD band fill at ``steps`` (untrained weights: the cost does
     not depend on training) with each estimator, the notch alone, and one bare network call.
     Overhead = total / (network evaluations made × bare call) − 1."""
@@ -272,12 +405,14 @@ def measure_latency(unet: str, size: int, steps: int, *, device: str,
     from sagd_core.training.config import TrainConfig
 
     band = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})
-    config = TrainConfig(model=unet_preset(unet, 3), noise=NoiseSpec(kind="band", band=band),
-                         band=band, role="band")
+    config = TrainConfig(
+        model=unet_preset(unet, 3), noise=NoiseSpec(kind="band", band=band), band=band, role="band"
+    )
     dev = torch.device(device)
     net = UNet(config.model).to(dev).eval().requires_grad_(False)
-    model = TrainedModel(net=net, config=config, schedule=config.schedule.build(), meta={},
-                         device=dev)
+    model = TrainedModel(
+        net=net, config=config, schedule=config.schedule.build(), meta={}, device=dev
+    )
     image = np.random.default_rng(0).random((size, size, 3)).astype(np.float32)
     x = torch.randn(1, 3, size, size, device=dev)
     t = torch.full((1,), 500.0, device=dev)
@@ -303,13 +438,19 @@ def measure_latency(unet: str, size: int, steps: int, *, device: str,
         report: dict[str, Any] = {}
 
         def once(req: RestoreRequest = req, report: dict[str, Any] = report) -> None:
-            report.update(restore(image, req, ModelSet(band=model), device=device,
-                                  tile_size=max(size, 256)).report)
+            report.update(
+                restore(
+                    image, req, ModelSet(band=model), device=device, tile_size=max(size, 256)
+                ).report
+            )
 
         total = best_of(once)
         evals = int(report["details"]["fill"]["steps"])
-        out[estimator] = {"total_s": total, "network_calls": evals,
-                          "overhead": total / (evals * forward) - 1.0}
+        out[estimator] = {
+            "total_s": total,
+            "network_calls": evals,
+            "overhead": total / (evals * forward) - 1.0,
+        }
     out["notch_s"] = best_of(lambda: restore(image, RestoreRequest(band=band, method="notch")))
     return out
 

@@ -101,22 +101,39 @@ def calibrate_fill_gain(
     weights = model.noise_op(h, w).weights.cpu().numpy()
     measured = corruption_ratio(corrupted, spec, weights)
     y_b, _ = band_split(corrupted.astype(np.float64), spec)
-    candidates = [_candidate(model, corrupted, y_b, spec, rho, read, steps=steps,
-                             samples=samples, seed=seed, device=device)
-                  for read in dict.fromkeys(read_levels or (MEAN_ALPHA_BAR,))
-                  for rho in dict.fromkeys((measured, 0.0))]
+    candidates = [
+        _candidate(
+            model,
+            corrupted,
+            y_b,
+            spec,
+            rho,
+            read,
+            steps=steps,
+            samples=samples,
+            seed=seed,
+            device=device,
+        )
+        for read in dict.fromkeys(read_levels or (MEAN_ALPHA_BAR,))
+        for rho in dict.fromkeys((measured, 0.0))
+    ]
     best = best_candidate(candidates)
     calib = {
-        "gain": best["gain"], "raw_gain": best["raw_gain"], "images": len(corrupted),
-        "steps": steps, "samples": samples, "band": spec.model_dump(mode="json"),
-        "corruption_ratio": best["corruption_ratio"], "measured_corruption_ratio": measured,
-        "read_alpha_bar": best["read_alpha_bar"], "candidates": candidates,
+        "gain": best["gain"],
+        "raw_gain": best["raw_gain"],
+        "images": len(corrupted),
+        "steps": steps,
+        "samples": samples,
+        "band": spec.model_dump(mode="json"),
+        "corruption_ratio": best["corruption_ratio"],
+        "measured_corruption_ratio": measured,
+        "read_alpha_bar": best["read_alpha_bar"],
+        "candidates": candidates,
         "magnitude": magnitude_stats(corrupted, spec),
     }
     model.meta["fill_calibration"] = calib
     if directory is not None:
-        write_bytes_atomic(Path(directory) / CALIBRATION_FILE,
-                           json.dumps(calib, indent=2).encode())
+        write_bytes_atomic(Path(directory) / CALIBRATION_FILE, json.dumps(calib, indent=2).encode())
     return calib
 
 
@@ -128,20 +145,35 @@ def best_candidate(candidates: list[dict[str, float]]) -> dict[str, float]:
     return max(candidates, key=lambda c: c["reduction"])
 
 
-def _candidate(model: LoadedModel, corrupted: np.ndarray, y_b: np.ndarray, spec: BandSpec,
-               rho: float, read: float, *, steps: int, samples: int, seed: int,
-               device: str) -> dict[str, float]:
+def _candidate(
+    model: LoadedModel,
+    corrupted: np.ndarray,
+    y_b: np.ndarray,
+    spec: BandSpec,
+    rho: float,
+    read: float,
+    *,
+    steps: int,
+    samples: int,
+    seed: int,
+    device: str,
+) -> dict[str, float]:
     """The gain of the fill read at ``ᾱ = read`` with ratio ``rho`` and its Noise2Noise estimate
     of the in-band squared error it removes, ``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²`` (per image)."""
     meta = {k: v for k, v in model.meta.items() if k != "fill_calibration"}
     meta["fill_calibration"] = {"gain": 1.0, "corruption_ratio": rho, "read_alpha_bar": read}
-    uncalibrated = TrainedModel(net=model.net, config=model.config, schedule=model.schedule,
-                                meta=meta, device=model.device)
+    uncalibrated = TrainedModel(
+        net=model.net, config=model.config, schedule=model.schedule, meta=meta, device=model.device
+    )
     request = RestoreRequest(band=spec, method="sagd", steps=steps, samples=samples, seed=seed)
     fills = []
     for y in corrupted:
-        res = restore(np.transpose((y + 1.0) / 2.0, (1, 2, 0)), request,
-                      ModelSet(band=uncalibrated), device=device)
+        res = restore(
+            np.transpose((y + 1.0) / 2.0, (1, 2, 0)),
+            request,
+            ModelSet(band=uncalibrated),
+            device=device,
+        )
         out = res.unclipped if res.unclipped.ndim == 3 else res.unclipped[:, :, None]
         fills.append(np.transpose(2.0 * out.astype(np.float64) - 1.0, (2, 0, 1)))
     fill_b, _ = band_split(np.stack(fills), spec)
@@ -153,10 +185,15 @@ def _candidate(model: LoadedModel, corrupted: np.ndarray, y_b: np.ndarray, spec:
     mean = float(per_image.mean())
     stderr = float(per_image.std(ddof=1) / np.sqrt(len(per_image)))
     significant = mean > SIGNIFICANCE * stderr
-    return {"corruption_ratio": rho, "read_alpha_bar": read,
-            "gain": gain if significant else 0.0, "raw_gain": raw,
-            "reduction": mean if significant else 0.0, "estimated_reduction": mean,
-            "stderr": stderr}
+    return {
+        "corruption_ratio": rho,
+        "read_alpha_bar": read,
+        "gain": gain if significant else 0.0,
+        "raw_gain": raw,
+        "reduction": mean if significant else 0.0,
+        "estimated_reduction": mean,
+        "stderr": stderr,
+    }
 
 
 __all__ = ["READ_LEVELS", "SIGNIFICANCE", "best_candidate", "calibrate_fill_gain"]

@@ -43,9 +43,11 @@ def truncate_for_mean(plan: SamplingPlan) -> SamplingPlan:
     averaged over chains, estimates the posterior mean ``E[x₀ | y] = E[E[x₀ | x_t] | y]``."""
     reached = np.nonzero(plan.alpha_bars >= MEAN_ALPHA_BAR)[0]
     last = int(reached[0]) if reached.size else len(plan) - 1
-    return SamplingPlan(timesteps=plan.timesteps[: last + 1].copy(),
-                        alpha_bars=plan.alpha_bars[: last + 1].copy(),
-                        final_alpha_bar=plan.alpha_bar_prev(last))
+    return SamplingPlan(
+        timesteps=plan.timesteps[: last + 1].copy(),
+        alpha_bars=plan.alpha_bars[: last + 1].copy(),
+        final_alpha_bar=plan.alpha_bar_prev(last),
+    )
 
 
 def support_gap(weights: np.ndarray, region: np.ndarray) -> float:
@@ -95,8 +97,15 @@ def run_chain(
         progress.on_step(info)
 
     return sample_ddim(
-        eps_model, plan, noise_op, tuple(x_start.shape), generator=generator,
-        x_T=x_start.to(torch.float32), eta=ETA, callback=on_step, x0_transform=x0_transform,
+        eps_model,
+        plan,
+        noise_op,
+        tuple(x_start.shape),
+        generator=generator,
+        x_T=x_start.to(torch.float32),
+        eta=ETA,
+        callback=on_step,
+        x0_transform=x0_transform,
     )
 
 

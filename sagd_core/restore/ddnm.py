@@ -80,8 +80,16 @@ def ddnm_tile(
 
     x_start = noise_op.sample(tuple(y.shape), generator=generator)
     last: list[torch.Tensor] = []
-    out = run_chain(model, plan, noise_op, x_start, generator=generator,
-                    x0_transform=x0_transform, progress=progress, last_x0=last)
+    out = run_chain(
+        model,
+        plan,
+        noise_op,
+        x_start,
+        generator=generator,
+        x0_transform=x0_transform,
+        progress=progress,
+        last_x0=last,
+    )
     return last[0] if posterior_mean else out
 
 
@@ -108,8 +116,9 @@ def run_ddnm(
     y_k = y.expand(request.samples, -1, -1, -1).contiguous()
 
     def per_tile(t: torch.Tensor) -> torch.Tensor:
-        return ddnm_tile(model, t, request.band, plan, noise_std=s, generator=gen,
-                         progress=tracker).to(torch.float64)
+        return ddnm_tile(
+            model, t, request.band, plan, noise_std=s, generator=gen, progress=tracker
+        ).to(torch.float64)
 
     filled = run_tiled(per_tile, y_k, tile, overlap)
     mask = mask_on(request.band, h, w, y.device)
@@ -124,9 +133,12 @@ def run_ddnm(
         samples=samples,
         band=BandAction("filled", "DDNM null-space sampling with the full-support model"),
         trusted=trusted,
-        details={"steps": len(plan), "sampler": "ancestral (DDIM eta=1)",
-                 "estimator": "mean of the samples",
-                 "model": model.config.noise.describe()},
+        details={
+            "steps": len(plan),
+            "sampler": "ancestral (DDIM eta=1)",
+            "estimator": "mean of the samples",
+            "model": model.config.noise.describe(),
+        },
         stochastic=True,
     )
 

@@ -43,5 +43,11 @@ def apply_blend(denoised: torch.Tensor, y: torch.Tensor, calib: dict[str, Any]) 
     return irfft2(spec, h, w)
 
 
-__all__ = ["META_KEY", "NOISE_TOLERANCE", "RING_EDGES", "apply_blend", "find_calibration",
-           "ring_index"]
+__all__ = [
+    "META_KEY",
+    "NOISE_TOLERANCE",
+    "RING_EDGES",
+    "apply_blend",
+    "find_calibration",
+    "ring_index",
+]

@@ -47,18 +47,24 @@ def calibrate_denoiser(
     per noise level) and returns it."""
     if corrupted.ndim != 4 or len(corrupted) < 2 or noise_std <= 0:
         raise ValueError("calibration needs (N, C, H, W) images, N ≥ 2, and noise_std > 0")
-    raw = TrainedModel(net=model.net, config=model.config, schedule=model.schedule,
-                       meta={k: v for k, v in model.meta.items() if k != META_KEY},
-                       device=model.device)
+    raw = TrainedModel(
+        net=model.net,
+        config=model.config,
+        schedule=model.schedule,
+        meta={k: v for k, v in model.meta.items() if k != META_KEY},
+        device=model.device,
+    )
     rng = np.random.default_rng(seed)
     clean = corrupted.astype(np.float64)
     noisy = clean + noise_std * rng.standard_normal(clean.shape)
-    request = RestoreRequest(band=spec, method="sagd", steps=steps, seed=seed,
-                             input_noise_std=noise_std)
+    request = RestoreRequest(
+        band=spec, method="sagd", steps=steps, seed=seed, input_noise_std=noise_std
+    )
     denoised = []
     for y in noisy:
-        res = restore(np.transpose((y + 1.0) / 2.0, (1, 2, 0)), request, ModelSet(omission=raw),
-                      device=device)
+        res = restore(
+            np.transpose((y + 1.0) / 2.0, (1, 2, 0)), request, ModelSet(omission=raw), device=device
+        )
         out = res.unclipped if res.unclipped.ndim == 3 else res.unclipped[:, :, None]
         denoised.append(np.transpose(2.0 * out.astype(np.float64) - 1.0, (2, 0, 1)))
     h, w = clean.shape[-2:]
@@ -88,8 +94,14 @@ def calibrate_denoiser(
             a, b = 1.0, 0.0
         a_out.append(float(a))
         b_out.append(float(b))
-    calib = {"noise_std": noise_std, "ring_edges": list(RING_EDGES), "a": a_out, "b": b_out,
-             "images": len(corrupted), "steps": steps}
+    calib = {
+        "noise_std": noise_std,
+        "ring_edges": list(RING_EDGES),
+        "a": a_out,
+        "b": b_out,
+        "images": len(corrupted),
+        "steps": steps,
+    }
     others = [c for c in model.meta.get(META_KEY, []) if c.get("noise_std") != noise_std]
     model.meta[META_KEY] = [*others, calib]
     return calib

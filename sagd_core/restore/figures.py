@@ -10,8 +10,16 @@ import cv2
 import numpy as np
 
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
-_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
-            (140, 86, 75), (227, 119, 194), (127, 127, 127)]  # RGB; canvases are uint8
+_COLOURS = [
+    (31, 119, 180),
+    (255, 127, 14),
+    (44, 160, 44),
+    (214, 39, 40),
+    (148, 103, 189),
+    (140, 86, 75),
+    (227, 119, 194),
+    (127, 127, 127),
+]  # RGB; canvases are uint8
 
 
 def to_display(chw: np.ndarray, scale: int) -> np.ndarray:
@@ -37,8 +45,14 @@ def _text(canvas: np.ndarray, text: str, org: tuple[int, int], size: float = 0.4
     cv2.putText(canvas, text, org, _FONT, size, (0, 0, 0), 1, cv2.LINE_AA)
 
 
-def image_grid(rows: Sequence[Sequence[np.ndarray]], *, row_labels: Sequence[str],
-               col_labels: Sequence[str], scale: int = 4, pad: int = 4) -> np.ndarray:
+def image_grid(
+    rows: Sequence[Sequence[np.ndarray]],
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    scale: int = 4,
+    pad: int = 4,
+) -> np.ndarray:
     """A labelled grid of model-range ``(C, H, W)`` images (all the same size)."""
     cells = [[to_display(img, scale) for img in row] for row in rows]
     ch, cw = cells[0][0].shape[:2]
@@ -57,8 +71,14 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], *, row_labels: Sequence[str
     return canvas.astype(np.float64) / 255.0
 
 
-def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str, xlabel: str,
-               ylabel: str, size: tuple[int, int] = (640, 400)) -> np.ndarray:
+def line_chart(
+    series: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    title: str,
+    xlabel: str,
+    ylabel: str,
+    size: tuple[int, int] = (640, 400),
+) -> np.ndarray:
     """Lines ``{label: (x, y)}`` on shared linear axes with a legend."""
     w, h = size
     left, right, top, bottom = 60, 150, 30, 40
@@ -79,15 +99,20 @@ def line_chart(series: dict[str, tuple[np.ndarray, np.ndarray]], *, title: str, 
     cv2.rectangle(canvas, px(x0, y1), px(x1, y0), (0, 0, 0), 1)
     for frac in (0.0, 0.5, 1.0):
         _text(canvas, f"{y0 + frac * (y1 - y0):.3g}", (2, px(x0, y0 + frac * (y1 - y0))[1] + 4))
-        _text(canvas, f"{x0 + frac * (x1 - x0):.3g}",
-              (px(x0 + frac * (x1 - x0), y0)[0] - 10, h - bottom + 15))
+        _text(
+            canvas,
+            f"{x0 + frac * (x1 - x0):.3g}",
+            (px(x0 + frac * (x1 - x0), y0)[0] - 10, h - bottom + 15),
+        )
     _text(canvas, title, (left, 18), 0.5)
     _text(canvas, xlabel, (w // 2 - 40, h - 8))
     _text(canvas, ylabel, (2, top - 8))
     for k, (label, (x, y)) in enumerate(series.items()):
         colour = _COLOURS[k % len(_COLOURS)]
-        pts = np.array([px(float(a), float(b)) for a, b in zip(x, y, strict=True)
-                        if np.isfinite(b)], dtype=np.int32)
+        pts = np.array(
+            [px(float(a), float(b)) for a, b in zip(x, y, strict=True) if np.isfinite(b)],
+            dtype=np.int32,
+        )
         if len(pts) > 1:
             cv2.polylines(canvas, [pts], False, colour, 2, cv2.LINE_AA)
         ly = top + 15 + 16 * k

@@ -26,8 +26,9 @@ from sagd_core.training.checkpoints import TrainedModel
 from sagd_core.training.config import TrainConfig
 
 
-def power_law_spectrum(height: int, width: int, *, scale: float = 0.02, r0: float = 0.02,
-                       exponent: float = 2.0) -> np.ndarray:
+def power_law_spectrum(
+    height: int, width: int, *, scale: float = 0.02, r0: float = 0.02, exponent: float = 2.0
+) -> np.ndarray:
     """``λ(f) = scale / (r² + r0²)^(exponent/2)`` on the half grid (natural-image-like)."""
     r = radius_grid(height, width)
     return scale / (r**2 + r0**2) ** (exponent / 2)
@@ -56,8 +57,10 @@ class WienerEps(nn.Module):
 
     def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
         if (h, w) not in self._grids:
-            self._grids[(h, w)] = (noise_weights(self.noise, h, w) ** 2,
-                                   power_law_spectrum(h, w, **self.spectrum))
+            self._grids[(h, w)] = (
+                noise_weights(self.noise, h, w) ** 2,
+                power_law_spectrum(h, w, **self.spectrum),
+            )
         return self._grids[(h, w)]
 
     def _alpha_bar(self, t: float) -> float:
@@ -88,15 +91,18 @@ def oracle_model(
 ) -> LoadedModel:
     """A :class:`LoadedModel` whose network is :class:`WienerEps` (role and noise as given)."""
     config = TrainConfig(
-        model=unet_preset("cpu-tiny", channels), noise=noise, band=band,
+        model=unet_preset("cpu-tiny", channels),
+        noise=noise,
+        band=band,
         role=role,  # type: ignore[arg-type]
         project_trusted=noise.omit is not None,
     )
     schedule = config.schedule.build()
     net = WienerEps(schedule, noise, spectrum or {})
     meta: dict[str, Any] = {"oracle": "wiener"}
-    return TrainedModel(net=cast(UNet, net), config=config, schedule=schedule, meta=meta,
-                        device=torch.device("cpu"))
+    return TrainedModel(
+        net=cast(UNet, net), config=config, schedule=schedule, meta=meta, device=torch.device("cpu")
+    )
 
 
 __all__ = ["WienerEps", "oracle_model", "power_law_spectrum", "sample_gaussian_images"]

@@ -108,14 +108,19 @@ class LatencyResult:
 def band_model(unet: str, channels: int, device: torch.device, *, seed: int = 0) -> TrainedModel:
     """A band model (noise only in :data:`LATENCY_BAND`) with random weights."""
     band = parse_band_spec(LATENCY_BAND)
-    config = TrainConfig(model=unet_preset(unet, channels),
-                         noise=NoiseSpec(kind="band", band=band), band=band, role="band")
+    config = TrainConfig(
+        model=unet_preset(unet, channels),
+        noise=NoiseSpec(kind="band", band=band),
+        band=band,
+        role="band",
+    )
     torch.manual_seed(seed)
     net = UNet(config.model)
     nn.init.normal_(net.conv_out.weight, std=0.02)
     net = net.to(device).eval().requires_grad_(False)
-    return TrainedModel(net=net, config=config, schedule=config.schedule.build(), meta={},
-                        device=device)
+    return TrainedModel(
+        net=net, config=config, schedule=config.schedule.build(), meta={}, device=device
+    )
 
 
 def measure_latency(
@@ -136,11 +141,20 @@ def measure_latency(
     dev = torch.device(device)
     model = band_model(unet, 3, dev)
     timed = TimedNet(model.net)
-    timed_model = TrainedModel(net=cast(UNet, timed), config=model.config, schedule=model.schedule,
-                               meta=model.meta, device=dev)
+    timed_model = TrainedModel(
+        net=cast(UNet, timed),
+        config=model.config,
+        schedule=model.schedule,
+        meta=model.meta,
+        device=dev,
+    )
     band = parse_band_spec(LATENCY_BAND)
-    fields: dict[str, Any] = {"band": band, "method": "sagd", "estimator": estimator,
-                              "samples": samples}
+    fields: dict[str, Any] = {
+        "band": band,
+        "method": "sagd",
+        "estimator": estimator,
+        "samples": samples,
+    }
     if steps is not None:
         fields["steps"] = steps
     request = RestoreRequest(**fields)
@@ -150,8 +164,9 @@ def measure_latency(
     tile = max(size, 256)
 
     def run_restore() -> dict[str, Any]:
-        return restore(image, request, ModelSet(band=timed_model), device=dev,
-                       tile_size=tile).report
+        return restore(
+            image, request, ModelSet(band=timed_model), device=dev, tile_size=tile
+        ).report
 
     def bare() -> tuple[float, float]:
         with torch.no_grad():
@@ -185,14 +200,23 @@ def measure_latency(
         restore(image, RestoreRequest(band=band, method="notch"), device=dev)
         notch.append(time.perf_counter() - started)
     return LatencyResult(
-        unet=unet, size=size, steps=request.steps, estimator=estimator, device=str(dev),
-        threads=torch.get_num_threads(), rounds=rounds, network_calls=calls,
+        unet=unet,
+        size=size,
+        steps=request.steps,
+        estimator=estimator,
+        device=str(dev),
+        threads=torch.get_num_threads(),
+        rounds=rounds,
+        network_calls=calls,
         bare_forward_s=statistics.median(f[0] for f in forwards),
         bare_forward_min_s=min(f[0] for f in forwards),
-        total_s=statistics.median(totals), total_min_s=min(totals),
-        network_in_run_s=statistics.median(in_net), notch_s=statistics.median(notch),
+        total_s=statistics.median(totals),
+        total_min_s=min(totals),
+        network_in_run_s=statistics.median(in_net),
+        notch_s=statistics.median(notch),
         bare_forward_cpu_s=statistics.median(f[1] for f in forwards),
-        total_cpu_s=statistics.median(totals_cpu), totals=totals,
+        total_cpu_s=statistics.median(totals_cpu),
+        totals=totals,
     )
 
 
@@ -214,5 +238,4 @@ def markdown(results: list[LatencyResult]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["LATENCY_BAND", "LatencyResult", "TimedNet", "band_model", "markdown",
-           "measure_latency"]
+__all__ = ["LATENCY_BAND", "LatencyResult", "TimedNet", "band_model", "markdown", "measure_latency"]

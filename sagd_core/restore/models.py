@@ -103,7 +103,10 @@ class ModelSet:
             else:
                 net = copy.deepcopy(model.net).to(dev)
                 moved[role] = TrainedModel(
-                    net=net, config=model.config, schedule=model.schedule, meta=model.meta,
+                    net=net,
+                    config=model.config,
+                    schedule=model.schedule,
+                    meta=model.meta,
                     device=dev,
                 )
         return ModelSet(**moved)

@@ -18,5 +18,4 @@ from sagd_core.training.recipes import (
     resolve_corruption,
 )
 
-__all__ = ["NAMED_CORRUPTIONS", "ROLES", "corruption_recipes", "recipe_noise",
-           "resolve_corruption"]
+__all__ = ["NAMED_CORRUPTIONS", "ROLES", "corruption_recipes", "recipe_noise", "resolve_corruption"]

@@ -110,8 +110,9 @@ def denoise_tile(
     running the chain."""
     h, w = y.shape[-2:]
     mask_np = band_mask(spec, h, w)
-    noise_op = require_support(model, (mask_np == 0).astype(np.float64), h, w,
-                               role="omission", where="the trusted bands")
+    noise_op = require_support(
+        model, (mask_np == 0).astype(np.float64), h, w, role="omission", where="the trusted bands"
+    )
     keep = (1.0 - mask_on(spec, h, w, y.device)).to(torch.float32)
     a = float(plan.alpha_bars[0])
     w2 = noise_op.power_spectrum().to(torch.float32)
@@ -130,16 +131,24 @@ def denoise_tile(
         eps = model.eps_predictor(noise_op)(x_start, t)
         progress.advance()
         return keep_band_at_zero(predict_x0(x_start, eps, a), a)
-    return run_chain(model, plan, noise_op, x_start, generator=generator,
-                     x0_transform=keep_band_at_zero, progress=progress)
+    return run_chain(
+        model,
+        plan,
+        noise_op,
+        x_start,
+        generator=generator,
+        x0_transform=keep_band_at_zero,
+        progress=progress,
+    )
 
 
 #: Where the fill's posterior-mean estimate is read by default (module docstring, point 2).
 FILL_MEAN_ALPHA_BAR = MEAN_ALPHA_BAR
 
 
-def fill_plan(model: LoadedModel, steps: int, posterior_mean: bool,
-              read_alpha_bar: float | None = None) -> SamplingPlan:
+def fill_plan(
+    model: LoadedModel, steps: int, posterior_mean: bool, read_alpha_bar: float | None = None
+) -> SamplingPlan:
     """The fill chain's plan; for the posterior mean it ends at the first step with
     ``ᾱ ≥ FILL_MEAN_ALPHA_BAR``, or, with a ``read_alpha_bar`` above that, at that level (the
     plan's levels below the cut, then the read: :func:`~sagd_core.schedule_design.fill_plan.
@@ -195,13 +204,27 @@ def fill_tile(
         return merge_bands(z32, x0, mask)
 
     if not posterior_mean:
-        return run_chain(model, plan, noise_op, x_start, generator=generator,
-                         x0_transform=replace_trusted, progress=progress)
+        return run_chain(
+            model,
+            plan,
+            noise_op,
+            x_start,
+            generator=generator,
+            x0_transform=replace_trusted,
+            progress=progress,
+        )
     # Run to the read step, then read its x̂₀ with the corrupted-data correction (band_prior).
     x_t = x_start
     if len(plan) > 1:
-        x_t = run_chain(model, head_plan(plan), noise_op, x_start, generator=generator,
-                        x0_transform=replace_trusted, progress=progress)
+        x_t = run_chain(
+            model,
+            head_plan(plan),
+            noise_op,
+            x_start,
+            generator=generator,
+            x0_transform=replace_trusted,
+            progress=progress,
+        )
     a_read = float(plan.alpha_bars[-1])
     t = torch.full((z.shape[0],), float(plan.timesteps[-1]), device=z.device)
     x0 = replace_trusted(predict_x0(x_t, model.eps_predictor(noise_op)(x_t, t), a_read), a_read)
@@ -211,9 +234,11 @@ def fill_tile(
 
 def head_plan(plan: SamplingPlan) -> SamplingPlan:
     """``plan`` without its last step, ending at that step's ᾱ (its state is the last x_t)."""
-    return SamplingPlan(timesteps=plan.timesteps[:-1].copy(),
-                        alpha_bars=plan.alpha_bars[:-1].copy(),
-                        final_alpha_bar=float(plan.alpha_bars[-1]))
+    return SamplingPlan(
+        timesteps=plan.timesteps[:-1].copy(),
+        alpha_bars=plan.alpha_bars[:-1].copy(),
+        final_alpha_bar=float(plan.alpha_bars[-1]),
+    )
 
 
 def corruption_ratio(model: LoadedModel) -> float:
@@ -266,15 +291,21 @@ def run_sagd(
     if filler is not None:
         # A read level set by the request's schedule is already in the model's plans.
         requested = request.schedule.read_alpha_bar
-        plans["fill"] = fill_plan(filler, request.steps, tweedie,
-                                  None if requested is not None else fill_read_level(filler))
+        plans["fill"] = fill_plan(
+            filler,
+            request.steps,
+            tweedie,
+            None if requested is not None else fill_read_level(filler),
+        )
         work += len(plans["fill"])
         gain = fill_gain(filler) if tweedie else 1.0
         read = float(plans["fill"].alpha_bars[-1])
         details["fill"] = fill_details = {
-            "steps": len(plans["fill"]), "model": filler.config.noise.describe(),
-            "estimator": f"posterior mean (Tweedie at ᾱ = {read:.3g}, averaged over the "
-                         "samples)" if tweedie else "sample",
+            "steps": len(plans["fill"]),
+            "model": filler.config.noise.describe(),
+            "estimator": f"posterior mean (Tweedie at ᾱ = {read:.3g}, averaged over the samples)"
+            if tweedie
+            else "sample",
             "gain": gain,
         }
         if tweedie:
@@ -290,9 +321,19 @@ def run_sagd(
     if denoiser is not None:
         model_d, plan_d = denoiser, plans["denoise"]
         z = run_tiled(
-            lambda t: denoise_tile(model_d, t, spec, plan_d, noise_std=s, generator=gen,
-                                   progress=tracker, posterior_mean=tweedie).to(torch.float64),
-            z, tile, overlap,
+            lambda t: denoise_tile(
+                model_d,
+                t,
+                spec,
+                plan_d,
+                noise_std=s,
+                generator=gen,
+                progress=tracker,
+                posterior_mean=tweedie,
+            ).to(torch.float64),
+            z,
+            tile,
+            overlap,
         )
         blend = find_calibration(denoiser, s) if tweedie else None
         if blend is not None:  # calibrated Wiener-like blend with the input (denoise_blend)
@@ -303,9 +344,12 @@ def run_sagd(
     if filler is not None:
         model_f, plan_f = filler, plans["fill"]
         filled = run_tiled(
-            lambda t: fill_tile(model_f, t, spec, plan_f, generator=gen, progress=tracker,
-                                posterior_mean=tweedie).to(torch.float64),
-            z, tile, overlap,
+            lambda t: fill_tile(
+                model_f, t, spec, plan_f, generator=gen, progress=tracker, posterior_mean=tweedie
+            ).to(torch.float64),
+            z,
+            tile,
+            overlap,
         )
         samples = merge_bands(z, gain * filled, mask)
         if tweedie:  # constant-magnitude (periodic) bins: band_prior point 2
@@ -313,24 +357,43 @@ def run_sagd(
             stats = calib.get("magnitude") if isinstance(calib, dict) else None
             samples, n_bins = project_magnitude(samples, y, stats, noise_std=s)
             fill_details["constant_magnitude_bins"] = n_bins
-        how = (f"posterior mean of the band model given the trusted bands, fill gain {gain:.3g}"
-               if tweedie else "sampled from the band model conditioned on the trusted bands")
+        how = (
+            f"posterior mean of the band model given the trusted bands, fill gain {gain:.3g}"
+            if tweedie
+            else "sampled from the band model conditioned on the trusted bands"
+        )
         band = BandAction("filled", how + " (SAGD.md §4.3)")
         details["uncertainty"] = (
             "spread of the K posterior-mean estimates (Monte Carlo error × √K), not the "
-            "posterior spread: use estimator 'sample' for that" if tweedie
-            else "spread of K posterior samples (of the corrupted band distribution)")
+            "posterior spread: use estimator 'sample' for that"
+            if tweedie
+            else "spread of K posterior samples (of the corrupted band distribution)"
+        )
     else:
         samples = apply_gain(z, 1.0 - mask)
-        why = "no band model given" if models.omission is None else (
-            "no band model given; an omission model has no support in the band and cannot "
-            "fill it (SAGD.md §4.2)")
+        why = (
+            "no band model given"
+            if models.omission is None
+            else (
+                "no band model given; an omission model has no support in the band and cannot "
+                "fill it (SAGD.md §4.2)"
+            )
+        )
         band = BandAction("omitted", why + ": the band is set to zero (a hard notch)")
     tracker.finish()
-    trusted = "denoised by the omission model" if denoiser is not None else (
-        "returned exactly" if s == 0 else "returned as given (not denoised)")
-    return MethodOutcome(samples=samples, band=band, trusted=trusted, details=details,
-                         warnings=warnings, stochastic=stochastic)
+    trusted = (
+        "denoised by the omission model"
+        if denoiser is not None
+        else ("returned exactly" if s == 0 else "returned as given (not denoised)")
+    )
+    return MethodOutcome(
+        samples=samples,
+        band=band,
+        trusted=trusted,
+        details=details,
+        warnings=warnings,
+        stochastic=stochastic,
+    )
 
 
 __all__ = [

@@ -100,8 +100,14 @@ def radial_profile(spectrum: Spectrum) -> tuple[np.ndarray, np.ndarray, np.ndarr
 
 
 def fit_power_law(
-    radii: np.ndarray, log_profile: np.ndarray, counts: np.ndarray, *, bin_width: float,
-    clip_sigma: float = 2.5, iterations: int = 5, degree: int = 1,
+    radii: np.ndarray,
+    log_profile: np.ndarray,
+    counts: np.ndarray,
+    *,
+    bin_width: float,
+    clip_sigma: float = 2.5,
+    iterations: int = 5,
+    degree: int = 1,
 ) -> PowerLawFit:
     """Weighted least squares of the log profile on ``log r`` (``degree`` 1: a power law, 2: with
     curvature) over ``[1.5 bins, 0.5]``, dropping bins that stand far *above* the fit (bands of
@@ -133,8 +139,14 @@ def fit_power_law(
         if new_keep.sum() < 3 or np.array_equal(new_keep, keep):
             break
         keep = new_keep
-    return PowerLawFit(intercept=float(coef[0]), slope=float(coef[1]), r_low=r_low,
-                       r_high=r_high, scatter=scatter, curvature=float(coef[2]))
+    return PowerLawFit(
+        intercept=float(coef[0]),
+        slope=float(coef[1]),
+        r_low=r_low,
+        r_high=r_high,
+        scatter=scatter,
+        curvature=float(coef[2]),
+    )
 
 
 __all__ = ["PowerLawFit", "Spectrum", "fit_power_law", "power_spectrum", "radial_profile"]

@@ -70,7 +70,12 @@ def mean_chain_calls(plan: SamplingPlan, stop: float) -> int:
 
 
 def fill_problem(
-    model: TrainedModel, *, loss: LossName, height: int, width: int, stop: float,
+    model: TrainedModel,
+    *,
+    loss: LossName,
+    height: int,
+    width: int,
+    stop: float,
     start_mean: StartMean = "band",
 ) -> TruncatedChainProblem:
     """The in-band Gaussian problem of ``model``'s fill chain at ``height × width``, read at
@@ -79,8 +84,9 @@ def fill_problem(
 
     spectrum = model_spectrum(model).resized(height, width)
     w = noise_weights(model.config.noise, height, width)
-    return TruncatedChainProblem.build(spectrum.whiten(w), w**2, stop=stop, loss=loss,
-                                       start_mean=start_mean)
+    return TruncatedChainProblem.build(
+        spectrum.whiten(w), w**2, stop=stop, loss=loss, start_mean=start_mean
+    )
 
 
 def check_read(read_alpha_bar: float | None) -> tuple[float, float]:
@@ -94,8 +100,14 @@ def check_read(read_alpha_bar: float | None) -> tuple[float, float]:
 
 
 def fitted_fill_chain(
-    model: TrainedModel, calls: int, *, loss: LossName = "w2", height: int, width: int,
-    init: np.ndarray | None = None, read_alpha_bar: float | None = None,
+    model: TrainedModel,
+    calls: int,
+    *,
+    loss: LossName = "w2",
+    height: int,
+    width: int,
+    init: np.ndarray | None = None,
+    read_alpha_bar: float | None = None,
 ) -> TruncatedFit:
     """The fitted ``calls``-level fill chain of ``model`` (cached): levels below the cut, then
     the read at ``read_alpha_bar`` (default: at the cut)."""
@@ -109,8 +121,9 @@ def fitted_fill_chain(
     if cached is not None:
         return cached
     problem = fill_problem(model, loss=loss, height=height, width=width, stop=read)
-    fit = fit_truncated_chain(problem, calls, alpha_bar_min=float(model.schedule.alpha_bars[-1]),
-                              max_level=cut, init=init)
+    fit = fit_truncated_chain(
+        problem, calls, alpha_bar_min=float(model.schedule.alpha_bars[-1]), max_level=cut, init=init
+    )
     with _lock:
         _fits[key] = fit
         while len(_fits) > _MAX_CACHED:
@@ -125,14 +138,25 @@ def move_read(plan: SamplingPlan, read_alpha_bar: float, schedule: Schedule) -> 
     below = plan.alpha_bars < cut
     above = plan.alpha_bars > read * (1 + 1e-9)
     alpha_bars = np.concatenate([plan.alpha_bars[below], [read], plan.alpha_bars[above]])
-    times = np.concatenate([plan.timesteps[below], schedule.time_for_alpha_bar(np.array([read])),
-                            plan.timesteps[above]])
-    return SamplingPlan(timesteps=times, alpha_bars=alpha_bars,
-                        final_alpha_bar=plan.final_alpha_bar)
+    times = np.concatenate(
+        [
+            plan.timesteps[below],
+            schedule.time_for_alpha_bar(np.array([read])),
+            plan.timesteps[above],
+        ]
+    )
+    return SamplingPlan(
+        timesteps=times, alpha_bars=alpha_bars, final_alpha_bar=plan.final_alpha_bar
+    )
 
 
 def fill_plan_for_model(
-    model: TrainedModel, num_steps: int, *, loss: LossName = "w2", height: int, width: int,
+    model: TrainedModel,
+    num_steps: int,
+    *,
+    loss: LossName = "w2",
+    height: int,
+    width: int,
     read_alpha_bar: float | None = None,
 ) -> SamplingPlan:
     """The N-step ``fit`` plan of a band model (see the module docstring)."""
@@ -149,14 +173,14 @@ def fill_plan_for_model(
     cut, read = check_read(read)
     # The model's own chain (its levels before the cut are below it), read at `read`.
     init = np.append(own.alpha_bars[: calls - 1], read)
-    fit = fitted_fill_chain(model, calls, loss=loss, height=height, width=width, init=init,
-                            read_alpha_bar=read)
+    fit = fitted_fill_chain(
+        model, calls, loss=loss, height=height, width=width, init=init, read_alpha_bar=read
+    )
     tail = own.alpha_bars[calls:]
     keep = tail > read * (1 + 1e-9)
     alpha_bars = np.concatenate([fit.levels, tail[keep]])
     times = np.concatenate([schedule.time_for_alpha_bar(fit.levels), own.timesteps[calls:][keep]])
-    return SamplingPlan(timesteps=times, alpha_bars=alpha_bars,
-                        final_alpha_bar=own.final_alpha_bar)
+    return SamplingPlan(timesteps=times, alpha_bars=alpha_bars, final_alpha_bar=own.final_alpha_bar)
 
 
 __all__ = [

@@ -134,12 +134,18 @@ class FitProblem:
         w = noise_weights(noise, height, width)
         return cls(sized.whiten(w), w**2 if loss == "w2" else None, w)
 
-    def loss(self, alpha_bars: np.ndarray, sampler: str, loss: str,
-             final_alpha_bar: float = 1.0) -> float:
+    def loss(
+        self, alpha_bars: np.ndarray, sampler: str, loss: str, final_alpha_bar: float = 1.0
+    ) -> float:
         """W2² (pixel space) or KL of a decreasing grid."""
-        return schedule_loss(alpha_bars, self.whitened, sampler=sampler,  # type: ignore[arg-type]
-                             loss=loss, final_alpha_bar=final_alpha_bar,  # type: ignore[arg-type]
-                             weights=self.weights)
+        return schedule_loss(
+            alpha_bars,
+            self.whitened,
+            sampler=sampler,  # type: ignore[arg-type]
+            loss=loss,  # type: ignore[arg-type]
+            final_alpha_bar=final_alpha_bar,
+            weights=self.weights,
+        )
 
 
 def fit_for_noise(
@@ -170,8 +176,14 @@ def fit_for_noise(
         raise ScheduleFitError(str(exc)) from exc
     range_ = (float(schedule.alpha_bars[-1]), float(schedule.alpha_bars[0]))
     fitted = optimize_schedule(
-        problem.whitened, num_steps, sampler=sampler, loss=loss, init=init,
-        T=schedule.num_train_timesteps, weights=problem.weights, alpha_bar_range=range_,
+        problem.whitened,
+        num_steps,
+        sampler=sampler,
+        loss=loss,
+        init=init,
+        T=schedule.num_train_timesteps,
+        weights=problem.weights,
+        alpha_bar_range=range_,
     )
     context = {
         "image_size": [h, w],
@@ -201,11 +213,23 @@ def fitted_schedule_for_model(
     if cached is not None:
         return cached
     fitted = fit_for_noise(
-        spectrum, model.config.noise, model.schedule, num_steps, sampler=sampler, loss=loss,
-        height=h, width=w,
+        spectrum,
+        model.config.noise,
+        model.schedule,
+        num_steps,
+        sampler=sampler,
+        loss=loss,
+        height=h,
+        width=w,
     )
-    logger.info("fitted %d-step %s/%s schedule for the model: loss %.4g -> %.4g", num_steps,
-                sampler, loss, fitted.loss_init, fitted.loss_final)
+    logger.info(
+        "fitted %d-step %s/%s schedule for the model: loss %.4g -> %.4g",
+        num_steps,
+        sampler,
+        loss,
+        fitted.loss_init,
+        fitted.loss_final,
+    )
     _remember(_fits, key, fitted)
     return fitted
 
@@ -233,4 +257,3 @@ def fitted_plan_for_model(
         model, num_steps, sampler=sampler, loss=loss, height=height, width=width
     )
     return plan_for_fitted(fitted, model.schedule)
-

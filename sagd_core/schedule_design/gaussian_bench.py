@@ -60,8 +60,11 @@ class CaseResult:
 def power_law_case(noise: NoiseSpec, size: int = 32) -> GaussianCase:
     """``λ ∝ r⁻²`` on ``size × size`` (``r ≥ 1/size``), unscaled, zero mean (SAGD.md §5)."""
     label = "white" if noise.is_white else noise.describe()
-    return GaussianCase(f"power law r^-2 {size}x{size}, {label}",
-                        gaussian_spectrum_power_law(size, size, -2.0), noise)
+    return GaussianCase(
+        f"power law r^-2 {size}x{size}, {label}",
+        gaussian_spectrum_power_law(size, size, -2.0),
+        noise,
+    )
 
 
 def data_case(name: str, spectrum: Spectrum, noise: NoiseSpec) -> GaussianCase:
@@ -88,8 +91,14 @@ def run_case(
             linear = schedule.plan(n).alpha_bars[::-1]
             losses["linear"][n] = problem.loss(linear, sampler, "w2")
             losses["cosine"][n] = problem.loss(cosine_alpha_bars(n), sampler, "w2")
-            fitted = fit_for_noise(spec, case.noise, schedule, n, sampler=sampler,  # type: ignore[arg-type]
-                                   loss="w2")
+            fitted = fit_for_noise(
+                spec,
+                case.noise,
+                schedule,
+                n,
+                sampler=sampler,  # type: ignore[arg-type]
+                loss="w2",
+            )
             losses["optimized"][n] = fitted.loss_final
             result.fits[sampler][n] = fitted
         result.losses[sampler] = losses

@@ -56,8 +56,9 @@ def reference_for(model: TrainedModel, count: int | None = None) -> Reference:
     data = model.config.data.model_copy(update={"split": "test", "count": count})
     images = load_training_images(data)
     clean = load_clean_images(data).astype(np.float32)
-    return Reference(images, clean, estimate_spectrum(images),
-                     images.astype(np.float64).mean(axis=0))
+    return Reference(
+        images, clean, estimate_spectrum(images), images.astype(np.float64).mean(axis=0)
+    )
 
 
 def plan_for(model: TrainedModel, schedule: str, num_steps: int, sampler: str) -> SamplingPlan:
@@ -133,8 +134,11 @@ class ModelResult:
     seconds: float = 0.0
 
     def best_heuristic(self, metric: str, n: int) -> tuple[str, float]:
-        options = {s: self.metrics[s][n][metric] for s in ("linear", "cosine")
-                   if n in self.metrics.get(s, {})}
+        options = {
+            s: self.metrics[s][n][metric]
+            for s in ("linear", "cosine")
+            if n in self.metrics.get(s, {})
+        }
         name = min(options, key=lambda k: options[k])
         return name, options[name]
 

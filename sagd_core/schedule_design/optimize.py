@@ -172,8 +172,9 @@ class _Objective:
         total = np.sum(self.weights * loss_terms(v, self.lam, self.loss), axis=-1)
         if self.mean_weights is not None:
             e = _mean_error_core(ab_full, self.lam, self.sampler)
-            total = total + np.sum(mean_terms(e * e * self.mean_weights, self.lam, self.loss),
-                                   axis=-1)
+            total = total + np.sum(
+                mean_terms(e * e * self.mean_weights, self.lam, self.loss), axis=-1
+            )
         return total
 
     def value(self, alpha_bars: np.ndarray) -> float:
@@ -201,8 +202,9 @@ def schedule_loss(
     False.
     """
     ab = validate_alpha_bars(alpha_bars, final_alpha_bar)
-    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance,
-                                 use_mean)
+    objective = _Objective.build(
+        lam, weights, sampler, loss, final_alpha_bar, prior_variance, use_mean
+    )
     return objective.value(ab)
 
 
@@ -281,7 +283,12 @@ def _run_slsqp(
             {"type": "ineq", "fun": lambda z: diff @ z - margin, "jac": lambda z: diff}
         )
     return minimize(
-        f, z0, jac=True, method="SLSQP", bounds=[(lo, hi)] * n, constraints=constraints,
+        f,
+        z0,
+        jac=True,
+        method="SLSQP",
+        bounds=[(lo, hi)] * n,
+        constraints=constraints,
         options={"maxiter": max_iter, "ftol": 1e-12},
     )
 
@@ -311,8 +318,13 @@ def _run_lbfgs(
     def fu(u: np.ndarray) -> tuple[float, np.ndarray]:
         return _value_and_grad(lambda us: batch(to_z(us)), u, cols)
 
-    res = minimize(fu, u0, jac=True, method="L-BFGS-B",
-                   options={"maxiter": max_iter, "ftol": 1e-14, "gtol": 1e-10})
+    res = minimize(
+        fu,
+        u0,
+        jac=True,
+        method="L-BFGS-B",
+        options={"maxiter": max_iter, "ftol": 1e-14, "gtol": 1e-10},
+    )
     return to_z(res.x[None, :])[0].real, res
 
 
@@ -429,8 +441,9 @@ def optimize_schedule(
         raise ScheduleFitError(f"need margin > 0 and max_iter >= 1, got {margin}, {max_iter}")
     if not (math.isfinite(final_alpha_bar) and 0 < final_alpha_bar <= 1):
         raise ScheduleGridError(f"final_alpha_bar must lie in (0, 1], got {final_alpha_bar}")
-    objective = _Objective.build(lam, weights, sampler, loss, final_alpha_bar, prior_variance,
-                                 use_mean)
+    objective = _Objective.build(
+        lam, weights, sampler, loss, final_alpha_bar, prior_variance, use_mean
+    )
     grid0, init_name = _initial_grid(init, num_steps, T)
 
     ab_min, ab_max = _check_range(alpha_bar_range)
@@ -441,13 +454,33 @@ def optimize_schedule(
     hi = math.log(top) - math.log1p(-top)
     if (num_steps - 1) * margin >= hi - lo:
         raise ScheduleFitError(f"{num_steps} steps do not fit in the bounds with margin {margin}")
-    fit = minimise_grid(objective.batch, grid0, lo, hi, margin=margin, max_iter=max_iter,
-                        method=method, cols=objective.lam.size)
-    loss0, value, used, success, nit, message = (fit.loss_init, fit.value, fit.method,
-                                                 fit.success, fit.iterations, fit.message)
+    fit = minimise_grid(
+        objective.batch,
+        grid0,
+        lo,
+        hi,
+        margin=margin,
+        max_iter=max_iter,
+        method=method,
+        cols=objective.lam.size,
+    )
+    loss0, value, used, success, nit, message = (
+        fit.loss_init,
+        fit.value,
+        fit.method,
+        fit.success,
+        fit.iterations,
+        fit.message,
+    )
     logger.info(
         "schedule fit (%s, %s, N=%d): %s %.6g -> %.6g (%s)",
-        sampler, loss, num_steps, init_name, loss0, value, used,
+        sampler,
+        loss,
+        num_steps,
+        init_name,
+        loss0,
+        value,
+        used,
     )
     return FittedSchedule(
         alpha_bars=fit.alpha_bars,

@@ -43,8 +43,13 @@ def plan_from_grid(
         level = logging.DEBUG if key in _warned else logging.WARNING
         _warned.add(key)
         logger.log(
-            level, "%d of %d ᾱ levels lie outside the schedule's training range [%.3g, %.6g]; "
-            "their model times are clamped", int(outside.sum()), ab.size, lo, hi,
+            level,
+            "%d of %d ᾱ levels lie outside the schedule's training range [%.3g, %.6g]; "
+            "their model times are clamped",
+            int(outside.sum()),
+            ab.size,
+            lo,
+            hi,
         )
     try:
         return schedule.plan_from_alpha_bars(ab, final_alpha_bar=final_alpha_bar)

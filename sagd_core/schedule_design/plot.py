@@ -16,8 +16,14 @@ import cv2
 import numpy as np
 
 _COLORS = [  # BGR, colour-blind-friendly (Okabe–Ito)
-    (178, 114, 0), (0, 94, 213), (115, 158, 0), (167, 121, 204), (233, 180, 86),
-    (66, 228, 240), (0, 0, 0), (0, 159, 230),
+    (178, 114, 0),
+    (0, 94, 213),
+    (115, 158, 0),
+    (167, 121, 204),
+    (233, 180, 86),
+    (66, 228, 240),
+    (0, 0, 0),
+    (0, 159, 230),
 ]
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 
@@ -114,16 +120,25 @@ def line_chart(
         px = round(float(ax.to_px(np.array([10**t if logx else t]))[0]))
         cv2.line(img, (px, top), (px, bottom), grey, 1)
         label = _fmt(t, logx)
-        cv2.putText(img, label, (px - 4 * len(label), bottom + 20), _FONT, 0.45, black, 1,
-                    cv2.LINE_AA)
+        cv2.putText(
+            img, label, (px - 4 * len(label), bottom + 20), _FONT, 0.45, black, 1, cv2.LINE_AA
+        )
     for t in ay.ticks():
         py = round(float(ay.to_px(np.array([10**t if logy else t]))[0]))
         cv2.line(img, (left, py), (right, py), grey, 1)
         cv2.putText(img, _fmt(t, logy), (8, py + 5), _FONT, 0.45, black, 1, cv2.LINE_AA)
     cv2.rectangle(img, (left, top), (right, bottom), black, 1)
     cv2.putText(img, title, (8, 24), _FONT, 0.6, black, 1, cv2.LINE_AA)
-    cv2.putText(img, xlabel, ((left + right) // 2 - 4 * len(xlabel), height - 18), _FONT, 0.5,
-                black, 1, cv2.LINE_AA)
+    cv2.putText(
+        img,
+        xlabel,
+        ((left + right) // 2 - 4 * len(xlabel), height - 18),
+        _FONT,
+        0.5,
+        black,
+        1,
+        cv2.LINE_AA,
+    )
     cv2.putText(img, ylabel, (8, top - 10), _FONT, 0.5, (80, 80, 80), 1, cv2.LINE_AA)
     for k, (s, x, y) in enumerate(zip(series, xs, ys, strict=True)):
         color = _COLORS[k % len(_COLORS)]

@@ -88,8 +88,9 @@ class RestoreCurve:
         return float(d.mean()), float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else 0.0
 
     def best_heuristic(self, n: int) -> tuple[str, float]:
-        options = {s: self.rows[s][n]["psnr"] for s in ("linear", "cosine")
-                   if n in self.rows.get(s, {})}
+        options = {
+            s: self.rows[s][n]["psnr"] for s in ("linear", "cosine") if n in self.rows.get(s, {})
+        }
         name = max(options, key=lambda k: options[k])
         return name, options[name]
 
@@ -117,8 +118,10 @@ def restore_curve(
     from sagd_core.restore import ModelSet, RestoreRequest, restore
 
     if model.config.role != "band" or model.config.band is None:
-        raise ValueError(f"{name}: restoration part needs a band model (role 'band'), got "
-                         f"role {model.config.role!r}")
+        raise ValueError(
+            f"{name}: restoration part needs a band model (role 'band'), got "
+            f"role {model.config.role!r}"
+        )
     spec = model.config.band
     clean, corrupted = held_out(model, images)
     if len(clean) == 0:
@@ -140,14 +143,19 @@ def restore_curve(
                 choice = RestoreSchedule(kind=kind, read_alpha_bar=read_alpha_bar)
             for seed in seeds:
                 base = RestoreRequest(
-                    band=spec, steps=n, seed=0, samples=samples,
+                    band=spec,
+                    steps=n,
+                    seed=0,
+                    samples=samples,
                     estimator=estimator,  # type: ignore[arg-type]
-                    schedule=choice)
+                    schedule=choice,
+                )
                 out = []
                 for i, y in enumerate(corrupted):
                     request = base.model_copy(update={"seed": image_seed(seed, i)})
-                    res = restore(np.transpose((y + 1.0) / 2.0, (1, 2, 0)), request, models,
-                                  device=device)
+                    res = restore(
+                        np.transpose((y + 1.0) / 2.0, (1, 2, 0)), request, models, device=device
+                    )
                     arr = res.unclipped if res.unclipped.ndim == 3 else res.unclipped[:, :, None]
                     out.append(np.transpose(2.0 * arr.astype(np.float64) - 1.0, (2, 0, 1)))
                     calls = int(res.report["details"]["fill"]["steps"])
@@ -157,15 +165,19 @@ def restore_curve(
                 inside.append(m.psnr_in)
                 each += [psnr(r[None], c[None]) for r, c in zip(restored, clean, strict=True)]
             curve.rows[schedule][n] = {
-                "psnr": float(np.mean(overall)), "psnr_in": float(np.mean(inside)),
-                "psnr_sd": float(np.std(overall)), "calls": float(calls),
+                "psnr": float(np.mean(overall)),
+                "psnr_in": float(np.mean(inside)),
+                "psnr_sd": float(np.std(overall)),
+                "calls": float(calls),
                 "seconds": time.perf_counter() - t0,
             }
             curve.per_image[schedule][n] = np.asarray(each)
             if progress is not None:
                 r = curve.rows[schedule][n]
-                progress(f"{name} {estimator} {schedule} N={n}: PSNR {r['psnr']:.3f} dB, "
-                         f"{calls} network calls")
+                progress(
+                    f"{name} {estimator} {schedule} N={n}: PSNR {r['psnr']:.3f} dB, "
+                    f"{calls} network calls"
+                )
     curve.seconds = time.perf_counter() - started
     return curve
 
@@ -175,8 +187,10 @@ def markdown_table(curve: RestoreCurve) -> str:
     PSNR per row bold."""
     schedules = [s for s in SCHEDULES if s in curve.rows]
     all_n = sorted({n for s in schedules for n in curve.rows[s]})
-    lines = ["| N | " + " | ".join(f"{s} PSNR dB (network calls)" for s in schedules) + " |",
-             "|---|" + "---|" * len(schedules)]
+    lines = [
+        "| N | " + " | ".join(f"{s} PSNR dB (network calls)" for s in schedules) + " |",
+        "|---|" + "---|" * len(schedules),
+    ]
     for n in all_n:
         row = {s: curve.rows[s][n] for s in schedules if n in curve.rows[s]}
         best = max(r["psnr"] for r in row.values())
@@ -203,20 +217,38 @@ def verdicts(curve: RestoreCurve, reference_steps: int = 50) -> list[str]:
     for schedule in SCHEDULES:
         if schedule not in curve.rows:
             continue
-        deltas = {n: curve.paired_delta(schedule, n, best, reference_steps)
-                  for n in sorted(curve.rows[schedule])}
+        deltas = {
+            n: curve.paired_delta(schedule, n, best, reference_steps)
+            for n in sorted(curve.rows[schedule])
+        }
         close = [n for n, (d, _) in deltas.items() if d >= -TOLERANCE_DB]
-        shown = (f"within {TOLERANCE_DB} dB from N = {min(close)}" if close
-                 else f"not within {TOLERANCE_DB} dB at any tested N")
-        listed = ", ".join(f"N={n} ({curve.rows[schedule][n]['calls']:.0f} calls) {d:+.2f} ± "
-                           f"{se:.2f}" for n, (d, se) in deltas.items())
+        shown = (
+            f"within {TOLERANCE_DB} dB from N = {min(close)}"
+            if close
+            else f"not within {TOLERANCE_DB} dB at any tested N"
+        )
+        listed = ", ".join(
+            f"N={n} ({curve.rows[schedule][n]['calls']:.0f} calls) {d:+.2f} ± {se:.2f}"
+            for n, (d, se) in deltas.items()
+        )
         out.append(f"- {schedule}: {shown}; paired Δ dB: {listed}")
-    head = (f"Best heuristic at N = {reference_steps}: {best}, {value:.2f} dB "
-            f"({curve.rows[best][reference_steps]['calls']:.0f} network calls); Δ = paired "
-            f"per-image PSNR difference to it ± standard error "
-            f"({len(curve.per_image[best][reference_steps])} image × seed pairs).")
+    head = (
+        f"Best heuristic at N = {reference_steps}: {best}, {value:.2f} dB "
+        f"({curve.rows[best][reference_steps]['calls']:.0f} network calls); Δ = paired "
+        f"per-image PSNR difference to it ± standard error "
+        f"({len(curve.per_image[best][reference_steps])} image × seed pairs)."
+    )
     return [head, *out]
 
 
-__all__ = ["SCHEDULES", "TOLERANCE_DB", "RestoreCurve", "held_out", "image_seed",
-           "markdown_table", "restore_curve", "schedule_kind", "verdicts"]
+__all__ = [
+    "SCHEDULES",
+    "TOLERANCE_DB",
+    "RestoreCurve",
+    "held_out",
+    "image_seed",
+    "markdown_table",
+    "restore_curve",
+    "schedule_kind",
+    "verdicts",
+]

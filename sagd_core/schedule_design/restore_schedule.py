@@ -63,15 +63,19 @@ class RestoreSchedule(BaseModel):
 
     kind: ScheduleKind = "model"
     alpha_bars: tuple[float, ...] | None = Field(
-        default=None, max_length=1000,
-        description="kind 'grid': decreasing ᾱ_1 > … > ᾱ_N in (0, 1)")
-    final_alpha_bar: float = Field(default=1.0, gt=0.0, le=1.0,
-                                   description="kind 'grid': ᾱ_0 the last step moves to")
+        default=None, max_length=1000, description="kind 'grid': decreasing ᾱ_1 > … > ᾱ_N in (0, 1)"
+    )
+    final_alpha_bar: float = Field(
+        default=1.0, gt=0.0, le=1.0, description="kind 'grid': ᾱ_0 the last step moves to"
+    )
     loss: Literal["w2", "kl"] = Field(default="w2", description="kind 'fit': the fitted loss")
     read_alpha_bar: float | None = Field(
-        default=None, gt=0.0, lt=1.0,
+        default=None,
+        gt=0.0,
+        lt=1.0,
         description="band models: where the posterior-mean fill reads x̂₀ (at least the cut "
-                    "0.1; default: the first level at or above the cut)")
+        "0.1; default: the first level at or above the cut)",
+    )
 
     @field_validator("alpha_bars")
     @classmethod
@@ -90,8 +94,10 @@ class RestoreSchedule(BaseModel):
         if self.alpha_bars is not None and self.final_alpha_bar <= self.alpha_bars[0]:
             raise ValueError("final_alpha_bar must exceed the grid's largest ᾱ")
         if self.kind == "model" and self.read_alpha_bar is not None:
-            raise ValueError("read_alpha_bar needs a designed schedule (kind 'linear', 'cosine', "
-                             "'fit' or 'grid'): restore() runs kind 'model' plans as they are")
+            raise ValueError(
+                "read_alpha_bar needs a designed schedule (kind 'linear', 'cosine', "
+                "'fit' or 'grid'): restore() runs kind 'model' plans as they are"
+            )
         return self
 
     @property
@@ -102,18 +108,27 @@ class RestoreSchedule(BaseModel):
     @classmethod
     def from_fitted(cls, fitted: FittedSchedule) -> RestoreSchedule:
         """A ``grid`` schedule from a ``sagd schedule fit`` document."""
-        return cls(kind="grid", alpha_bars=tuple(float(a) for a in fitted.alpha_bars),
-                   final_alpha_bar=float(fitted.final_alpha_bar))
+        return cls(
+            kind="grid",
+            alpha_bars=tuple(float(a) for a in fitted.alpha_bars),
+            final_alpha_bar=float(fitted.final_alpha_bar),
+        )
 
     def describe(self) -> str:
-        read = ("" if self.read_alpha_bar is None
-                else f"; band fill read at ᾱ = {self.read_alpha_bar:g}")
+        read = (
+            ""
+            if self.read_alpha_bar is None
+            else f"; band fill read at ᾱ = {self.read_alpha_bar:g}"
+        )
         if self.kind == "grid":
             return f"fitted grid of {self.num_steps} levels (from a schedule file){read}"
         if self.kind == "fit":
             return f"fitted to the model ({self.loss}, {RESTORE_SAMPLER} transfer){read}"
-        return {"model": "the model's training schedule",
-                "linear": "linear grid", "cosine": "cosine grid"}[self.kind] + read
+        return {
+            "model": "the model's training schedule",
+            "linear": "linear grid",
+            "cosine": "cosine grid",
+        }[self.kind] + read
 
 
 def cut_plan(plan: SamplingPlan, alpha_bar_start: float, time_start: float) -> SamplingPlan:
@@ -188,12 +203,14 @@ def _base_source(
         from sagd_core.schedule_design.fill_plan import fill_plan_for_model
 
         read = choice.read_alpha_bar
-        return lambda n: fill_plan_for_model(model, n, loss=loss, height=height, width=width,
-                                             read_alpha_bar=read)
+        return lambda n: fill_plan_for_model(
+            model, n, loss=loss, height=height, width=width, read_alpha_bar=read
+        )
     from sagd_core.schedule_design.for_model import fitted_plan_for_model
 
-    return lambda n: fitted_plan_for_model(model, n, sampler=RESTORE_SAMPLER, loss=loss,
-                                           height=height, width=width)
+    return lambda n: fitted_plan_for_model(
+        model, n, sampler=RESTORE_SAMPLER, loss=loss, height=height, width=width
+    )
 
 
 def with_schedule(
@@ -205,8 +222,13 @@ def with_schedule(
     if source is None:
         return model
     base = model.schedule
-    planned = PlannedSchedule(name=base.name, alpha_bars=base.alpha_bars,
-                              params=dict(base.params), plans=source, label=choice.kind)
+    planned = PlannedSchedule(
+        name=base.name,
+        alpha_bars=base.alpha_bars,
+        params=dict(base.params),
+        plans=source,
+        label=choice.kind,
+    )
     return replace(model, schedule=planned)
 
 
@@ -218,16 +240,22 @@ def with_read_level(model: TrainedModel, read_alpha_bar: float) -> TrainedModel:
     check_read(read_alpha_bar)
     base = model.schedule
     planned = PlannedSchedule(
-        name=base.name, alpha_bars=base.alpha_bars, params=dict(base.params),
-        plans=lambda n: move_read(base.plan(n), read_alpha_bar, base), label="model")
+        name=base.name,
+        alpha_bars=base.alpha_bars,
+        params=dict(base.params),
+        plans=lambda n: move_read(base.plan(n), read_alpha_bar, base),
+        label="model",
+    )
     return replace(model, schedule=planned)
 
 
 def plan_summary(plan: SamplingPlan) -> dict[str, Any]:
     """The levels a plan visits, for reports (ᾱ rounded to 6 significant digits)."""
-    return {"steps": len(plan),
-            "alpha_bars": [float(f"{a:.6g}") for a in plan.alpha_bars],
-            "final_alpha_bar": float(plan.final_alpha_bar)}
+    return {
+        "steps": len(plan),
+        "alpha_bars": [float(f"{a:.6g}") for a in plan.alpha_bars],
+        "final_alpha_bar": float(plan.final_alpha_bar),
+    }
 
 
 __all__ = [

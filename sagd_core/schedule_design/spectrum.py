@@ -135,8 +135,9 @@ class Spectrum:
         counts = np.bincount(flat_idx, weights=mult, minlength=centres.size)
         profile = np.full((self.channels, centres.size), np.nan)
         for c in range(self.channels):
-            sums = np.bincount(flat_idx, weights=mult * self.lam[c].reshape(-1),
-                               minlength=centres.size)
+            sums = np.bincount(
+                flat_idx, weights=mult * self.lam[c].reshape(-1), minlength=centres.size
+            )
             with np.errstate(invalid="ignore", divide="ignore"):
                 profile[c] = np.where(counts > 0, sums / np.maximum(counts, 1e-300), np.nan)
         return centres, profile
@@ -145,8 +146,14 @@ class Spectrum:
         """λ replaced by its radial-bin mean (smooths sampling noise; assumes isotropy)."""
         idx, _ = _radial_bins(self.height, self.width, n_bins)
         _, profile = self.radial_profile(n_bins)
-        return Spectrum(profile[:, idx], self.height, self.width, self.num_samples, radial=True,
-                        mean_power=self.mean_power)
+        return Spectrum(
+            profile[:, idx],
+            self.height,
+            self.width,
+            self.num_samples,
+            radial=True,
+            mean_power=self.mean_power,
+        )
 
     def without_mean(self) -> Spectrum:
         """The same λ with no mean image (the pure zero-mean model of SAGD.md §5)."""
@@ -339,9 +346,7 @@ def gaussian_spectrum_power_law(
     return spectrum
 
 
-def sample_gaussian_images(
-    spectrum: Spectrum, num: int, *, rng: np.random.Generator
-) -> np.ndarray:
+def sample_gaussian_images(spectrum: Spectrum, num: int, *, rng: np.random.Generator) -> np.ndarray:
     """Draw ``(num, C, H, W)`` zero-mean stationary Gaussian images with covariance eigenvalues λ.
 
     Exact: white noise filtered by ``√λ`` through the orthonormal ``rfft2`` (SAGD.md §3).

@@ -99,8 +99,10 @@ def _ddim_transfer_core(ab_full: np.ndarray, lam: np.ndarray) -> np.ndarray:
     h = np.ones((*ab_full.shape[:-1], lam.size), dtype=np.result_type(ab_full, lam))
     for i in range(1, ab_full.shape[-1]):
         prev, cur = ab_full[..., i - 1, None], ab_full[..., i, None]
-        h = h * (np.sqrt(prev * cur) * lam + np.sqrt((1 - prev) * (1 - cur))) / (
-            cur * lam + 1 - cur
+        h = (
+            h
+            * (np.sqrt(prev * cur) * lam + np.sqrt((1 - prev) * (1 - cur)))
+            / (cur * lam + 1 - cur)
         )
     return h
 
@@ -229,7 +231,10 @@ def ddim_output_variance(
 ) -> np.ndarray:
     """``v = prior_variance · H²`` for DDIM (η=0)."""
     return output_variance(
-        alpha_bars, lam, sampler="ddim", final_alpha_bar=final_alpha_bar,
+        alpha_bars,
+        lam,
+        sampler="ddim",
+        final_alpha_bar=final_alpha_bar,
         prior_variance=prior_variance,
     )
 
@@ -243,7 +248,10 @@ def ddpm_output_variance(
 ) -> np.ndarray:
     """DDPM output variance by ``v ← b_i² v + s_i²`` from ``v = prior_variance`` at i = N."""
     return output_variance(
-        alpha_bars, lam, sampler="ddpm", final_alpha_bar=final_alpha_bar,
+        alpha_bars,
+        lam,
+        sampler="ddpm",
+        final_alpha_bar=final_alpha_bar,
         prior_variance=prior_variance,
     )
 

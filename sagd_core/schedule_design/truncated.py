@@ -149,8 +149,9 @@ class TruncatedChainProblem:
             terms = self.weights * d * d + self.mean_weights * mean_sq
         else:
             ratio = v / target
-            terms = 0.5 * (self.weights * (ratio - 1 - np.log(ratio))
-                           + self.mean_weights * mean_sq / target)
+            terms = 0.5 * (
+                self.weights * (ratio - 1 - np.log(ratio)) + self.mean_weights * mean_sq / target
+            )
         return np.sum(terms, axis=-1)
 
     def value(self, levels: np.ndarray) -> float:
@@ -243,8 +244,16 @@ def fit_truncated_chain(
     best: tuple[float, np.ndarray, str, str] | None = None
     start_losses = []
     for name, grid0 in starts.items():
-        fit = minimise_grid(problem.batch, grid0, lo, hi, margin=margin, max_iter=max_iter,
-                            method=method, cols=problem.lam.size)
+        fit = minimise_grid(
+            problem.batch,
+            grid0,
+            lo,
+            hi,
+            margin=margin,
+            max_iter=max_iter,
+            method=method,
+            cols=problem.lam.size,
+        )
         start_losses.append(fit.loss_init)
         if best is None or fit.value < best[0]:
             best = (fit.value, fit.alpha_bars, name, fit.method)
@@ -253,8 +262,16 @@ def fit_truncated_chain(
         loss_init = min(start_losses)
     value, grid, init_name, used = best
     levels = np.concatenate([grid[::-1], [stop]])
-    logger.info("truncated chain fit (%s, %d calls, read at %.3g): %.6g -> %.6g (from %s, %s)",
-                problem.loss, calls, stop, loss_init, value, init_name, used)
+    logger.info(
+        "truncated chain fit (%s, %d calls, read at %.3g): %.6g -> %.6g (from %s, %s)",
+        problem.loss,
+        calls,
+        stop,
+        loss_init,
+        value,
+        init_name,
+        used,
+    )
     return TruncatedFit(levels, float(loss_init), float(value), init_name, used)
 
 

@@ -36,9 +36,7 @@ def _axes(height: int, width: int, half: bool) -> tuple[np.ndarray, np.ndarray]:
     return fy, fx
 
 
-def frequency_axes(
-    height: int, width: int, *, half: bool = True
-) -> tuple[np.ndarray, np.ndarray]:
+def frequency_axes(height: int, width: int, *, half: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Return ``(fy, fx)`` broadcastable to the ``(H, W)`` or half ``(H, W//2+1)`` grid."""
     _check_shape(height, width)
     return _axes(height, width, half)

@@ -157,8 +157,10 @@ def train(
     if resume and (out_dir / "config.json").exists():
         saved = load_checkpoint(out_dir, groups=[]).config
         if saved != config.model_dump(mode="json"):
-            raise ValueError(f"{out_dir} holds a checkpoint of a different config; "
-                             "use a new output folder or resume=False")
+            raise ValueError(
+                f"{out_dir} holds a checkpoint of a different config; "
+                "use a new output folder or resume=False"
+            )
         state.restore(out_dir)
         logger.info("resuming from step %d", state.step)
 
@@ -167,7 +169,13 @@ def train(
     autocast = config.bf16 and device.type == "cuda"
     logger.info(
         "training %s model (%d parameters) on %d images %dx%d, noise %s, device %s",
-        config.role, count_parameters(state.net), n, h, w, config.noise.describe(), device,
+        config.role,
+        count_parameters(state.net),
+        n,
+        h,
+        w,
+        config.noise.describe(),
+        device,
     )
 
     # The data spectrum λ(f) is saved with every model so schedules can be fitted to it later
@@ -177,11 +185,15 @@ def train(
     def save() -> None:
         # One snapshot of the optimizer state: its tensors go to safetensors, its scalars to meta.
         opt_tensors, opt_scalars = optimizer_state_to_tensors(state.opt)
-        meta = _meta(config, state, data_hash, opt_scalars,
-                     {"image_size": [h, w], "spectrum": spectrum})
-        save_checkpoint(out_dir, tensors=state.tensors(opt_tensors),
-                        config=config.model_dump(mode="json"),
-                        meta=meta)
+        meta = _meta(
+            config, state, data_hash, opt_scalars, {"image_size": [h, w], "spectrum": spectrum}
+        )
+        save_checkpoint(
+            out_dir,
+            tensors=state.tensors(opt_tensors),
+            config=config.model_dump(mode="json"),
+            meta=meta,
+        )
 
     started = time.perf_counter()
     recent: list[float] = []
@@ -193,8 +205,14 @@ def train(
         idx = torch.randint(0, n, (config.batch_size,), generator=state.data_gen)
         x0 = x_all[idx.to(device)]
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
-            loss = eps_loss(state.net, x0, schedule, noise_op, generator=state.noise_gen,
-                            project_trusted=config.project_trusted).mean()
+            loss = eps_loss(
+                state.net,
+                x0,
+                schedule,
+                noise_op,
+                generator=state.noise_gen,
+                project_trusted=config.project_trusted,
+            ).mean()
         state.opt.zero_grad(set_to_none=True)
         loss.backward()
         if config.grad_clip is not None:
@@ -215,12 +233,22 @@ def train(
             elapsed = time.perf_counter() - started
             done = state.step - first_step
             rate = done / elapsed if elapsed > 0 else 0.0
-            progress(TrainProgress(
-                step=state.step, total=config.steps, loss=loss_value,
-                loss_avg=float(np.mean(recent)), images_per_s=rate * config.batch_size,
-                eta_s=(config.steps - state.step) / rate if rate > 0 else float("inf"),
-            ))
+            progress(
+                TrainProgress(
+                    step=state.step,
+                    total=config.steps,
+                    loss=loss_value,
+                    loss_avg=float(np.mean(recent)),
+                    images_per_s=rate * config.batch_size,
+                    eta_s=(config.steps - state.step) / rate if rate > 0 else float("inf"),
+                )
+            )
     if state.step == first_step and not (out_dir / "config.json").exists():
         save()
-    return TrainResult(directory=out_dir, steps=state.step, final_loss=loss_value,
-                       loss_history=state.history, seconds=time.perf_counter() - started)
+    return TrainResult(
+        directory=out_dir,
+        steps=state.step,
+        final_loss=loss_value,
+        loss_history=state.history,
+        seconds=time.perf_counter() - started,
+    )

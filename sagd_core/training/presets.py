@@ -24,11 +24,25 @@ DEMO_BAND: dict[str, object] = {"regions": [{"kind": "annulus", "low": 0.15, "hi
 PRESET_SIZES: dict[str, int] = {"digits": 16, "lfw": 32, "natural": 32}
 
 
-def _recipe(role: str, *, corruption: str = "band-noise", source: str = "digits", size: int = 16,
-            steps: int = 3000, unet: str = "cpu-small", batch: int = 64) -> TrainConfig:
+def _recipe(
+    role: str,
+    *,
+    corruption: str = "band-noise",
+    source: str = "digits",
+    size: int = 16,
+    steps: int = 3000,
+    unet: str = "cpu-small",
+    batch: int = 64,
+) -> TrainConfig:
     return corruption_recipes(
-        corruption, source=source, image_size=size, steps=steps, batch_size=batch, unet=unet,
-        roles=(role,), checkpoint_every=max(steps // 4, 1),
+        corruption,
+        source=source,
+        image_size=size,
+        steps=steps,
+        batch_size=batch,
+        unet=unet,
+        roles=(role,),
+        checkpoint_every=max(steps // 4, 1),
     )[role]
 
 
@@ -38,7 +52,8 @@ PRESETS: dict[str, Callable[[], TrainConfig]] = {
     **{f"digits-{role}": partial(_recipe, role) for role in ROLES},
     **{
         f"{source}-{corruption}-{role}": partial(
-            _recipe, role, corruption=corruption, source=source, size=size)
+            _recipe, role, corruption=corruption, source=source, size=size
+        )
         for source, size in PRESET_SIZES.items()
         for corruption in NAMED_CORRUPTIONS
         for role in ROLES

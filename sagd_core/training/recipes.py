@@ -29,10 +29,20 @@ ROLES: tuple[str, ...] = ("omission", "band", "standard", "full")
 #: (band noise in an annulus at γ = 1, random-phase periodic stripes, oriented stripe noise).
 NAMED_CORRUPTIONS: dict[str, dict[str, Any]] = {
     "band-noise": {"kind": "band_noise", "low": 0.15, "high": 0.3, "gamma": 1.0},
-    "periodic": {"kind": "periodic", "amplitude": 0.3, "notch_radius": 0.04,
-                 "frequencies": [[0.25, 0.125], [-0.125, 0.3125]]},
-    "oriented": {"kind": "oriented", "angle_deg": 30.0, "low": 0.1, "high": 0.5,
-                 "amplitude": 0.5, "tolerance_deg": 8.0},
+    "periodic": {
+        "kind": "periodic",
+        "amplitude": 0.3,
+        "notch_radius": 0.04,
+        "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
+    },
+    "oriented": {
+        "kind": "oriented",
+        "angle_deg": 30.0,
+        "low": 0.1,
+        "high": 0.5,
+        "amplitude": 0.5,
+        "tolerance_deg": 8.0,
+    },
 }
 
 
@@ -41,8 +51,10 @@ def resolve_corruption(corruption: str | dict[str, Any]) -> dict[str, Any]:
     corruption dict (``sagd_core.data.corruptions``); ``CorruptionError`` if invalid."""
     if isinstance(corruption, str):
         if corruption not in NAMED_CORRUPTIONS:
-            raise ValueError(f"unknown corruption {corruption!r}; named corruptions: "
-                             f"{', '.join(NAMED_CORRUPTIONS)} (or give a corruption JSON)")
+            raise ValueError(
+                f"unknown corruption {corruption!r}; named corruptions: "
+                f"{', '.join(NAMED_CORRUPTIONS)} (or give a corruption JSON)"
+            )
         corruption = NAMED_CORRUPTIONS[corruption]
     return parse_corruption(corruption).model_dump(mode="json")
 
@@ -85,20 +97,32 @@ def corruption_recipes(
     """
     parsed = parse_corruption(resolve_corruption(corruption))
     spec = band or parsed.band_spec()
-    corrupted = DataConfig(source=source, image_size=image_size, channels=channels,
-                           corruption=parsed.model_dump(mode="json"), corruption_seed=seed,
-                           count=train_count)
-    clean = DataConfig(source=source, image_size=image_size, channels=channels,
-                       count=train_count)
+    corrupted = DataConfig(
+        source=source,
+        image_size=image_size,
+        channels=channels,
+        corruption=parsed.model_dump(mode="json"),
+        corruption_seed=seed,
+        count=train_count,
+    )
+    clean = DataConfig(source=source, image_size=image_size, channels=channels, count=train_count)
     out = {}
     for role in roles:
         noise, on_corrupted, project = recipe_noise(role, spec)
         out[role] = TrainConfig(
-            model=unet_preset(unet, channels), noise=noise, band=spec,
+            model=unet_preset(unet, channels),
+            noise=noise,
+            band=spec,
             role=role,  # type: ignore[arg-type]
-            project_trusted=project, data=corrupted if on_corrupted else clean, steps=steps,
-            batch_size=batch_size, lr=lr, warmup_steps=min(50, steps // 10), seed=seed,
-            checkpoint_every=checkpoint_every or max(steps, 1), device=device,
+            project_trusted=project,
+            data=corrupted if on_corrupted else clean,
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            warmup_steps=min(50, steps // 10),
+            seed=seed,
+            checkpoint_every=checkpoint_every or max(steps, 1),
+            device=device,
         )
     return out
 

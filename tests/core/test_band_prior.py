@@ -26,8 +26,12 @@ from sagd_core.spectral import NoiseSpec, noise_weights
 from sagd_core.spectral.masks import band_mask
 
 BAND = {"kind": "band_noise", "low": 0.15, "high": 0.3, "gamma": 1.0}
-PERIODIC = {"kind": "periodic", "amplitude": 0.3, "notch_radius": 0.04,
-            "frequencies": [[0.25, 0.125], [-0.125, 0.3125]]}
+PERIODIC = {
+    "kind": "periodic",
+    "amplitude": 0.3,
+    "notch_radius": 0.04,
+    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
+}
 
 
 def _band_power(x: np.ndarray, mask: np.ndarray) -> float:
@@ -53,8 +57,9 @@ def test_clean_tweedie_turns_a_corrupted_data_denoiser_into_the_clean_posterior_
     mask = torch.as_tensor(mask_np.copy())
     spec_t = torch.fft.rfft2(x_t, norm="ortho")
     for t in (100.0, 400.0, 800.0):
-        a = float(np.interp(t, np.arange(model.schedule.alpha_bars.size),
-                            model.schedule.alpha_bars))
+        a = float(
+            np.interp(t, np.arange(model.schedule.alpha_bars.size), model.schedule.alpha_bars)
+        )
         x0_corrupted = predict_x0(x_t, corrupted(x_t, torch.full((3,), t)), a)
         fixed = clean_tweedie(x0_corrupted, x_t, a, rho, mask)
         gain = torch.as_tensor(a**0.5 * lam / (a * (lam + rho * w2) + (1 - a) * w2))
@@ -71,8 +76,11 @@ def test_corruption_ratio_of_band_noise_is_gamma_squared() -> None:
     spec = parse_corruption(BAND).band_spec()
     weights = noise_weights(NoiseSpec(kind="band", band=spec), 16, 16)
     for gamma in (0.5, 1.0):
-        noise_only = apply_corruption(np.zeros((400, 1, 16, 16), np.float32),
-                                      parse_corruption({**BAND, "gamma": gamma}), seed=0)
+        noise_only = apply_corruption(
+            np.zeros((400, 1, 16, 16), np.float32),
+            parse_corruption({**BAND, "gamma": gamma}),
+            seed=0,
+        )
         rho = corruption_ratio(noise_only, spec, weights)
         assert abs(rho - gamma**2) < 0.05 * gamma**2
 
@@ -94,8 +102,9 @@ def test_constant_magnitude_bins_are_found_and_halve_the_band_error() -> None:
     rng = np.random.default_rng(0)
     for i in range(64, 96):
         yi = torch.as_tensor(y[i : i + 1])
-        notched = torch.fft.irfft2(torch.fft.rfft2(yi, norm="ortho") * torch.as_tensor(1 - mask),
-                                   s=(16, 16), norm="ortho")
+        notched = torch.fft.irfft2(
+            torch.fft.rfft2(yi, norm="ortho") * torch.as_tensor(1 - mask), s=(16, 16), norm="ortho"
+        )
         out, n = project_magnitude(notched, yi, stats)
         assert n == 2
         notch_err += _band_power(clean[i] - notched.numpy()[0], mask)
@@ -113,8 +122,9 @@ def test_constant_magnitude_bins_are_found_and_halve_the_band_error() -> None:
 def test_calibration_records_the_band_statistics_and_restore_uses_them() -> None:
     corruption = parse_corruption(PERIODIC)
     spec = corruption.band_spec()
-    model = oracle_model("band", NoiseSpec(kind="band", band=spec), band=spec,
-                         spectrum={"scale": 0.0018})
+    model = oracle_model(
+        "band", NoiseSpec(kind="band", band=spec), band=spec, spectrum={"scale": 0.0018}
+    )
     clean = 0.3 * sample_gaussian_images(40, 1, 16, 16, seed=5)
     y = apply_corruption(clean.astype(np.float32), corruption, seed=6).astype(np.float64)
     calib = calibrate_fill_gain(model, y[:32], spec, steps=4, samples=2)

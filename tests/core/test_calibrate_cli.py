@@ -22,17 +22,43 @@ FAST = ["--count", "4", "--steps", "2", "--samples", "1", "--threads", "1"]
 
 
 def _train(out: Path, role: str, steps: int) -> Path:
-    assert main(["train", "--recipe", role, "--corruption", "periodic", "--data", "digits",
-                 "--image-size", "16", "--steps", str(steps), "--batch-size", "4", "--unet",
-                 "cpu-tiny", "--device", "cpu", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                role,
+                "--corruption",
+                "periodic",
+                "--data",
+                "digits",
+                "--image-size",
+                "16",
+                "--steps",
+                str(steps),
+                "--batch-size",
+                "4",
+                "--unet",
+                "cpu-tiny",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     return out
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("calibrate-models")
-    return {"band": _train(root / "band", "band", 3),
-            "omission": _train(root / "omission", "omission", 1)}
+    return {
+        "band": _train(root / "band", "band", 3),
+        "omission": _train(root / "omission", "omission", 1),
+    }
 
 
 def _fresh_band(models: dict[str, Path], tmp_path: Path) -> Path:
@@ -43,8 +69,22 @@ def test_calibrate_builtin_split_writes_the_sidecar(
     models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     band = _fresh_band(models, tmp_path)
-    assert main(["calibrate", str(band), "--data", "digits", "--split", "test",
-                 "--corruption", "periodic", *FAST]) == 0
+    assert (
+        main(
+            [
+                "calibrate",
+                str(band),
+                "--data",
+                "digits",
+                "--split",
+                "test",
+                "--corruption",
+                "periodic",
+                *FAST,
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "gain" in out and "corruption-to-noise ratio" in out and CALIBRATION_FILE in out
     calib = json.loads((band / CALIBRATION_FILE).read_text())
@@ -57,8 +97,9 @@ def test_calibrate_builtin_split_writes_the_sidecar(
     # The same held-out images and conversion as ``sagd bench restore`` give the same numbers.
     clean = load_builtin("digits", image_size=16, split="test")[:4]
     images = apply_corruption(clean, parse_corruption(NAMED_CORRUPTIONS["periodic"]), seed=777)
-    direct = calibrate_fill_gain(load_model(models["band"]), images.astype(np.float64),
-                                 spec, steps=2, samples=1)
+    direct = calibrate_fill_gain(
+        load_model(models["band"]), images.astype(np.float64), spec, steps=2, samples=1
+    )
     assert direct["raw_gain"] == pytest.approx(calib["raw_gain"])
     assert direct["measured_corruption_ratio"] == pytest.approx(calib["measured_corruption_ratio"])
     assert not (models["band"] / CALIBRATION_FILE).exists()  # directory=None wrote nothing

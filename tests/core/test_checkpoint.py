@@ -55,7 +55,9 @@ def test_model_round_trip_gives_identical_outputs(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(model(x, t), restored(x, t))
     assert sorted(p.name for p in ckpt_dir.iterdir()) == [
-        "config.json", "meta.json", "model.safetensors"
+        "config.json",
+        "meta.json",
+        "model.safetensors",
     ]
 
 

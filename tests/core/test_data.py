@@ -422,6 +422,7 @@ def test_dataset_store_refuses_tampering_and_overwrites(tmp_path: Path) -> None:
 
 def test_exif_orientation_is_applied(tmp_path: Path) -> None:
     import PIL.Image as image_module
+
     pixels = np.zeros((10, 20, 3), np.uint8)
     pixels[:, :5] = 255  # white on the left of a landscape image
     img = image_module.fromarray(pixels)

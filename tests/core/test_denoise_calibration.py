@@ -21,9 +21,11 @@ def _out_of_band_error(model: object, images: np.ndarray, clean: np.ndarray) -> 
     keep = 1.0 - band_mask(SPEC, 16, 16)
     total = 0.0
     for y, x in zip(images, clean, strict=True):
-        res = restore(np.transpose((y + 1.0) / 2.0, (1, 2, 0)),
-                      RestoreRequest(band=SPEC, steps=10, input_noise_std=S),
-                      ModelSet(omission=model))  # type: ignore[arg-type]
+        res = restore(
+            np.transpose((y + 1.0) / 2.0, (1, 2, 0)),
+            RestoreRequest(band=SPEC, steps=10, input_noise_std=S),
+            ModelSet(omission=model),
+        )  # type: ignore[arg-type]
         out = np.transpose(2.0 * res.unclipped - 1.0, (2, 0, 1))
         diff = np.fft.rfft2(out - x, norm="ortho") * keep
         total += float((np.abs(diff) ** 2).sum())
@@ -39,17 +41,20 @@ def test_blend_fixes_a_miscalibrated_denoiser_and_applies_only_at_its_noise_leve
     calib = calibrate_denoiser(model, clean[:32], SPEC, S, steps=10)
     assert len(calib["a"]) == len(calib["b"]) == len(calib["ring_edges"]) - 1
     after = _out_of_band_error(model, noisy[32:], clean[32:])
-    best = _out_of_band_error(oracle_model("omission", NoiseSpec(omit=SPEC), band=SPEC),
-                              noisy[32:], clean[32:])  # the true prior's posterior mean
+    best = _out_of_band_error(
+        oracle_model("omission", NoiseSpec(omit=SPEC), band=SPEC), noisy[32:], clean[32:]
+    )  # the true prior's posterior mean
     assert after < before - 0.5 * (before - best) and after < 1.05 * best
     assert find_calibration(model, S * 1.05) is not None
     assert find_calibration(model, S * 1.5) is None
     image = np.linspace(0.2, 0.8, 256, dtype=np.float32).reshape(16, 16)
-    res = restore(image, RestoreRequest(band=SPEC, steps=10, input_noise_std=S),
-                  ModelSet(omission=model))
+    res = restore(
+        image, RestoreRequest(band=SPEC, steps=10, input_noise_std=S), ModelSet(omission=model)
+    )
     assert res.report["details"]["denoise"]["calibrated_blend"] is True
-    res = restore(image, RestoreRequest(band=SPEC, steps=10, input_noise_std=2 * S),
-                  ModelSet(omission=model))
+    res = restore(
+        image, RestoreRequest(band=SPEC, steps=10, input_noise_std=2 * S), ModelSet(omission=model)
+    )
     assert res.report["details"]["denoise"]["calibrated_blend"] is False
 
 

@@ -23,11 +23,15 @@ BAND = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3
 SPECS = {
     "white": NoiseSpec(),
     "plw": NoiseSpec(kind="plw", alpha=-0.5),
-    "bpm": NoiseSpec(kind="bpm", bands=[BpmBand(low=0, high=0.2, gamma=0.5),
-                                        BpmBand(low=0.2, high=0.8, gamma=0.5)]),
+    "bpm": NoiseSpec(
+        kind="bpm",
+        bands=[BpmBand(low=0, high=0.2, gamma=0.5), BpmBand(low=0.2, high=0.8, gamma=0.5)],
+    ),
     "exp": NoiseSpec(kind="exp", beta=4.0),
-    "equal_snr": NoiseSpec(kind="equal_snr", spectrum=RadialProfile(
-        radii=[0.0, 0.1, 0.4, 0.8], power=[5.0, 2.0, 0.5, 0.1])),
+    "equal_snr": NoiseSpec(
+        kind="equal_snr",
+        spectrum=RadialProfile(radii=[0.0, 0.1, 0.4, 0.8], power=[5.0, 2.0, 0.5, 0.1]),
+    ),
     "band": NoiseSpec(kind="band", band=BAND),
     "omit": NoiseSpec(kind="plw", alpha=-0.3, omit=BAND),
 }
@@ -98,8 +102,10 @@ def test_plw_floor_keeps_dc_bounded() -> None:
 
 def test_bpm_equal_gammas_is_white() -> None:
     # one pass then normalise: γ = 0.5/0.5 over bands covering the grid gives white noise
-    spec = NoiseSpec(kind="bpm", bands=[BpmBand(low=0, high=0.25, gamma=0.5),
-                                        BpmBand(low=0.25, high=1.0, gamma=0.5)])
+    spec = NoiseSpec(
+        kind="bpm",
+        bands=[BpmBand(low=0, high=0.25, gamma=0.5), BpmBand(low=0.25, high=1.0, gamma=0.5)],
+    )
     np.testing.assert_allclose(noise_weights(spec, 16, 16), 1.0)
 
 
@@ -118,8 +124,12 @@ def test_projection_and_score() -> None:
 
 
 def test_degenerate_and_shape_errors() -> None:
-    everything = parse_band_spec({"regions": [{"kind": "box", "fy": [-0.5, 0.5],
-                                               "fx": [-0.5, 0.5]}], "allow_ill_posed": True})
+    everything = parse_band_spec(
+        {
+            "regions": [{"kind": "box", "fy": [-0.5, 0.5], "fx": [-0.5, 0.5]}],
+            "allow_ill_posed": True,
+        }
+    )
     with pytest.raises(DegenerateNoiseError):
         noise_weights(NoiseSpec(omit=everything), 8, 8)
     op = SpectralNoise(NoiseSpec(), 8, 8)

@@ -19,30 +19,44 @@ from sagd_core.schedule_design.restore_schedule import RestoreSchedule
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 
 BAND = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})
-PERIODIC = {"kind": "periodic", "amplitude": 0.3, "notch_radius": 0.04,
-            "frequencies": [[0.25, 0.125], [-0.125, 0.3125]]}
+PERIODIC = {
+    "kind": "periodic",
+    "amplitude": 0.3,
+    "notch_radius": 0.04,
+    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
+}
 
 
 def _band_model(calibration: dict[str, float] | None = None) -> LoadedModel:
-    model = oracle_model("band", NoiseSpec(kind="band", band=BAND), band=BAND,
-                         spectrum={"scale": 0.002})
+    model = oracle_model(
+        "band", NoiseSpec(kind="band", band=BAND), band=BAND, spectrum={"scale": 0.002}
+    )
     if calibration is not None:
         model.meta["fill_calibration"] = calibration
     return model
 
 
 def _restore(model: LoadedModel, **request: object) -> tuple[np.ndarray, dict[str, object]]:
-    image = ((sample_gaussian_images(1, 1, 16, 16, seed=3, scale=0.002)[0, 0] + 1.0) / 2.0)
-    res = restore(image.astype(np.float32),
-                  RestoreRequest(band=BAND, steps=10, samples=2, **request),  # type: ignore[arg-type]
-                  ModelSet(band=model))
+    image = (sample_gaussian_images(1, 1, 16, 16, seed=3, scale=0.002)[0, 0] + 1.0) / 2.0
+    res = restore(
+        image.astype(np.float32),
+        RestoreRequest(band=BAND, steps=10, samples=2, **request),  # type: ignore[arg-type]
+        ModelSet(band=model),
+    )
     return res.unclipped, res.report["details"]["fill"]
 
 
 def test_best_candidate_is_the_largest_estimated_reduction_first_on_ties() -> None:
-    cands = [{"read_alpha_bar": r, "corruption_ratio": rho, "reduction": red}
-             for r, rho, red in [(0.1, 1.0, 0.2), (0.1, 0.0, 0.1), (0.5, 1.0, 0.7),
-                                 (0.5, 0.0, 0.3), (0.75, 1.0, 0.5)]]
+    cands = [
+        {"read_alpha_bar": r, "corruption_ratio": rho, "reduction": red}
+        for r, rho, red in [
+            (0.1, 1.0, 0.2),
+            (0.1, 0.0, 0.1),
+            (0.5, 1.0, 0.7),
+            (0.5, 0.0, 0.3),
+            (0.75, 1.0, 0.5),
+        ]
+    ]
     assert best_candidate(cands) is cands[2]
     notched = [{**c, "reduction": 0.0} for c in cands]  # none significant
     assert best_candidate(notched) is notched[0]
@@ -53,15 +67,18 @@ def test_best_candidate_is_the_largest_estimated_reduction_first_on_ties() -> No
 def test_calibration_tries_every_read_level_and_ratio_and_stores_the_best(tmp_path: Path) -> None:
     corruption = parse_corruption(PERIODIC)
     spec = corruption.band_spec()
-    model = oracle_model("band", NoiseSpec(kind="band", band=spec), band=spec,
-                         spectrum={"scale": 0.0018})
+    model = oracle_model(
+        "band", NoiseSpec(kind="band", band=spec), band=spec, spectrum={"scale": 0.0018}
+    )
     clean = 0.3 * sample_gaussian_images(12, 1, 16, 16, seed=5)
     y = apply_corruption(clean.astype(np.float32), corruption, seed=6).astype(np.float64)
-    calib = calibrate_fill_gain(model, y, spec, steps=6, samples=2, read_levels=(0.1, 0.5),
-                                directory=tmp_path)
+    calib = calibrate_fill_gain(
+        model, y, spec, steps=6, samples=2, read_levels=(0.1, 0.5), directory=tmp_path
+    )
     pairs = {(c["read_alpha_bar"], c["corruption_ratio"]) for c in calib["candidates"]}
-    assert pairs == {(r, rho) for r in (0.1, 0.5)
-                     for rho in (calib["measured_corruption_ratio"], 0.0)}
+    assert pairs == {
+        (r, rho) for r in (0.1, 0.5) for rho in (calib["measured_corruption_ratio"], 0.0)
+    }
     best = max(calib["candidates"], key=lambda c: c["reduction"])
     assert calib["read_alpha_bar"] == best["read_alpha_bar"]
     assert (calib["gain"], calib["corruption_ratio"]) == (best["gain"], best["corruption_ratio"])
@@ -79,8 +96,9 @@ def test_restore_reads_the_fill_at_the_calibrated_level() -> None:
     np.testing.assert_array_equal(old, plain)
     default_read = float(plain_fill["read_alpha_bar"])  # type: ignore[arg-type]
     assert 0.1 <= default_read < 0.3 and old_fill["read_alpha_bar"] == default_read
-    moved, fill = _restore(_band_model({"gain": 1.0, "corruption_ratio": 0.0,
-                                        "read_alpha_bar": 0.6}))
+    moved, fill = _restore(
+        _band_model({"gain": 1.0, "corruption_ratio": 0.0, "read_alpha_bar": 0.6})
+    )
     assert abs(float(fill["read_alpha_bar"]) - 0.6) < 0.01  # type: ignore[arg-type]
     assert "0.6" in str(fill["estimator"])
     assert fill["steps"] == plain_fill["steps"]  # as many network calls

@@ -32,8 +32,25 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 @pytest.mark.slow
 def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = _parse(["restore", "--out", str(tmp_path), "--train-steps", "2", "--test-images",
-                   "2", "--calibration-images", "4", "--skip-latency", "--device", "cpu", "--threads", "1", "--no-progress"])
+    args = _parse(
+        [
+            "restore",
+            "--out",
+            str(tmp_path),
+            "--train-steps",
+            "2",
+            "--test-images",
+            "2",
+            "--calibration-images",
+            "4",
+            "--skip-latency",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert args.func(args) == 0
     text = (tmp_path / "results.md").read_text()
     assert "PSNR summary" in text and "Band detection" in text
@@ -49,8 +66,24 @@ def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 @pytest.mark.slow
 def test_bench_omission_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAGD_CACHE_DIR", str(tmp_path / "cache"))
-    args = _parse(["omission", "--out", str(tmp_path), "--train-steps", "2", "--seeds", "2",
-                   "--bands", "1", "--device", "cpu", "--threads", "1", "--no-progress"])
+    args = _parse(
+        [
+            "omission",
+            "--out",
+            str(tmp_path),
+            "--train-steps",
+            "2",
+            "--seeds",
+            "2",
+            "--bands",
+            "1",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--no-progress",
+        ]
+    )
     assert args.func(args) == 0
     data = json.loads((tmp_path / "results.json").read_text())
     band = data["bands"][0]

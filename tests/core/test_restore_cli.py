@@ -206,9 +206,16 @@ def test_fill_calibration_sidecar_is_validated(tmp_path: Path) -> None:
     from sagd_core.restore.models import CALIBRATION_FILE
 
     band = parse_band_spec(BAND)
-    config = TrainConfig(model=unet_preset("cpu-tiny", 1), noise=NoiseSpec(kind="band", band=band),
-                         band=band, role="band", steps=1, batch_size=2, warmup_steps=0,
-                         device="cpu")
+    config = TrainConfig(
+        model=unet_preset("cpu-tiny", 1),
+        noise=NoiseSpec(kind="band", band=band),
+        band=band,
+        role="band",
+        steps=1,
+        batch_size=2,
+        warmup_steps=0,
+        device="cpu",
+    )
     images = np.random.default_rng(1).uniform(-1, 1, (4, 1, 16, 16)).astype(np.float32)
     train(config, tmp_path / "m", images=images)
     sidecar = tmp_path / "m" / CALIBRATION_FILE
@@ -218,6 +225,7 @@ def test_fill_calibration_sidecar_is_validated(tmp_path: Path) -> None:
             load_model(tmp_path / "m")
     sidecar.write_text('{"gain": 0.25, "samples": 4}')
     model = load_model(tmp_path / "m")
-    res = restore(_striped(32, 32), RestoreRequest(band=band, method="sagd", steps=3),
-                  ModelSet(band=model))
+    res = restore(
+        _striped(32, 32), RestoreRequest(band=band, method="sagd", steps=3), ModelSet(band=model)
+    )
     assert res.report["details"]["fill"]["gain"] == 0.25

@@ -19,8 +19,7 @@ def test_measure_latency_counts_the_network_calls_of_the_fill() -> None:
     assert 0 < result.network_in_run_s < result.total_s
     assert result.total_s >= result.total_min_s > 0
     assert result.in_run_overhead > 0
-    assert result.overhead == pytest.approx(
-        result.total_s / (6 * result.bare_forward_s) - 1.0)
+    assert result.overhead == pytest.approx(result.total_s / (6 * result.bare_forward_s) - 1.0)
     table = markdown([result])
     assert "| cpu-tiny | 32 | 10 | mean | cpu |" in table
     assert set(result.to_dict()) >= {"overhead", "in_run_overhead", "cpu_overhead"}
@@ -49,8 +48,9 @@ def test_bench_latency_cli(capsys: pytest.CaptureFixture[str]) -> None:
     bench_latency.register_bench(parser.add_subparsers())
     threads = torch.get_num_threads()
     try:
-        args = parser.parse_args(["latency", "--size", "16", "--steps", "4", "--rounds", "1",
-                                  "--threads", "1"])
+        args = parser.parse_args(
+            ["latency", "--size", "16", "--steps", "4", "--rounds", "1", "--threads", "1"]
+        )
         assert args.func(args) == 0
     finally:
         torch.set_num_threads(threads)
@@ -59,4 +59,3 @@ def test_bench_latency_cli(capsys: pytest.CaptureFixture[str]) -> None:
     args = parser.parse_args(["latency", "--size", "8"])
     with pytest.raises(Exception, match="--size"):
         args.func(args)
-

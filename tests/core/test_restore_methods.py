@@ -220,9 +220,14 @@ def test_noise_without_omission_model_is_reported() -> None:
 def test_progress_counts_every_step_of_every_tile(estimator: Literal["mean", "sample"]) -> None:
     y = _unit(_clean(h=40, w=40))
     seen: list[tuple[int, int]] = []
-    res = restore(y, RestoreRequest(band=BAND, method="sagd", steps=7, estimator=estimator),
-                  ModelSet(band=_band()), tile_size=24, tile_overlap=8,
-                  progress=lambda d, t: seen.append((d, t)))
+    res = restore(
+        y,
+        RestoreRequest(band=BAND, method="sagd", steps=7, estimator=estimator),
+        ModelSet(band=_band()),
+        tile_size=24,
+        tile_overlap=8,
+        progress=lambda d, t: seen.append((d, t)),
+    )
     steps = res.report["details"]["fill"]["steps"]
     assert steps == 7 if estimator == "sample" else 1 <= steps <= 7
     assert {t for _, t in seen} == {steps * 4}
@@ -235,8 +240,9 @@ def test_mean_estimator_fill_is_the_posterior_mean_not_a_sample() -> None:
     y = _unit(_clean())
     req = RestoreRequest(band=BAND, method="sagd", steps=30, samples=4)
     mean = restore(y, req, ModelSet(band=_band()))
-    sample = restore(y, req.model_copy(update={"estimator": "sample", "samples": 1}),
-                     ModelSet(band=_band()))
+    sample = restore(
+        y, req.model_copy(update={"estimator": "sample", "samples": 1}), ModelSet(band=_band())
+    )
     e_mean = mean.report["band_energy_total"]["after"]
     e_sample = sample.report["band_energy_total"]["after"]
     assert e_mean < 0.3 * e_sample
@@ -250,13 +256,15 @@ def test_fill_gain_calibration_on_corrupted_images() -> None:
     # Noise2Noise gain estimated from corrupted images is ~0 and SAGD falls back to the notch.
     clean = sample_gaussian_images(6, 1, H, W, seed=11, **SPECTRUM)
     noise = sample_gaussian_images(6, 1, H, W, seed=12, scale=1.0, r0=1.0, exponent=0.0)
-    inside = np.fft.irfft2(np.fft.rfft2(noise, norm="ortho") * band_mask(BAND, H, W),
-                           s=(H, W), norm="ortho")
+    inside = np.fft.irfft2(
+        np.fft.rfft2(noise, norm="ortho") * band_mask(BAND, H, W), s=(H, W), norm="ortho"
+    )
     model = _band()
     calib = calibrate_fill_gain(model, clean + inside, BAND, steps=20, samples=2)
     assert 0.0 <= calib["gain"] <= 0.35
     assert model.meta["fill_calibration"]["gain"] == calib["gain"]
     y = _unit(_clean())
-    res = restore(y, RestoreRequest(band=BAND, method="sagd", steps=20, samples=2),
-                  ModelSet(band=model))
+    res = restore(
+        y, RestoreRequest(band=BAND, method="sagd", steps=20, samples=2), ModelSet(band=model)
+    )
     assert res.report["details"]["fill"]["gain"] == calib["gain"]

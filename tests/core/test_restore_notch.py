@@ -179,10 +179,20 @@ def test_report_energies_match_full_grid_numpy_sums(shape: tuple[int, int, int])
     c, h, w = shape
     outcome = MethodOutcome(torch.as_tensor(result)[None], BandAction("omitted", "test"), "x")
     report = build_report(
-        method="notch", spec=NOTCHES, mask_report=check_spec_for_shape(NOTCHES, h, w),
-        y=torch.as_tensor(y), result=torch.as_tensor(result), outcome=outcome, request={},
-        channels=c, device="cpu", timings={}, samples=1, uncertainty_mean=None,
-        clipped_fraction=0.0, tiles=None,
+        method="notch",
+        spec=NOTCHES,
+        mask_report=check_spec_for_shape(NOTCHES, h, w),
+        y=torch.as_tensor(y),
+        result=torch.as_tensor(result),
+        outcome=outcome,
+        request={},
+        channels=c,
+        device="cpu",
+        timings={},
+        samples=1,
+        uncertainty_mean=None,
+        clipped_fraction=0.0,
+        tiles=None,
     )
 
     def energy(x: np.ndarray, mask: np.ndarray) -> float:

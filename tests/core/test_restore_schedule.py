@@ -50,9 +50,19 @@ def _image(seed: int = 3) -> np.ndarray:
 
 def _fitted(grid: tuple[float, ...] = GRID, final: float = 1.0) -> FittedSchedule:
     return FittedSchedule(
-        alpha_bars=np.array(grid), final_alpha_bar=final, sampler="ddpm", loss="w2",
-        init="test", num_train_timesteps=1000, prior_variance=1.0, loss_init=2.0,
-        loss_final=1.0, method="test", success=True, iterations=1, margin=0.0,
+        alpha_bars=np.array(grid),
+        final_alpha_bar=final,
+        sampler="ddpm",
+        loss="w2",
+        init="test",
+        num_train_timesteps=1000,
+        prior_variance=1.0,
+        loss_init=2.0,
+        loss_final=1.0,
+        method="test",
+        success=True,
+        iterations=1,
+        margin=0.0,
     )
 
 
@@ -79,8 +89,11 @@ def test_request_schedule_validation() -> None:
 
 def test_cut_plan_starts_at_the_given_level_and_keeps_the_rest() -> None:
     schedule = make_schedule("linear")
-    full = PlannedSchedule(name="linear", alpha_bars=schedule.alpha_bars,
-                           plans=lambda n: schedule.plan_from_alpha_bars(GRID))
+    full = PlannedSchedule(
+        name="linear",
+        alpha_bars=schedule.alpha_bars,
+        plans=lambda n: schedule.plan_from_alpha_bars(GRID),
+    )
     plan = full.plan(5)
     assert np.allclose(plan.alpha_bars, sorted(GRID))
     t_max = int(np.searchsorted(-schedule.alpha_bars, -0.3))  # ᾱ(t_max) just below 0.3
@@ -99,8 +112,12 @@ def test_restore_visits_the_grid_of_a_fitted_schedule_file() -> None:
     grid = RestoreSchedule.from_fitted(_fitted())
     request = RestoreRequest(band=BAND, steps=5, schedule=grid, seed=1)
     seen: list[tuple[int, int]] = []
-    res = restore(_image(), request, ModelSet(band=model),
-                  progress=lambda done, total: seen.append((done, total)))
+    res = restore(
+        _image(),
+        request,
+        ModelSet(band=model),
+        progress=lambda done, total: seen.append((done, total)),
+    )
     plan = res.report["schedule"]["plans"]["band"]
     assert plan["alpha_bars"] == sorted(GRID)
     # The posterior-mean fill stops at the first level with ᾱ ≥ 0.1: 0.01, 0.05, 0.2.
@@ -110,8 +127,9 @@ def test_restore_visits_the_grid_of_a_fitted_schedule_file() -> None:
     # The model's own schedule is the default and leaves the report without a schedule entry.
     own = restore(_image(), RestoreRequest(band=BAND, steps=5, seed=1), ModelSet(band=model))
     assert "schedule" not in own.report
-    same = restore(_image(), RestoreRequest(band=BAND, steps=5, seed=1, schedule="model"),
-                   ModelSet(band=model))
+    same = restore(
+        _image(), RestoreRequest(band=BAND, steps=5, seed=1, schedule="model"), ModelSet(band=model)
+    )
     assert np.array_equal(own.unclipped, same.unclipped)
     assert not np.allclose(own.unclipped, res.unclipped)
 
@@ -127,8 +145,12 @@ def test_heuristic_and_fitted_kinds_give_n_level_plans() -> None:
     model.meta["spectrum"] = "not a spectrum"
     calls: list[int] = []
     with pytest.raises(RestoreError, match="schedule 'fit' unusable for the band model"):
-        restore(_image(), RestoreRequest(band=BAND, steps=4, schedule="fit"),
-                ModelSet(band=model), progress=lambda done, total: calls.append(done))
+        restore(
+            _image(),
+            RestoreRequest(band=BAND, steps=4, schedule="fit"),
+            ModelSet(band=model),
+            progress=lambda done, total: calls.append(done),
+        )
     assert calls == []
 
 
@@ -141,8 +163,9 @@ def test_fit_uses_the_models_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
     model.meta["spectrum"] = estimate_spectrum(images).to_dict()
     for_model.clear_cache()
     fill_plan.clear_cache()
-    res = restore(_image(), RestoreRequest(band=BAND, steps=6, schedule="fit"),
-                  ModelSet(band=model))
+    res = restore(
+        _image(), RestoreRequest(band=BAND, steps=6, schedule="fit"), ModelSet(band=model)
+    )
     plan = res.report["schedule"]["plans"]["band"]
     # A band model's plan is designed for the fill chain: as many calls as its own schedule's
     # 6-step plan up to the posterior-mean read, the levels below the cut fitted, same read.
@@ -156,15 +179,19 @@ def test_fit_uses_the_models_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
     omission = _omission_model()
     omission.meta["spectrum"] = model.meta["spectrum"]
     scheduled = with_schedule(omission, RestoreSchedule(kind="fit"), height=32, width=32)
-    fitted = for_model.fitted_schedule_for_model(omission, 6, sampler="ddpm", height=32,
-                                                 width=32)
+    fitted = for_model.fitted_schedule_for_model(omission, 6, sampler="ddpm", height=32, width=32)
     assert np.allclose(scheduled.schedule.plan(6).alpha_bars, fitted.alpha_bars[::-1])
 
 
 def test_denoiser_chain_is_cut_at_the_noise_level() -> None:
     model = _omission_model()
-    request = RestoreRequest(band=BAND, steps=5, input_noise_std=0.1, estimator="sample",
-                             schedule=RestoreSchedule.from_fitted(_fitted()))
+    request = RestoreRequest(
+        band=BAND,
+        steps=5,
+        input_noise_std=0.1,
+        estimator="sample",
+        schedule=RestoreSchedule.from_fitted(_fitted()),
+    )
     res = restore(_image(), request, ModelSet(omission=model))
     details = res.report["details"]["denoise"]
     t_start = details["t_start"]
@@ -181,13 +208,24 @@ def _parse(argv: list[str]) -> argparse.Namespace:
 
 def test_restore_cli_schedule_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     model = _band_model()
-    monkeypatch.setattr(restore_cmd.ModelSet, "load",
-                        classmethod(lambda cls, dirs, device="cpu": ModelSet(band=model)))
+    monkeypatch.setattr(
+        restore_cmd.ModelSet,
+        "load",
+        classmethod(lambda cls, dirs, device="cpu": ModelSet(band=model)),
+    )
     write_image(tmp_path / "x.png", _image())
     (tmp_path / "s.json").write_text(_fitted().to_json())
-    base = ["restore", str(tmp_path / "x.png"), "-o", str(tmp_path / "out"), "--band",
-            json.dumps(BAND.model_dump(mode="json")), "--model", str(tmp_path),
-            "--no-progress"]
+    base = [
+        "restore",
+        str(tmp_path / "x.png"),
+        "-o",
+        str(tmp_path / "out"),
+        "--band",
+        json.dumps(BAND.model_dump(mode="json")),
+        "--model",
+        str(tmp_path),
+        "--no-progress",
+    ]
     args = _parse([*base, "--schedule", str(tmp_path / "s.json")])
     assert args.func(args) == 0
     report = json.loads((tmp_path / "out" / "x.report.json").read_text())
@@ -216,11 +254,20 @@ def test_restore_bench_curve_and_verdicts() -> None:
     from sagd_core.training.config import DataConfig, TrainConfig
 
     corruption = {"kind": "band_noise", "gamma": 1.0, "low": 0.15, "high": 0.3}
-    config = TrainConfig(model=unet_preset("cpu-tiny", 1),
-                         noise=NoiseSpec(kind="band", band=BAND), band=BAND, role="band",
-                         data=DataConfig(source="digits", image_size=16, corruption=corruption))
-    model = TrainedModel(net=UNet(config.model).eval(), config=config,
-                         schedule=config.schedule.build(), meta={}, device=torch.device("cpu"))
+    config = TrainConfig(
+        model=unet_preset("cpu-tiny", 1),
+        noise=NoiseSpec(kind="band", band=BAND),
+        band=BAND,
+        role="band",
+        data=DataConfig(source="digits", image_size=16, corruption=corruption),
+    )
+    model = TrainedModel(
+        net=UNet(config.model).eval(),
+        config=config,
+        schedule=config.schedule.build(),
+        meta={},
+        device=torch.device("cpu"),
+    )
     for_model.clear_cache()
     steps = {"linear": [2, 4], "cosine": [4], "optimized": [4]}
     curve = rb.restore_curve(model, "m", steps, images=3, seeds=(0, 1))
@@ -233,8 +280,9 @@ def test_restore_bench_curve_and_verdicts() -> None:
     assert lines[0].startswith("Best heuristic at N = 4:") and len(lines) == 4
     assert rb.verdicts(curve, reference_steps=50) == []
     # A read level applies to every schedule, the model's own included, at the same calls.
-    read = rb.restore_curve(model, "m", {"linear": [4], "optimized": [4]}, images=2,
-                            seeds=(0,), read_alpha_bar=0.5)
+    read = rb.restore_curve(
+        model, "m", {"linear": [4], "optimized": [4]}, images=2, seeds=(0,), read_alpha_bar=0.5
+    )
     assert read.rows["linear"][4]["calls"] == read.rows["optimized"][4]["calls"] == 3
     assert all(np.isfinite(r[4]["psnr"]) for r in read.rows.values())
     clean, corrupted = rb.held_out(model, 3)
@@ -250,31 +298,61 @@ def test_bench_schedule_restoration_part_cli(
     from sagd_core.training.config import DataConfig
 
     corruption = {"kind": "band_noise", "gamma": 1.0, "low": 0.15, "high": 0.3}
-    config = TrainConfig(model=unet_preset("cpu-tiny", 1),
-                         noise=NoiseSpec(kind="band", band=BAND), band=BAND, role="band",
-                         data=DataConfig(source="digits", image_size=16, count=16,
-                                         corruption=corruption),
-                         steps=2, batch_size=4, warmup_steps=1, device="cpu")
+    config = TrainConfig(
+        model=unet_preset("cpu-tiny", 1),
+        noise=NoiseSpec(kind="band", band=BAND),
+        band=BAND,
+        role="band",
+        data=DataConfig(source="digits", image_size=16, count=16, corruption=corruption),
+        steps=2,
+        batch_size=4,
+        warmup_steps=1,
+        device="cpu",
+    )
     train(config, tmp_path / "band")
     parser = argparse.ArgumentParser()
     bench_schedule.register_bench(parser.add_subparsers())
-    args = parser.parse_args([
-        "schedule", "--skip-gaussian", "--restore-model", str(tmp_path / "band"),
-        "--restore-steps", "2,4", "--restore-images", "2", "--restore-seeds", "0",
-        "--reference-steps", "4", "--out", str(tmp_path / "plots"), "--no-progress"])
+    args = parser.parse_args(
+        [
+            "schedule",
+            "--skip-gaussian",
+            "--restore-model",
+            str(tmp_path / "band"),
+            "--restore-steps",
+            "2,4",
+            "--restore-images",
+            "2",
+            "--restore-seeds",
+            "0",
+            "--reference-steps",
+            "4",
+            "--out",
+            str(tmp_path / "plots"),
+            "--no-progress",
+        ]
+    )
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "restoration PSNR vs N" in out and "| 4 |" in out
     assert "Best heuristic at N = 4" in out and "- optimized:" in out
-    args = parser.parse_args(["schedule", "--skip-gaussian", "--restore-model",
-                              str(tmp_path / "band"), "--restore-read-alpha-bar", "0.05"])
+    args = parser.parse_args(
+        [
+            "schedule",
+            "--skip-gaussian",
+            "--restore-model",
+            str(tmp_path / "band"),
+            "--restore-read-alpha-bar",
+            "0.05",
+        ]
+    )
     with pytest.raises(CliError, match="read-alpha-bar"):
         args.func(args)
     args = parser.parse_args(["schedule", "--skip-gaussian"])
     with pytest.raises(CliError, match="nothing to do"):
         args.func(args)
-    args = parser.parse_args(["schedule", "--skip-gaussian", "--restore-model",
-                              str(tmp_path / "nope")])
+    args = parser.parse_args(
+        ["schedule", "--skip-gaussian", "--restore-model", str(tmp_path / "nope")]
+    )
     with pytest.raises(CliError, match="does not exist"):
         args.func(args)
 
@@ -294,8 +372,12 @@ def test_ddnm_follows_the_schedule() -> None:
     full = oracle_model("full", NoiseSpec(), spectrum=SPECTRUM)
     grid = RestoreSchedule.from_fitted(_fitted())
     seen: list[int] = []
-    res = restore(_image(), RestoreRequest(band=BAND, method="ddnm", steps=5, schedule=grid),
-                  ModelSet(full=full), progress=lambda done, total: seen.append(total))
+    res = restore(
+        _image(),
+        RestoreRequest(band=BAND, method="ddnm", steps=5, schedule=grid),
+        ModelSet(full=full),
+        progress=lambda done, total: seen.append(total),
+    )
     assert res.report["details"]["steps"] == 5 and set(seen) == {5}
     assert res.report["schedule"]["plans"]["full"]["alpha_bars"] == sorted(GRID)
     assert res.report["out_of_band_residual"] < 1e-5

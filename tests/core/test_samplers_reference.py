@@ -24,8 +24,11 @@ def toy_model(x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 def reference(kind: str, n: int) -> DDPMScheduler | DDIMScheduler:
     sched = make_schedule("linear")
-    common = {"num_train_timesteps": 1000, "trained_betas": sched.betas.tolist(),
-              "clip_sample": False}
+    common = {
+        "num_train_timesteps": 1000,
+        "trained_betas": sched.betas.tolist(),
+        "clip_sample": False,
+    }
     ref: DDPMScheduler | DDIMScheduler
     if kind == "ddim":
         ref = DDIMScheduler(**common, set_alpha_to_one=True)
@@ -86,8 +89,13 @@ def test_whole_white_sampler_matches_reference_loop(kind: str) -> None:
         x = ref.step(eps, t, x, generator=g).prev_sample
     plan = make_schedule("linear").plan(n)
     sampler = sample_ddim if kind == "ddim" else sample_ddpm
-    ours = sampler(toy_model, plan, SpectralNoise.white(8, 8), SHAPE,
-                   generator=torch.Generator().manual_seed(5))
+    ours = sampler(
+        toy_model,
+        plan,
+        SpectralNoise.white(8, 8),
+        SHAPE,
+        generator=torch.Generator().manual_seed(5),
+    )
     # 12 chained float32 steps on values of magnitude ~30: compare relatively
     torch.testing.assert_close(ours, x, atol=1e-5, rtol=1e-5)
 
@@ -101,9 +109,14 @@ def test_omission_sampler_keeps_band_empty_and_reports_progress(sampler: object)
         return op.project_trusted(0.5 * x)  # an ideal omission model outputs 0 in the band
 
     seen: list[int] = []
-    out = sampler(band_free_model, make_schedule("linear").plan(20), op, (2, 1, 16, 16),  # type: ignore[operator]
-                  generator=torch.Generator().manual_seed(0),
-                  callback=lambda info: seen.append(info.index))
+    out = sampler(
+        band_free_model,
+        make_schedule("linear").plan(20),
+        op,
+        (2, 1, 16, 16),  # type: ignore[operator]
+        generator=torch.Generator().manual_seed(0),
+        callback=lambda info: seen.append(info.index),
+    )
     assert seen == list(range(20))
     power = (torch.fft.rfft2(out, norm="ortho").abs() ** 2).mean(dim=(0, 1)).numpy()
     mask, mult = band_mask(band, 16, 16), half_grid_multiplicity(16, 16)
@@ -122,15 +135,25 @@ def test_callback_exception_stops_sampling() -> None:
             raise Stop
 
     with pytest.raises(Stop):
-        sample_ddim(toy_model, make_schedule("linear").plan(10), SpectralNoise.white(8, 8),
-                    SHAPE, callback=cb)
+        sample_ddim(
+            toy_model,
+            make_schedule("linear").plan(10),
+            SpectralNoise.white(8, 8),
+            SHAPE,
+            callback=cb,
+        )
     assert len(calls) == 3
 
 
 def test_x0_transform_is_applied_each_step() -> None:
     target = torch.zeros(SHAPE)
-    out = sample_ddim(toy_model, make_schedule("linear").plan(5), SpectralNoise.white(8, 8),
-                      SHAPE, generator=torch.Generator().manual_seed(0),
-                      x0_transform=lambda x0, a: target)
+    out = sample_ddim(
+        toy_model,
+        make_schedule("linear").plan(5),
+        SpectralNoise.white(8, 8),
+        SHAPE,
+        generator=torch.Generator().manual_seed(0),
+        x0_transform=lambda x0, a: target,
+    )
     # the last step lands on x̂₀ exactly (ᾱ_prev = 1)
     assert np.allclose(out.numpy(), 0.0, atol=1e-6)

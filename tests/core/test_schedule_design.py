@@ -85,6 +85,7 @@ def test_half_grid_bookkeeping_matches_full_grid_and_pixels(shape: tuple[int, in
 
 def test_sampled_images_have_the_spectrum_and_torch_input_is_accepted() -> None:
     import torch
+
     spectrum = gaussian_spectrum_power_law(8, 8, -2.0, channels=2, pixel_variance=0.5)
     np.testing.assert_allclose(spectrum.pixel_variance(), [0.5, 0.5])
     x = sample_gaussian_images(spectrum, 3000, rng=np.random.default_rng(2))
@@ -104,8 +105,9 @@ def test_radial_average_preserves_energy_and_isotropic_spectra() -> None:
     centres, profile = est.radial_profile(5)
     assert centres.shape == (5,) and profile.shape == (1, 5)
     assert np.all(np.diff(centres) > 0)
-    smooth = estimate_spectrum(sample_gaussian_images(spectrum, 64, rng=np.random.default_rng(3)),
-                               radial=True)
+    smooth = estimate_spectrum(
+        sample_gaussian_images(spectrum, 64, rng=np.random.default_rng(3)), radial=True
+    )
     np.testing.assert_allclose(smooth.lam, est.radially_averaged().lam)
 
 

@@ -142,8 +142,11 @@ def test_resized_keeps_only_the_mean_level() -> None:
 
 
 def test_fitted_file_loads_into_a_plan(tmp_path: Path) -> None:
-    fitted = optimize_schedule(gaussian_spectrum_power_law(8, 8, -2.0), 7,
-                               alpha_bar_range=(float(SCHEDULE.alpha_bars[-1]), 0.9999))
+    fitted = optimize_schedule(
+        gaussian_spectrum_power_law(8, 8, -2.0),
+        7,
+        alpha_bar_range=(float(SCHEDULE.alpha_bars[-1]), 0.9999),
+    )
     path = tmp_path / "s.json"
     path.write_text(fitted.to_json())
     plan = load_fitted_plan(path, SCHEDULE)
@@ -174,7 +177,7 @@ def test_heuristic_plan_of_the_own_schedule_is_its_plan() -> None:
         ("not json", "not valid JSON"),
         ('{"format": "other", "version": 1}', "not a sagd.fitted_schedule"),
         ('{"format": "sagd.fitted_schedule", "version": 1}', "malformed"),
-        ('[1, 2]', "JSON object"),
+        ("[1, 2]", "JSON object"),
     ],
 )
 def test_bad_fitted_files_are_refused(tmp_path: Path, content: str, match: str) -> None:
@@ -215,8 +218,13 @@ def _model(noise: NoiseSpec, with_spectrum: bool = True) -> TrainedModel:
     if with_spectrum:
         spec = _spectrum_with_mean(16)
         meta["spectrum"] = spec.to_dict()
-    return TrainedModel(net=UNet(unet_preset("cpu-tiny", 1)), config=config,
-                        schedule=config.schedule.build(), meta=meta, device=torch.device("cpu"))
+    return TrainedModel(
+        net=UNet(unet_preset("cpu-tiny", 1)),
+        config=config,
+        schedule=config.schedule.build(),
+        meta=meta,
+        device=torch.device("cpu"),
+    )
 
 
 def test_model_fits_its_own_schedule_and_caches_it() -> None:
@@ -290,8 +298,25 @@ def test_cli_fit_writes_a_loadable_schedule_and_show_prints_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     out = tmp_path / "s.json"
-    assert _cli(["schedule", "fit", "--data", "digits", "--image-size", "8", "--steps", "4",
-                 "--noise", '{"kind": "plw", "alpha": -0.5}', "-o", str(out)]) == 0
+    assert (
+        _cli(
+            [
+                "schedule",
+                "fit",
+                "--data",
+                "digits",
+                "--image-size",
+                "8",
+                "--steps",
+                "4",
+                "--noise",
+                '{"kind": "plw", "alpha": -0.5}',
+                "-o",
+                str(out),
+            ]
+        )
+        == 0
+    )
     text = capsys.readouterr().out
     assert "before (linear plan)" in text and "after (fitted)" in text and "cosine grid" in text
     fitted = FittedSchedule.from_json(out.read_text())
@@ -309,11 +334,33 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
     with pytest.raises(CliError, match="--steps"):
         _cli(["schedule", "fit", "--data", "digits", "--steps", "0", "-o", str(tmp_path / "a")])
     with pytest.raises(CliError, match="invalid --noise"):
-        _cli(["schedule", "fit", "--data", "digits", "--steps", "3", "--noise",
-              '{"kind": "pink"}', "-o", str(tmp_path / "a")])
+        _cli(
+            [
+                "schedule",
+                "fit",
+                "--data",
+                "digits",
+                "--steps",
+                "3",
+                "--noise",
+                '{"kind": "pink"}',
+                "-o",
+                str(tmp_path / "a"),
+            ]
+        )
     with pytest.raises(CliError, match="does not exist"):
-        _cli(["schedule", "fit", "--model", str(tmp_path / "none"), "--steps", "3",
-              "-o", str(tmp_path / "a")])
+        _cli(
+            [
+                "schedule",
+                "fit",
+                "--model",
+                str(tmp_path / "none"),
+                "--steps",
+                "3",
+                "-o",
+                str(tmp_path / "a"),
+            ]
+        )
     (tmp_path / "bad.json").write_text("{}")
     with pytest.raises(CliError, match=r"not a sagd\.fitted_schedule"):
         _cli(["schedule", "show", str(tmp_path / "bad.json")])

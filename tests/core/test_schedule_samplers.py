@@ -86,8 +86,9 @@ class WienerEps:
         self, lam: np.ndarray, w: np.ndarray, plan: SamplingPlan, mean: np.ndarray | None = None
     ) -> None:
         w2 = w**2
-        self.mean_spec = None if mean is None else torch.fft.rfft2(torch.as_tensor(mean),
-                                                                    norm="ortho")
+        self.mean_spec = (
+            None if mean is None else torch.fft.rfft2(torch.as_tensor(mean), norm="ortho")
+        )
         self.lam_white = np.divide(lam, w2, out=np.zeros_like(lam), where=w2 > 0)
         self.support = w > 0
         self.plan = plan
@@ -147,7 +148,12 @@ def _plan(kind: str, spectrum: Spectrum, w: np.ndarray, sampler: str) -> Samplin
 
 
 def _sample(
-    sampler: str, plan: SamplingPlan, lam: np.ndarray, op: SpectralNoise, n: int, seed: int,
+    sampler: str,
+    plan: SamplingPlan,
+    lam: np.ndarray,
+    op: SpectralNoise,
+    n: int,
+    seed: int,
     mean: np.ndarray | None = None,
 ) -> torch.Tensor:
     """Run the real sampler with the Wiener predictor; returns ``rfft2`` of the outputs."""
@@ -277,8 +283,14 @@ def test_missed_data_mean_matches_the_mean_error_gain(sampler: str, plan_kind: s
     if plan_kind == "fitted":
         mean_spec = np.fft.rfft2(mean, norm="ortho")
         with_mean = Spectrum(spectrum.lam, SIZE, SIZE, mean_power=np.abs(mean_spec) ** 2)
-        fitted = optimize_schedule(with_mean.whiten(w), 6, sampler=sampler,  # type: ignore[arg-type]
-                                   weights=w**2, max_iter=60, alpha_bar_range=(1e-4, 0.9999))
+        fitted = optimize_schedule(
+            with_mean.whiten(w),
+            6,
+            sampler=sampler,  # type: ignore[arg-type]
+            weights=w**2,
+            max_iter=60,
+            alpha_bar_range=(1e-4, 0.9999),
+        )
         plan = plan_from_grid(fitted.alpha_bars, SCHEDULE)
     else:
         plan = SCHEDULE.plan(8)

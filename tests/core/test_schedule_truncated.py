@@ -31,8 +31,9 @@ BAND = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3
 SPECTRUM = {"scale": 0.002}
 
 
-def _simulate(levels: np.ndarray, lam: float, mu: float, n: int, seed: int = 0
-              ) -> tuple[float, float]:
+def _simulate(
+    levels: np.ndarray, lam: float, mu: float, n: int, seed: int = 0
+) -> tuple[float, float]:
     """Mean and variance at the read level of the ancestral chain with the exact denoiser,
     started from pure noise ``N(0, 1 − ᾱ_top)`` (scalar, whitened)."""
     rng = np.random.default_rng(seed)
@@ -64,8 +65,9 @@ def _problem(loss: str = "w2", start_mean: str = "band") -> TruncatedChainProble
     spectrum: Spectrum = estimate_spectrum(images)
     w = np.zeros_like(spectrum.lam[0])
     w[3:5, :] = 1.0  # a band of noise
-    return TruncatedChainProblem.build(spectrum.whiten(w), w**2, stop=0.1,
-                                       loss=loss, start_mean=start_mean)  # type: ignore[arg-type]
+    return TruncatedChainProblem.build(
+        spectrum.whiten(w), w**2, stop=0.1, loss=loss, start_mean=start_mean
+    )  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(("loss", "start_mean"), [("w2", "band"), ("kl", "data"), ("w2", "none")])
@@ -99,7 +101,8 @@ def test_fit_rejects_bad_settings() -> None:
 def test_band_model_fit_plan_spends_the_models_calls_up_to_the_read() -> None:
     model = oracle_model("band", NoiseSpec(kind="band", band=BAND), band=BAND, spectrum=SPECTRUM)
     model.meta["spectrum"] = estimate_spectrum(
-        sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)).to_dict()
+        sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)
+    ).to_dict()
     fill_plan.clear_cache()
     planned = with_schedule(model, RestoreSchedule(kind="fit"), height=32, width=32)
     for n in (10, 25):
@@ -109,10 +112,15 @@ def test_band_model_fit_plan_spends_the_models_calls_up_to_the_read() -> None:
         assert len(plan) == n and len(head) == len(own_head)
         assert head.alpha_bars[-1] == own_head.alpha_bars[-1] >= MEAN_ALPHA_BAR
         assert np.all(head.alpha_bars[:-1] < MEAN_ALPHA_BAR)
-        assert np.array_equal(plan.alpha_bars[len(head):], own.alpha_bars[len(own_head):])
-        fit = fill_plan.fitted_fill_chain(model, len(head), height=32, width=32,
-                                          read_alpha_bar=float(head.alpha_bars[-1]),
-                                          init=own_head.alpha_bars)
+        assert np.array_equal(plan.alpha_bars[len(head) :], own.alpha_bars[len(own_head) :])
+        fit = fill_plan.fitted_fill_chain(
+            model,
+            len(head),
+            height=32,
+            width=32,
+            read_alpha_bar=float(head.alpha_bars[-1]),
+            init=own_head.alpha_bars,
+        )
         assert np.allclose(head.alpha_bars, fit.levels)
         assert fit.loss_final <= fit.loss_init  # never worse than the model's own head
         assert np.allclose(model.schedule.time_for_alpha_bar(head.alpha_bars), head.timesteps)
@@ -127,7 +135,8 @@ def test_bench_gives_every_image_its_own_seed() -> None:
 def test_read_level_moves_the_posterior_mean_read_for_any_kind() -> None:
     model = oracle_model("band", NoiseSpec(kind="band", band=BAND), band=BAND, spectrum=SPECTRUM)
     model.meta["spectrum"] = estimate_spectrum(
-        sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)).to_dict()
+        sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)
+    ).to_dict()
     own = model.schedule.plan(20)
     own_calls = len(truncate_for_mean(own))
     for kind in ("model", "linear", "fit"):
@@ -142,18 +151,23 @@ def test_read_level_moves_the_posterior_mean_read_for_any_kind() -> None:
         head = truncate_for_mean(plan)
         assert head.alpha_bars[-1] == 0.6 and len(head) == own_calls
         assert np.all(head.alpha_bars[:-1] < MEAN_ALPHA_BAR)
-        assert np.all(plan.alpha_bars[len(head):] > 0.6)
+        assert np.all(plan.alpha_bars[len(head) :] > 0.6)
         assert "read at ᾱ = 0.6" in choice.describe()
     # Other roles ignore it; a read below the cut is refused when the plan is built.
     omission = oracle_model("omission", NoiseSpec(omit=BAND), band=BAND, spectrum=SPECTRUM)
-    same = with_schedule(omission, RestoreSchedule(kind="linear", read_alpha_bar=0.6),
-                         height=32, width=32)
-    assert np.array_equal(same.schedule.plan(10).alpha_bars,
-                          with_schedule(omission, RestoreSchedule(kind="linear"), height=32,
-                                        width=32).schedule.plan(10).alpha_bars)
+    same = with_schedule(
+        omission, RestoreSchedule(kind="linear", read_alpha_bar=0.6), height=32, width=32
+    )
+    assert np.array_equal(
+        same.schedule.plan(10).alpha_bars,
+        with_schedule(omission, RestoreSchedule(kind="linear"), height=32, width=32)
+        .schedule.plan(10)
+        .alpha_bars,
+    )
     with pytest.raises(ScheduleFitError, match="read level"):
-        with_schedule(model, RestoreSchedule(kind="linear", read_alpha_bar=0.05),
-                      height=32, width=32)
+        with_schedule(
+            model, RestoreSchedule(kind="linear", read_alpha_bar=0.05), height=32, width=32
+        )
     # The fitted chain is read where asked, with its levels below the cut.
     fit = fill_plan.fitted_fill_chain(model, 5, height=32, width=32, read_alpha_bar=0.6)
     assert fit.levels[-1] == 0.6 and fit.levels[-2] < MEAN_ALPHA_BAR

@@ -10,8 +10,9 @@ from diffusers import DDIMScheduler, DDPMScheduler
 from sagd_core.schedules import SamplingPlan, Schedule, make_schedule, schedule_names
 
 
-@pytest.mark.parametrize(("name", "ref_name"), [("linear", "linear"),
-                                                ("cosine", "squaredcos_cap_v2")])
+@pytest.mark.parametrize(
+    ("name", "ref_name"), [("linear", "linear"), ("cosine", "squaredcos_cap_v2")]
+)
 def test_schedules_match_reference(name: str, ref_name: str) -> None:
     ours = make_schedule(name, 1000)
     ref = DDPMScheduler(num_train_timesteps=1000, beta_schedule=ref_name)
@@ -62,8 +63,11 @@ def test_plan_from_fitted_alpha_bars_maps_to_model_time() -> None:
 
 
 def test_json_round_trips() -> None:
-    for s in (make_schedule("linear", 100, beta_end=0.03), make_schedule("cosine", 50),
-              make_schedule("custom", 3, alpha_bars=[0.9, 0.5, 0.1])):
+    for s in (
+        make_schedule("linear", 100, beta_end=0.03),
+        make_schedule("cosine", 50),
+        make_schedule("custom", 3, alpha_bars=[0.9, 0.5, 0.1]),
+    ):
         back = Schedule.from_json(s.to_json())
         np.testing.assert_array_equal(back.alpha_bars, s.alpha_bars)
         assert back.name == s.name

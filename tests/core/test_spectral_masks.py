@@ -120,8 +120,11 @@ def test_masks_are_cached_and_read_only() -> None:
         ({"regions": [{"kind": "annulus", "low": 0, "high": 0.1}], "extra": 1}, "extra"),
         ({"regions": [{"kind": "annulus", "low": 0.1, "high": 0.2}] * 65}, "at most 64"),
         (
-            {"regions": [{"kind": "annulus", "low": 1, "high": 2}], "units": "cycles/image",
-             "radius": "normalized"},
+            {
+                "regions": [{"kind": "annulus", "low": 1, "high": 2}],
+                "units": "cycles/image",
+                "radius": "normalized",
+            },
             "normalized",
         ),
     ],

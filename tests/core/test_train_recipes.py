@@ -29,8 +29,10 @@ def test_recipe_noise_matches_the_corruption_band(
 ) -> None:
     band = parse_corruption(NAMED_CORRUPTIONS[corruption]).band_spec()
     mask = band_mask(band, 32, 32)
-    configs = {role: _config(capsys, "--recipe", role, "--corruption", corruption, "--data", "lfw")
-               for role in ("omission", "band", "standard", "full")}
+    configs = {
+        role: _config(capsys, "--recipe", role, "--corruption", corruption, "--data", "lfw")
+        for role in ("omission", "band", "standard", "full")
+    }
     for role, config in configs.items():
         assert config.role == role and config.band == band
         assert config.data.source == "lfw" and config.data.image_size == 32
@@ -51,13 +53,33 @@ def test_recipe_noise_matches_the_corruption_band(
 def test_recipe_json_corruption_band_override_and_flags(capsys: pytest.CaptureFixture[str]) -> None:
     corruption = json.dumps({"kind": "band_noise", "low": 0.2, "high": 0.35, "gamma": 0.5})
     band = json.dumps({"regions": [{"kind": "annulus", "low": 0.18, "high": 0.4}]})
-    config = _config(capsys, "--recipe", "omission", "--corruption", corruption, "--band", band,
-                     "--data", "natural", "--image-size", "24", "--steps", "40", "--unet",
-                     "cpu-tiny", "--seed", "3")
+    config = _config(
+        capsys,
+        "--recipe",
+        "omission",
+        "--corruption",
+        corruption,
+        "--band",
+        band,
+        "--data",
+        "natural",
+        "--image-size",
+        "24",
+        "--steps",
+        "40",
+        "--unet",
+        "cpu-tiny",
+        "--seed",
+        "3",
+    )
     assert config.noise.omit is not None and config.noise.omit.regions[0].low == 0.18  # type: ignore[union-attr]
     assert config.data.corruption is not None and config.data.corruption["gamma"] == 0.5
     assert (config.steps, config.seed, config.data.image_size, config.data.corruption_seed) == (
-        40, 3, 24, 3)
+        40,
+        3,
+        24,
+        3,
+    )
     assert config.model.base_channels == 16
 
 
@@ -73,18 +95,21 @@ def test_presets_per_dataset_and_corruption() -> None:
             assert training_preset(f"{source}-{corruption}-full").data.corruption is None
     # The historical digits presets are the band-noise recipes.
     assert training_preset("digits-band") == training_preset("digits-band-noise-band")
-    assert corruption_recipes("periodic", roles=("band",))["band"].band == parse_corruption(
-        NAMED_CORRUPTIONS["periodic"]).band_spec()
+    assert (
+        corruption_recipes("periodic", roles=("band",))["band"].band
+        == parse_corruption(NAMED_CORRUPTIONS["periodic"]).band_spec()
+    )
 
 
 def test_recipe_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
-    for argv in (["--recipe", "band"],  # no corruption
-                 ["--recipe", "band", "--corruption", "nope"],
-                 ["--recipe", "band", "--corruption", '{"kind": "band_noise", "low": 0.3, '
-                  '"high": 0.1}'],
-                 ["--recipe", "band", "--corruption", "periodic", "--preset", "demo"],
-                 ["--recipe", "band", "--corruption", "periodic", "--noise", "{}"],
-                 ["--preset", "demo", "--band", "{}"]):
+    for argv in (
+        ["--recipe", "band"],  # no corruption
+        ["--recipe", "band", "--corruption", "nope"],
+        ["--recipe", "band", "--corruption", '{"kind": "band_noise", "low": 0.3, "high": 0.1}'],
+        ["--recipe", "band", "--corruption", "periodic", "--preset", "demo"],
+        ["--recipe", "band", "--corruption", "periodic", "--noise", "{}"],
+        ["--preset", "demo", "--band", "{}"],
+    ):
         assert main(["train", *argv, "--print-config"]) == 2
     err = capsys.readouterr().err
     assert "needs --corruption" in err and "named corruptions: band-noise" in err
@@ -93,9 +118,33 @@ def test_recipe_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("role", ["omission", "band", "full"])
 def test_tiny_recipe_training_run(role: str, tmp_path: Path) -> None:
     out = tmp_path / role
-    assert main(["train", "--recipe", role, "--corruption", "band-noise", "--data", "digits",
-                 "--image-size", "16", "--steps", "3", "--batch-size", "4", "--unet", "cpu-tiny",
-                 "--device", "cpu", "--out", str(out), "--no-progress"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                "--recipe",
+                role,
+                "--corruption",
+                "band-noise",
+                "--data",
+                "digits",
+                "--image-size",
+                "16",
+                "--steps",
+                "3",
+                "--batch-size",
+                "4",
+                "--unet",
+                "cpu-tiny",
+                "--device",
+                "cpu",
+                "--out",
+                str(out),
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
     model = load_model(out)
     assert model.config.role == role and model.meta["step"] == 3
     band = parse_corruption(NAMED_CORRUPTIONS["band-noise"]).band_spec()

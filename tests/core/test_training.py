@@ -25,8 +25,12 @@ BAND = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3
 
 def tiny_config(**kw: object) -> TrainConfig:
     base: dict[str, object] = {
-        "model": unet_preset("cpu-tiny", 1), "data": DataConfig(source="digits", image_size=16),
-        "steps": 6, "batch_size": 8, "checkpoint_every": 3, "warmup_steps": 2,
+        "model": unet_preset("cpu-tiny", 1),
+        "data": DataConfig(source="digits", image_size=16),
+        "steps": 6,
+        "batch_size": 8,
+        "checkpoint_every": 3,
+        "warmup_steps": 2,
     }
     base.update(kw)
     return TrainConfig(**base)  # type: ignore[arg-type]
@@ -34,8 +38,15 @@ def tiny_config(**kw: object) -> TrainConfig:
 
 @pytest.mark.slow
 def test_loss_falls_on_digits(tmp_path: Path) -> None:
-    config = tiny_config(steps=300, batch_size=32, lr=2e-3, checkpoint_every=300,
-                         noise=NoiseSpec(omit=BAND), project_trusted=True, role="omission")
+    config = tiny_config(
+        steps=300,
+        batch_size=32,
+        lr=2e-3,
+        checkpoint_every=300,
+        noise=NoiseSpec(omit=BAND),
+        project_trusted=True,
+        role="omission",
+    )
     seen: list[TrainProgress] = []
     result = train(config, tmp_path / "m", progress=seen.append)
     assert [p.step for p in seen] == list(range(1, 301))
@@ -66,6 +77,7 @@ def test_checkpoint_save_load_gives_identical_outputs(tmp_path: Path) -> None:
 def test_resume_continues_exactly(tmp_path: Path) -> None:
     straight = tiny_config(steps=6)
     train(straight, tmp_path / "straight")
+
     # a run stopped after step 3 (cancelled from the progress callback), then resumed
     class Stop(Exception):
         pass

@@ -108,8 +108,11 @@ def test_scalar_time_broadcasts() -> None:
 
 @pytest.mark.parametrize(
     ("name", "low", "high"),
-    [("cpu-tiny", 100_000, 400_000), ("cpu-small", 1_000_000, 2_000_000),
-     ("p1", 15_000_000, 17_000_000)],
+    [
+        ("cpu-tiny", 100_000, 400_000),
+        ("cpu-small", 1_000_000, 2_000_000),
+        ("p1", 15_000_000, 17_000_000),
+    ],
 )
 def test_preset_parameter_counts(name: str, low: int, high: int) -> None:
     for channels in (1, 3):

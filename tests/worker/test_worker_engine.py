@@ -157,7 +157,10 @@ def test_band_training_on_a_builtin_dataset_calibrates_the_fill(
         unet="cpu-tiny",
     )
     meta = engine.train(
-        params, tmp_path / "band", images=None, device="cpu",
+        params,
+        tmp_path / "band",
+        images=None,
+        device="cpu",
         progress=lambda s, t, v: reported.append(v),
     )
     assert 0.0 <= meta["scores"]["fill_gain"] <= 1.0

@@ -135,9 +135,7 @@ def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[l
     cap = min(FIRST_CHUNK_ITEMS, s.batch_chunk_items)
     for item in items:
         size = item.height * item.width
-        if chunk and (
-            pixels + size > s.batch_chunk_pixels or item.bit_depth != chunk[0].bit_depth
-        ):
+        if chunk and (pixels + size > s.batch_chunk_pixels or item.bit_depth != chunk[0].bit_depth):
             yield chunk
             chunk, pixels = [], 0
         chunk.append(item)
