@@ -177,6 +177,11 @@ class Schedule:
         return cls.from_dict(json.loads(text))
 
 
+#: Where posterior-mean estimates are read off restoration chains (Rao–Blackwellisation,
+#: :mod:`sagd_core.restore.methods.sagd` point 2): the first step whose ᾱ reaches this.
+MEAN_ALPHA_BAR = 0.1
+
+
 @dataclass(frozen=True, eq=False)
 class SamplingPlan:
     """Where a sampler goes: model times and ᾱ, descending in time, then ``final_alpha_bar``.

@@ -24,7 +24,7 @@ Notify = Callable[[str], None]
 # timings, report) and runs batches of hundreds of small images, where formatting and writing that
 # line was ~7 % of a 256² notch item's time (py-spy on benchmarks/bench_service.py's batch): the
 # worker keeps it only when it logs at DEBUG.
-PER_IMAGE_LOGGER = "sagd_core.restore.api"
+PER_IMAGE_LOGGER = "sagd_core.restore.engine"
 
 
 def quiet_per_image_log() -> None:

@@ -375,7 +375,7 @@ class CoreEngine:
         usable, uncalibrated, and is logged."""
         if params.model_kind != "band" or params.dataset is None or not params.synthetic_corruption:
             return {}
-        from sagd_core.restore.calibration import calibrate_fill_gain, corrupted_builtin
+        from sagd_core.calibration.fill import calibrate_fill_gain, corrupted_builtin
         from sagd_core.restore.models import load_model
 
         settings = CALIBRATION
@@ -424,10 +424,10 @@ class CoreEngine:
 
 
 def _analyzer() -> Callable[[np.ndarray], Any] | None:
-    """``sagd_core.restore.analyze.analyze_image`` (or a ``sagd_core.restore.analyze``
+    """``sagd_core.analysis.analyze.analyze_image`` (or a ``sagd_core.analysis.analyze``
     function), if this library has one."""
     try:
-        module = importlib.import_module("sagd_core.restore.analyze")
+        module = importlib.import_module("sagd_core.analysis.analyze")
     except ImportError:
         return None
     candidate = getattr(module, "analyze_image", None) or getattr(module, "analyze", None)

@@ -15,10 +15,10 @@ from typing import Any
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image, combine_analyses
 from sagd_core.cli.common import CliError, add_common
 from sagd_core.data import list_image_files, read_image
 from sagd_core.data.image_files import write_bytes_atomic
-from sagd_core.restore.analyze import AnalyzeConfig, analyze_image, combine_analyses
 
 
 def register(sub: argparse._SubParsersAction) -> None:

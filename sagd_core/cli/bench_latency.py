@@ -1,5 +1,5 @@
 """``sagd bench latency``: seconds for one 256×256 RGB SAGD restoration and the sampler overhead
-over its network calls (:mod:`sagd_core.restore.latency`; issue target ≤ 3 s on 2 CPU cores at
+over its network calls (:mod:`sagd_core.bench.latency`; issue target ≤ 3 s on 2 CPU cores at
 the default steps, overhead ≤ 10 %)."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import json
 
 import torch
 
+from sagd_core.bench.latency import markdown, measure_latency
 from sagd_core.cli.common import CliError, add_common
 from sagd_core.cli.environment import describe_environment
 from sagd_core.models import PRESET_NAMES
-from sagd_core.restore.latency import markdown, measure_latency
 from sagd_core.training import resolve_device
 
 

@@ -18,11 +18,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sagd_core.cli.common import CliError, add_common
-from sagd_core.cli.environment import describe_environment
-from sagd_core.data import write_image
-from sagd_core.data.image_files import write_bytes_atomic
-from sagd_core.restore.bench_omission_lib import (
+from sagd_core.bench.figures import image_grid
+from sagd_core.bench.omission_lib import (
     P1_FID,
     PRESETS,
     BandResult,
@@ -30,7 +27,10 @@ from sagd_core.restore.bench_omission_lib import (
     run_band,
     summarize,
 )
-from sagd_core.restore.figures import image_grid
+from sagd_core.cli.common import CliError, add_common
+from sagd_core.cli.environment import describe_environment
+from sagd_core.data import write_image
+from sagd_core.data.image_files import write_bytes_atomic
 from sagd_core.training import TrainProgress, resolve_device
 
 

@@ -18,13 +18,9 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from sagd_core.cli.common import CliError, add_common
-from sagd_core.cli.environment import describe_environment
-from sagd_core.data import load_builtin, parse_corruption, write_image
-from sagd_core.data.image_files import write_bytes_atomic
-from sagd_core.metrics import radial_power
-from sagd_core.restore.analyze_eval import evaluate_detection
-from sagd_core.restore.bench_restore_lib import (
+from sagd_core.bench.detection import evaluate_detection
+from sagd_core.bench.figures import image_grid, line_chart, log_spectrum
+from sagd_core.bench.restore_lib import (
     METHODS,
     PRESETS,
     SettingResult,
@@ -35,7 +31,11 @@ from sagd_core.restore.bench_restore_lib import (
     test_set,
     train_models,
 )
-from sagd_core.restore.figures import image_grid, line_chart, log_spectrum
+from sagd_core.cli.common import CliError, add_common
+from sagd_core.cli.environment import describe_environment
+from sagd_core.data import load_builtin, parse_corruption, write_image
+from sagd_core.data.image_files import write_bytes_atomic
+from sagd_core.metrics import radial_power
 from sagd_core.training import TrainProgress, resolve_device
 
 

@@ -5,10 +5,10 @@
     spectrum, white and shaped (plw) noise; PNG plots of the ᾱ grids, the transfer (generated /
     data variance per radius) and W2² versus N.
 (b) Trained models (``--model DIR``, repeatable): sample quality versus N per schedule
-    (:mod:`sagd_core.schedule_design.model_bench`), and the N at which the fitted schedule reaches
+    (:mod:`sagd_core.bench.schedule_model`), and the N at which the fitted schedule reaches
     the best heuristic's quality at the reference N (50); band models (``--restore-model DIR``,
     repeatable): restoration PSNR of SAGD band fills on held-out images versus N per schedule
-    (:mod:`sagd_core.schedule_design.restore_bench`).
+    (:mod:`sagd_core.bench.schedule_restore`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sagd_core.bench import schedule_gaussian as gb
+from sagd_core.bench import schedule_model as mb
+from sagd_core.bench import schedule_restore as rb
+from sagd_core.bench.plot import Series, line_chart, save_png, tile
 from sagd_core.cli.common import CliError, add_common
 from sagd_core.cli.environment import describe_environment
-from sagd_core.schedule_design import gaussian_bench as gb
-from sagd_core.schedule_design import model_bench as mb
-from sagd_core.schedule_design import restore_bench as rb
 from sagd_core.schedule_design.heuristics import cosine_alpha_bars
-from sagd_core.schedule_design.plot import Series, line_chart, save_png, tile
 from sagd_core.schedule_design.spectrum import estimate_spectrum
 from sagd_core.schedules import make_schedule
 from sagd_core.spectral import NoiseSpec

@@ -2,9 +2,9 @@
 
 The images are a folder of corrupted images (``--images``) or a built-in dataset split the model
 did not train on, corrupted here (``--data --split --corruption``, corruption seed
-:data:`sagd_core.restore.calibration.CORRUPTION_SEED`, as in ``sagd bench restore``). The band
+:data:`sagd_core.calibration.fill.CORRUPTION_SEED`, as in ``sagd bench restore``). The band
 is the model's own (its config).
-:func:`sagd_core.restore.calibration.calibrate_fill_gain` writes ``fill_calibration.json`` beside
+:func:`sagd_core.calibration.fill.calibrate_fill_gain` writes ``fill_calibration.json`` beside
 the checkpoint (atomically); ``sagd restore --model DIR`` then uses it. Every check runs before any
 work: a refusal writes nothing.
 """
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from sagd_core.calibration.fill import calibrate_fill_gain, corrupted_builtin
 from sagd_core.cli.common import CliError, add_common, read_json_arg
 from sagd_core.data import BUILTIN_DATASETS, load_image_folder
 from sagd_core.data.corruptions import Corruption, CorruptionError, parse_corruption
-from sagd_core.restore.calibration import calibrate_fill_gain, corrupted_builtin
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, load_model
 from sagd_core.spectral import BandSpec
 from sagd_core.training import resolve_device

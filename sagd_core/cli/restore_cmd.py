@@ -19,15 +19,15 @@ import numpy as np
 from pydantic import ValidationError
 from tqdm import tqdm
 
+from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image
 from sagd_core.cli.common import CliError, add_common, read_json_arg
 from sagd_core.data import list_image_files, read_image, write_image
 from sagd_core.data.image_files import write_bytes_atomic
 from sagd_core.restore import METHODS, ModelSet, RestoreRequest, restore
-from sagd_core.restore.analyze import AnalyzeConfig, analyze_image
-from sagd_core.restore.api import DEFAULT_OVERLAP, DEFAULT_TILE
+from sagd_core.restore.engine import DEFAULT_OVERLAP, DEFAULT_TILE
+from sagd_core.restore.request import SCHEDULE_KINDS, RestoreSchedule
 from sagd_core.schedule_design.fitted import ScheduleFitError
 from sagd_core.schedule_design.plans import load_fitted_schedule
-from sagd_core.schedule_design.restore_schedule import SCHEDULE_KINDS, RestoreSchedule
 from sagd_core.spectral import BandSpec, BandSpecError, parse_band_spec
 
 

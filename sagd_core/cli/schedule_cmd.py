@@ -17,19 +17,19 @@ import numpy as np
 from pydantic import ValidationError
 
 from sagd_core.cli.common import CliError, add_common, read_json_arg
+from sagd_core.planning.for_model import (
+    FitProblem,
+    fit_for_noise,
+    fitted_schedule_for_model,
+    model_spectrum,
+    spectrum_from_data,
+)
 from sagd_core.schedule_design import (
     HEURISTICS,
     FittedSchedule,
     ScheduleFitError,
     Spectrum,
     load_fitted_schedule,
-)
-from sagd_core.schedule_design.for_model import (
-    FitProblem,
-    fit_for_noise,
-    fitted_schedule_for_model,
-    model_spectrum,
-    spectrum_from_data,
 )
 from sagd_core.schedules import Schedule, make_schedule
 from sagd_core.spectral import NoiseSpec

@@ -9,7 +9,7 @@ which is what lets restoration process arbitrary image sizes and tiles (SAGD.md 
 Inference on the CPU (no autograd) runs in the channels-last memory format (oneDNN's faster
 convolutions) and applies SiLU in place (fewer fresh activation buffers). For ``cpu-tiny`` on a
 256×256 RGB input, one thread: 99 → 62 ms CPU time per call, and ~24 000 → ~200 minor page
-faults per call (``sagd bench latency``, ``sagd_core.restore.latency``). The arithmetic is the
+faults per call (``sagd bench latency``, ``sagd_core.bench.latency``). The arithmetic is the
 same (results equal to float32 rounding); training, autograd and CUDA keep the NCHW path.
 """
 

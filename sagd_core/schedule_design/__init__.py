@@ -9,7 +9,7 @@ Typical use::
     plan = load_fitted_plan("schedule.json", model.schedule)  # a saved fit
 
 A trained model fits its own schedule with
-:func:`sagd_core.schedule_design.for_model.fitted_plan_for_model` (not re-exported here: that
+:func:`sagd_core.planning.for_model.fitted_plan_for_model` (not re-exported here: that
 module imports :mod:`sagd_core.training`, which imports this package).
 """
 

@@ -93,7 +93,7 @@ def corruption_recipes(
 
     ``band`` overrides the spec the models are built for (default: the corruption's own band).
     ``train_count`` keeps only the first images of the training split, so the rest can serve
-    to calibrate the fill (``sagd_core.restore.calibration``) on images the models never saw.
+    to calibrate the fill (``sagd_core.calibration.fill``) on images the models never saw.
     """
     parsed = parse_corruption(resolve_corruption(corruption))
     spec = band or parsed.band_spec()

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
+from sagd_core.analysis.analyze import analyze_chw, analyze_image, combine_analyses
+from sagd_core.bench.detection import evaluate_detection
 from sagd_core.data import apply_corruption, load_builtin, parse_corruption
 from sagd_core.restore import RestoreError
-from sagd_core.restore.analyze import analyze_chw, analyze_image, combine_analyses
-from sagd_core.restore.analyze_eval import evaluate_detection
 from sagd_core.spectral import check_spec_for_shape
 
 
@@ -74,7 +74,7 @@ def test_precision_and_recall_on_random_corruptions(photos: np.ndarray) -> None:
 def test_analysis_report_is_json_ready_and_respects_max_regions(photos: np.ndarray) -> None:
     import json
 
-    from sagd_core.restore.analyze import AnalyzeConfig
+    from sagd_core.analysis.analyze import AnalyzeConfig
 
     freqs = [(0.1, 0.2), (-0.23, 0.31), (0.3, 0.05)]
     img = _corrupt(photos[1:2], {"kind": "periodic", "frequencies": freqs, "amplitude": 0.15})[0]

@@ -1,25 +1,25 @@
-"""Band statistics from corrupted images (``sagd_core.restore.band_prior``): the clean Tweedie
-read of a corrupted-data band model, and constant-magnitude (periodic) bins."""
+"""Band statistics from corrupted images (``sagd_core.restore.methods.band_prior``): the clean
+Tweedie read of a corrupted-data band model, and constant-magnitude (periodic) bins."""
 
 from __future__ import annotations
 
 import numpy as np
 import torch
 
+from sagd_core.calibration.fill import calibrate_fill_gain
 from sagd_core.data import apply_corruption, parse_corruption
 from sagd_core.restore import ModelSet, RestoreRequest, restore
-from sagd_core.restore.band_prior import (
-    clean_tweedie,
-    corruption_ratio,
-    magnitude_stats,
-    project_magnitude,
-)
-from sagd_core.restore.calibration import calibrate_fill_gain
 from sagd_core.restore.gaussian_oracle import (
     WienerEps,
     oracle_model,
     power_law_spectrum,
     sample_gaussian_images,
+)
+from sagd_core.restore.methods.band_prior import (
+    clean_tweedie,
+    corruption_ratio,
+    magnitude_stats,
+    project_magnitude,
 )
 from sagd_core.samplers.common import predict_x0
 from sagd_core.spectral import NoiseSpec, noise_weights

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sagd_core.calibration.fill import calibrate_fill_gain
 from sagd_core.checkpoint import CheckpointError
 from sagd_core.cli.main import main
 from sagd_core.data import apply_corruption, load_builtin, parse_corruption, write_image
-from sagd_core.restore.calibration import calibrate_fill_gain
 from sagd_core.restore.models import CALIBRATION_FILE, load_model
 from sagd_core.training.recipes import NAMED_CORRUPTIONS
 

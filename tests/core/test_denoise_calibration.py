@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from sagd_core.calibration.denoise import calibrate_denoiser
 from sagd_core.restore import ModelSet, RestoreRequest, restore
-from sagd_core.restore.denoise_blend import find_calibration
-from sagd_core.restore.denoise_calibration import calibrate_denoiser
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
+from sagd_core.restore.methods.denoise_blend import find_calibration
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 from sagd_core.spectral.masks import band_mask
 

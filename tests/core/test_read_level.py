@@ -10,12 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from sagd_core.calibration.fill import best_candidate, calibrate_fill_gain
 from sagd_core.data import apply_corruption, parse_corruption
 from sagd_core.restore import ModelSet, RestoreRequest, restore
-from sagd_core.restore.calibration import best_candidate, calibrate_fill_gain
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel
-from sagd_core.schedule_design.restore_schedule import RestoreSchedule
+from sagd_core.restore.request import RestoreSchedule
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 
 BAND = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})

@@ -94,7 +94,7 @@ def test_bench_omission_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 
 def test_restore_presets_cover_the_three_datasets() -> None:
-    from sagd_core.restore.bench_restore_lib import PRESETS
+    from sagd_core.bench.restore_lib import PRESETS
 
     for preset in PRESETS.values():
         assert preset.datasets == ("digits", "lfw", "natural")

@@ -1,4 +1,4 @@
-"""``sagd bench latency`` (sagd_core.restore.latency)."""
+"""``sagd bench latency`` (sagd_core.bench.latency)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import argparse
 import pytest
 import torch
 
+from sagd_core.bench.latency import TimedNet, band_model, markdown, measure_latency
 from sagd_core.cli import bench_latency
-from sagd_core.restore.latency import TimedNet, band_model, markdown, measure_latency
 
 
 def test_measure_latency_counts_the_network_calls_of_the_fill() -> None:
@@ -26,7 +26,7 @@ def test_measure_latency_counts_the_network_calls_of_the_fill() -> None:
 
 
 def test_default_steps_come_from_the_request() -> None:
-    from sagd_core.restore.api import RestoreRequest
+    from sagd_core.restore.request import RestoreRequest
 
     result = measure_latency(size=16, rounds=1, estimator="sample")
     default = RestoreRequest.model_fields["steps"].default

@@ -250,7 +250,7 @@ def test_mean_estimator_fill_is_the_posterior_mean_not_a_sample() -> None:
 
 
 def test_fill_gain_calibration_on_corrupted_images() -> None:
-    from sagd_core.restore.calibration import calibrate_fill_gain
+    from sagd_core.calibration.fill import calibrate_fill_gain
 
     # Gaussian data with independent bands: the fill cannot predict the band, so the
     # Noise2Noise gain estimated from corrupted images is ~0 and SAGD falls back to the notch.

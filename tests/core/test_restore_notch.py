@@ -10,7 +10,7 @@ import torch
 
 from sagd_core.restore import BandError, RestoreError, RestoreRequest, restore
 from sagd_core.restore.fourier import rfft2
-from sagd_core.restore.notch import notch_gain
+from sagd_core.restore.methods.notch import notch_gain
 from sagd_core.spectral import band_mask, parse_band_spec
 
 ANNULUS = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})

@@ -16,17 +16,13 @@ from sagd_core.cli import restore_cmd
 from sagd_core.cli.common import CliError
 from sagd_core.data import write_image
 from sagd_core.restore import ModelSet, RestoreRequest, restore
-from sagd_core.restore.chains import truncate_for_mean
 from sagd_core.restore.errors import RestoreError
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
+from sagd_core.restore.methods.chains import truncate_for_mean
+from sagd_core.restore.plans import PlannedSchedule, cut_plan, with_schedule
+from sagd_core.restore.request import RestoreSchedule
 from sagd_core.schedule_design.fitted import FittedSchedule
 from sagd_core.schedule_design.heuristics import cosine_alpha_bars
-from sagd_core.schedule_design.restore_schedule import (
-    PlannedSchedule,
-    RestoreSchedule,
-    cut_plan,
-    with_schedule,
-)
 from sagd_core.schedules import make_schedule
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 
@@ -155,7 +151,8 @@ def test_heuristic_and_fitted_kinds_give_n_level_plans() -> None:
 
 
 def test_fit_uses_the_models_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
-    from sagd_core.schedule_design import fill_plan, for_model
+    from sagd_core.planning import fill as fill_plan
+    from sagd_core.planning import for_model
     from sagd_core.schedule_design.spectrum import estimate_spectrum
 
     images = sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)
@@ -247,9 +244,9 @@ def test_restore_bench_curve_and_verdicts() -> None:
     """Part (b) of ``sagd bench schedule`` on a (random-weight) band model of corrupted digits."""
     import torch
 
+    from sagd_core.bench import schedule_restore as rb
     from sagd_core.models import UNet, unet_preset
-    from sagd_core.schedule_design import for_model
-    from sagd_core.schedule_design import restore_bench as rb
+    from sagd_core.planning import for_model
     from sagd_core.training.checkpoints import TrainedModel
     from sagd_core.training.config import DataConfig, TrainConfig
 

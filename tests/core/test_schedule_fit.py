@@ -14,6 +14,7 @@ import torch
 from sagd_core.cli import schedule_cmd
 from sagd_core.cli.common import CliError
 from sagd_core.models import UNet, unet_preset
+from sagd_core.planning import for_model as fm
 from sagd_core.schedule_design import (
     FittedSchedule,
     ScheduleFitError,
@@ -30,7 +31,6 @@ from sagd_core.schedule_design import (
     plan_from_grid,
     schedule_loss,
 )
-from sagd_core.schedule_design import for_model as fm
 from sagd_core.schedules import make_schedule
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 from sagd_core.training import TrainedModel, training_preset
@@ -370,8 +370,8 @@ def test_cli_errors_are_clear(tmp_path: Path) -> None:
 
 
 def test_gaussian_bench_case_table_and_plots(tmp_path: Path) -> None:
+    from sagd_core.bench import schedule_gaussian as gb
     from sagd_core.cli.bench_schedule import _plot_case
-    from sagd_core.schedule_design import gaussian_bench as gb
 
     case = gb.data_case("test", _spectrum_with_mean(8), NoiseSpec(kind="plw", alpha=-0.5))
     result = gb.run_case(case, [2, 4, 10])
@@ -392,7 +392,7 @@ def test_gaussian_bench_case_table_and_plots(tmp_path: Path) -> None:
 
 
 def test_model_bench_metrics_and_steps_to_match() -> None:
-    from sagd_core.schedule_design import model_bench as mb
+    from sagd_core.bench import schedule_model as mb
 
     rng = np.random.default_rng(0)
     ref_images = rng.standard_normal((200, 1, 8, 8)) * 0.3

@@ -9,16 +9,13 @@ import itertools
 import numpy as np
 import pytest
 
-from sagd_core.restore.chains import MEAN_ALPHA_BAR, truncate_for_mean
+from sagd_core.bench.schedule_restore import image_seed
+from sagd_core.planning import fill as fill_plan
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
-from sagd_core.schedule_design import fill_plan
+from sagd_core.restore.methods.chains import MEAN_ALPHA_BAR, truncate_for_mean
+from sagd_core.restore.plans import with_read_level, with_schedule
+from sagd_core.restore.request import RestoreSchedule
 from sagd_core.schedule_design.fitted import ScheduleFitError
-from sagd_core.schedule_design.restore_bench import image_seed
-from sagd_core.schedule_design.restore_schedule import (
-    RestoreSchedule,
-    with_read_level,
-    with_schedule,
-)
 from sagd_core.schedule_design.spectrum import Spectrum, estimate_spectrum
 from sagd_core.schedule_design.truncated import (
     TruncatedChainProblem,

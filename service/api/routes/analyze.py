@@ -45,7 +45,7 @@ def analyze(
         raise ApiProblem(
             501,
             "not_implemented",
-            "no running worker can analyze images yet (sagd_core.restore.analyze is missing)",
+            "no running worker can analyze images yet (sagd_core.analysis.analyze is missing)",
         )
     data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
     decoded = decode_upload(ctx, data)

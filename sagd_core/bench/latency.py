@@ -1,7 +1,7 @@
 """Latency of one restoration and the sampler's overhead over its network calls (issue target:
 a 256×256 RGB image, SAGD band fill, default steps, ≤ 3 s on 2 CPU cores; overhead ≤ 10 %).
 
-The restoration is timed end to end through :func:`sagd_core.restore.api.restore` (image
+The restoration is timed end to end through :func:`sagd_core.restore.engine.restore` (image
 preparation, masks, chains, final merge and report), alternating in rounds with bare network
 calls of the same shape, so that a load change on a shared machine hits both alike. Two overhead
 figures are reported:
@@ -31,8 +31,9 @@ import torch
 from torch import nn
 
 from sagd_core.models import UNet, unet_preset
-from sagd_core.restore.api import RestoreRequest, restore
+from sagd_core.restore.engine import restore
 from sagd_core.restore.models import ModelSet
+from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 from sagd_core.training.checkpoints import TrainedModel
 from sagd_core.training.config import TrainConfig

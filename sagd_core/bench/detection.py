@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from sagd_core.analysis.analyze import AnalyzeConfig, analyze_chw
 from sagd_core.data import apply_corruption, parse_corruption
-from sagd_core.restore.analyze import AnalyzeConfig, analyze_chw
 
 KINDS = ("clean", "periodic", "oriented", "band_noise")
 

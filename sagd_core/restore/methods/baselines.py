@@ -15,8 +15,8 @@ import math
 import numpy as np
 import torch
 
-from sagd_core.restore.chains import generator_for, mask_on
 from sagd_core.restore.fourier import merge_bands, rfft2
+from sagd_core.restore.methods.chains import generator_for, mask_on
 from sagd_core.restore.models import LoadedModel
 from sagd_core.restore.progress import Progress
 from sagd_core.samplers import sample_ddim

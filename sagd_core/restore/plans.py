@@ -25,7 +25,7 @@ Restoration chains do not all start at the top: the trusted-band denoiser starts
 ``t*`` where the model's noise matches the declared input noise. A designed N-level grid is then
 *cut*: the chain starts at ``ᾱ(t*)`` and visits the grid's levels above it (less noise), so it
 runs fewer than N steps; the model's own schedule keeps spreading N steps over ``[0, t*]`` as
-before. Chains read out early for the posterior mean (:func:`sagd_core.restore.chains.
+before. Chains read out early for the posterior mean (:func:`sagd_core.restore.methods.chains.
 truncate_for_mean`) are truncated after the plan is built, whatever the grid.
 
 The plans reach the restoration code through the model: :func:`with_schedule` returns the model
@@ -38,97 +38,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sagd_core.schedule_design.fitted import FittedSchedule, ScheduleFitError
+from sagd_core.restore.request import RESTORE_SAMPLER, RestoreSchedule
+from sagd_core.schedule_design.fitted import ScheduleFitError
 from sagd_core.schedule_design.plans import heuristic_plan, plan_from_grid
 from sagd_core.schedules import SamplingPlan, Schedule, Spacing
 
 if TYPE_CHECKING:
     from sagd_core.training.checkpoints import TrainedModel
-
-ScheduleKind = Literal["model", "linear", "cosine", "fit", "grid"]
-SCHEDULE_KINDS: tuple[ScheduleKind, ...] = ("model", "linear", "cosine", "fit", "grid")
-#: The sampler restoration chains use (ancestral, DDIM η = 1 = DDPM posterior steps).
-RESTORE_SAMPLER: Literal["ddpm"] = "ddpm"
-
-
-class RestoreSchedule(BaseModel):
-    """Which ᾱ levels the restoration chains visit (see the module docstring)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    kind: ScheduleKind = "model"
-    alpha_bars: tuple[float, ...] | None = Field(
-        default=None, max_length=1000, description="kind 'grid': decreasing ᾱ_1 > … > ᾱ_N in (0, 1)"
-    )
-    final_alpha_bar: float = Field(
-        default=1.0, gt=0.0, le=1.0, description="kind 'grid': ᾱ_0 the last step moves to"
-    )
-    loss: Literal["w2", "kl"] = Field(default="w2", description="kind 'fit': the fitted loss")
-    read_alpha_bar: float | None = Field(
-        default=None,
-        gt=0.0,
-        lt=1.0,
-        description="band models: where the posterior-mean fill reads x̂₀ (at least the cut "
-        "0.1; default: the first level at or above the cut)",
-    )
-
-    @field_validator("alpha_bars")
-    @classmethod
-    def _check_grid(cls, value: tuple[float, ...] | None) -> tuple[float, ...] | None:
-        if value is None:
-            return None
-        a = np.asarray(value, dtype=np.float64)
-        if a.size < 1 or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) >= 0):
-            raise ValueError("alpha_bars must be strictly decreasing values in (0, 1)")
-        return value
-
-    @model_validator(mode="after")
-    def _check_kind(self) -> RestoreSchedule:
-        if (self.kind == "grid") != (self.alpha_bars is not None):
-            raise ValueError("alpha_bars is required for kind 'grid' and only allowed there")
-        if self.alpha_bars is not None and self.final_alpha_bar <= self.alpha_bars[0]:
-            raise ValueError("final_alpha_bar must exceed the grid's largest ᾱ")
-        if self.kind == "model" and self.read_alpha_bar is not None:
-            raise ValueError(
-                "read_alpha_bar needs a designed schedule (kind 'linear', 'cosine', "
-                "'fit' or 'grid'): restore() runs kind 'model' plans as they are"
-            )
-        return self
-
-    @property
-    def num_steps(self) -> int | None:
-        """The grid's N (None for the kinds that take N from the request)."""
-        return None if self.alpha_bars is None else len(self.alpha_bars)
-
-    @classmethod
-    def from_fitted(cls, fitted: FittedSchedule) -> RestoreSchedule:
-        """A ``grid`` schedule from a ``sagd schedule fit`` document."""
-        return cls(
-            kind="grid",
-            alpha_bars=tuple(float(a) for a in fitted.alpha_bars),
-            final_alpha_bar=float(fitted.final_alpha_bar),
-        )
-
-    def describe(self) -> str:
-        read = (
-            ""
-            if self.read_alpha_bar is None
-            else f"; band fill read at ᾱ = {self.read_alpha_bar:g}"
-        )
-        if self.kind == "grid":
-            return f"fitted grid of {self.num_steps} levels (from a schedule file){read}"
-        if self.kind == "fit":
-            return f"fitted to the model ({self.loss}, {RESTORE_SAMPLER} transfer){read}"
-        return {
-            "model": "the model's training schedule",
-            "linear": "linear grid",
-            "cosine": "cosine grid",
-        }[self.kind] + read
 
 
 def cut_plan(plan: SamplingPlan, alpha_bar_start: float, time_start: float) -> SamplingPlan:
@@ -169,7 +89,7 @@ def plan_source(
     """``N → plan`` for ``choice`` on ``model`` (None for the model's own schedule)."""
     read = choice.read_alpha_bar if model.config.role == "band" else None
     if read is not None and choice.kind != "fit":
-        from sagd_core.schedule_design.fill_plan import check_read, move_read
+        from sagd_core.planning.fill import check_read, move_read
 
         check_read(read)
         base = _base_source(model, choice, height=height, width=width)
@@ -200,13 +120,13 @@ def _base_source(
         return from_grid
     loss = choice.loss
     if model.config.role == "band":
-        from sagd_core.schedule_design.fill_plan import fill_plan_for_model
+        from sagd_core.planning.fill import fill_plan_for_model
 
         read = choice.read_alpha_bar
         return lambda n: fill_plan_for_model(
             model, n, loss=loss, height=height, width=width, read_alpha_bar=read
         )
-    from sagd_core.schedule_design.for_model import fitted_plan_for_model
+    from sagd_core.planning.for_model import fitted_plan_for_model
 
     return lambda n: fitted_plan_for_model(
         model, n, sampler=RESTORE_SAMPLER, loss=loss, height=height, width=width
@@ -235,7 +155,7 @@ def with_schedule(
 def with_read_level(model: TrainedModel, read_alpha_bar: float) -> TrainedModel:
     """A band ``model`` whose own plans are read at ``read_alpha_bar`` (:func:`.fill_plan.
     move_read`); for benchmarks: ``restore()`` applies only designed schedules."""
-    from sagd_core.schedule_design.fill_plan import check_read, move_read
+    from sagd_core.planning.fill import check_read, move_read
 
     check_read(read_alpha_bar)
     base = model.schedule
@@ -259,11 +179,7 @@ def plan_summary(plan: SamplingPlan) -> dict[str, Any]:
 
 
 __all__ = [
-    "RESTORE_SAMPLER",
-    "SCHEDULE_KINDS",
     "PlannedSchedule",
-    "RestoreSchedule",
-    "ScheduleKind",
     "cut_plan",
     "plan_source",
     "plan_summary",

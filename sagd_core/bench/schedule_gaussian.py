@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from sagd_core.planning.for_model import FitProblem, fit_for_noise
 from sagd_core.schedule_design.fitted import FittedSchedule
-from sagd_core.schedule_design.for_model import FitProblem, fit_for_noise
 from sagd_core.schedule_design.heuristics import cosine_alpha_bars
 from sagd_core.schedule_design.spectrum import Spectrum, gaussian_spectrum_power_law
 from sagd_core.schedule_design.transfer import output_variance

@@ -21,17 +21,18 @@ from typing import Any
 import numpy as np
 import torch
 
+from sagd_core.calibration.denoise import calibrate_denoiser
+from sagd_core.calibration.fill import CORRUPTION_SEED, calibrate_fill_gain
 from sagd_core.data import apply_corruption, load_builtin, parse_corruption
 from sagd_core.metrics import band_metrics
-from sagd_core.restore.api import RestoreRequest, restore
-from sagd_core.restore.baselines import sdedit
-from sagd_core.restore.calibration import CORRUPTION_SEED, calibrate_fill_gain
-from sagd_core.restore.denoise_calibration import calibrate_denoiser
+from sagd_core.restore.engine import restore
+from sagd_core.restore.methods.baselines import sdedit
+from sagd_core.restore.methods.notch import ROLLOFFS
 from sagd_core.restore.models import LoadedModel, ModelSet, load_model
-from sagd_core.restore.notch import ROLLOFFS
-from sagd_core.restore.recipes import ROLES, corruption_recipes
+from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral import BandSpec
 from sagd_core.training import TrainProgress, train
+from sagd_core.training.recipes import ROLES, corruption_recipes
 
 logger = logging.getLogger(__name__)
 

@@ -38,10 +38,11 @@ from sagd_core.data.builtin import Split
 from sagd_core.data.corruptions import Corruption
 from sagd_core.data.image_files import write_bytes_atomic
 from sagd_core.metrics import band_split
-from sagd_core.restore.api import RestoreRequest, restore
-from sagd_core.restore.band_prior import corruption_ratio, magnitude_stats
-from sagd_core.restore.chains import MEAN_ALPHA_BAR
+from sagd_core.restore.engine import restore
+from sagd_core.restore.methods.band_prior import corruption_ratio, magnitude_stats
+from sagd_core.restore.methods.chains import MEAN_ALPHA_BAR
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, ModelSet
+from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral import BandSpec
 from sagd_core.training.checkpoints import TrainedModel
 

@@ -16,15 +16,14 @@ from sagd_core.restore.models import LoadedModel
 from sagd_core.restore.progress import Progress
 from sagd_core.samplers import sample_ddim
 from sagd_core.samplers.common import StepInfo, X0Transform
-from sagd_core.schedules import SamplingPlan
+from sagd_core.schedules import MEAN_ALPHA_BAR, SamplingPlan
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask
 from sagd_core.spectral.operator import SpectralNoise
 
 ETA = 1.0
-#: Where posterior-mean estimates are read off the chains (Rao–Blackwellisation,
-#: :mod:`sagd_restore` point 2): the first step whose ᾱ reaches this.
-MEAN_ALPHA_BAR = 0.1
+# MEAN_ALPHA_BAR (where posterior-mean estimates are read off the chains) lives with the
+# schedules, so that plan design (sagd_core.planning) reads it without importing restore.
 #: Share of a region's bins a model may lack noise support in before it is refused.
 SUPPORT_TOLERANCE = 0.01
 

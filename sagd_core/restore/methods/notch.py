@@ -20,13 +20,20 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy import ndimage
 
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask
+
+if TYPE_CHECKING:
+    import torch
+
+    from sagd_core.restore.progress import Progress
+    from sagd_core.restore.report import MethodOutcome
+    from sagd_core.restore.request import RestoreRequest
 
 Rolloff = Literal["hard", "gaussian", "butterworth"]
 ROLLOFFS: tuple[Rolloff, ...] = ("hard", "gaussian", "butterworth")
@@ -90,4 +97,42 @@ def notch_gain(
     return _gain_cached(spec.cache_key(), height, width, rolloff, float(delta))
 
 
-__all__ = ["BUTTERWORTH_ORDER", "ROLLOFFS", "Rolloff", "default_width", "notch_gain"]
+def run_notch(
+    y: torch.Tensor, request: RestoreRequest, h: int, w: int, progress: Progress
+) -> MethodOutcome:
+    """The notch method: the band set to zero (or attenuated by a roll-off); no model."""
+    # Imported here so that the gains above stay importable without torch (fast start-up of
+    # the classical paths); the method itself works on torch tensors.
+    from sagd_core.restore.fourier import apply_gain
+    from sagd_core.restore.report import BandAction, MethodOutcome
+
+    gain = notch_gain(request.band, h, w, request.notch_rolloff, rolloff_width=request.notch_width)
+    out = apply_gain(y, y.new_tensor(gain))
+    progress.advance()
+    hard = request.notch_rolloff == "hard"
+    warnings = (
+        ["the notch is deterministic: samples > 1 gives no uncertainty map"]
+        if request.samples > 1
+        else []
+    )
+    return MethodOutcome(
+        warnings=warnings,
+        samples=out,
+        band=BandAction(
+            "omitted" if hard else "attenuated",
+            f"{request.notch_rolloff} notch: the band is set to zero"
+            + ("" if hard else ", with a smooth roll-off outside it"),
+        ),
+        trusted="returned exactly" if hard else "attenuated near the band",
+        details={"rolloff": request.notch_rolloff},
+    )
+
+
+__all__ = [
+    "BUTTERWORTH_ORDER",
+    "ROLLOFFS",
+    "Rolloff",
+    "default_width",
+    "notch_gain",
+    "run_notch",
+]

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from sagd_core.planning.for_model import FitProblem, fitted_plan_for_model, model_spectrum
 from sagd_core.samplers import sample_ddim, sample_ddpm
-from sagd_core.schedule_design.for_model import FitProblem, fitted_plan_for_model, model_spectrum
 from sagd_core.schedule_design.plans import heuristic_plan
 from sagd_core.schedule_design.spectrum import Spectrum, estimate_spectrum
 from sagd_core.schedules import SamplingPlan

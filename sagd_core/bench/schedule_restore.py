@@ -25,11 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sagd_core.metrics import band_metrics, psnr
-from sagd_core.schedule_design.restore_schedule import (
-    RestoreSchedule,
-    ScheduleKind,
-    with_read_level,
-)
+from sagd_core.restore.plans import with_read_level
+from sagd_core.restore.request import RestoreSchedule, ScheduleKind
 from sagd_core.training import TrainedModel
 from sagd_core.training.dataset import load_clean_images, load_training_images
 

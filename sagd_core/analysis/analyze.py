@@ -27,14 +27,14 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
-from sagd_core.restore.inputs import prepare_image
-from sagd_core.restore.spectrum_stats import (
+from sagd_core.analysis.spectrum_stats import (
     PowerLawFit,
     Spectrum,
     fit_power_law,
     power_spectrum,
     radial_profile,
 )
+from sagd_core.restore.inputs import prepare_image
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask, mask_report
 

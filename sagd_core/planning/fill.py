@@ -1,7 +1,7 @@
 """The ``fit`` restoration plan of a band model: designed for the fill chain (SAGD.md §4.3, §5).
 
 With the ``mean`` estimator the band fill runs from the top of the plan up to the first level
-with ``ᾱ ≥ 0.1`` (the *cut*, :func:`sagd_core.restore.chains.truncate_for_mean`) and reads
+with ``ᾱ ≥ 0.1`` (the *cut*, :func:`sagd_core.restore.methods.chains.truncate_for_mean`) and reads
 ``x̂₀`` there; a grid fitted for generation over the whole range keeps one or two levels there.
 So the N-step plan of a band model is built in two parts:
 
@@ -40,7 +40,7 @@ from sagd_core.schedule_design.truncated import (
     TruncatedFit,
     fit_truncated_chain,
 )
-from sagd_core.schedules import SamplingPlan, Schedule
+from sagd_core.schedules import MEAN_ALPHA_BAR, SamplingPlan, Schedule
 from sagd_core.spectral.weights import noise_weights
 
 if TYPE_CHECKING:
@@ -58,8 +58,6 @@ def clear_cache() -> None:
 
 def read_level() -> float:
     """Where the posterior-mean fill reads ``x̂₀`` (the restoration code's constant)."""
-    from sagd_core.restore.chains import MEAN_ALPHA_BAR  # restore imports this package
-
     return float(MEAN_ALPHA_BAR)
 
 
@@ -80,7 +78,7 @@ def fill_problem(
 ) -> TruncatedChainProblem:
     """The in-band Gaussian problem of ``model``'s fill chain at ``height × width``, read at
     ``stop``."""
-    from sagd_core.schedule_design.for_model import model_spectrum
+    from sagd_core.planning.for_model import model_spectrum
 
     spectrum = model_spectrum(model).resized(height, width)
     w = noise_weights(model.config.noise, height, width)
@@ -111,7 +109,7 @@ def fitted_fill_chain(
 ) -> TruncatedFit:
     """The fitted ``calls``-level fill chain of ``model`` (cached): levels below the cut, then
     the read at ``read_alpha_bar`` (default: at the cut)."""
-    from sagd_core.schedule_design.for_model import model_key
+    from sagd_core.planning.for_model import model_key
 
     cut, read = check_read(read_alpha_bar)
     start = None if init is None else tuple(float(a) for a in init)

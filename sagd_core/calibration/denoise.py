@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from sagd_core.restore.api import RestoreRequest, restore
-from sagd_core.restore.denoise_blend import META_KEY, RING_EDGES, ring_index
+from sagd_core.restore.engine import restore
+from sagd_core.restore.methods.denoise_blend import META_KEY, RING_EDGES, ring_index
 from sagd_core.restore.models import LoadedModel, ModelSet
+from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.grid import half_grid_multiplicity
 from sagd_core.spectral.masks import band_mask

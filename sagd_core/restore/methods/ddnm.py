@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from sagd_core.restore.chains import generator_for, mask_on, require_support, run_chain
 from sagd_core.restore.errors import ModelMismatchError
 from sagd_core.restore.fourier import apply_gain, merge_bands
+from sagd_core.restore.methods.chains import generator_for, mask_on, require_support, run_chain
 from sagd_core.restore.models import LoadedModel, ModelSet
 from sagd_core.restore.progress import Progress, ProgressFn
 from sagd_core.restore.report import BandAction, MethodOutcome
@@ -34,7 +34,7 @@ from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask
 
 if TYPE_CHECKING:
-    from sagd_core.restore.api import RestoreRequest
+    from sagd_core.restore.request import RestoreRequest
 
 
 def replacement_weights(plan: SamplingPlan, noise_std: float) -> dict[float, float]:
@@ -64,7 +64,7 @@ def ddnm_tile(
 ) -> torch.Tensor:
     """One tile ``(K, C, h, w)`` (model range) → the model's restored tile ``x̃`` (K samples,
     or with ``posterior_mean`` the K x̂₀ of the plan's last step, for a plan cut by
-    :func:`sagd_core.restore.chains.truncate_for_mean`)."""
+    :func:`sagd_core.restore.methods.chains.truncate_for_mean`)."""
     h, w = y.shape[-2:]
     region = band_mask(spec, h, w)
     noise_op = require_support(model, region, h, w, role="full", where="the band")

@@ -16,94 +16,30 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sagd_core.restore.ddnm import run_ddnm
 from sagd_core.restore.errors import BandError, ModelMismatchError, RestoreError
-from sagd_core.restore.fourier import apply_gain
 from sagd_core.restore.inputs import prepare_image
-from sagd_core.restore.models import LoadedModel, ModelSet, load_model
-from sagd_core.restore.notch import notch_gain
+from sagd_core.restore.methods.ddnm import run_ddnm
+from sagd_core.restore.methods.notch import run_notch
+from sagd_core.restore.methods.sagd import run_sagd
+from sagd_core.restore.models import LoadedModel, ModelSet
+from sagd_core.restore.plans import plan_summary, with_schedule
 from sagd_core.restore.progress import Progress, ProgressFn
-from sagd_core.restore.report import BandAction, MethodOutcome, build_report
-from sagd_core.restore.sagd_restore import run_sagd
+from sagd_core.restore.report import MethodOutcome, build_report
+from sagd_core.restore.request import RestoreRequest
+from sagd_core.restore.result import RestoreResult
 from sagd_core.restore.tiling import tile_grid, tile_shape
 from sagd_core.schedule_design.fitted import ScheduleFitError
-from sagd_core.schedule_design.restore_schedule import (
-    RestoreSchedule,
-    plan_summary,
-    with_schedule,
-)
-from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import IllPosedBandError, check_spec_for_shape
 
 logger = logging.getLogger(__name__)
 
-Method = Literal["notch", "ddnm", "sagd"]
-METHODS: tuple[Method, ...] = ("notch", "ddnm", "sagd")
 DEFAULT_TILE = 256
 DEFAULT_OVERLAP = 32
-
-
-class RestoreRequest(BaseModel):
-    """What to restore and how (pydantic, no torch needed to build one)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
-
-    band: BandSpec
-    method: Method = "sagd"
-    notch_rolloff: Literal["hard", "gaussian", "butterworth"] = "hard"
-    notch_width: float | None = Field(
-        default=None,
-        gt=0.0,
-        le=0.25,
-        description="roll-off width δ (cycles/pixel) of gaussian/butterworth notches",
-    )
-    steps: int = Field(default=50, ge=1, le=1000)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
-    samples: int = Field(default=1, ge=1, le=16)
-    input_noise_std: float = Field(
-        default=0.0, ge=0.0, le=10.0, description="declared broadband noise std on [-1, 1]"
-    )
-    estimator: Literal["mean", "sample"] = Field(
-        default="mean",
-        description="'mean': trusted bands denoised by Tweedie's posterior mean (one network "
-        "call), band = mean of the samples; 'sample': every sample is a full posterior sample",
-    )
-    schedule: RestoreSchedule = Field(
-        default_factory=RestoreSchedule,
-        description="the ᾱ levels of the chains: 'model' (default), 'linear', 'cosine', 'fit' "
-        "(fitted to the model for N = steps) or a fitted grid (kind 'grid', N = steps)",
-    )
-
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _schedule_shorthand(cls, value: object) -> object:
-        return {"kind": value} if isinstance(value, str) else value
-
-    @model_validator(mode="after")
-    def _grid_matches_steps(self) -> RestoreRequest:
-        n = self.schedule.num_steps
-        if n is not None and n != self.steps:
-            raise ValueError(f"the schedule grid has {n} levels but steps is {self.steps}")
-        return self
-
-
-@dataclass(frozen=True)
-class RestoreResult:
-    """``image``: the caller's shape, float32 in [0, 1] (clipped). ``unclipped``: the same before
-    clipping (the out-of-band guarantee holds for it exactly). ``uncertainty``: per-pixel std of
-    the samples in [0, 1] units, when ``samples > 1`` and the method is stochastic."""
-
-    image: np.ndarray
-    unclipped: np.ndarray
-    report: dict[str, Any]
-    uncertainty: np.ndarray | None = None
 
 
 def _resolve_device(device: str | torch.device) -> torch.device:
@@ -134,31 +70,6 @@ def _check_models(models: ModelSet, channels: int) -> None:
                 f"the {role} model expects {model.channels} channel(s) but the image has "
                 f"{channels}; use a model trained on {'RGB' if channels == 3 else 'gray'} images"
             )
-
-
-def _run_notch(
-    y: torch.Tensor, request: RestoreRequest, h: int, w: int, progress: Progress
-) -> MethodOutcome:
-    gain = notch_gain(request.band, h, w, request.notch_rolloff, rolloff_width=request.notch_width)
-    out = apply_gain(y, torch.tensor(gain, device=y.device))
-    progress.advance()
-    hard = request.notch_rolloff == "hard"
-    warnings = (
-        ["the notch is deterministic: samples > 1 gives no uncertainty map"]
-        if request.samples > 1
-        else []
-    )
-    return MethodOutcome(
-        warnings=warnings,
-        samples=out,
-        band=BandAction(
-            "omitted" if hard else "attenuated",
-            f"{request.notch_rolloff} notch: the band is set to zero"
-            + ("" if hard else ", with a smooth roll-off outside it"),
-        ),
-        trusted="returned exactly" if hard else "attenuated near the band",
-        details={"rolloff": request.notch_rolloff},
-    )
 
 
 def _apply_schedule(
@@ -230,7 +141,7 @@ def restore(
     t0 = time.perf_counter()
     outcome: MethodOutcome
     if request.method == "notch":
-        outcome = _run_notch(y, request, h, w, Progress(1, progress))
+        outcome = run_notch(y, request, h, w, Progress(1, progress))
     elif request.method == "ddnm":
         outcome = run_ddnm(
             y, request, models, progress=progress, tile=tile_size, overlap=tile_overlap
@@ -282,16 +193,4 @@ def restore(
     )
 
 
-__all__ = [
-    "METHODS",
-    "BandError",
-    "LoadedModel",
-    "ModelMismatchError",
-    "ModelSet",
-    "RestoreError",
-    "RestoreRequest",
-    "RestoreResult",
-    "RestoreSchedule",
-    "load_model",
-    "restore",
-]
+__all__ = ["DEFAULT_OVERLAP", "DEFAULT_TILE", "restore"]

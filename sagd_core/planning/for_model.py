@@ -15,7 +15,7 @@ The fit is bounded to the model's training range of ᾱ and starts from the mode
 
 Module not imported by ``sagd_core.schedule_design`` itself: it depends on
 :mod:`sagd_core.training`, which imports the package (import it as
-``from sagd_core.schedule_design.for_model import fitted_plan_for_model``).
+``from sagd_core.planning.for_model import fitted_plan_for_model``).
 """
 
 from __future__ import annotations

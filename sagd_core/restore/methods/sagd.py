@@ -46,8 +46,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from sagd_core.restore.band_prior import clean_tweedie, project_magnitude
-from sagd_core.restore.chains import (
+from sagd_core.restore.fourier import apply_gain, irfft2, merge_bands, rfft2
+from sagd_core.restore.methods.band_prior import clean_tweedie, project_magnitude
+from sagd_core.restore.methods.chains import (
     MEAN_ALPHA_BAR,
     generator_for,
     mask_on,
@@ -55,8 +56,7 @@ from sagd_core.restore.chains import (
     run_chain,
     truncate_for_mean,
 )
-from sagd_core.restore.denoise_blend import apply_blend, find_calibration
-from sagd_core.restore.fourier import apply_gain, irfft2, merge_bands, rfft2
+from sagd_core.restore.methods.denoise_blend import apply_blend, find_calibration
 from sagd_core.restore.models import LoadedModel, ModelSet
 from sagd_core.restore.progress import Progress, ProgressFn
 from sagd_core.restore.report import BandAction, MethodOutcome
@@ -67,7 +67,7 @@ from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask
 
 if TYPE_CHECKING:
-    from sagd_core.restore.api import RestoreRequest
+    from sagd_core.restore.request import RestoreRequest
 
 
 def start_index(schedule: Schedule, noise_std: float, w2_min: float) -> tuple[int, bool]:
@@ -151,13 +151,13 @@ def fill_plan(
 ) -> SamplingPlan:
     """The fill chain's plan; for the posterior mean it ends at the first step with
     ``ᾱ ≥ FILL_MEAN_ALPHA_BAR``, or, with a ``read_alpha_bar`` above that, at that level (the
-    plan's levels below the cut, then the read: :func:`~sagd_core.schedule_design.fill_plan.
+    plan's levels below the cut, then the read: :func:`~sagd_core.planning.fill.
     move_read`, as many network calls as the default read)."""
     plan = model.schedule.plan(steps)
     if not posterior_mean:
         return plan
     if read_alpha_bar is not None and read_alpha_bar > FILL_MEAN_ALPHA_BAR:
-        from sagd_core.schedule_design.fill_plan import move_read  # imports this package
+        from sagd_core.planning.fill import move_read  # imports this package
 
         plan = move_read(plan, read_alpha_bar, model.schedule)
     return truncate_for_mean(plan)

@@ -1,0 +1,1 @@
+"""Benchmark libraries, figures and latency helpers (only `sagd bench` and tests import them)."""
