@@ -198,7 +198,7 @@ def band_fuzz(stack: rt.LocalStack, examples: int) -> dict[str, Any]:
 
 
 def schemathesis_run(stack: rt.LocalStack, examples: int) -> dict[str, Any]:
-    from service.capabilities import publish
+    from service.jobs.capabilities import publish
     from tests.reliability.conftest import make_api
 
     with tempfile.TemporaryDirectory(prefix="sagd-st-") as scratch:

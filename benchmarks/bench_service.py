@@ -61,7 +61,7 @@ def environment() -> dict[str, Any]:
 
 
 def png(size: int, seed: int) -> bytes:
-    from service.images import encode_png
+    from service.jobs.images import encode_png
 
     rng = np.random.default_rng(seed)
     return encode_png(rng.random((size, size, 1)).astype(np.float32), 8)
@@ -172,8 +172,8 @@ def wait_job(client: httpx.Client, job_id: str, poll_s: float = 0.01) -> dict[st
 
 def bare_restore_seconds(images: list[bytes]) -> list[float]:
     """The library call alone, in this process (what a worker's job costs without the service)."""
-    from service.contracts import RestoreParams
-    from service.images import decode_image
+    from service.jobs.contracts import RestoreParams
+    from service.jobs.images import decode_image
     from worker.engine import CoreEngine
 
     engine = CoreEngine()
@@ -192,9 +192,9 @@ def bare_worker_seconds(images: list[bytes]) -> list[float]:
     """What a worker does per image without the service: read the stored input PNG, restore,
     write the result PNG and the report JSON (atomically, fsynced, with the worker's own writer:
     its output) — no HTTP, no Redis, no Celery."""
-    from service.contracts import RestoreParams
-    from service.images import decode_image, encode_png, read_png
-    from service.storage import Storage
+    from service.jobs.contracts import RestoreParams
+    from service.jobs.images import decode_image, encode_png, read_png
+    from service.jobs.storage import Storage
     from worker.engine import CoreEngine
     from worker.jobs import report_json
 

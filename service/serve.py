@@ -31,7 +31,7 @@ from typing import Any
 import uvicorn
 
 logger = logging.getLogger("sagd.serve")
-APP = "service.main:create_app"
+APP = "service.api.app:create_app"
 STOP_TIMEOUT_S = 30.0
 RESTART_PAUSE_S = 1.0
 QUICK_EXIT_S = 5.0  # a process that dies this soon after starting counts towards a crash loop

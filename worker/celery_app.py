@@ -1,6 +1,6 @@
 """The Celery application of the workers: ``celery -A worker.celery_app worker -Q restore,train``.
 
-Configuration is shared with the API (``service/celery_config.py``): Redis broker and result
+Configuration is shared with the API (``service/jobs/celery_config.py``): Redis broker and result
 backend, late acks with reject-on-worker-lost, prefetch 1, an explicit visibility timeout above
 every hard time limit. Models are loaded after fork: ``worker_process_init`` drops any context
 inherited from the parent, and the device (CUDA or CPU) is chosen in the child on first use.
@@ -14,9 +14,9 @@ from typing import Any
 
 from celery import Celery, signals
 
-from service.capabilities import publish
-from service.celery_config import celery_config
-from service.contracts import TASK_WEBHOOK
+from service.jobs.capabilities import publish
+from service.jobs.celery_config import celery_config
+from service.jobs.contracts import TASK_WEBHOOK
 from service.settings import get_settings
 from worker import context
 from worker.priority import lower_priority

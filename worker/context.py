@@ -10,10 +10,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service.jobstore import JobStore, connect
-from service.registry import ModelRegistry
+from service.jobs.jobstore import JobStore, connect
+from service.jobs.registry import ModelRegistry
+from service.jobs.storage import Storage
 from service.settings import Settings, get_settings
-from service.storage import Storage
 from worker.engine import CoreEngine, Engine
 from worker.models_cache import ModelsCache
 

@@ -1,6 +1,6 @@
 """The only module that calls ``sagd_core`` (docs/ARCHITECTURE.md, "Contracts the worker calls").
 
-:class:`CoreEngine` adapts the worker's job parameters (``service.contracts``) to the library's
+:class:`CoreEngine` adapts the worker's job parameters (``service.jobs.contracts``) to the library's
 entry points: ``sagd_core.restore.restore`` / ``load_model`` / ``analyze`` and
 ``sagd_core.training.train``. Library imports are lazy, so a worker whose ``sagd_core`` lacks a
 feature still runs the others and reports what it can do (:meth:`CoreEngine.capabilities`).
@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from service.contracts import RestoreParams, TrainParams
+from service.jobs.contracts import RestoreParams, TrainParams
 
 logger = logging.getLogger(__name__)
 # Fill calibration after a band-model training job (held-out test images, chain steps, samples).

@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from service.views import job_public
-from service.webhooks import deliver
+from service.jobs.views import job_public
+from service.jobs.webhooks import deliver
 from worker.context import WorkerContext
 
 logger = logging.getLogger(__name__)

@@ -30,12 +30,12 @@ from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
 
-from service.contracts import AnalyzeParams, ModelRef, RestoreParams, TrainParams
-from service.images import decode_image, encode_png, read_png
-from service.jobstore import Claim
-from service.metrics import Update, job_finished_updates, steps_updates
-from service.registry import ModelNotFoundError
-from service.zips import read_zip_images
+from service.jobs.contracts import AnalyzeParams, ModelRef, RestoreParams, TrainParams
+from service.jobs.images import decode_image, encode_png, read_png
+from service.jobs.jobstore import Claim
+from service.jobs.metrics import Update, job_finished_updates, steps_updates
+from service.jobs.registry import ModelNotFoundError
+from service.jobs.zips import read_zip_images
 from worker.context import WorkerContext
 from worker.engine import EngineError
 

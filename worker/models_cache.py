@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from service.registry import ModelRegistry
+from service.jobs.registry import ModelRegistry
 
 logger = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import httpx
 from celery import Task
 from celery.exceptions import TimeLimitExceeded
 
-from service.contracts import (
+from service.jobs.contracts import (
     TASK_ANALYZE,
     TASK_RESTORE,
     TASK_RESTORE_MANY,
@@ -18,8 +18,8 @@ from service.contracts import (
     TASK_TRAIN,
     TASK_WEBHOOK,
 )
+from service.jobs.webhooks import WebhookTargetError
 from service.settings import get_settings
-from service.webhooks import WebhookTargetError
 from worker.celery_app import app
 from worker.context import get_context
 from worker.hooks import deliver_job_webhook, sweep_expired

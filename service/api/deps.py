@@ -6,8 +6,8 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from service.auth import Principal, authenticate
-from service.context import AppContext
+from service.api.auth import Principal, authenticate
+from service.api.context import AppContext
 
 
 async def get_context(request: Request) -> AppContext:

@@ -10,7 +10,7 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.api.app import create_app
 from service.settings import Settings
 from tests.service.api_helpers import FakeQueue
 

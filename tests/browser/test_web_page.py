@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.main import create_app
-from service.registry import ModelRegistry
+from service.api.app import create_app
+from service.jobs.registry import ModelRegistry
+from service.jobs.storage import Storage
 from service.settings import Settings, hash_api_key
-from service.storage import Storage
 from tests.browser.conftest import Ui, serve
 from tests.integration.conftest import Stack
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.api.app import create_app
 from service.settings import Settings
 from tests.conftest import RedisServer, WorkerProcess, start_redis, start_worker, worker_env
 

@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from service.capabilities import worker_capabilities
+from service.jobs.capabilities import worker_capabilities
+from service.jobs.webhooks import SIGNATURE_HEADER, verify
 from service.settings import DEV_WEBHOOK_SECRET
-from service.webhooks import SIGNATURE_HEADER, verify
 from tests.conftest import free_port
 from tests.integration.conftest import SOFT_LIMIT_S, Stack
 from tests.service.api_helpers import png_bytes, restore_form

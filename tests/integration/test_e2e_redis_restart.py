@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.api.app import create_app
 from service.settings import Settings
 from tests.conftest import start_redis, start_worker, worker_env
 from tests.service.api_helpers import png_bytes, restore_form

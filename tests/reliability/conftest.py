@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.api.app import create_app
 from service.settings import Settings
 from tests.conftest import RedisServer
 from tests.reliability.tools import LocalStack, start_stack

@@ -63,7 +63,7 @@ def test_hard_time_limit_kills_the_job_readably_and_the_next_job_runs(stack: Loc
 def test_new_pool_processes_get_time_to_import_torch() -> None:
     """Celery's default 4 s for a new pool process to report "up" is shorter than importing torch
     and warming the engine up on a busy machine; the pool then kills it and forks again."""
-    from service.celery_config import celery_config
+    from service.jobs.celery_config import celery_config
     from service.settings import Settings
 
     config = celery_config(Settings(_env_file=None))  # type: ignore[call-arg]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from service.capabilities import publish
+from service.jobs.capabilities import publish
 from tests.conftest import RedisServer
 from tests.reliability import api_fuzz
 from tests.reliability.conftest import make_api

@@ -19,7 +19,7 @@ import zlib
 import numpy as np
 import pytest
 
-from service.images import ImageRejected, decode_image
+from service.jobs.images import ImageRejected, decode_image
 from tests.reliability.conftest import Api
 from tests.reliability.tools import (
     FORMATS,

@@ -12,7 +12,7 @@ from uuid import UUID
 import numpy as np
 from PIL import Image
 
-from service.queue import TaskMessage
+from service.jobs.queue import TaskMessage
 from service.settings import Settings
 
 BAND = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}

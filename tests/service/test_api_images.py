@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from service.images import (
+from service.jobs.images import (
     ImageRejected,
     decode_image,
     encode_png,

@@ -10,8 +10,8 @@ import numpy as np
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from service.context import AppContext
-from service.images import encode_png
+from service.api.context import AppContext
+from service.jobs.images import encode_png
 from tests.service.api_helpers import FakeQueue, png_bytes, restore_form
 
 

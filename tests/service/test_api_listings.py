@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from service.context import AppContext
+from service.api.context import AppContext
 from tests.service.api_helpers import png_bytes, restore_form
 
 

@@ -9,8 +9,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from service.main import create_app
-from service.metrics import MetricsRecorder
+from service.api.app import create_app
+from service.jobs.metrics import MetricsRecorder
 from service.settings import hash_api_key
 from tests.service.api_helpers import FakeQueue, make_settings, png_bytes, restore_form
 

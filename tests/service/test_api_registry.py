@@ -9,9 +9,9 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from service.capabilities import publish
-from service.context import AppContext
-from service.contracts import TASK_ANALYZE, TASK_TRAIN
+from service.api.context import AppContext
+from service.jobs.capabilities import publish
+from service.jobs.contracts import TASK_ANALYZE, TASK_TRAIN
 from tests.service.api_helpers import BAND, FakeQueue, png_bytes, restore_form
 
 

@@ -9,11 +9,11 @@ from uuid import UUID
 import pytest
 from fastapi.testclient import TestClient
 
-from service.context import AppContext
-from service.contracts import TASK_RESTORE
-from service.images import read_png
+from service.api.context import AppContext
+from service.jobs.contracts import TASK_RESTORE
+from service.jobs.images import read_png
+from service.jobs.storage import Storage
 from service.settings import Settings
-from service.storage import Storage
 from tests.service.api_helpers import FakeQueue, png_bytes, restore_form
 
 
@@ -125,7 +125,7 @@ def test_upload_spooled_to_disk_is_accepted_and_stored_whole(
 ) -> None:
     """Uploads over 1 MiB (spooled to a temporary file, accepted on the thread pool) and small
     ones (accepted on the event loop) end the same way."""
-    from service.submit import INLINE_UPLOAD_BYTES
+    from service.api.submit import INLINE_UPLOAD_BYTES
 
     big = png_bytes(700, 600, seed=4)
     assert len(big) > INLINE_UPLOAD_BYTES
@@ -159,7 +159,7 @@ def test_bad_images_are_4xx_json(client: TestClient) -> None:
 def test_pixel_and_byte_limits(tmp_path: object, redis_url: str) -> None:
     from pathlib import Path
 
-    from service.main import create_app
+    from service.api.app import create_app
     from tests.service.api_helpers import make_settings
 
     settings = make_settings(Path(str(tmp_path)), redis_url, max_pixels=1000, max_upload_bytes=4096)

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from service.contracts import QUEUES
+from service.jobs.contracts import QUEUES
 from service.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -10,8 +10,8 @@ from typing import Any
 
 import redis
 
-from service.contracts import TASK_RESTORE, TASK_RESTORE_MANY, TASK_TRAIN
-from service.queue import CeleryQueue
+from service.jobs.contracts import TASK_RESTORE, TASK_RESTORE_MANY, TASK_TRAIN
+from service.jobs.queue import CeleryQueue
 from tests.service.api_helpers import make_settings
 
 

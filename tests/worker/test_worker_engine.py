@@ -10,9 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from service.contracts import RestoreParams, TrainParams
-from service.registry import ModelNotFoundError, ModelRegistry
-from service.storage import Storage
+from service.jobs.contracts import RestoreParams, TrainParams
+from service.jobs.registry import ModelNotFoundError, ModelRegistry
+from service.jobs.storage import Storage
 from worker.engine import CoreEngine, EngineError, jsonable
 from worker.models_cache import ModelsCache
 

@@ -11,8 +11,8 @@ from uuid import UUID, uuid4
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
-from service.contracts import TrainParams
-from service.images import read_png
+from service.jobs.contracts import TrainParams
+from service.jobs.images import read_png
 from tests.worker.worker_helpers import BAND, FakeEngine, new_restore_job
 from worker.context import WorkerContext
 from worker.engine import EngineError

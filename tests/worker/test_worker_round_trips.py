@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import pytest
 
-from service.metrics import KEY, job_finished_updates, steps_updates
-from service.storage import Storage
+from service.jobs.metrics import KEY, job_finished_updates, steps_updates
+from service.jobs.storage import Storage
 from tests.worker.worker_helpers import FakeEngine, new_restore_job
 from worker.context import WorkerContext
 from worker.jobs import execute, restore_body

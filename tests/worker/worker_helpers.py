@@ -8,8 +8,8 @@ from uuid import UUID, uuid4
 
 import numpy as np
 
-from service.contracts import RestoreParams, TrainParams
-from service.images import encode_png
+from service.jobs.contracts import RestoreParams, TrainParams
+from service.jobs.images import encode_png
 from worker.context import WorkerContext
 from worker.engine import EngineResult
 

@@ -16,11 +16,13 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from sagd_core.spectral.bands import BandSpec
+from service.api.bands import check_band_for_image, parse_band
+from service.api.context import AppContext
 from service.api.deps import Before, Caller, Ctx
+from service.api.errors import V1_ERRORS, ApiProblem, error_responses
 from service.api.routes.restorations import restore_params
-from service.bands import check_band_for_image, parse_band
-from service.context import AppContext
-from service.contracts import (
+from service.api.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
+from service.jobs.contracts import (
     TASK_RESTORE,
     TASK_RESTORE_MANY,
     BatchList,
@@ -30,11 +32,9 @@ from service.contracts import (
     Rolloff,
     ScheduleName,
 )
-from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.images import stored_input
-from service.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
-from service.views import batch_public, batch_summary
-from service.zips import ZipRejected, iter_zip_images
+from service.jobs.images import stored_input
+from service.jobs.views import batch_public, batch_summary
+from service.jobs.zips import ZipRejected, iter_zip_images
 
 router = APIRouter(
     prefix="/v1/batches", tags=["batches"], responses=error_responses(*V1_ERRORS, 404)

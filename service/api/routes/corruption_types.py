@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from service.api.bands import band_json, parse_band
 from service.api.deps import Caller, Ctx
-from service.bands import band_json, parse_band
-from service.contracts import CorruptionTypeCreate, CorruptionTypePublic
-from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.registry import ConflictError
+from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.jobs.contracts import CorruptionTypeCreate, CorruptionTypePublic
+from service.jobs.registry import ConflictError
 
 router = APIRouter(
     prefix="/v1/corruption-types",

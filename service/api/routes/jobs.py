@@ -10,9 +10,9 @@ from fastapi import APIRouter, Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from service.api.deps import Before, Caller, Ctx
-from service.contracts import JobList, JobPublic
-from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.views import job_public
+from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.jobs.contracts import JobList, JobPublic
+from service.jobs.views import job_public
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(*V1_ERRORS, 404))
 

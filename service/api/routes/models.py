@@ -6,9 +6,9 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import Caller, Ctx
-from service.contracts import ModelPublic
-from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.registry import ModelNotFoundError
+from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.jobs.contracts import ModelPublic
+from service.jobs.registry import ModelNotFoundError
 
 router = APIRouter(
     prefix="/v1/models", tags=["models"], responses=error_responses(*V1_ERRORS, 400, 404)

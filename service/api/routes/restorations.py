@@ -12,21 +12,11 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.datastructures import FormData, UploadFile
 
+from service.api.bands import band_json, check_band_for_image, resolve_band
+from service.api.context import AppContext
 from service.api.deps import Caller, Ctx
-from service.bands import band_json, check_band_for_image, resolve_band
-from service.context import AppContext
-from service.contracts import (
-    TASK_RESTORE,
-    JobKind,
-    JobPublic,
-    Method,
-    RestoreParams,
-    Rolloff,
-    ScheduleName,
-)
-from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.images import stored_input
-from service.submit import (
+from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.submit import (
     accepted,
     admitted,
     check_callback,
@@ -39,6 +29,16 @@ from service.submit import (
     read_upload,
     validated,
 )
+from service.jobs.contracts import (
+    TASK_RESTORE,
+    JobKind,
+    JobPublic,
+    Method,
+    RestoreParams,
+    Rolloff,
+    ScheduleName,
+)
+from service.jobs.images import stored_input
 
 router = APIRouter(
     prefix="/v1/restorations", tags=["restorations"], responses=error_responses(*V1_ERRORS)

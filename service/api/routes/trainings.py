@@ -10,11 +10,10 @@ from fastapi.responses import JSONResponse
 
 from sagd_core.data.builtin import BUILTIN_DATASETS
 from sagd_core.data.corruptions import CorruptionError, parse_corruption
+from service.api.bands import band_json, resolve_band
 from service.api.deps import Caller, Ctx
-from service.bands import band_json, resolve_band
-from service.contracts import TASK_TRAIN, JobKind, JobPublic, ModelKind, TrainParams
-from service.errors import V1_ERRORS, ApiProblem, error_responses
-from service.submit import (
+from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.submit import (
     accepted,
     check_callback,
     enqueue,
@@ -22,7 +21,8 @@ from service.submit import (
     read_upload,
     validated,
 )
-from service.zips import ZipRejected, iter_zip_images
+from service.jobs.contracts import TASK_TRAIN, JobKind, JobPublic, ModelKind, TrainParams
+from service.jobs.zips import ZipRejected, iter_zip_images
 
 router = APIRouter(
     prefix="/v1/trainings", tags=["trainings"], responses=error_responses(*V1_ERRORS)

@@ -22,7 +22,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
-from service.jobstore import CounterUpdate
+from service.jobs.jobstore import CounterUpdate
 
 logger = logging.getLogger(__name__)
 KEY = "sagd:metrics"

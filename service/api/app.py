@@ -1,6 +1,6 @@
 """The FastAPI application: ``create_app()`` wires settings, middleware, errors and routers.
 
-Run with ``uvicorn service.main:app`` (or ``make serve`` for the embedded stack). This module and
+Run with ``uvicorn service.api.app:app`` (or ``make serve`` for the embedded stack). This module and
 everything it imports stay free of torch: tasks are sent to the workers by name.
 """
 
@@ -12,6 +12,9 @@ import redis
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
+from service.api.context import AppContext
+from service.api.errors import install_error_handlers
+from service.api.middleware import BodyLimitMiddleware, RequestIdMiddleware
 from service.api.routes import (
     analyze,
     batches,
@@ -22,14 +25,11 @@ from service.api.routes import (
     restorations,
     trainings,
 )
-from service.context import AppContext
-from service.contracts import QUEUES, JobKind
-from service.errors import install_error_handlers
-from service.metrics import RedisCollector
-from service.middleware import BodyLimitMiddleware, RequestIdMiddleware
-from service.queue import TaskQueue
+from service.api.web import routes as web
+from service.jobs.contracts import QUEUES, JobKind
+from service.jobs.metrics import RedisCollector
+from service.jobs.queue import TaskQueue
 from service.settings import Settings, get_settings
-from service.web import routes as web
 
 logger = logging.getLogger(__name__)
 MULTIPART_SLACK = 64 * 1024  # form fields and part headers around the file itself
@@ -82,7 +82,7 @@ def create_app(
 
 
 def __getattr__(name: str) -> FastAPI:
-    # `uvicorn service.main:app` builds the app on first access, not at import time, so that
+    # `uvicorn service.api.app:app` builds the app on first access, not at import time, so that
     # importing this module (tests, tooling) has no side effects.
     if name == "app":
         return create_app()

@@ -10,8 +10,8 @@ from typing import Any
 
 from sagd_core.spectral.bands import BandSpec, BandSpecError, parse_band_spec
 from sagd_core.spectral.masks import IllPosedBandError, check_spec_for_shape
-from service.errors import ApiProblem
-from service.registry import CorruptionTypes
+from service.api.errors import ApiProblem
+from service.jobs.registry import CorruptionTypes
 
 MAX_SPEC_CHARS = 64 * 1024
 

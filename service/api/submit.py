@@ -1,9 +1,9 @@
 """Turning a validated request into a queued job: files on disk, a hash in Redis, a task sent.
 
 Order matters for crash safety: inputs are written first, then the job hash and its task are
-written in one Redis transaction (``JobStore.create`` with a ``service.queue.TaskMessage``): a
+written in one Redis transaction (``JobStore.create`` with a ``service.jobs.queue.TaskMessage``): a
 job never exists without its queued task. If Redis refuses, nothing was created and the client
-gets a 503 (``service.errors``).
+gets a 503 (``service.api.errors``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
-from service.context import AppContext
-from service.contracts import ModelRef
-from service.errors import ApiProblem
-from service.images import DecodedImage, ImageRejected, decode_image
-from service.registry import ModelNotFoundError
-from service.views import job_public
-from service.webhooks import WebhookTargetError, check_callback_url
+from service.api.context import AppContext
+from service.api.errors import ApiProblem
+from service.jobs.contracts import ModelRef
+from service.jobs.images import DecodedImage, ImageRejected, decode_image
+from service.jobs.registry import ModelNotFoundError
+from service.jobs.views import job_public
+from service.jobs.webhooks import WebhookTargetError, check_callback_url
 
 logger = logging.getLogger(__name__)
 _CHUNK = 1 << 20

@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 from redis import Redis
 
-from service.auth import RateLimiter
-from service.jobstore import JobStore, connect
-from service.queue import CeleryQueue, TaskQueue
-from service.registry import CorruptionTypes, ModelRegistry
+from service.api.auth import RateLimiter
+from service.jobs.jobstore import JobStore, connect
+from service.jobs.queue import CeleryQueue, TaskQueue
+from service.jobs.registry import CorruptionTypes, ModelRegistry
+from service.jobs.storage import Storage
 from service.settings import Settings
-from service.storage import Storage
 
 
 @dataclass

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
-from service.contracts import (
+from service.jobs.contracts import (
     BatchItem,
     BatchPublic,
     BatchSummary,

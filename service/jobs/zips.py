@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
 
-from service.images import ImageRejected, read_header, sniff_format
+from service.jobs.images import ImageRejected, read_header, sniff_format
 
 _READ_ERRORS = (
     zipfile.BadZipFile,

@@ -22,7 +22,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 if TYPE_CHECKING:
-    from service.queue import TaskMessage
+    from service.jobs.queue import TaskMessage
 
 PREFIX = "sagd"
 TERMINAL = ("succeeded", "failed", "cancelled")
@@ -92,7 +92,7 @@ CancelOutcome = Literal["missing", "terminal", "cancelled", "cancelling"]
 
 
 # A counter update done with a job's final state: (command, hash key, field, value), the command
-# one of COUNTER_COMMANDS (``service.metrics`` makes them).
+# one of COUNTER_COMMANDS (``service.jobs.metrics`` makes them).
 CounterUpdate = tuple[str, str, str, int | float]
 COUNTER_COMMANDS = frozenset({"HINCRBY", "HINCRBYFLOAT", "HSET"})
 

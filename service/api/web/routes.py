@@ -1,6 +1,6 @@
 """``GET /`` (the restoration page) and ``GET /static/{name}`` (its CSS and JavaScript).
 
-The assets ship as package data (``service/web/static``) and are read with
+The assets ship as package data (``service/api/web/static``) and are read with
 :mod:`importlib.resources`, so the page works from a wheel with no internet. Only flat names with a
 known suffix are served (no paths), with a Content-Security-Policy that allows nothing but this
 origin: the page talks to the same ``/v1`` API as any other client (docs/WEB.md).
@@ -14,7 +14,7 @@ from importlib import resources
 from fastapi import APIRouter
 from fastapi.responses import Response
 
-from service.errors import ApiProblem
+from service.api.errors import ApiProblem
 
 router = APIRouter(include_in_schema=False)
 
@@ -40,7 +40,7 @@ SECURITY_HEADERS = {
 
 def read_asset(name: str) -> bytes | None:
     """The bytes of ``static/<name>``, or None if there is no such packaged file."""
-    item = resources.files("service.web").joinpath("static", name)
+    item = resources.files("service.api.web").joinpath("static", name)
     return item.read_bytes() if item.is_file() else None
 
 

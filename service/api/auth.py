@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import redis
 
-from service.errors import ApiProblem
+from service.api.errors import ApiProblem
 from service.settings import Settings, hash_api_key
 
 ANONYMOUS = "anonymous"

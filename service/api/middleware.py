@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import REQUEST_ID_KEY
+from service.api.errors import REQUEST_ID_KEY
 
 _CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 _BODYLESS = {"GET", "HEAD", "OPTIONS", "DELETE"}

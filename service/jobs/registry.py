@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service.contracts import CorruptionTypePublic, ModelPublic, ModelVersion
-from service.storage import Storage, check_part
+from service.jobs.contracts import CorruptionTypePublic, ModelPublic, ModelVersion
+from service.jobs.storage import Storage, check_part
 
 
 class ModelNotFoundError(LookupError):

@@ -12,7 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from service.contracts import ApiError
+from service.jobs.contracts import ApiError
 
 logger = logging.getLogger(__name__)
 REQUEST_ID_KEY = "sagd.request_id"

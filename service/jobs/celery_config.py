@@ -1,17 +1,17 @@
 """Celery configuration shared by the API (which only sends tasks by name) and the workers.
 
 Reliability choices (RELIABILITY.md): late acks with reject-on-worker-lost so a killed worker's job
-is redelivered (attempts are capped per job in Redis, ``service/jobstore.py``); prefetch 1 so a long
-job never holds others hostage; the Redis visibility timeout is set explicitly and the workers'
-hard time limits are validated to stay below it (``service/settings.py``), or a long job would be
-delivered twice.
+is redelivered (attempts are capped per job in Redis, ``service/jobs/jobstore.py``); prefetch 1
+so a long job never holds others hostage; the Redis visibility timeout is set explicitly and the
+workers' hard time limits are validated to stay below it (``service/settings.py``), or a long job
+would be delivered twice.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from service.contracts import (
+from service.jobs.contracts import (
     QUEUE_RESTORE,
     QUEUE_TRAIN,
     TASK_ANALYZE,
@@ -58,7 +58,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": QUEUE_RESTORE,
         "task_routes": TASK_ROUTES,
         "task_track_started": False,
-        # Job state, results and errors live in our own Redis hashes (service/jobstore.py);
+        # Job state, results and errors live in our own Redis hashes (service/jobs/jobstore.py);
         # Celery's result records would only cost a write per task and memory until they expire.
         "task_ignore_result": True,
         "worker_hijack_root_logger": False,

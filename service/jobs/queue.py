@@ -21,7 +21,7 @@ from uuid import UUID
 from celery import Celery
 from celery.utils.nodenames import anon_nodename
 
-from service.celery_config import TASK_ROUTES, celery_config
+from service.jobs.celery_config import TASK_ROUTES, celery_config
 from service.settings import Settings
 
 logger = logging.getLogger(__name__)
