@@ -7,7 +7,7 @@ restoration chains visit (:mod:`sagd_core.restore.plans` turns it into sampling 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 Method = Literal["notch", "ddnm", "sagd"]
 METHODS: tuple[Method, ...] = ("notch", "ddnm", "sagd")
+Rolloff = Literal["hard", "gaussian", "butterworth"]
 
 ScheduleKind = Literal["model", "linear", "cosine", "fit", "grid"]
 SCHEDULE_KINDS: tuple[ScheduleKind, ...] = ("model", "linear", "cosine", "fit", "grid")
@@ -46,6 +47,12 @@ class RestoreSchedule(BaseModel):
         description="band models: where the posterior-mean fill reads x̂₀ (at least the cut "
         "0.1; default: the first level at or above the cut)",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_shorthand(cls, value: object) -> object:
+        """``"fit"`` stands for ``{"kind": "fit"}`` (CLI flags and form fields send a kind)."""
+        return {"kind": value} if isinstance(value, str) else value
 
     @field_validator("alpha_bars")
     @classmethod
@@ -101,14 +108,14 @@ class RestoreSchedule(BaseModel):
         }[self.kind] + read
 
 
-class RestoreRequest(BaseModel):
-    """What to restore and how (pydantic, no torch needed to build one)."""
+class RestoreOptions(BaseModel):
+    """How to restore: every parameter of a restoration except the band. The single declaration
+    of them: the REST forms and the service's job records derive from it (add a field here)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    band: BandSpec
     method: Method = "sagd"
-    notch_rolloff: Literal["hard", "gaussian", "butterworth"] = "hard"
+    notch_rolloff: Rolloff = "hard"
     notch_width: float | None = Field(
         default=None,
         gt=0.0,
@@ -132,17 +139,18 @@ class RestoreRequest(BaseModel):
         "(fitted to the model for N = steps) or a fitted grid (kind 'grid', N = steps)",
     )
 
-    @field_validator("schedule", mode="before")
-    @classmethod
-    def _schedule_shorthand(cls, value: object) -> object:
-        return {"kind": value} if isinstance(value, str) else value
-
     @model_validator(mode="after")
-    def _grid_matches_steps(self) -> RestoreRequest:
+    def _grid_matches_steps(self) -> Self:
         n = self.schedule.num_steps
         if n is not None and n != self.steps:
             raise ValueError(f"the schedule grid has {n} levels but steps is {self.steps}")
         return self
+
+
+class RestoreRequest(RestoreOptions):
+    """What to restore and how (pydantic, no torch needed to build or import one)."""
+
+    band: BandSpec
 
 
 __all__ = [
@@ -150,7 +158,9 @@ __all__ = [
     "RESTORE_SAMPLER",
     "SCHEDULE_KINDS",
     "Method",
+    "RestoreOptions",
     "RestoreRequest",
     "RestoreSchedule",
+    "Rolloff",
     "ScheduleKind",
 ]
