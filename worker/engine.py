@@ -189,9 +189,8 @@ class CoreEngine:
         library imports, FFT plans and allocator warm-up (run in each worker child after fork)."""
         try:
             image = np.random.default_rng(0).random((32, 32)).astype(np.float32)
-            params = RestoreParams(
-                band={"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}, method="notch"
-            )
+            band = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
+            params = RestoreParams.model_validate({"band": band, "method": "notch"})
             self._restore(image[..., None], params, [], device=device, progress=lambda s, t: None)
         except Exception as exc:  # a warm-up failure must not stop the worker
             logger.warning("engine warm-up failed: %s", exc)
@@ -237,26 +236,9 @@ class CoreEngine:
         device: str,
         progress: StepCallback,
     ) -> EngineResult:
-        try:
-            from sagd_core.restore import RestoreRequest, restore
-        except ImportError as exc:
-            raise EngineError("restoration is not available in this worker's sagd_core") from exc
-        try:
-            request = RestoreRequest.model_validate(
-                {
-                    "band": params.band,
-                    "method": params.method,
-                    "notch_rolloff": params.notch_rolloff,
-                    "steps": params.steps,
-                    "seed": params.seed,
-                    "samples": params.samples,
-                    "input_noise_std": params.input_noise_std,
-                    "schedule": params.schedule,
-                }
-            )
-        except ValueError as exc:
-            raise EngineError(f"the library refused the request: {exc}") from exc
-        from sagd_core.restore import ModelSet, RestoreError
+        from sagd_core.restore import ModelSet, RestoreError, restore
+
+        request = params.request()  # the job's params are the library's request plus service data
 
         source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
         try:

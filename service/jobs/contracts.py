@@ -11,7 +11,9 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+
+from sagd_core.restore.request import RestoreRequest, RestoreSchedule
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -25,8 +27,6 @@ QUEUE_RESTORE = "restore"
 QUEUE_TRAIN = "train"
 QUEUES = (QUEUE_RESTORE, QUEUE_TRAIN)
 
-Method = Literal["notch", "ddnm", "sagd"]
-Rolloff = Literal["hard", "gaussian", "butterworth"]
 ModelKind = Literal["omission", "band", "full", "standard"]
 
 
@@ -59,29 +59,39 @@ class ModelRef(_Frozen):
     version: int | None = Field(default=None, ge=1)
 
 
-ScheduleName = Literal["model", "linear", "cosine", "fit"]
+#: The schedule kinds a client can name (a fitted grid of its own is a CLI/library option).
+SERVICE_SCHEDULE_KINDS = ("model", "linear", "cosine", "fit")
 
 
-class RestoreParams(_Frozen):
-    """A restoration as the worker needs it (the band spec is already validated)."""
+class RestoreParams(RestoreRequest):
+    """A restoration job as the worker needs it: the library's :class:`RestoreRequest` (every
+    restore parameter, declared once there) plus what the service resolved for it. Stored as
+    JSON with the job; the band spec is already validated."""
 
-    band: dict[str, Any]
-    corruption_type: str | None = None
-    method: Method = "sagd"
-    notch_rolloff: Rolloff = "hard"
+    corruption_type: str | None = Field(default=None, pattern=NAME_PATTERN)
     models: list[ModelRef] = Field(
         default_factory=list, max_length=3, description="e.g. an omission and a band model"
     )
-    steps: int = Field(default=50, ge=1, le=1000)
-    seed: int = Field(default=0, ge=0, le=2**32 - 1)
-    samples: int = Field(default=1, ge=1, le=16)
-    input_noise_std: float = Field(default=0.0, ge=0.0, le=10.0)
     output_bit_depth: Literal[8, 16] = 8
-    schedule: ScheduleName = Field(
-        default="model",
-        description="sampling schedule of learned methods: the model's own, linear, cosine, or "
-        "fit (fitted to the model's data spectrum for N = steps; the first use of an N is slow)",
-    )
+
+    @field_validator("schedule")
+    @classmethod
+    def _service_kinds(cls, value: RestoreSchedule) -> RestoreSchedule:
+        if value.kind not in SERVICE_SCHEDULE_KINDS:
+            raise ValueError(f"schedule must be one of {', '.join(SERVICE_SCHEDULE_KINDS)}")
+        return value
+
+    @field_serializer("schedule")
+    def _schedule_kind(self, value: RestoreSchedule) -> str | dict[str, Any]:
+        """Just the kind when nothing else is set (what clients send and see)."""
+        dumped: dict[str, Any] = value.model_dump(mode="json", exclude_defaults=True)
+        return value.kind if set(dumped) <= {"kind"} else value.model_dump(mode="json")
+
+    def request(self) -> RestoreRequest:
+        """The library's request alone (what :func:`sagd_core.restore.restore` reports)."""
+        return RestoreRequest.model_validate(
+            {name: getattr(self, name) for name in RestoreRequest.model_fields}
+        )
 
 
 class TrainParams(_Frozen):

@@ -16,11 +16,11 @@ from fastapi import APIRouter, File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from sagd_core.spectral.bands import BandSpec
-from service.api.bands import check_band_for_image, parse_band
+from service.api.bands import check_band_for_image
 from service.api.context import AppContext
 from service.api.deps import Before, Caller, Ctx
 from service.api.errors import V1_ERRORS, ApiProblem, error_responses
-from service.api.routes.restorations import restore_params
+from service.api.routes.restorations import RestoreForm, restore_params
 from service.api.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
 from service.jobs.contracts import (
     TASK_RESTORE,
@@ -28,9 +28,6 @@ from service.jobs.contracts import (
     BatchList,
     BatchPublic,
     JobKind,
-    Method,
-    Rolloff,
-    ScheduleName,
 )
 from service.jobs.images import stored_input
 from service.jobs.views import batch_public, batch_summary
@@ -167,49 +164,22 @@ def list_batches(
 def create_batch(
     ctx: Ctx,
     caller: Caller,
+    form: Annotated[RestoreForm, Form()],
     images: Annotated[list[UploadFile] | None, File(description="image files")] = None,
     archive: Annotated[UploadFile | None, File(description="zip of images")] = None,
-    band_spec: Annotated[str | None, Form()] = None,
-    corruption_type: Annotated[str | None, Form()] = None,
-    method: Annotated[Method, Form()] = "sagd",
-    notch_rolloff: Annotated[Rolloff, Form()] = "hard",
-    model: Annotated[str | None, Form(description="name[:version][,name[:version]]")] = None,
-    steps: Annotated[int, Form()] = 50,
-    seed: Annotated[int, Form()] = 0,
-    samples: Annotated[int, Form()] = 1,
-    input_noise_std: Annotated[float, Form()] = 0.0,
-    output_bit_depth: Annotated[
-        int | None, Form(description="8 or 16; default: each item's own")
-    ] = None,
-    schedule: Annotated[ScheduleName, Form(description="model, linear, cosine or fit")] = "model",
-    callback_url: Annotated[str | None, Form(description="called once per item")] = None,
 ) -> JSONResponse:
     """Items are staged and queued as they are read, so workers start on the first chunk while
     the rest is still being decoded. The batch is all or nothing: if an item is refused, the
     request fails (4xx) and the items already queued are cancelled ("batch refused: ...")."""
-    params = restore_params(
-        ctx,
-        [],
-        band_spec=band_spec,
-        corruption_type=corruption_type,
-        method=method,
-        notch_rolloff=notch_rolloff,
-        model=model,
-        steps=steps,
-        seed=seed,
-        samples=samples,
-        input_noise_std=input_noise_std,
-        output_bit_depth=output_bit_depth,
-        schedule=schedule,
-    )
-    hook = check_callback(ctx, callback_url)
-    spec = parse_band(params.band)
+    params = restore_params(ctx, [], form)
+    hook = check_callback(ctx, form.callback_url)
+    spec = params.band
     batch_id = uuid.uuid4()
     queued: list[_Staged] = []
     staged = _staged_items(ctx, spec, images or [], archive)
     try:
         for chunk in chunks(ctx, _remember(staged, queued), params.method):
-            depth = output_bit_depth or chunk[0].bit_depth
+            depth = form.output_bit_depth or chunk[0].bit_depth
             fields = params.model_copy(update={"output_bit_depth": depth}).model_dump(mode="json")
             _send_chunk(ctx, chunk, caller.key_id, fields, hook, batch_id)
         ctx.jobs.create_batch(

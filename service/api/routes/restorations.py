@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from typing import Annotated, Any, Protocol
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field, WithJsonSchema
 from starlette.datastructures import FormData, UploadFile
 
-from service.api.bands import band_json, check_band_for_image, resolve_band
+from sagd_core.restore.request import RestoreOptions, RestoreSchedule
+from service.api.bands import check_band_for_image, resolve_band
 from service.api.context import AppContext
 from service.api.deps import Caller, Ctx
 from service.api.errors import V1_ERRORS, ApiProblem, error_responses
@@ -30,13 +31,11 @@ from service.api.submit import (
     validated,
 )
 from service.jobs.contracts import (
+    SERVICE_SCHEDULE_KINDS,
     TASK_RESTORE,
     JobKind,
     JobPublic,
-    Method,
     RestoreParams,
-    Rolloff,
-    ScheduleName,
 )
 from service.jobs.images import stored_input
 
@@ -59,60 +58,54 @@ class ImageSize(Protocol):
 
 
 def restore_params(
-    ctx: AppContext,
-    decoded: Sequence[ImageSize],
-    *,
-    band_spec: str | None,
-    corruption_type: str | None,
-    method: str,
-    notch_rolloff: str,
-    model: str | None,
-    steps: int,
-    seed: int,
-    samples: int,
-    input_noise_std: float,
-    output_bit_depth: int | None,
-    schedule: str = "model",
+    ctx: AppContext, decoded: Sequence[ImageSize], form: RestoreForm
 ) -> RestoreParams:
     """Validate everything about a restoration except the image bytes (shared with batches)."""
-    spec = resolve_band(band_spec, corruption_type, ctx.corruption_types)
+    spec = resolve_band(form.band_spec, form.corruption_type, ctx.corruption_types)
     for image in decoded:
         check_band_for_image(spec, image.height, image.width)
-    data: dict[str, Any] = {
-        "band": band_json(spec),
-        "corruption_type": corruption_type,
-        "method": method,
-        "notch_rolloff": notch_rolloff,
-        "models": parse_model_refs(model),
-        "steps": steps,
-        "seed": seed,
-        "samples": samples,
-        "input_noise_std": input_noise_std,
-        "output_bit_depth": output_bit_depth or max((i.bit_depth for i in decoded), default=8),
-        "schedule": schedule,
-    }
-    params = validated(RestoreParams, data)
+    params = validated(
+        RestoreParams,
+        {
+            **{name: getattr(form, name) for name in RestoreOptions.model_fields},
+            "band": spec,
+            "corruption_type": form.corruption_type,
+            "models": parse_model_refs(form.model),
+            "output_bit_depth": form.output_bit_depth
+            or max((i.bit_depth for i in decoded), default=8),
+        },
+    )
     return params.model_copy(update={"models": check_models(ctx, params.method, params.models)})
 
 
-class RestoreForm(BaseModel):
-    """The form fields of an upload besides ``image`` (FastAPI rules: an empty field is unset)."""
+#: OpenAPI: a form sends the schedule's kind as text (a grid of one's own is a library option).
+_SCHEDULE_AS_TEXT = WithJsonSchema(
+    {
+        "type": "string",
+        "enum": list(SERVICE_SCHEDULE_KINDS),
+        "default": "model",
+        "description": "sampling schedule of learned methods: the model's own, linear, cosine, "
+        "or fit (fitted to the model's data spectrum for N = steps; the first use of an N is slow)",
+    }
+)
+
+
+class RestoreForm(RestoreOptions):
+    """The form fields of an upload besides ``image``: every :class:`RestoreOptions` field (the
+    one declaration of a restore's parameters) plus what only HTTP carries. FastAPI's rules
+    apply: an empty field is unset."""
 
     model_config = ConfigDict(extra="ignore")
 
+    schedule: Annotated[RestoreSchedule, _SCHEDULE_AS_TEXT] = Field(default_factory=RestoreSchedule)
     band_spec: str | None = Field(default=None, description="band spec JSON")
     corruption_type: str | None = None
-    method: Method = "sagd"
-    notch_rolloff: Rolloff = "hard"
     model: str | None = Field(
         default=None, description="registered models: name[:version][,name[:version]]"
     )
-    steps: int = 50
-    seed: int = 0
-    samples: int = Field(default=1, description="> 1 gives an uncertainty map")
-    input_noise_std: float = 0.0
-    output_bit_depth: int | None = Field(default=None, description="8 or 16; default: input's")
-    schedule: ScheduleName = Field(default="model", description="model, linear, cosine or fit")
+    output_bit_depth: Literal[8, 16] | None = Field(
+        default=None, description="8 or 16; default: the input's"
+    )
     callback_url: str | None = None
 
 
@@ -173,15 +166,13 @@ async def create_restoration(
     does not hold up the loop; so does one with a ``callback_url``, whose host is resolved."""
     form_data = await request.form()
     try:
-        image, fields = _form_fields(form_data)
-        callback_url = fields.callback_url
-        form = fields.model_dump(exclude={"callback_url"})
+        image, form = _form_fields(form_data)
 
         def accept() -> JSONResponse:
             data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
-            return _accept(ctx, caller.key_id, data, form, callback_url, idempotency_key)
+            return _accept(ctx, caller.key_id, data, form, idempotency_key)
 
-        if in_memory(image) and not callback_url:  # a callback URL is resolved (DNS): not here
+        if in_memory(image) and not form.callback_url:  # a callback URL is resolved (DNS): not here
             return accept()
         return await run_in_threadpool(admitted, ctx, accept)
     finally:
@@ -192,13 +183,12 @@ def _accept(
     ctx: AppContext,
     owner: str,
     data: bytes,
-    form: dict[str, Any],
-    callback_url: str | None,
+    form: RestoreForm,
     idempotency_key: str | None,
 ) -> JSONResponse:
     decoded = decode_upload(ctx, data)
-    params = restore_params(ctx, [decoded], **form)
-    hook = check_callback(ctx, callback_url)
+    params = restore_params(ctx, [decoded], form)
+    hook = check_callback(ctx, form.callback_url)
     job_id = uuid.uuid4()
     earlier = existing_for_key(ctx, owner, idempotency_key, job_id)
     if earlier is not None:
