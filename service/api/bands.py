@@ -28,11 +28,6 @@ def parse_band(raw: str | dict[str, Any]) -> BandSpec:
         raise ApiProblem(422, "invalid_band_spec", str(exc) or "invalid band spec") from exc
 
 
-def band_json(spec: BandSpec) -> dict[str, Any]:
-    dumped: dict[str, Any] = spec.model_dump(mode="json")
-    return dumped
-
-
 def resolve_band(
     band_spec: str | None, corruption_type: str | None, types: CorruptionTypes
 ) -> BandSpec:
@@ -52,7 +47,7 @@ def resolve_band(
         raise ApiProblem(
             422, "unknown_corruption_type", f"no corruption type named {corruption_type!r}"
         )
-    return parse_band(item.band)
+    return item.band
 
 
 def check_band_for_image(spec: BandSpec, height: int, width: int) -> None:

@@ -14,6 +14,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 from sagd_core.restore.request import RestoreRequest, RestoreSchedule
+from sagd_core.spectral.bands import BandSpec
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
@@ -99,7 +100,7 @@ class TrainParams(_Frozen):
 
     model_name: str = Field(pattern=NAME_PATTERN)
     corruption_type: str | None = Field(default=None, pattern=NAME_PATTERN)
-    band: dict[str, Any]
+    band: BandSpec
     model_kind: ModelKind = "band"
     dataset: str | None = Field(default=None, pattern=NAME_PATTERN)  # None: dataset.zip
     synthetic_corruption: dict[str, Any] | None = None  # applied to a built-in dataset
@@ -194,13 +195,15 @@ class BatchList(BaseModel):
 
 class CorruptionTypeCreate(_Frozen):
     name: str = Field(pattern=NAME_PATTERN)
+    #: Raw here (like a form's ``band_spec`` text): the route parses it into a ``BandSpec`` so
+    #: that a bad spec answers with the ``invalid_band_spec`` code, not a generic 422.
     band: dict[str, Any]
     description: str = Field(default="", max_length=500)
 
 
 class CorruptionTypePublic(BaseModel):
     name: str
-    band: dict[str, Any]
+    band: BandSpec
     description: str = ""
     created_at: datetime
 
@@ -208,7 +211,7 @@ class CorruptionTypePublic(BaseModel):
 class ModelVersion(BaseModel):
     version: int
     kind: str | None = None
-    band: dict[str, Any] | None = None
+    band: BandSpec | None = None
     noise: dict[str, Any] | None = None
     schedule: dict[str, Any] | None = None
     data_hash: str | None = None

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from sagd_core.spectral.bands import BandSpec
 from service.jobs.contracts import CorruptionTypePublic, ModelPublic, ModelVersion
 from service.jobs.storage import Storage, check_part
 
@@ -129,9 +130,7 @@ class CorruptionTypes:
         self.storage.corruption_types_dir()
         return self.storage.path("corruption_types", f"{check_part(name)}.json")
 
-    def create(
-        self, name: str, band: dict[str, Any], description: str = ""
-    ) -> CorruptionTypePublic:
+    def create(self, name: str, band: BandSpec, description: str = "") -> CorruptionTypePublic:
         item = CorruptionTypePublic(
             name=name, band=band, description=description, created_at=datetime.now(UTC)
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from service.api.bands import band_json, parse_band
+from service.api.bands import parse_band
 from service.api.deps import Caller, Ctx
 from service.api.errors import V1_ERRORS, ApiProblem, error_responses
 from service.jobs.contracts import CorruptionTypeCreate, CorruptionTypePublic
@@ -25,7 +25,7 @@ def create_corruption_type(
 ) -> CorruptionTypePublic:
     spec = parse_band(body.band)
     try:
-        return ctx.corruption_types.create(body.name, band_json(spec), body.description)
+        return ctx.corruption_types.create(body.name, spec, body.description)
     except ConflictError as exc:
         raise ApiProblem(409, "conflict", str(exc)) from exc
 

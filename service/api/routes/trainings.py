@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 
 from sagd_core.data.builtin import BUILTIN_DATASETS
 from sagd_core.data.corruptions import CorruptionError, parse_corruption
-from service.api.bands import band_json, resolve_band
+from service.api.bands import resolve_band
 from service.api.deps import Caller, Ctx
 from service.api.errors import V1_ERRORS, ApiProblem, error_responses
 from service.api.submit import (
@@ -70,7 +70,7 @@ def create_training(
     data: dict[str, Any] = {
         "model_name": model_name,
         "corruption_type": corruption_type,
-        "band": band_json(spec),
+        "band": spec,
         "model_kind": model_kind,
         "dataset": dataset,
         "synthetic_corruption": corruption,
