@@ -1,0 +1,1 @@
+"""Celery workers: tasks, job lifecycle and the adapter to sagd_core."""
