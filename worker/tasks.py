@@ -66,43 +66,33 @@ def requeue_chunk(job_ids: list[str]) -> None:
     app.send_task(TASK_RESTORE_MANY, args=[job_ids])  # a fresh task id: never a job's
 
 
-@app.task(
-    name=TASK_RESTORE,
-    base=JobTask,
-    soft_time_limit=_settings.restore_soft_time_limit_s,
-    time_limit=_settings.restore_time_limit_s,
-)
+def job_task(name: str, *, training: bool = False) -> Any:
+    """The Celery task decorator of a job kind: :class:`JobTask` and the kind's time limits."""
+    soft, hard = (
+        (_settings.train_soft_time_limit_s, _settings.train_time_limit_s)
+        if training
+        else (_settings.restore_soft_time_limit_s, _settings.restore_time_limit_s)
+    )
+    return app.task(name=name, base=JobTask, soft_time_limit=soft, time_limit=hard)
+
+
+@job_task(TASK_RESTORE)
 def restore(job_id: str) -> dict[str, str]:
     return {"state": execute(get_context(), job_id, restore_body)}
 
 
-@app.task(
-    name=TASK_RESTORE_MANY,
-    base=JobTask,
-    soft_time_limit=_settings.restore_soft_time_limit_s,
-    time_limit=_settings.restore_time_limit_s,
-)
+@job_task(TASK_RESTORE_MANY)
 def restore_many(job_ids: list[str]) -> dict[str, int]:
     """A chunk of a batch (see ``worker.jobs.execute_many``)."""
     return execute_many(get_context(), [str(i) for i in job_ids], restore_body, requeue_chunk)
 
 
-@app.task(
-    name=TASK_ANALYZE,
-    base=JobTask,
-    soft_time_limit=_settings.restore_soft_time_limit_s,
-    time_limit=_settings.restore_time_limit_s,
-)
+@job_task(TASK_ANALYZE)
 def analyze(job_id: str) -> dict[str, str]:
     return {"state": execute(get_context(), job_id, analyze_body)}
 
 
-@app.task(
-    name=TASK_TRAIN,
-    base=JobTask,
-    soft_time_limit=_settings.train_soft_time_limit_s,
-    time_limit=_settings.train_time_limit_s,
-)
+@job_task(TASK_TRAIN, training=True)
 def train(job_id: str) -> dict[str, str]:
     return {"state": execute(get_context(), job_id, train_body)}
 
