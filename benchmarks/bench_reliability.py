@@ -32,7 +32,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -42,9 +41,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:  # the helpers live with the reliability tests
+if str(REPO) not in sys.path:  # the helpers live with the tests (tests/harness.py, reliability)
     sys.path.insert(0, str(REPO))
 
+from tests.harness import Stack, environment, make_api, solid_png, start_process_stack  # noqa: E402
 from tests.reliability import api_fuzz  # noqa: E402
 from tests.reliability import tools as rt  # noqa: E402
 
@@ -62,48 +62,36 @@ SECTIONS = (
 )
 
 
-def environment() -> dict[str, Any]:
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-        "loadavg": [round(x, 2) for x in os.getloadavg()],
-    }
-
-
-def valid_matrix(stack: rt.LocalStack) -> dict[str, Any]:
+def valid_matrix(stack: Stack) -> dict[str, Any]:
     import numpy as np
 
     wrong: list[str] = []
     cells = 0
-    with stack.client() as client:
-        for fmt, mode in rt.matrix():
-            for orientation in rt.ORIENTATIONS:
-                cells += 1
-                item = rt.sample(fmt, mode, orientation)
-                response = client.post(
-                    "/v1/restorations",
-                    files={"image": ("x", item.data)},
-                    data=rt.BOMB_FORM,
+    client = stack.client
+    for fmt, mode in rt.matrix():
+        for orientation in rt.ORIENTATIONS:
+            cells += 1
+            item = rt.sample(fmt, mode, orientation)
+            response = client.post(
+                "/v1/restorations",
+                files={"image": ("x", item.data)},
+                data=rt.BOMB_FORM,
+            )
+            label = f"{fmt}/{mode}/{orientation}"
+            if response.status_code != 202:
+                wrong.append(f"{label}: {response.status_code}")
+                continue
+            path = stack.storage / "jobs" / response.json()["id"] / "input.png"
+            stored = rt.read_stored_input(path)
+            if item.lossy:
+                best, error = rt.best_orientation(stored, mode)
+                ok = best == orientation and error < 3 * 257
+            else:
+                ok = stored.shape == item.expected.shape and bool(
+                    np.array_equal(stored, item.expected)
                 )
-                label = f"{fmt}/{mode}/{orientation}"
-                if response.status_code != 202:
-                    wrong.append(f"{label}: {response.status_code}")
-                    continue
-                path = stack.storage / "jobs" / response.json()["id"] / "input.png"
-                stored = rt.read_stored_input(path)
-                if item.lossy:
-                    best, error = rt.best_orientation(stored, mode)
-                    ok = best == orientation and error < 3 * 257
-                else:
-                    ok = stored.shape == item.expected.shape and bool(
-                        np.array_equal(stored, item.expected)
-                    )
-                if not ok:
-                    wrong.append(f"{label}: pixels")
+            if not ok:
+                wrong.append(f"{label}: pixels")
     return {
         "cells": cells,
         "accepted_and_right": cells - len(wrong),
@@ -112,17 +100,16 @@ def valid_matrix(stack: rt.LocalStack) -> dict[str, Any]:
     }
 
 
-def malformed(stack: rt.LocalStack, count: int) -> dict[str, Any]:
+def malformed(stack: Stack, count: int) -> dict[str, Any]:
     statuses: Counter[str] = Counter()
     server_errors = not_json = 0
-    with stack.client() as client:
-        for kind, data in rt.malformed_corpus(count, seed=2):
-            response = client.post(
-                "/v1/restorations", files={"image": ("f", data)}, data=rt.BOMB_FORM
-            )
-            statuses[f"{kind}:{response.status_code}"] += 1
-            server_errors += response.status_code >= 500
-            not_json += response.status_code >= 400 and not rt.is_problem_json(response)
+    for kind, data in rt.malformed_corpus(count, seed=2):
+        response = stack.client.post(
+            "/v1/restorations", files={"image": ("f", data)}, data=rt.BOMB_FORM
+        )
+        statuses[f"{kind}:{response.status_code}"] += 1
+        server_errors += response.status_code >= 500
+        not_json += response.status_code >= 400 and not rt.is_problem_json(response)
     refused = sum(n for k, n in statuses.items() if not k.endswith(":202"))
     return {
         "files": count,
@@ -134,12 +121,12 @@ def malformed(stack: rt.LocalStack, count: int) -> dict[str, Any]:
     }
 
 
-def bombs(stack: rt.LocalStack) -> dict[str, Any]:
+def bombs(stack: Stack) -> dict[str, Any]:
     import httpx
 
     with stack.fresh_api("bombs") as api:
         outcomes = rt.bomb_rises(api)
-    image = rt.solid_png(768, 90)
+    image = solid_png(768, 90)
     files = [("images", (f"{i}.png", image, "image/png")) for i in range(48)]
     with stack.fresh_api("batch") as api, httpx.Client(base_url=api.url, timeout=300) as client:
         rt.warm_up(client)
@@ -159,7 +146,7 @@ def bombs(stack: rt.LocalStack) -> dict[str, Any]:
     }
 
 
-def band_fuzz(stack: rt.LocalStack, examples: int) -> dict[str, Any]:
+def band_fuzz(stack: Stack, examples: int) -> dict[str, Any]:
     import httpx
     from hypothesis import HealthCheck, given, settings
 
@@ -197,9 +184,8 @@ def band_fuzz(stack: rt.LocalStack, examples: int) -> dict[str, Any]:
     }
 
 
-def schemathesis_run(stack: rt.LocalStack, examples: int) -> dict[str, Any]:
+def schemathesis_run(stack: Stack, examples: int) -> dict[str, Any]:
     from service.jobs.capabilities import publish
-    from tests.reliability.conftest import make_api
 
     with tempfile.TemporaryDirectory(prefix="sagd-st-") as scratch:
         api = make_api(Path(scratch), stack.redis.url, analyze_wait_s=0)
@@ -209,7 +195,7 @@ def schemathesis_run(stack: rt.LocalStack, examples: int) -> dict[str, Any]:
     return {**report.summary(), "failure_details": report.failures[:10]}
 
 
-def soak_summary(stack: rt.LocalStack, jobs: int) -> dict[str, Any]:
+def soak_summary(stack: Stack, jobs: int) -> dict[str, Any]:
     outcome = rt.soak(stack, jobs, wave=10, log=lambda m: print(m, flush=True))
     samples = outcome.pop("samples")
     start = rt.rss_at(samples, min(100, jobs))
@@ -318,9 +304,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error(f"--{name.replace('_', '-')} must be in {low}..{high}")
     chosen = args.only or list(SECTIONS)
 
-    results: dict[str, Any] = {"environment": environment()}
+    results: dict[str, Any] = {"environment": environment(loadavg=True)}
     print(json.dumps(results["environment"]), flush=True)
-    runs: dict[str, Callable[[rt.LocalStack], Any]] = {
+    runs: dict[str, Callable[[Stack], Any]] = {
         "matrix": valid_matrix,
         "malformed": lambda s: malformed(s, args.malformed),
         "bombs": bombs,
@@ -338,24 +324,23 @@ def main(argv: list[str] | None = None) -> int:
             rt.redis_restart_trial(s, args.redis_jobs, hard_kill=True),
         ],
     }
-    with tempfile.TemporaryDirectory(prefix="sagd-reliability-") as scratch:
-        stack = rt.start_stack(Path(scratch))
-        try:
-            for name in SECTIONS:
-                if name not in chosen:
-                    continue
-                started = time.monotonic()
-                results[name] = runs[name](stack)
-                if name == "kill":
-                    results[name].pop("job_files", None)
-                print(
-                    f"{name} ({time.monotonic() - started:.0f} s):",
-                    json.dumps(results[name]),
-                    flush=True,
-                )
-            results["pool_respawn_timeouts"] = stack.pool_respawn_timeouts()
-        finally:
-            stack.close()
+    with (
+        tempfile.TemporaryDirectory(prefix="sagd-reliability-") as scratch,
+        start_process_stack(Path(scratch)) as stack,
+    ):
+        for name in SECTIONS:
+            if name not in chosen:
+                continue
+            started = time.monotonic()
+            results[name] = runs[name](stack)
+            if name == "kill":
+                results[name].pop("job_files", None)
+            print(
+                f"{name} ({time.monotonic() - started:.0f} s):",
+                json.dumps(results[name]),
+                flush=True,
+            )
+        results["pool_respawn_timeouts"] = stack.pool_respawn_timeouts()
     results["environment"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     checks = targets(results, args)
     results["targets"] = checks

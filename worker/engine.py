@@ -5,13 +5,6 @@ entry points: ``sagd_core.restore.restore`` / ``load_model`` / ``analyze`` and
 ``sagd_core.training.train``. Library imports are lazy, so a worker whose ``sagd_core`` lacks a
 feature still runs the others and reports what it can do (:meth:`CoreEngine.capabilities`).
 Tasks are unit-tested with a fake engine that has the same methods (:class:`Engine`).
-
-Test hook: when the environment variable ``SAGD_TEST_SLOW_STEPS=N`` is set (or
-``SAGD_TEST_SLOW_FILE`` names an existing file holding N), :meth:`restore` first runs N fake
-progress steps of ``SAGD_TEST_STEP_S`` seconds (default 0.05). Integration tests use it to have a
-slow job to cancel or kill; it does nothing unless one of the variables is set. A file holding
-``N stuck`` also holds off the soft time limit during the steps, like native code that does not
-return to Python, so that tests can reach the hard time limit.
 """
 
 from __future__ import annotations
@@ -22,9 +15,6 @@ import importlib.util
 import json
 import logging
 import math
-import os
-import signal
-import time
 import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -116,31 +106,6 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _slow_test_steps(progress: StepCallback) -> None:
-    steps = int(os.environ.get("SAGD_TEST_SLOW_STEPS", "0") or 0)
-    stuck = False
-    switch = os.environ.get("SAGD_TEST_SLOW_FILE")
-    if not steps and not switch:  # the hook is off (production): no signal mask calls
-        return
-    if switch and os.path.isfile(switch):
-        with open(switch) as handle:
-            words = handle.read().split()
-        steps = int(words[0]) if words else 0
-        stuck = "stuck" in words[1:]
-    pause = float(os.environ.get("SAGD_TEST_STEP_S", "0.05") or 0.05)
-    # "stuck": hold signals during the steps as a long call into native code does (Python runs
-    # no handler until it returns): the soft time limit (SIGUSR1 in Celery's prefork pool) and
-    # the pool's SIGTERM, so only the hard time limit's SIGKILL can stop the job.
-    held = {signal.SIGUSR1, signal.SIGTERM} if stuck else set()
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        for step in range(1, steps + 1):
-            time.sleep(pause)
-            progress(step, steps)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 @contextlib.contextmanager
 def _single_thread(enabled: bool) -> Iterator[None]:
     """One intra-op thread for FFT-only work (the notch): a few FFTs of one image are too small
@@ -224,7 +189,6 @@ class CoreEngine:
         device: str,
         progress: StepCallback,
     ) -> EngineResult:
-        _slow_test_steps(progress)
         return self._restore(image, params, models, device=device, progress=progress)
 
     def _restore(

@@ -1,9 +1,10 @@
 """Headless Chromium against the real stack: Debian's ``chromium`` driven by Playwright.
 
-The stack is the integration one (``tests/integration/conftest.py``: a real Redis, a real Celery
-worker, the real app), served here over real HTTP by uvicorn in a thread so that a browser can
-reach it. Never ``playwright install``: the browser is the system's (``scripts/ensure_browser.sh``).
-Without one these tests FAIL loudly; ``SAGD_SKIP_BROWSER=1`` turns that into a loud skip.
+The stack is an end-to-end one (``e2e_stack`` of ``tests/harness.py``: a real Redis, a real
+Celery worker, the real app), served here over real HTTP by uvicorn in a thread so that a
+browser can reach it. Never ``playwright install``: the browser is the system's
+(``scripts/ensure_browser.sh``). Without one these tests FAIL loudly; ``SAGD_SKIP_BROWSER=1``
+turns that into a loud skip.
 Screenshots and downloads go to ``$SAGD_TEST_ARTIFACTS/browser`` (default ``test-artifacts/``).
 """
 
@@ -22,10 +23,9 @@ from typing import Any
 import pytest
 import uvicorn
 
-from tests.conftest import REPO, free_port
-from tests.integration.conftest import Stack, stack
+from tests.harness import REPO, Stack, e2e_stack, free_port
 
-__all__ = ["stack"]  # the integration stack fixture, reused (one per session)
+__all__ = ["e2e_stack"]  # a stack of this directory's own, as the integration tests have
 
 CHROMIUM = Path(os.environ.get("SAGD_CHROMIUM", "/usr/bin/chromium"))
 LAUNCH_ARGS = [
@@ -64,6 +64,12 @@ def chromium() -> Path:
     pytest.fail(f"{message}\n(set SAGD_SKIP_BROWSER=1 to skip instead)", pytrace=False)
 
 
+@pytest.fixture(scope="session")
+def stack(e2e_stack: Stack) -> Stack:
+    """The end-to-end stack, under the name the browser tests use."""
+    return e2e_stack
+
+
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """Serve an ASGI app with uvicorn in a thread on a free loopback port; yields its URL."""
@@ -87,7 +93,7 @@ def serve(app: Any) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def live_url(chromium: Path, stack: Stack) -> Iterator[str]:
     """The integration stack's app over HTTP."""
-    with serve(stack.client.app) as url:
+    with serve(stack.client.app) as url:  # the in-process stack's client is a TestClient
         yield url
 
 

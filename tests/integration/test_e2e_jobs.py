@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import signal
 import threading
 import time
 import zipfile
@@ -18,76 +17,66 @@ from PIL import Image
 from service.jobs.capabilities import worker_capabilities
 from service.jobs.webhooks import SIGNATURE_HEADER, verify
 from service.settings import DEV_WEBHOOK_SECRET
-from tests.conftest import free_port
-from tests.integration.conftest import SOFT_LIMIT_S, Stack
-from tests.service.api_helpers import png_bytes, restore_form
+from tests.harness import Stack, free_port, make_zip, png_bytes, restore_form
 
 pytestmark = pytest.mark.integration
 
 
 def submit(stack: Stack, **form: Any) -> str:
-    response = stack.client.post(
-        "/v1/restorations",
-        files={"image": ("x.png", png_bytes(48, 40), "image/png")},
-        data=restore_form(**form),
-    )
-    assert response.status_code == 202, response.text
-    return str(response.json()["id"])
+    """A notch restoration of a 48×40 RGB image; its job id."""
+    return stack.submit(png_bytes(48, 40), **form)
 
 
-def test_ready_and_capabilities(stack: Stack) -> None:
-    ready = stack.client.get("/readyz")
+def test_ready_and_capabilities(e2e_stack: Stack) -> None:
+    ready = e2e_stack.client.get("/readyz")
     assert ready.status_code == 200 and ready.json()["workers"] >= 1
-    caps = worker_capabilities(stack.redis.client())
+    caps = worker_capabilities(e2e_stack.redis.client())
     assert "notch" in caps["methods"]
 
 
-def test_worker_computes_below_the_api_priority(stack: Stack) -> None:
+def test_worker_computes_below_the_api_priority(e2e_stack: Stack) -> None:
     # The test process (and so the in-process API) runs at its own niceness; the worker and its
     # pool process lower theirs to SAGD_WORKER_NICENESS (default 10) by themselves.
-    pids = [stack.worker.process.pid, *stack.worker.children()]
+    pids = [e2e_stack.worker.process.pid, *e2e_stack.worker.children()]
     assert len(pids) >= 2
     assert {os.getpriority(os.PRIO_PROCESS, pid) for pid in pids} == {
         max(10, os.getpriority(os.PRIO_PROCESS, 0))
     }
 
 
-def test_restore_notch(stack: Stack) -> None:
-    job_id = submit(stack)
-    body = stack.wait_done(job_id)
+def test_restore_notch(e2e_stack: Stack) -> None:
+    job_id = submit(e2e_stack)
+    body = e2e_stack.wait_done(job_id)
     assert body["state"] == "succeeded", body
     assert body["progress"]["fraction"] == 1.0 and body["attempts"] == 1
-    image = stack.client.get(f"/v1/jobs/{job_id}/result")
+    image = e2e_stack.client.get(f"/v1/jobs/{job_id}/result")
     assert image.status_code == 200
     assert Image.open(io.BytesIO(image.content)).size == (48, 40)
-    report = stack.client.get(f"/v1/jobs/{job_id}/result", params={"part": "report"}).json()
+    report = e2e_stack.client.get(f"/v1/jobs/{job_id}/result", params={"part": "report"}).json()
     assert report["method"] == "notch"
     assert report["out_of_band_residual"] is not None
-    metrics = stack.client.get("/metrics").text
+    metrics = e2e_stack.client.get("/metrics").text
     assert 'sagd_jobs_total{kind="restore",state="succeeded"}' in metrics
 
 
-def test_batch_zip(stack: Stack) -> None:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for i in range(5):
-            archive.writestr(f"img{i}.png", png_bytes(32, 32, seed=i))
-        archive.writestr("readme.txt", "ignored")
-    response = stack.client.post(
+def test_batch_zip(e2e_stack: Stack) -> None:
+    images = {f"img{i}.png": png_bytes(32, 32, seed=i) for i in range(5)}
+    upload = make_zip({**images, "readme.txt": b"ignored"})
+    response = e2e_stack.client.post(
         "/v1/batches",
-        files={"archive": ("b.zip", buffer.getvalue(), "application/zip")},
+        files={"archive": ("b.zip", upload, "application/zip")},
         data=restore_form(),
     )
     assert response.status_code == 202
     batch_id = response.json()["id"]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        status = stack.client.get(f"/v1/batches/{batch_id}").json()
+        status = e2e_stack.client.get(f"/v1/batches/{batch_id}").json()
         if status["state"] not in ("queued", "running"):
             break
         time.sleep(0.1)
     assert status["counts"]["succeeded"] == 5, status
-    result = stack.client.get(f"/v1/batches/{batch_id}/result")
+    result = e2e_stack.client.get(f"/v1/batches/{batch_id}/result")
     with zipfile.ZipFile(io.BytesIO(result.content)) as archive:
         names = archive.namelist()
     assert sorted(n for n in names if n.endswith(".png")) == [
@@ -95,56 +84,55 @@ def test_batch_zip(stack: Stack) -> None:
     ]
 
 
-def test_cancel_stops_a_running_job(stack: Stack) -> None:
-    stack.slow(400)  # 20 s of steps if nobody stops it
+def test_cancel_stops_a_running_job(e2e_stack: Stack) -> None:
+    e2e_stack.slow(400)  # 20 s of steps if nobody stops it
     try:
-        job_id = submit(stack)
-        stack.wait_job(job_id, lambda b: b["state"] == "running" and b["progress"]["step"] >= 2)
-        assert stack.client.delete(f"/v1/jobs/{job_id}").status_code == 202
+        job_id = submit(e2e_stack)
+        e2e_stack.wait_running(job_id, step=2)
+        assert e2e_stack.client.delete(f"/v1/jobs/{job_id}").status_code == 202
         started = time.monotonic()
-        body = stack.wait_done(job_id, timeout=10)
+        body = e2e_stack.wait_done(job_id, timeout_s=10)
     finally:
-        stack.slow(0)
+        e2e_stack.slow(0)
     assert body["state"] == "cancelled"
     assert time.monotonic() - started < 3
     assert body["progress"]["step"] < 400
-    assert stack.client.get(f"/v1/jobs/{job_id}/result").status_code == 409
-    follow_up = submit(stack)  # the worker is free again
-    assert stack.wait_done(follow_up)["state"] == "succeeded"
+    assert e2e_stack.client.get(f"/v1/jobs/{job_id}/result").status_code == 409
+    follow_up = submit(e2e_stack)  # the worker is free again
+    assert e2e_stack.wait_done(follow_up)["state"] == "succeeded"
 
 
-def test_soft_time_limit_fails_readably_and_next_job_runs(stack: Stack) -> None:
-    stack.slow(int(SOFT_LIMIT_S / 0.05) + 40)
+def test_soft_time_limit_fails_readably_and_next_job_runs(e2e_stack: Stack) -> None:
+    soft_limit_s = e2e_stack.soft_limit_s
+    assert soft_limit_s is not None
+    e2e_stack.slow(int(soft_limit_s / 0.05) + 40)
     try:
-        job_id = submit(stack)
-        stack.wait_job(job_id, lambda b: b["state"] == "running")
+        job_id = submit(e2e_stack)
+        e2e_stack.wait_running(job_id)
     finally:
-        stack.slow(0)  # read at task start, so the next job is fast again
-    body = stack.wait_done(job_id, timeout=30)
+        e2e_stack.slow(0)  # read at task start, so the next job is fast again
+    body = e2e_stack.wait_done(job_id, timeout_s=30)
     assert body["state"] == "failed"
     assert body["error"]["code"] == "time_limit"
-    assert f"{SOFT_LIMIT_S} s" in body["error"]["message"]
-    assert stack.wait_done(submit(stack))["state"] == "succeeded"
+    assert f"{soft_limit_s} s" in body["error"]["message"]
+    assert e2e_stack.wait_done(submit(e2e_stack))["state"] == "succeeded"
 
 
-def test_worker_killed_mid_job_is_redelivered(stack: Stack) -> None:
-    stack.slow(30)
+def test_worker_killed_mid_job_is_redelivered(e2e_stack: Stack) -> None:
+    e2e_stack.slow(30)
     try:
-        job_id = submit(stack)
-        stack.wait_job(job_id, lambda b: b["state"] == "running" and b["progress"]["step"] >= 2)
-        children = stack.worker.children()
-        assert children, stack.worker.tail()
-        for pid in children:
-            os.kill(pid, signal.SIGKILL)
-        body = stack.wait_done(job_id, timeout=60)
+        job_id = submit(e2e_stack)
+        children = e2e_stack.kill_pool_when_running(job_id, step=2)
+        assert children, e2e_stack.worker.tail()
+        body = e2e_stack.wait_done(job_id, timeout_s=60)
     finally:
-        stack.slow(0)
+        e2e_stack.slow(0)
     assert body["state"] == "succeeded", body
     assert body["attempts"] == 2
-    assert stack.client.get(f"/v1/jobs/{job_id}/result").status_code == 200
+    assert e2e_stack.client.get(f"/v1/jobs/{job_id}/result").status_code == 200
 
 
-def test_webhook_is_signed_and_delivered(stack: Stack) -> None:
+def test_webhook_is_signed_and_delivered(e2e_stack: Stack) -> None:
     received: list[tuple[bytes, str]] = []
 
     class Handler(BaseHTTPRequestHandler):
@@ -162,23 +150,23 @@ def test_webhook_is_signed_and_delivered(stack: Stack) -> None:
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hook"
-        job_id = submit(stack, callback_url=url)
-        stack.wait_done(job_id)
+        job_id = submit(e2e_stack, callback_url=url)
+        e2e_stack.wait_done(job_id)
         deadline = time.monotonic() + 20
         while len(received) < 2 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
         server.shutdown()
-    assert len(received) == 2, stack.worker.tail()  # retried after the 500
+    assert len(received) == 2, e2e_stack.worker.tail()  # retried after the 500
     body, signature = received[-1]
     assert verify(DEV_WEBHOOK_SECRET, body, signature)
     payload = json.loads(body)
     assert payload["id"] == job_id and payload["state"] == "succeeded"
 
 
-def test_analyze_matches_worker_capabilities(stack: Stack) -> None:
-    caps = worker_capabilities(stack.redis.client())
-    response = stack.client.post(
+def test_analyze_matches_worker_capabilities(e2e_stack: Stack) -> None:
+    caps = worker_capabilities(e2e_stack.redis.client())
+    response = e2e_stack.client.post(
         "/v1/analyze", files={"image": ("x.png", png_bytes(64, 64), "image/png")}
     )
     if caps.get("analyze"):

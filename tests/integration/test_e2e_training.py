@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from tests.integration.conftest import Stack
-from tests.service.api_helpers import BAND, png_bytes, restore_form
+from tests.harness import BAND, Stack, png_bytes, restore_form
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +24,7 @@ def train(stack: Stack, name: str) -> dict[str, object]:
         },
     )
     assert response.status_code == 202, response.text
-    body = stack.wait_done(response.json()["id"], timeout=90)
+    body = stack.wait_done(response.json()["id"], timeout_s=90)
     assert body["state"] == "succeeded", body
     return body
 
@@ -46,21 +45,21 @@ def restore_with(stack: Stack, model: str) -> dict[str, object]:
     return report
 
 
-def test_training_registers_versions_and_workers_reload(stack: Stack) -> None:
-    first = train(stack, "e2e-model")
+def test_training_registers_versions_and_workers_reload(e2e_stack: Stack) -> None:
+    first = train(e2e_stack, "e2e-model")
     assert first["result"] == {
         "model": "e2e-model",
         "version": 1,
         "scores": first["result"]["scores"],  # type: ignore[index]
     }
-    models = {m["name"]: m for m in stack.client.get("/v1/models").json()}
+    models = {m["name"]: m for m in e2e_stack.client.get("/v1/models").json()}
     entry = models["e2e-model"]
     assert entry["default_version"] == 1
     version = entry["versions"][0]
     assert version["kind"] == "omission" and version["data_hash"].startswith("sha256:")
     assert version["band"]["regions"] == BAND["regions"]
-    assert restore_with(stack, "e2e-model")["models"] == {"e2e-model": 1}
+    assert restore_with(e2e_stack, "e2e-model")["models"] == {"e2e-model": 1}
 
-    train(stack, "e2e-model")  # v2 becomes the default; the running worker must use it
-    assert restore_with(stack, "e2e-model")["models"] == {"e2e-model": 2}
-    assert restore_with(stack, "e2e-model:1")["models"] == {"e2e-model": 1}
+    train(e2e_stack, "e2e-model")  # v2 becomes the default; the running worker must use it
+    assert restore_with(e2e_stack, "e2e-model")["models"] == {"e2e-model": 2}
+    assert restore_with(e2e_stack, "e2e-model:1")["models"] == {"e2e-model": 1}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,14 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.harness import BAND_JSON, free_port, noise_png
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-BAND = '{"regions":[{"kind":"annulus","low":0.15,"high":0.3}]}'
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _descendants(pid: int) -> list[int]:
@@ -45,11 +39,11 @@ def _alive(pid: int) -> bool:
 
 
 def test_serve_restores_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "SAGD_STORAGE_ROOT": str(tmp_path / "storage"),
-        "SAGD_REDIS_URL": f"redis://127.0.0.1:{_free_port()}/0",  # nothing listens there
+        "SAGD_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
     }
     env.pop("SAGD_API_KEYS", None)
     log = tmp_path / "serve.log"
@@ -79,11 +73,11 @@ def test_serve_restores_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         assert "redis-server" in names and "celery" in names  # its own Redis, a real worker
         png = httpx.get(f"{url}/").status_code  # the web page is served
         assert png == 200
-        image = _png()
+        image = noise_png(64)
         response = httpx.post(
             f"{url}/v1/restorations",
             files={"image": ("x.png", image, "image/png")},
-            data={"band_spec": BAND, "method": "notch"},
+            data={"band_spec": BAND_JSON, "method": "notch"},
         )
         assert response.status_code == 202, response.text
         job = response.json()["id"]
@@ -103,11 +97,3 @@ def test_serve_restores_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
-
-
-def _png() -> bytes:
-    import cv2
-    import numpy as np
-
-    pixels = np.random.default_rng(0).integers(0, 256, (64, 64), np.uint8)
-    return bytes(cv2.imencode(".png", pixels)[1].tobytes())

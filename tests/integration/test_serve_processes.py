@@ -7,15 +7,14 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-import httpx
 import psutil
 import pytest
 
-from tests.conftest import free_port
+from service.serve import serve_command
+from tests.harness import free_port, wait_http
 
 pytestmark = pytest.mark.integration
 
@@ -32,18 +31,6 @@ def _is_api(process: psutil.Process) -> bool:
 
 def _api_processes(parent: int) -> list[psutil.Process]:
     return [p for p in psutil.Process(parent).children() if _is_api(p)]
-
-
-def _wait_healthy(url: str, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError("the API did not come up")
 
 
 def _listening(process: psutil.Process, port: int) -> bool:
@@ -73,7 +60,7 @@ def _serve_two(port: int, tmp_path: Path, redis_url: str) -> tuple[list[str], di
         "SAGD_STORAGE_ROOT": str(tmp_path / "storage"),
     }
     env.pop("SAGD_API_KEYS", None)
-    return [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"], env
+    return serve_command(port, workers=2), env
 
 
 def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: str) -> None:
@@ -83,7 +70,7 @@ def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: st
         parent = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(url)
+        wait_http(url)
         processes = _api_processes(parent.pid)
         assert len(processes) == 2
         deadline = time.monotonic() + 60  # both listening (one may still be importing)
@@ -108,7 +95,7 @@ def test_processes_share_the_port_restart_and_stop(tmp_path: Path, redis_url: st
         while killed in (pids := [p.pid for p in _api_processes(parent.pid)]) or len(pids) < 2:
             assert time.monotonic() < deadline, "the killed process was not replaced"
             time.sleep(0.2)
-        _wait_healthy(url)
+        wait_http(url)
 
         children = [p.pid for p in _api_processes(parent.pid)]
         parent.send_signal(signal.SIGTERM)
@@ -132,7 +119,7 @@ def test_processes_stop_when_the_supervisor_is_killed(tmp_path: Path, redis_url:
     parent = subprocess.Popen(command, env=env, stdout=quiet, stderr=quiet)
     children: list[psutil.Process] = []
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}")
+        wait_http(f"http://127.0.0.1:{port}")
         children = _api_processes(parent.pid)
         assert len(children) == 2
         parent.kill()
@@ -150,10 +137,6 @@ def test_taken_port_fails_at_once(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = subprocess.run(
-            [sys.executable, "-m", "service.serve", "--port", str(port), "--workers", "2"],
-            capture_output=True,
-            timeout=60,
-        )
+        result = subprocess.run(serve_command(port, workers=2), capture_output=True, timeout=60)
     assert result.returncode != 0
     assert b"Address already in use" in result.stderr

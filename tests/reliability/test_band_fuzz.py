@@ -20,9 +20,8 @@ from hypothesis import strategies as st
 
 from sagd_core.spectral.bands import parse_band_spec
 from sagd_core.spectral.masks import check_spec_for_shape
-from tests.reliability.conftest import Api
+from tests.harness import Api, png_bytes
 from tests.reliability.tools import is_problem_json
-from tests.service.api_helpers import png_bytes
 
 HEIGHT, WIDTH = 24, 32
 IMAGE = png_bytes(WIDTH, HEIGHT)

@@ -11,14 +11,15 @@ import json
 
 import pytest
 
-from tests.reliability.tools import LocalStack, kill_chunk_trial, kill_trials, time_limit_trial
+from tests.harness import Stack
+from tests.reliability.tools import kill_chunk_trial, kill_trials, time_limit_trial
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 TRIALS = 3
 
 
-def test_sigkill_mid_job_loses_nothing_and_finishes_each_job_once(stack: LocalStack) -> None:
-    outcome = kill_trials(stack, TRIALS)
+def test_sigkill_mid_job_loses_nothing_and_finishes_each_job_once(process_stack: Stack) -> None:
+    outcome = kill_trials(process_stack, TRIALS)
     print("kill trials:", json.dumps({k: v for k, v in outcome.items() if k != "job_files"}))
     assert outcome["killed"] >= TRIALS
     assert outcome["succeeded"] == TRIALS and outcome["lost"] == 0
@@ -28,15 +29,15 @@ def test_sigkill_mid_job_loses_nothing_and_finishes_each_job_once(stack: LocalSt
     for files in outcome["job_files"].values():
         assert files == ["input.png", "report.json", "result.png"]  # no half-written leftovers
     assert outcome["worker_alive"]
-    assert stack.pool_respawn_timeouts() == 0  # new pool processes were given time to start
+    assert process_stack.pool_respawn_timeouts() == 0  # new pool processes were given time to start
 
 
 def test_sigkill_mid_chunk_redelivers_the_chunk_and_finishes_each_item_once(
-    stack: LocalStack,
+    process_stack: Stack,
 ) -> None:
     """A micro-batched chunk whose pool process dies: the chunk comes back, the item that had
     finished is skipped, the killed one runs again (attempt 2), the rest once."""
-    outcome = kill_chunk_trial(stack)
+    outcome = kill_chunk_trial(process_stack)
     print("chunk kill:", json.dumps(outcome))
     assert outcome["killed"] >= 1
     assert outcome["states"] == ["succeeded"] * 4
@@ -46,8 +47,8 @@ def test_sigkill_mid_chunk_redelivers_the_chunk_and_finishes_each_item_once(
     assert outcome["worker_alive"]
 
 
-def test_hard_time_limit_kills_the_job_readably_and_the_next_job_runs(stack: LocalStack) -> None:
-    outcome = time_limit_trial(stack, stuck=True)
+def test_hard_time_limit_kills_the_job_readably_and_the_next_job_runs(process_stack: Stack) -> None:
+    outcome = time_limit_trial(process_stack, stuck=True)
     print("hard time limit:", json.dumps(outcome))
     assert outcome["state"] == "failed"
     assert outcome["error"]["code"] == "time_limit"
@@ -57,7 +58,7 @@ def test_hard_time_limit_kills_the_job_readably_and_the_next_job_runs(stack: Loc
     assert outcome["failed_recorded"] == 1  # counted in the metrics like any failed job
     assert outcome["next_job"] == "succeeded"
     assert outcome["worker_alive"]
-    assert stack.pool_respawn_timeouts() == 0
+    assert process_stack.pool_respawn_timeouts() == 0
 
 
 def test_new_pool_processes_get_time_to_import_torch() -> None:

@@ -21,21 +21,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RedisServer
-from tests.reliability.conftest import Api, make_api
+from tests.harness import Api, RedisServer, Stack, make_api, png_bytes, solid_png
 from tests.reliability.tools import (
     BOMB_FORM,
     BOMBS,
     MALFORMED_KINDS,
-    LocalStack,
     bomb_rises,
     is_problem_json,
     malformed_corpus,
     peak_rise,
-    solid_png,
     warm_up,
 )
-from tests.service.api_helpers import png_bytes
 
 
 def test_malformed_files_are_4xx_json_never_5xx(api: Api) -> None:
@@ -56,8 +52,8 @@ def test_malformed_files_are_4xx_json_never_5xx(api: Api) -> None:
 
 
 @pytest.mark.integration
-def test_bombs_refused_with_small_api_memory_rise(stack: LocalStack) -> None:
-    with stack.fresh_api("bombs") as api:
+def test_bombs_refused_with_small_api_memory_rise(process_stack: Stack) -> None:
+    with process_stack.fresh_api("bombs") as api:
         outcomes = bomb_rises(api)
     print("bombs:", json.dumps(outcomes))
     assert len(outcomes) >= 15
@@ -70,12 +66,15 @@ def test_bombs_refused_with_small_api_memory_rise(stack: LocalStack) -> None:
 
 
 @pytest.mark.integration
-def test_batch_items_are_decoded_one_at_a_time(stack: LocalStack) -> None:
+def test_batch_items_are_decoded_one_at_a_time(process_stack: Stack) -> None:
     """48 images of 768² (a few KB each on the wire, 2.4 MB each as float32, 113 MB together):
     the batch's peak memory is that of a few items, not of all of them."""
     image = solid_png(768, 90)
     files = [("images", (f"{i}.png", image, "image/png")) for i in range(48)]
-    with stack.fresh_api("batch") as api, httpx.Client(base_url=api.url, timeout=120) as client:
+    with (
+        process_stack.fresh_api("batch") as api,
+        httpx.Client(base_url=api.url, timeout=120) as client,
+    ):
         warm_up(client)
         rise, response = peak_rise(
             api.pid, lambda: client.post("/v1/batches", files=files, data=BOMB_FORM)

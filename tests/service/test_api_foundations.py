@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import os
 import subprocess
 import sys
 import time
 import tracemalloc
-import zipfile
 from pathlib import Path
 from uuid import uuid4
 
@@ -19,6 +17,7 @@ from service.jobs.storage import Storage, UnsafePathError
 from service.jobs.webhooks import WebhookTargetError, check_callback_url, sign, verify
 from service.jobs.zips import ZipRejected, read_zip_images
 from service.settings import DEV_WEBHOOK_SECRET, Settings, hash_api_key
+from tests.harness import make_zip as _zip
 from tests.service.api_helpers import png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
@@ -154,14 +153,6 @@ def test_webhook_targets() -> None:
             check_callback_url(url, allow_private=False)
     assert check_callback_url("https://93.184.216.34/hook", allow_private=False)
     assert check_callback_url("http://127.0.0.1:8080/x", allow_private=True)
-
-
-def _zip(entries: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in entries.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def test_zip_bounds() -> None:

@@ -21,6 +21,7 @@ from service.jobs.images import (
     sniff_format,
     stored_input,
 )
+from tests.harness import ORIENT
 
 LIMIT = 4096 * 4096
 
@@ -68,18 +69,6 @@ def test_sixteen_bit_is_kept() -> None:
         decoded = decode_image(encode(Image.fromarray(arr), fmt), max_pixels=LIMIT)
         assert decoded.bit_depth == 16
         np.testing.assert_allclose(decoded.pixels[..., 0] * 65535, arr, atol=0.5)
-
-
-ORIENT = {
-    1: lambda a: a,
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1, :],
-    5: lambda a: a.transpose(1, 0, 2),
-    6: lambda a: np.rot90(a, k=-1),
-    7: lambda a: a[::-1, ::-1].transpose(1, 0, 2),
-    8: lambda a: np.rot90(a, k=1),
-}
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))

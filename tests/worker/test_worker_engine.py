@@ -54,22 +54,6 @@ def test_library_refusals_become_engine_errors() -> None:
         )
 
 
-def test_slow_steps_hook_only_when_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    engine = CoreEngine()
-    image = np.random.default_rng(1).random((16, 16, 1)).astype(np.float32)
-    params = RestoreParams(band=BAND, method="notch")
-    seen: list[tuple[int, int]] = []
-    engine.restore(image, params, [], device="cpu", progress=lambda s, t: seen.append((s, t)))
-    assert all(t != 4 for _, t in seen)
-    switch = tmp_path / "slow"
-    switch.write_text("4")
-    monkeypatch.setenv("SAGD_TEST_SLOW_FILE", str(switch))
-    monkeypatch.setenv("SAGD_TEST_STEP_S", "0.001")
-    seen.clear()
-    engine.restore(image, params, [], device="cpu", progress=lambda s, t: seen.append((s, t)))
-    assert seen[:4] == [(1, 4), (2, 4), (3, 4), (4, 4)]
-
-
 def test_jsonable() -> None:
     @dataclass
     class Row:

@@ -10,10 +10,9 @@ import numpy as np
 
 from service.jobs.contracts import RestoreParams, TrainParams
 from service.jobs.images import encode_png
+from tests.harness import BAND
 from worker.context import WorkerContext
 from worker.engine import EngineResult
-
-BAND = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
 
 
 class FakeEngine:
