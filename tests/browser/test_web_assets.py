@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.api.app import create_app
 from service.settings import Settings
-from tests.service.api_helpers import FakeQueue
+from tests.harness import FakeQueue
 
 IMPORT = re.compile(r"""^import .* from "\./([a-z]+\.js)";$""", re.MULTILINE)
 

@@ -18,7 +18,7 @@ from service.jobs.registry import ModelRegistry
 from service.jobs.storage import Storage
 from service.settings import Settings, hash_api_key
 from tests.browser.conftest import Ui, serve
-from tests.integration.conftest import Stack
+from tests.harness import Stack
 
 pytestmark = [pytest.mark.browser, pytest.mark.integration]
 

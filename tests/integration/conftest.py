@@ -3,6 +3,6 @@ a real Celery worker (soft restore time limit 4 s, hard 8 s) and the real app in
 
 from __future__ import annotations
 
-from tests.harness import Stack, e2e_stack
+from tests.harness import e2e_stack
 
-__all__ = ["Stack", "e2e_stack"]  # tests/browser imports Stack from here
+__all__ = ["e2e_stack"]

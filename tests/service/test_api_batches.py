@@ -15,8 +15,7 @@ from service.api.context import AppContext
 from service.jobs.contracts import TASK_RESTORE, TASK_RESTORE_MANY
 from service.jobs.images import encode_png
 from service.settings import Settings
-from tests.harness import make_zip
-from tests.service.api_helpers import BAND_JSON, FakeQueue, png_bytes, restore_form
+from tests.harness import BAND_JSON, FakeQueue, make_zip, png_bytes, restore_form
 
 
 def test_batch_of_files_and_zip(client: TestClient, queue: FakeQueue) -> None:
@@ -161,7 +160,7 @@ def test_batch_cap(tmp_path: object, redis_url: str) -> None:
     from pathlib import Path
 
     from service.api.app import create_app
-    from tests.service.api_helpers import make_settings
+    from tests.harness import make_settings
 
     settings = make_settings(Path(str(tmp_path)), redis_url, max_batch_items=2)
     files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]

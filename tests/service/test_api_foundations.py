@@ -18,7 +18,7 @@ from service.jobs.webhooks import WebhookTargetError, check_callback_url, sign, 
 from service.jobs.zips import ZipRejected, read_zip_images
 from service.settings import DEV_WEBHOOK_SECRET, Settings, hash_api_key
 from tests.harness import make_zip as _zip
-from tests.service.api_helpers import png_bytes
+from tests.harness import png_bytes
 
 REPO = Path(__file__).resolve().parents[2]
 DIGEST = hash_api_key("k")

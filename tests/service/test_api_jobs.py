@@ -12,7 +12,7 @@ from PIL import Image
 
 from service.api.context import AppContext
 from service.jobs.images import encode_png
-from tests.service.api_helpers import FakeQueue, png_bytes, restore_form
+from tests.harness import FakeQueue, png_bytes, restore_form
 
 
 def submit(client: TestClient) -> UUID:

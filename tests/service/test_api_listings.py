@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from service.api.context import AppContext
-from tests.service.api_helpers import png_bytes, restore_form
+from tests.harness import png_bytes, restore_form
 
 
 def _restore(client: TestClient, seed: int, headers: dict[str, str] | None = None) -> str:

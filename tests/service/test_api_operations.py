@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from service.api.app import create_app
 from service.jobs.metrics import MetricsRecorder
 from service.settings import hash_api_key
-from tests.service.api_helpers import FakeQueue, make_settings, png_bytes, restore_form
+from tests.harness import FakeQueue, make_settings, png_bytes, restore_form
 
 KEY_A, KEY_B = "key-a-secret", "key-b-secret"
 

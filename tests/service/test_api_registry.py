@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from service.api.context import AppContext
 from service.jobs.capabilities import publish
 from service.jobs.contracts import TASK_ANALYZE, TASK_TRAIN
-from tests.service.api_helpers import BAND, FakeQueue, png_bytes, restore_form
+from tests.harness import BAND, FakeQueue, png_bytes, restore_form
 
 
 def ctx_of(client: TestClient) -> AppContext:

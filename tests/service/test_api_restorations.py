@@ -14,7 +14,7 @@ from service.jobs.contracts import TASK_RESTORE
 from service.jobs.images import read_png
 from service.jobs.storage import Storage
 from service.settings import Settings
-from tests.service.api_helpers import FakeQueue, png_bytes, restore_form
+from tests.harness import FakeQueue, png_bytes, restore_form
 
 
 def post(client: TestClient, data: bytes, **form: object) -> object:
@@ -160,7 +160,7 @@ def test_pixel_and_byte_limits(tmp_path: object, redis_url: str) -> None:
     from pathlib import Path
 
     from service.api.app import create_app
-    from tests.service.api_helpers import make_settings
+    from tests.harness import make_settings
 
     settings = make_settings(Path(str(tmp_path)), redis_url, max_pixels=1000, max_upload_bytes=4096)
     with TestClient(create_app(settings, queue=FakeQueue())) as small:

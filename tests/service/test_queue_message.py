@@ -12,7 +12,7 @@ import redis
 
 from service.jobs.contracts import TASK_RESTORE, TASK_RESTORE_MANY, TASK_TRAIN
 from service.jobs.queue import CeleryQueue
-from tests.service.api_helpers import make_settings
+from tests.harness import make_settings
 
 
 def _decoded(raw: str | bytes) -> dict[str, Any]:

@@ -172,7 +172,7 @@ def test_training_adds_a_registry_version(wctx: WorkerContext) -> None:
 
 
 def test_training_from_uploaded_zip(wctx: WorkerContext) -> None:
-    from tests.service.api_helpers import png_bytes
+    from tests.harness import png_bytes
 
     job = _train_job(wctx, dataset=None)
     buffer = io.BytesIO()

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.conftest import REPO
+from tests.harness import REPO
 
 
 def _niceness_after(start: int, target: int) -> int:
