@@ -4,6 +4,12 @@ A named registry (unknown names raise), arrays precomputed in float64 and valida
 trip, and :class:`SamplingPlan` — the descending list of (model time, ᾱ) pairs an N-step sampler
 visits, from training timesteps (``leading``/``trailing``/``linspace`` spacing as in diffusers) or
 from a fitted ᾱ grid (schedule design, SAGD.md §5).
+
+:class:`SamplingPlan` is the one owner of plans: only :class:`Schedule` builds them, and every
+cut or change of a plan is one of its methods (:meth:`~SamplingPlan.started_at` for a chain that
+starts below the top, :meth:`~SamplingPlan.truncated` and :meth:`~SamplingPlan.head` for a
+posterior-mean read, :meth:`~SamplingPlan.read_at` and :meth:`~SamplingPlan.with_head` for
+designed fill plans), so no caller slices a plan by hand.
 """
 
 from __future__ import annotations
@@ -116,15 +122,39 @@ class Schedule:
         self, num_steps: int, *, spacing: Spacing = "leading", t_max: int | None = None
     ) -> SamplingPlan:
         """The plan for an N-step sampler. ``t_max`` starts below the top (denoising, SDEdit):
-        N timesteps spread evenly over ``[0, t_max]``."""
+        N timesteps spread evenly over ``[0, t_max]`` (what :meth:`SamplingPlan.started_at`
+        does with a plan of this schedule)."""
         if t_max is not None:
             if not 0 <= t_max < self.num_train_timesteps:
                 raise ValueError(f"t_max must be in [0, {self.num_train_timesteps - 1}]")
             n = min(num_steps, t_max + 1)
             ts = np.unique(np.linspace(0, t_max, n).round().astype(np.int64))[::-1].copy()
-        else:
-            ts = self.timesteps(num_steps, spacing)
-        return SamplingPlan(timesteps=ts.astype(np.float64), alpha_bars=self.alpha_bars[ts].copy())
+            return SamplingPlan(
+                timesteps=ts.astype(np.float64),
+                alpha_bars=self.alpha_bars[ts].copy(),
+                schedule=self,
+            )
+        ts = self.timesteps(num_steps, spacing)
+        return SamplingPlan(
+            timesteps=ts.astype(np.float64),
+            alpha_bars=self.alpha_bars[ts].copy(),
+            schedule=self,
+            spacing=spacing,
+        )
+
+    def first_time_at(self, noise_to_signal: float, *, weight: float = 1.0) -> tuple[int, bool]:
+        """The first training time ``t`` whose noise-to-signal ratio ``(1−ᾱ_t)/ᾱ_t``, times
+        ``weight`` (a frequency's noise power ``w²``), reaches ``noise_to_signal``, and whether
+        one does (else the last time, ``T − 1``: the level exceeds the schedule's range).
+
+        Where a chain starts that must drown a given noise or corruption level (the SAGD
+        denoiser, SDEdit); cut a plan there with :meth:`SamplingPlan.started_at`."""
+        a = self.alpha_bars
+        level = (1.0 - a) / a * weight  # increasing in t
+        idx = int(np.searchsorted(level, noise_to_signal, side="left"))
+        if idx >= a.size:
+            return a.size - 1, False
+        return idx, True
 
     def time_for_alpha_bar(self, alpha_bar: np.ndarray | float) -> np.ndarray:
         """Continuous model time whose ᾱ equals the given value (interpolated in log-SNR)."""
@@ -146,6 +176,7 @@ class Schedule:
             timesteps=self.time_for_alpha_bar(a),
             alpha_bars=a.copy(),
             final_alpha_bar=float(final_alpha_bar),
+            schedule=self,
         )
 
     # -- serialisation ----------------------------------------------------------------------
@@ -188,11 +219,20 @@ class SamplingPlan:
 
     Step ``i`` moves from ``alpha_bars[i]`` to ``alpha_bars[i+1]`` (or ``final_alpha_bar`` after
     the last entry; 1.0 = diffusers' ``set_alpha_to_one``).
+
+    ``schedule`` is the training schedule whose model times these are (set by
+    :meth:`Schedule.plan` and :meth:`Schedule.plan_from_alpha_bars`; the cuts that need model
+    times for new levels require it). ``spacing`` is set only on a plan of N spaced training
+    steps (:meth:`Schedule.plan` without ``t_max``): such a plan starts below the top by
+    spreading its N steps again (:meth:`started_at`); any other plan (a designed grid, or the
+    result of a cut) is cut there. Neither is serialised.
     """
 
     timesteps: np.ndarray
     alpha_bars: np.ndarray
     final_alpha_bar: float = 1.0
+    schedule: Schedule | None = field(default=None, repr=False)
+    spacing: Spacing | None = None
 
     def __post_init__(self) -> None:
         if self.timesteps.shape != self.alpha_bars.shape or self.alpha_bars.ndim != 1:
@@ -209,6 +249,124 @@ class SamplingPlan:
     def alpha_bar_prev(self, i: int) -> float:
         return float(self.alpha_bars[i + 1]) if i + 1 < len(self) else float(self.final_alpha_bar)
 
+    # -- reading a plan -----------------------------------------------------------------------
+    def calls_to(self, level: float) -> int:
+        """Network calls of this plan up to and including its first step with ``ᾱ ≥ level``
+        (all of them when none reaches it): the length of :meth:`truncated` at ``level``."""
+        reached = np.nonzero(self.alpha_bars >= level)[0]
+        return int(reached[0]) + 1 if reached.size else len(self)
+
+    def summary(self) -> dict[str, Any]:
+        """The levels the plan visits, for reports (ᾱ rounded to 6 significant digits)."""
+        return {
+            "steps": len(self),
+            "alpha_bars": [float(f"{a:.6g}") for a in self.alpha_bars],
+            "final_alpha_bar": float(self.final_alpha_bar),
+        }
+
+    # -- cuts: the only code that builds a plan from another plan -----------------------------
+    def started_at(self, t: int) -> SamplingPlan:
+        """This plan for a chain that starts at training time ``t`` (below the top: the SAGD
+        denoiser, SDEdit) and ends where this plan ends.
+
+        A plan of N spaced training steps (``spacing`` set) spreads its N steps again over
+        ``[0, t]`` (:meth:`Schedule.plan` with ``t_max``). Any other plan is *cut*: the start
+        level ``(t, ᾱ_t)``, then this plan's levels with more ᾱ (less noise) than ``ᾱ_t``, so it
+        makes fewer steps; ``final_alpha_bar`` is kept (a cut plan's levels after its start are
+        a suffix of this plan's)."""
+        schedule = self._require_schedule("started_at")
+        if not 0 <= t < schedule.num_train_timesteps:
+            raise ValueError(f"t must be in [0, {schedule.num_train_timesteps - 1}], got {t}")
+        if self.spacing is not None:
+            return schedule.plan(len(self), t_max=t)
+        alpha_bar = float(schedule.alpha_bars[t])
+        keep = self.alpha_bars > alpha_bar * (1.0 + 1e-9)  # a level equal to the start: once
+        return self._derived(
+            np.concatenate([[float(t)], self.timesteps[keep]]),
+            np.concatenate([[alpha_bar], self.alpha_bars[keep]]),
+            self.final_alpha_bar,
+        )
+
+    def truncated(self, read: float = MEAN_ALPHA_BAR) -> SamplingPlan:
+        """This plan cut after its first step with ``ᾱ ≥ read`` (whole when none reaches it),
+        ending at the ᾱ that step moved to: the chain of a posterior-mean read, whose x̂₀ at
+        that step, averaged over chains, estimates ``E[x₀ | y] = E[E[x₀ | x_t] | y]``."""
+        last = self.calls_to(read) - 1
+        return self._derived(
+            self.timesteps[: last + 1].copy(),
+            self.alpha_bars[: last + 1].copy(),
+            self.alpha_bar_prev(last),
+        )
+
+    def head(self) -> SamplingPlan:
+        """This plan without its last step, ending at that step's ᾱ: it brings a chain to the
+        state the last step starts from (where a posterior-mean read is taken)."""
+        if len(self) < 2:
+            raise ValueError("a one-step plan has no head")
+        return self._derived(
+            self.timesteps[:-1].copy(), self.alpha_bars[:-1].copy(), float(self.alpha_bars[-1])
+        )
+
+    def read_at(self, read: float, *, cut: float = MEAN_ALPHA_BAR) -> SamplingPlan:
+        """This plan read at ``read`` (a posterior-mean read above the ``cut``): its levels below
+        ``cut``, then the level ``read`` (model time from the schedule), then its levels above
+        ``read``. Truncated at the cut, it makes as many network calls as this plan does.
+        Raises ``ValueError`` unless ``cut ≤ read < 1``."""
+        if not cut <= read < 1:
+            raise ValueError(f"the read level must lie in [{cut}, 1), got {read}")
+        schedule = self._require_schedule("read_at")
+        below = self.alpha_bars < cut
+        above = self.alpha_bars > read * (1 + 1e-9)
+        return self._derived(
+            np.concatenate(
+                [
+                    self.timesteps[below],
+                    schedule.time_for_alpha_bar(np.array([read])),
+                    self.timesteps[above],
+                ]
+            ),
+            np.concatenate([self.alpha_bars[below], [read], self.alpha_bars[above]]),
+            self.final_alpha_bar,
+        )
+
+    def with_head(self, levels: np.ndarray) -> SamplingPlan:
+        """This plan with its first ``K = len(levels)`` steps replaced by the increasing
+        ``levels`` (model times from the schedule; e.g. a fitted fill chain ending at its read),
+        then this plan's later levels that lie above ``levels[-1]``."""
+        head = np.asarray(levels, dtype=np.float64)
+        if head.ndim != 1 or not 1 <= head.size <= len(self):
+            raise ValueError(f"a plan's head has 1 to {len(self)} levels, got shape {head.shape}")
+        schedule = self._require_schedule("with_head")
+        k = head.size
+        tail = self.alpha_bars[k:]
+        keep = tail > head[-1] * (1 + 1e-9)
+        return self._derived(
+            np.concatenate([schedule.time_for_alpha_bar(head), self.timesteps[k:][keep]]),
+            np.concatenate([head, tail[keep]]),
+            self.final_alpha_bar,
+        )
+
+    def _derived(
+        self, timesteps: np.ndarray, alpha_bars: np.ndarray, final_alpha_bar: float
+    ) -> SamplingPlan:
+        """A plan cut from this one: same schedule, no spacing (its steps are no longer N spaced
+        training steps, so a later :meth:`started_at` cuts it)."""
+        return SamplingPlan(
+            timesteps=timesteps,
+            alpha_bars=alpha_bars,
+            final_alpha_bar=final_alpha_bar,
+            schedule=self.schedule,
+        )
+
+    def _require_schedule(self, what: str) -> Schedule:
+        if self.schedule is None:
+            raise ValueError(
+                f"{what} needs the plan's training schedule (plans from Schedule.plan or "
+                "Schedule.plan_from_alpha_bars carry it; plans read from JSON do not)"
+            )
+        return self.schedule
+
+    # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         return {
             "timesteps": self.timesteps.tolist(),

@@ -6,10 +6,11 @@ corrupted like its training data), through :func:`sagd_core.restore.restore` wit
 ``RestoreRequest(steps=N, schedule=…)``; PSNR is measured against the clean held-out images.
 Schedules: ``linear`` / ``cosine`` (the model's own schedule's plan for its own name, else the
 heuristic grid) and ``optimized`` (``schedule="fit"``: for a band model the fill chain's levels,
-fitted in closed form on the in-band frequencies, :mod:`.fill_plan`). The table also gives the
-network calls a restoration makes: with the posterior-mean estimator the fill chain stops at the
-first level with ``ᾱ ≥ 0.1``, so a grid's calls depend on where it puts its levels, not only on
-N. ``read_alpha_bar`` moves that read for every schedule (:func:`.fill_plan.move_read`).
+fitted in closed form on the in-band frequencies, :mod:`sagd_core.planning.fill`). The table
+also gives the network calls a restoration makes: with the posterior-mean estimator the fill
+chain stops at the first level with ``ᾱ ≥ 0.1``, so a grid's calls depend on where it puts its
+levels, not only on N. ``read_alpha_bar`` moves that read for every schedule, the model's own
+included (``RestoreSchedule.read_alpha_bar``, :meth:`sagd_core.schedules.SamplingPlan.read_at`).
 
 Every held-out image gets its own seed (:func:`image_seed`), the same for every schedule, so the
 per-image differences between schedules are paired and their standard error is honest.
@@ -25,7 +26,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sagd_core.metrics import band_metrics, psnr
-from sagd_core.restore.plans import with_read_level
 from sagd_core.restore.request import RestoreSchedule, ScheduleKind
 from sagd_core.training import TrainedModel
 from sagd_core.training.dataset import load_clean_images, load_training_images
@@ -131,13 +131,10 @@ def restore_curve(
         for n in sorted(set(ns)):
             t0 = time.perf_counter()
             overall, inside, each, calls = [], [], [], 0
-            kind = schedule_kind(model, schedule)
             models = ModelSet(band=model)
-            if kind == "model" and read_alpha_bar is not None:
-                models = ModelSet(band=with_read_level(model, read_alpha_bar))
-                choice = RestoreSchedule()
-            else:
-                choice = RestoreSchedule(kind=kind, read_alpha_bar=read_alpha_bar)
+            choice = RestoreSchedule(
+                kind=schedule_kind(model, schedule), read_alpha_bar=read_alpha_bar
+            )
             for seed in seeds:
                 base = RestoreRequest(
                     band=spec,

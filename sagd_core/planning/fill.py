@@ -1,7 +1,7 @@
 """The ``fit`` restoration plan of a band model: designed for the fill chain (SAGD.md §4.3, §5).
 
 With the ``mean`` estimator the band fill runs from the top of the plan up to the first level
-with ``ᾱ ≥ 0.1`` (the *cut*, :func:`sagd_core.restore.methods.chains.truncate_for_mean`) and reads
+with ``ᾱ ≥ 0.1`` (the *cut*, :meth:`sagd_core.schedules.SamplingPlan.truncated`) and reads
 ``x̂₀`` there; a grid fitted for generation over the whole range keeps one or two levels there.
 So the N-step plan of a band model is built in two parts:
 
@@ -14,11 +14,12 @@ So the N-step plan of a band model is built in two parts:
 - **tail** (only the ``sample`` estimator goes on): the model's own plan's levels above the read,
   so the plan has N levels in all (fewer when the read is placed above some of them).
 
-A read level above the cut (``read_alpha_bar``, :func:`move_read` for any plan) leaves no level
-between the cut and the read, so the chain jumps from below the cut to the read level and reads
-there. That changes the estimator, not only the schedule: in the exact Gaussian model the
-corrected read (``band_prior.clean_tweedie``) hardly depends on where it is taken, but a trained
-network's ε error is amplified by ``√((1−ᾱ)/ᾱ)`` into ``x̂₀``, so a later read can be much better
+A read level above the cut (``read_alpha_bar``, :meth:`SamplingPlan.read_at
+<sagd_core.schedules.SamplingPlan.read_at>` for any plan) leaves no level between the cut and the
+read, so the chain jumps from below the cut to the read level and reads there. That changes the
+estimator, not only the schedule: in the exact Gaussian model the corrected read
+(``band_prior.clean_tweedie``) hardly depends on where it is taken, but a trained network's ε
+error is amplified by ``√((1−ᾱ)/ᾱ)`` into ``x̂₀``, so a later read can be much better
 (measure with ``sagd bench schedule --restore-read-alpha-bar``).
 
 Fits are cached per process by model identity, calls, loss, read level and tile size.
@@ -32,6 +33,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from sagd_core.planning.for_model import model_key, model_spectrum
 from sagd_core.schedule_design.fitted import ScheduleFitError
 from sagd_core.schedule_design.losses import LossName
 from sagd_core.schedule_design.truncated import (
@@ -40,7 +42,7 @@ from sagd_core.schedule_design.truncated import (
     TruncatedFit,
     fit_truncated_chain,
 )
-from sagd_core.schedules import MEAN_ALPHA_BAR, SamplingPlan, Schedule
+from sagd_core.schedules import MEAN_ALPHA_BAR, SamplingPlan
 from sagd_core.spectral.weights import noise_weights
 
 if TYPE_CHECKING:
@@ -61,12 +63,6 @@ def read_level() -> float:
     return float(MEAN_ALPHA_BAR)
 
 
-def mean_chain_calls(plan: SamplingPlan, stop: float) -> int:
-    """Network calls of ``plan`` cut after its first level with ``ᾱ ≥ stop``."""
-    reached = np.nonzero(plan.alpha_bars >= stop)[0]
-    return int(reached[0]) + 1 if reached.size else len(plan)
-
-
 def fill_problem(
     model: TrainedModel,
     *,
@@ -78,8 +74,6 @@ def fill_problem(
 ) -> TruncatedChainProblem:
     """The in-band Gaussian problem of ``model``'s fill chain at ``height × width``, read at
     ``stop``."""
-    from sagd_core.planning.for_model import model_spectrum
-
     spectrum = model_spectrum(model).resized(height, width)
     w = noise_weights(model.config.noise, height, width)
     return TruncatedChainProblem.build(
@@ -109,8 +103,6 @@ def fitted_fill_chain(
 ) -> TruncatedFit:
     """The fitted ``calls``-level fill chain of ``model`` (cached): levels below the cut, then
     the read at ``read_alpha_bar`` (default: at the cut)."""
-    from sagd_core.planning.for_model import model_key
-
     cut, read = check_read(read_alpha_bar)
     start = None if init is None else tuple(float(a) for a in init)
     key = (model_key(model), int(calls), loss, int(height), int(width), cut, read, start)
@@ -129,25 +121,6 @@ def fitted_fill_chain(
     return fit
 
 
-def move_read(plan: SamplingPlan, read_alpha_bar: float, schedule: Schedule) -> SamplingPlan:
-    """``plan`` read at ``read_alpha_bar``: its levels below the cut, then the read level, then
-    its levels above the read (the posterior-mean chain makes as many calls as before)."""
-    cut, read = check_read(read_alpha_bar)
-    below = plan.alpha_bars < cut
-    above = plan.alpha_bars > read * (1 + 1e-9)
-    alpha_bars = np.concatenate([plan.alpha_bars[below], [read], plan.alpha_bars[above]])
-    times = np.concatenate(
-        [
-            plan.timesteps[below],
-            schedule.time_for_alpha_bar(np.array([read])),
-            plan.timesteps[above],
-        ]
-    )
-    return SamplingPlan(
-        timesteps=times, alpha_bars=alpha_bars, final_alpha_bar=plan.final_alpha_bar
-    )
-
-
 def fill_plan_for_model(
     model: TrainedModel,
     num_steps: int,
@@ -158,13 +131,12 @@ def fill_plan_for_model(
     read_alpha_bar: float | None = None,
 ) -> SamplingPlan:
     """The N-step ``fit`` plan of a band model (see the module docstring)."""
-    schedule = model.schedule
     try:
-        own = schedule.plan(num_steps)
+        own = model.schedule.plan(num_steps)
     except ValueError as exc:
         raise ScheduleFitError(str(exc)) from exc
     cut = read_level()
-    calls = mean_chain_calls(own, cut)
+    calls = own.calls_to(cut)
     # By default the read stays where the model's own plan reads (its first level ≥ the cut),
     # so the plan differs from the model's own only in the levels below the cut.
     read = float(own.alpha_bars[calls - 1]) if read_alpha_bar is None else read_alpha_bar
@@ -174,11 +146,8 @@ def fill_plan_for_model(
     fit = fitted_fill_chain(
         model, calls, loss=loss, height=height, width=width, init=init, read_alpha_bar=read
     )
-    tail = own.alpha_bars[calls:]
-    keep = tail > read * (1 + 1e-9)
-    alpha_bars = np.concatenate([fit.levels, tail[keep]])
-    times = np.concatenate([schedule.time_for_alpha_bar(fit.levels), own.timesteps[calls:][keep]])
-    return SamplingPlan(timesteps=times, alpha_bars=alpha_bars, final_alpha_bar=own.final_alpha_bar)
+    # The fitted chain replaces the own plan's first `calls` steps; its levels above stay.
+    return own.with_head(fit.levels)
 
 
 __all__ = [
@@ -187,7 +156,5 @@ __all__ = [
     "fill_plan_for_model",
     "fill_problem",
     "fitted_fill_chain",
-    "mean_chain_calls",
-    "move_read",
     "read_level",
 ]

@@ -9,14 +9,15 @@
   declared, §4.2), the band filled by a band model when one is given (§4.3), else omitted.
 
 Inputs are validated here (``RestoreError``, a ``ValueError``); whatever the ``progress``
-callback raises propagates unchanged (cancellation).
+callback raises propagates unchanged (cancellation). The request's schedule becomes one sampling
+plan per model before any work (:func:`sagd_core.restore.plans.resolve_plans`), which the method
+receives with the models.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any
 
 import numpy as np
 import torch
@@ -27,13 +28,12 @@ from sagd_core.restore.methods.ddnm import run_ddnm
 from sagd_core.restore.methods.notch import run_notch
 from sagd_core.restore.methods.sagd import run_sagd
 from sagd_core.restore.models import LoadedModel, ModelSet
-from sagd_core.restore.plans import plan_summary, with_schedule
+from sagd_core.restore.plans import resolve_plans
 from sagd_core.restore.progress import Progress, ProgressFn
 from sagd_core.restore.report import MethodOutcome, build_report
 from sagd_core.restore.request import RestoreRequest
 from sagd_core.restore.result import RestoreResult
 from sagd_core.restore.tiling import tile_grid, tile_shape
-from sagd_core.schedule_design.fitted import ScheduleFitError
 from sagd_core.spectral.masks import IllPosedBandError, check_spec_for_shape
 
 logger = logging.getLogger(__name__)
@@ -72,36 +72,6 @@ def _check_models(models: ModelSet, channels: int) -> None:
             )
 
 
-def _apply_schedule(
-    models: ModelSet, request: RestoreRequest, size: tuple[int, int]
-) -> tuple[ModelSet, dict[str, Any] | None]:
-    """The models with the request's sampling schedule, and its report entry (None for the
-    models' own schedules). Plans are built here, so a schedule that cannot be fitted or does
-    not fit a model fails before any work."""
-    choice = request.schedule
-    if choice.kind == "model" or request.method == "notch":
-        return models, None
-    h, w = size
-    scheduled: dict[str, LoadedModel] = {}
-    plans: dict[str, Any] = {}
-    for role in models.roles():
-        try:
-            model = with_schedule(getattr(models, role), choice, height=h, width=w)
-            plans[role] = plan_summary(model.schedule.plan(request.steps))
-        except (ScheduleFitError, OSError) as exc:  # bad grid, spectrum or training data
-            raise RestoreError(
-                f"schedule {choice.kind!r} unusable for the {role} model: {exc}"
-            ) from exc
-        scheduled[role] = model
-    report = {
-        "kind": choice.kind,
-        "description": choice.describe(),
-        "steps": request.steps,
-        "plans": plans,
-    }
-    return ModelSet(**scheduled), report
-
-
 @torch.no_grad()
 def restore(
     image: np.ndarray,
@@ -133,7 +103,7 @@ def restore(
     dev = _resolve_device(device)
     models = (models or ModelSet()).to(dev)
     _check_models(models, c)
-    models, schedule_report = _apply_schedule(models, request, tile_shape(h, w, tile_size))
+    plans, schedule_report = resolve_plans(models, request, tile_shape(h, w, tile_size))
     y = torch.as_tensor(prepared.chw, dtype=torch.float64, device=dev)[None]
     tiles = tile_grid(h, w, tile_size, tile_overlap)
     prepared_s = time.perf_counter() - started
@@ -144,11 +114,11 @@ def restore(
         outcome = run_notch(y, request, h, w, Progress(1, progress))
     elif request.method == "ddnm":
         outcome = run_ddnm(
-            y, request, models, progress=progress, tile=tile_size, overlap=tile_overlap
+            y, request, models, plans, progress=progress, tile=tile_size, overlap=tile_overlap
         )
     elif request.method == "sagd":
         outcome = run_sagd(
-            y, request, models, progress=progress, tile=tile_size, overlap=tile_overlap
+            y, request, models, plans, progress=progress, tile=tile_size, overlap=tile_overlap
         )
     else:  # pragma: no cover - pydantic rejects other methods
         raise RestoreError(f"unknown method {request.method!r}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
@@ -19,6 +19,7 @@ import torch
 
 from sagd_core.checkpoint import CheckpointError
 from sagd_core.restore.errors import ModelMismatchError
+from sagd_core.schedules import SamplingPlan
 from sagd_core.training.checkpoints import TrainedModel, load_trained_model
 
 #: A trained model ready for sampling (EMA weights, config, schedule, noise operator factory).
@@ -26,6 +27,9 @@ LoadedModel = TrainedModel
 
 RestoreRole = Literal["omission", "band", "full"]
 RESTORE_ROLES: tuple[RestoreRole, ...] = ("omission", "band", "full")
+#: The N-step sampling plan of each model of a restoration, by role (``restore.plans.
+#: resolve_plans``); the methods cut them (:class:`~sagd_core.schedules.SamplingPlan`).
+RolePlans = Mapping[str, SamplingPlan]
 
 
 #: Optional sidecar of a band model: the calibrated fill gain (:mod:`calibration`).
@@ -112,4 +116,4 @@ class ModelSet:
         return ModelSet(**moved)
 
 
-__all__ = ["RESTORE_ROLES", "LoadedModel", "ModelSet", "RestoreRole", "load_model"]
+__all__ = ["RESTORE_ROLES", "LoadedModel", "ModelSet", "RestoreRole", "RolePlans", "load_model"]

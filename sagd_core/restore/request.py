@@ -70,11 +70,7 @@ class RestoreSchedule(BaseModel):
             raise ValueError("alpha_bars is required for kind 'grid' and only allowed there")
         if self.alpha_bars is not None and self.final_alpha_bar <= self.alpha_bars[0]:
             raise ValueError("final_alpha_bar must exceed the grid's largest ᾱ")
-        if self.kind == "model" and self.read_alpha_bar is not None:
-            raise ValueError(
-                "read_alpha_bar needs a designed schedule (kind 'linear', 'cosine', "
-                "'fit' or 'grid'): restore() runs kind 'model' plans as they are"
-            )
+        # read_alpha_bar goes with any kind, the model's own schedule included (restore.plans).
         return self
 
     @property

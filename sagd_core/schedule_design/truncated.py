@@ -209,7 +209,8 @@ def fit_truncated_chain(
     """The ``calls``-level chain (``calls − 1`` steps, then the read at ``problem.stop``) of
     least loss, its top level at least ``alpha_bar_min`` (the model's training range) and every
     level before the read below ``max_level`` (default: the read level; a lower one leaves a
-    jump to the read, for a read level above the restoration code's cut, see :mod:`.fill_plan`).
+    jump to the read, for a read level above the restoration code's cut, see
+    :mod:`sagd_core.planning.fill`).
 
     ``init``: an extra starting chain (increasing levels ending at the read level, e.g. a
     heuristic plan cut there), tried along with grids uniform in ᾱ and in log-SNR; the best

@@ -1,5 +1,6 @@
 """The import graph of sagd_core: every module in a layer, no upward arrow between layers, no
-import circle, and benchmark libraries only under sagd_core/bench/ (docs/ARCHITECTURE.md)."""
+import circle, and benchmark libraries only under sagd_core/bench/ (docs/ARCHITECTURE.md); and
+sampling plans built and cut only by sagd_core/schedules.py."""
 
 from __future__ import annotations
 
@@ -233,3 +234,39 @@ def test_the_restore_contract_imports_no_torch() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+#: Library code checked for hand-made plans: the package and every other importer of it.
+LIBRARY_DIRS = ("sagd_core", "service", "worker", "benchmarks", "scripts")
+
+
+def _is_name(node: ast.expr, name: str) -> bool:
+    text = ast.unparse(node)
+    return text == name or text.endswith("." + name)
+
+
+def test_sampling_plans_are_cut_only_by_sampling_plan() -> None:
+    """Nothing outside sagd_core/schedules.py builds a ``SamplingPlan(...)`` by hand (cuts are
+    ``SamplingPlan`` methods), subclasses ``Schedule`` (the former ``PlannedSchedule``
+    work-around) or swaps a model's schedule with ``replace(model, schedule=...)``."""
+    own = PKG / "schedules.py"
+    bad = []
+    for top in LIBRARY_DIRS:
+        for path in sorted((ROOT / top).rglob("*.py")):
+            if path == own:
+                continue
+            where = path.relative_to(ROOT)
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call) and _is_name(node.func, "SamplingPlan"):
+                    bad.append(f"{where}:{node.lineno} builds a SamplingPlan")
+                if (
+                    isinstance(node, ast.Call)
+                    and _is_name(node.func, "replace")
+                    and any(k.arg == "schedule" for k in node.keywords)
+                ):
+                    bad.append(f"{where}:{node.lineno} replaces a model's schedule")
+                if isinstance(node, ast.ClassDef) and any(
+                    _is_name(b, "Schedule") for b in node.bases
+                ):
+                    bad.append(f"{where}:{node.lineno} subclasses Schedule")
+    assert not bad, "\n".join(bad)

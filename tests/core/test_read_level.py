@@ -109,3 +109,15 @@ def test_a_read_level_in_the_request_schedule_wins_over_the_calibrated_one() -> 
     model = _band_model({"gain": 1.0, "corruption_ratio": 0.0, "read_alpha_bar": 0.6})
     _, fill = _restore(model, schedule=RestoreSchedule(kind="linear", read_alpha_bar=0.3))
     assert abs(float(fill["read_alpha_bar"]) - 0.3) < 0.01  # type: ignore[arg-type]
+
+
+def test_a_read_level_on_the_models_own_schedule_is_the_calibrated_read() -> None:
+    """``RestoreSchedule(read_alpha_bar=r)`` (kind ``model``) reads the model's own plan at r,
+    exactly as a calibration at r does."""
+    calibrated, calibrated_fill = _restore(
+        _band_model({"gain": 1.0, "corruption_ratio": 0.0, "read_alpha_bar": 0.6})
+    )
+    requested, fill = _restore(_band_model(), schedule=RestoreSchedule(read_alpha_bar=0.6))
+    np.testing.assert_array_equal(requested, calibrated)
+    assert fill["read_alpha_bar"] == calibrated_fill["read_alpha_bar"] == 0.6
+    assert fill["steps"] == calibrated_fill["steps"]

@@ -18,8 +18,7 @@ from sagd_core.data import write_image
 from sagd_core.restore import ModelSet, RestoreRequest, restore
 from sagd_core.restore.errors import RestoreError
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
-from sagd_core.restore.methods.chains import truncate_for_mean
-from sagd_core.restore.plans import PlannedSchedule, cut_plan, with_schedule
+from sagd_core.restore.plans import plan_source
 from sagd_core.restore.request import RestoreSchedule
 from sagd_core.schedule_design.fitted import FittedSchedule
 from sagd_core.schedule_design.heuristics import cosine_alpha_bars
@@ -83,24 +82,20 @@ def test_request_schedule_validation() -> None:
     assert RestoreRequest.model_validate_json(request.model_dump_json()) == request
 
 
-def test_cut_plan_starts_at_the_given_level_and_keeps_the_rest() -> None:
+def test_started_at_cuts_a_designed_plan_at_the_given_level() -> None:
     schedule = make_schedule("linear")
-    full = PlannedSchedule(
-        name="linear",
-        alpha_bars=schedule.alpha_bars,
-        plans=lambda n: schedule.plan_from_alpha_bars(GRID),
-    )
-    plan = full.plan(5)
+    plan = schedule.plan_from_alpha_bars(GRID)
     assert np.allclose(plan.alpha_bars, sorted(GRID))
     t_max = int(np.searchsorted(-schedule.alpha_bars, -0.3))  # ᾱ(t_max) just below 0.3
     a_start = float(schedule.alpha_bars[t_max])
-    cut = full.plan(5, t_max=t_max)
+    cut = plan.started_at(t_max)
     assert cut.timesteps[0] == t_max and cut.alpha_bars[0] == a_start
     assert np.allclose(cut.alpha_bars[1:], [0.5, 0.9])
     assert cut.final_alpha_bar == plan.final_alpha_bar
     # A level equal to the start is not visited twice.
-    same = cut_plan(plan, 0.2, 500.0)
-    assert np.allclose(same.alpha_bars, [0.2, 0.5, 0.9])
+    levels = schedule.alpha_bars[[100, 300, 500, 700]]
+    same = schedule.plan_from_alpha_bars(levels).started_at(300)
+    assert np.allclose(same.alpha_bars, levels[[1, 0]])
 
 
 def test_restore_visits_the_grid_of_a_fitted_schedule_file() -> None:
@@ -132,11 +127,10 @@ def test_restore_visits_the_grid_of_a_fitted_schedule_file() -> None:
 
 def test_heuristic_and_fitted_kinds_give_n_level_plans() -> None:
     model = _band_model()
-    cos = with_schedule(model, RestoreSchedule(kind="cosine"), height=32, width=32)
-    assert np.allclose(cos.schedule.plan(8).alpha_bars, cosine_alpha_bars(8)[::-1])
-    assert np.array_equal(cos.schedule.alpha_bars, model.schedule.alpha_bars)
+    cos = plan_source(model, RestoreSchedule(kind="cosine"), height=32, width=32)(8)
+    assert np.allclose(cos.alpha_bars, cosine_alpha_bars(8)[::-1])
+    assert cos.schedule is model.schedule  # model times on the model's own training schedule
     assert model.schedule.plan(8).alpha_bars.size == 8  # the original model is untouched
-    assert not isinstance(model.schedule, PlannedSchedule)
     # 'fit' needs the model's data spectrum; an unusable one fails before any work.
     model.meta["spectrum"] = "not a spectrum"
     calls: list[int] = []
@@ -167,17 +161,17 @@ def test_fit_uses_the_models_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
     # A band model's plan is designed for the fill chain: as many calls as its own schedule's
     # 6-step plan up to the posterior-mean read, the levels below the cut fitted, same read.
     designed = fill_plan.fill_plan_for_model(model, 6, height=32, width=32)
-    own = truncate_for_mean(model.schedule.plan(6))
+    own = model.schedule.plan(6).truncated()
     assert plan["steps"] == 6
     assert np.allclose(plan["alpha_bars"], designed.alpha_bars, rtol=1e-5)
     assert res.report["details"]["fill"]["steps"] == len(own)
-    assert truncate_for_mean(designed).alpha_bars[-1] == own.alpha_bars[-1]
+    assert designed.truncated().alpha_bars[-1] == own.alpha_bars[-1]
     # Other roles keep the generation fit over the whole range.
     omission = _omission_model()
     omission.meta["spectrum"] = model.meta["spectrum"]
-    scheduled = with_schedule(omission, RestoreSchedule(kind="fit"), height=32, width=32)
+    scheduled = plan_source(omission, RestoreSchedule(kind="fit"), height=32, width=32)(6)
     fitted = for_model.fitted_schedule_for_model(omission, 6, sampler="ddpm", height=32, width=32)
-    assert np.allclose(scheduled.schedule.plan(6).alpha_bars, fitted.alpha_bars[::-1])
+    assert np.allclose(scheduled.alpha_bars, fitted.alpha_bars[::-1])
 
 
 def test_denoiser_chain_is_cut_at_the_noise_level() -> None:

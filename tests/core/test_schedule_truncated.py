@@ -12,8 +12,8 @@ import pytest
 from sagd_core.bench.schedule_restore import image_seed
 from sagd_core.planning import fill as fill_plan
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
-from sagd_core.restore.methods.chains import MEAN_ALPHA_BAR, truncate_for_mean
-from sagd_core.restore.plans import with_read_level, with_schedule
+from sagd_core.restore.methods.chains import MEAN_ALPHA_BAR
+from sagd_core.restore.plans import plan_source
 from sagd_core.restore.request import RestoreSchedule
 from sagd_core.schedule_design.fitted import ScheduleFitError
 from sagd_core.schedule_design.spectrum import Spectrum, estimate_spectrum
@@ -101,11 +101,11 @@ def test_band_model_fit_plan_spends_the_models_calls_up_to_the_read() -> None:
         sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)
     ).to_dict()
     fill_plan.clear_cache()
-    planned = with_schedule(model, RestoreSchedule(kind="fit"), height=32, width=32)
+    planned = plan_source(model, RestoreSchedule(kind="fit"), height=32, width=32)
     for n in (10, 25):
         own = model.schedule.plan(n)
-        plan = planned.schedule.plan(n)
-        head, own_head = truncate_for_mean(plan), truncate_for_mean(own)
+        plan = planned(n)
+        head, own_head = plan.truncated(), own.truncated()
         assert len(plan) == n and len(head) == len(own_head)
         assert head.alpha_bars[-1] == own_head.alpha_bars[-1] >= MEAN_ALPHA_BAR
         assert np.all(head.alpha_bars[:-1] < MEAN_ALPHA_BAR)
@@ -135,36 +135,26 @@ def test_read_level_moves_the_posterior_mean_read_for_any_kind() -> None:
         sample_gaussian_images(64, 1, 32, 32, seed=0, **SPECTRUM)
     ).to_dict()
     own = model.schedule.plan(20)
-    own_calls = len(truncate_for_mean(own))
+    own_calls = len(own.truncated())
     for kind in ("model", "linear", "fit"):
-        if kind == "model":  # restore() runs kind 'model' as it is: refused, bench helper
-            with pytest.raises(ValueError, match="designed schedule"):
-                RestoreSchedule(read_alpha_bar=0.6)
-            choice = RestoreSchedule(kind="linear", read_alpha_bar=0.6)
-            plan = with_read_level(model, 0.6).schedule.plan(20)
-        else:
-            choice = RestoreSchedule(kind=kind, read_alpha_bar=0.6)  # type: ignore[arg-type]
-            plan = with_schedule(model, choice, height=32, width=32).schedule.plan(20)
-        head = truncate_for_mean(plan)
+        choice = RestoreSchedule(kind=kind, read_alpha_bar=0.6)
+        plan = plan_source(model, choice, height=32, width=32)(20)
+        head = plan.truncated()
         assert head.alpha_bars[-1] == 0.6 and len(head) == own_calls
         assert np.all(head.alpha_bars[:-1] < MEAN_ALPHA_BAR)
         assert np.all(plan.alpha_bars[len(head) :] > 0.6)
         assert "read at ᾱ = 0.6" in choice.describe()
     # Other roles ignore it; a read below the cut is refused when the plan is built.
     omission = oracle_model("omission", NoiseSpec(omit=BAND), band=BAND, spectrum=SPECTRUM)
-    same = with_schedule(
+    same = plan_source(
         omission, RestoreSchedule(kind="linear", read_alpha_bar=0.6), height=32, width=32
     )
     assert np.array_equal(
-        same.schedule.plan(10).alpha_bars,
-        with_schedule(omission, RestoreSchedule(kind="linear"), height=32, width=32)
-        .schedule.plan(10)
-        .alpha_bars,
+        same(10).alpha_bars,
+        plan_source(omission, RestoreSchedule(kind="linear"), height=32, width=32)(10).alpha_bars,
     )
     with pytest.raises(ScheduleFitError, match="read level"):
-        with_schedule(
-            model, RestoreSchedule(kind="linear", read_alpha_bar=0.05), height=32, width=32
-        )
+        plan_source(model, RestoreSchedule(kind="linear", read_alpha_bar=0.05), height=32, width=32)
     # The fitted chain is read where asked, with its levels below the cut.
     fit = fill_plan.fitted_fill_chain(model, 5, height=32, width=32, read_alpha_bar=0.6)
     assert fit.levels[-1] == 0.6 and fit.levels[-2] < MEAN_ALPHA_BAR

@@ -42,9 +42,8 @@ def sdedit(
     mult = torch.as_tensor(half_grid_multiplicity(h, w), device=dev)
     power = (rfft2(y_t).abs() ** 2 * mask * mult).sum() / ((mask * mult).sum() * c)
     level = max(float(power), input_noise_std**2)
-    a = model.schedule.alpha_bars
-    t_star = min(int(np.searchsorted((1.0 - a) / a, level)), a.size - 1)
-    plan = model.schedule.plan(steps, t_max=t_star)
+    t_star, _ = model.schedule.first_time_at(level)  # the last time when none drowns it
+    plan = model.schedule.plan(steps).started_at(t_star)
     noise_op = model.noise_op(h, w)
     gen = generator_for(dev, seed)
     shape = (samples, c, h, w)

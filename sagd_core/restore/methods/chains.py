@@ -37,18 +37,6 @@ def generator_for(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(seed))
 
 
-def truncate_for_mean(plan: SamplingPlan) -> SamplingPlan:
-    """``plan`` cut after the first step with ``ᾱ ≥ MEAN_ALPHA_BAR``: the x̂₀ of that step,
-    averaged over chains, estimates the posterior mean ``E[x₀ | y] = E[E[x₀ | x_t] | y]``."""
-    reached = np.nonzero(plan.alpha_bars >= MEAN_ALPHA_BAR)[0]
-    last = int(reached[0]) if reached.size else len(plan) - 1
-    return SamplingPlan(
-        timesteps=plan.timesteps[: last + 1].copy(),
-        alpha_bars=plan.alpha_bars[: last + 1].copy(),
-        final_alpha_bar=plan.alpha_bar_prev(last),
-    )
-
-
 def support_gap(weights: np.ndarray, region: np.ndarray) -> float:
     """Share of ``region`` (a half-grid mask, weights in [0, 1]) where ``weights`` are zero."""
     total = float(region.sum())
@@ -117,5 +105,4 @@ __all__ = [
     "require_support",
     "run_chain",
     "support_gap",
-    "truncate_for_mean",
 ]

@@ -25,7 +25,7 @@ import torch
 from sagd_core.restore.errors import ModelMismatchError
 from sagd_core.restore.fourier import apply_gain, merge_bands
 from sagd_core.restore.methods.chains import generator_for, mask_on, require_support, run_chain
-from sagd_core.restore.models import LoadedModel, ModelSet
+from sagd_core.restore.models import LoadedModel, ModelSet, RolePlans
 from sagd_core.restore.progress import Progress, ProgressFn
 from sagd_core.restore.report import BandAction, MethodOutcome
 from sagd_core.restore.tiling import run_tiled, tile_grid
@@ -64,7 +64,7 @@ def ddnm_tile(
 ) -> torch.Tensor:
     """One tile ``(K, C, h, w)`` (model range) → the model's restored tile ``x̃`` (K samples,
     or with ``posterior_mean`` the K x̂₀ of the plan's last step, for a plan cut by
-    :func:`sagd_core.restore.methods.chains.truncate_for_mean`)."""
+    :meth:`SamplingPlan.truncated <sagd_core.schedules.SamplingPlan.truncated>`)."""
     h, w = y.shape[-2:]
     region = band_mask(spec, h, w)
     noise_op = require_support(model, region, h, w, role="full", where="the band")
@@ -97,12 +97,14 @@ def run_ddnm(
     y: torch.Tensor,
     request: RestoreRequest,
     models: ModelSet,
+    plans: RolePlans,
     *,
     progress: ProgressFn | None,
     tile: int,
     overlap: int,
 ) -> MethodOutcome:
-    """DDNM on ``y`` ``(1, C, H, W)`` float64; returns ``K = request.samples`` samples."""
+    """DDNM on ``y`` ``(1, C, H, W)`` float64 along ``plans["full"]``; returns
+    ``K = request.samples`` samples."""
     model = models.full
     if model is None:
         raise ModelMismatchError(
@@ -110,7 +112,7 @@ def run_ddnm(
         )
     h, w = y.shape[-2:]
     s = request.input_noise_std
-    plan = model.schedule.plan(request.steps)
+    plan = plans["full"]
     tracker = Progress(len(plan) * len(tile_grid(h, w, tile, overlap)), progress)
     gen = generator_for(y.device, request.seed)
     y_k = y.expand(request.samples, -1, -1, -1).contiguous()

@@ -54,15 +54,14 @@ from sagd_core.restore.methods.chains import (
     mask_on,
     require_support,
     run_chain,
-    truncate_for_mean,
 )
 from sagd_core.restore.methods.denoise_blend import apply_blend, find_calibration
-from sagd_core.restore.models import LoadedModel, ModelSet
+from sagd_core.restore.models import LoadedModel, ModelSet, RolePlans
 from sagd_core.restore.progress import Progress, ProgressFn
 from sagd_core.restore.report import BandAction, MethodOutcome
 from sagd_core.restore.tiling import run_tiled, tile_grid, tile_shape
 from sagd_core.samplers.common import predict_x0
-from sagd_core.schedules import SamplingPlan, Schedule
+from sagd_core.schedules import SamplingPlan
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask
 
@@ -70,27 +69,18 @@ if TYPE_CHECKING:
     from sagd_core.restore.request import RestoreRequest
 
 
-def start_index(schedule: Schedule, noise_std: float, w2_min: float) -> tuple[int, bool]:
-    """The first training time ``t`` with ``(1−ᾱ_t)/ᾱ_t · w2_min ≥ s²`` and whether it exists
-    (else the last time is returned: the declared noise exceeds the schedule's range)."""
-    a = schedule.alpha_bars
-    level = (1.0 - a) / a * w2_min  # increasing in t
-    idx = int(np.searchsorted(level, noise_std**2, side="left"))
-    if idx >= a.size:
-        return a.size - 1, False
-    return idx, True
-
-
 def denoise_plan(
-    model: LoadedModel, spec: BandSpec, h: int, w: int, steps: int, noise_std: float
+    model: LoadedModel, plan: SamplingPlan, spec: BandSpec, h: int, w: int, noise_std: float
 ) -> tuple[SamplingPlan, bool]:
-    """The plan from ``t*`` down (see module docstring, point 1) at tile size ``h × w``."""
+    """The omission model's ``plan`` started at ``t*`` (see module docstring, point 1) at tile
+    size ``h × w``: the first training time whose model noise ``(1−ᾱ)/ᾱ · w²`` reaches ``s²`` on
+    every trusted bin, and whether one does (else the chain starts at the last time)."""
     trusted = band_mask(spec, h, w) < 1.0
     weights = model.noise_op(h, w).weights.cpu().numpy()
     support = trusted & (weights > 0)
     w2_min = float((weights[support] ** 2).min()) if support.any() else 1.0
-    t_star, ok = start_index(model.schedule, noise_std, w2_min)
-    return model.schedule.plan(steps, t_max=t_star), ok
+    t_star, ok = model.schedule.first_time_at(noise_std**2, weight=w2_min)
+    return plan.started_at(t_star), ok
 
 
 def denoise_tile(
@@ -147,20 +137,17 @@ FILL_MEAN_ALPHA_BAR = MEAN_ALPHA_BAR
 
 
 def fill_plan(
-    model: LoadedModel, steps: int, posterior_mean: bool, read_alpha_bar: float | None = None
+    plan: SamplingPlan, posterior_mean: bool, read_alpha_bar: float | None = None
 ) -> SamplingPlan:
-    """The fill chain's plan; for the posterior mean it ends at the first step with
-    ``ᾱ ≥ FILL_MEAN_ALPHA_BAR``, or, with a ``read_alpha_bar`` above that, at that level (the
-    plan's levels below the cut, then the read: :func:`~sagd_core.planning.fill.
-    move_read`, as many network calls as the default read)."""
-    plan = model.schedule.plan(steps)
+    """The fill chain's part of the band model's ``plan``: all of it for samples; for the
+    posterior mean it ends at the first step with ``ᾱ ≥ FILL_MEAN_ALPHA_BAR``, or, with a
+    ``read_alpha_bar`` above that, at that level (the plan's levels below the cut, then the read:
+    :meth:`SamplingPlan.read_at`, as many network calls as the default read)."""
     if not posterior_mean:
         return plan
     if read_alpha_bar is not None and read_alpha_bar > FILL_MEAN_ALPHA_BAR:
-        from sagd_core.planning.fill import move_read  # imports this package
-
-        plan = move_read(plan, read_alpha_bar, model.schedule)
-    return truncate_for_mean(plan)
+        plan = plan.read_at(read_alpha_bar, cut=FILL_MEAN_ALPHA_BAR)
+    return plan.truncated(FILL_MEAN_ALPHA_BAR)
 
 
 def fill_read_level(model: LoadedModel) -> float:
@@ -218,7 +205,7 @@ def fill_tile(
     if len(plan) > 1:
         x_t = run_chain(
             model,
-            head_plan(plan),
+            plan.head(),
             noise_op,
             x_start,
             generator=generator,
@@ -232,15 +219,6 @@ def fill_tile(
     return clean_tweedie(x0, x_t, a_read, corruption_ratio(model), mask)
 
 
-def head_plan(plan: SamplingPlan) -> SamplingPlan:
-    """``plan`` without its last step, ending at that step's ᾱ (its state is the last x_t)."""
-    return SamplingPlan(
-        timesteps=plan.timesteps[:-1].copy(),
-        alpha_bars=plan.alpha_bars[:-1].copy(),
-        final_alpha_bar=float(plan.alpha_bars[-1]),
-    )
-
-
 def corruption_ratio(model: LoadedModel) -> float:
     """The calibrated corruption-to-noise ratio ρ of a band model (0 when uncalibrated)."""
     calib = model.meta.get("fill_calibration")
@@ -251,12 +229,14 @@ def run_sagd(
     y: torch.Tensor,
     request: RestoreRequest,
     models: ModelSet,
+    plans: RolePlans,
     *,
     progress: ProgressFn | None,
     tile: int,
     overlap: int,
 ) -> MethodOutcome:
-    """SAGD restoration of ``y`` ``(1, C, H, W)`` float64 (see the module docstring)."""
+    """SAGD restoration of ``y`` ``(1, C, H, W)`` float64 (see the module docstring), its chains
+    cut from ``plans["omission"]`` (the denoiser) and ``plans["band"]`` (the fill)."""
     h, w = y.shape[-2:]
     th, tw = tile_shape(h, w, tile)
     s = request.input_noise_std
@@ -273,35 +253,34 @@ def run_sagd(
     if s > 0 and filler is not None and denoiser is None:
         warnings.append("the band model is conditioned on noisy trusted bands it never saw")
 
-    plans: dict[str, SamplingPlan] = {}
+    chains: dict[str, SamplingPlan] = {}
     tweedie = request.estimator == "mean"
     work = 0
     if denoiser is not None:
-        plans["denoise"], reached = denoise_plan(denoiser, spec, th, tw, request.steps, s)
+        chains["denoise"], reached = denoise_plan(denoiser, plans["omission"], spec, th, tw, s)
         if not reached:
             warnings.append(f"input noise std {s} exceeds the omission model's noise range")
-        work += 1 if tweedie else len(plans["denoise"])
+        work += 1 if tweedie else len(chains["denoise"])
         details["denoise"] = denoise_details = {
-            "t_start": float(plans["denoise"].timesteps[0]),
-            "steps": 1 if tweedie else len(plans["denoise"]),
+            "t_start": float(chains["denoise"].timesteps[0]),
+            "steps": 1 if tweedie else len(chains["denoise"]),
             "estimator": "posterior mean (Tweedie)" if tweedie else "sample",
             "model": denoiser.config.noise.describe(),
         }
     gain = 1.0
     if filler is not None:
-        # A read level set by the request's schedule is already in the model's plans.
+        # A read level set by the request's schedule is already in the model's plan.
         requested = request.schedule.read_alpha_bar
-        plans["fill"] = fill_plan(
-            filler,
-            request.steps,
+        chains["fill"] = fill_plan(
+            plans["band"],
             tweedie,
             None if requested is not None else fill_read_level(filler),
         )
-        work += len(plans["fill"])
+        work += len(chains["fill"])
         gain = fill_gain(filler) if tweedie else 1.0
-        read = float(plans["fill"].alpha_bars[-1])
+        read = float(chains["fill"].alpha_bars[-1])
         details["fill"] = fill_details = {
-            "steps": len(plans["fill"]),
+            "steps": len(chains["fill"]),
             "model": filler.config.noise.describe(),
             "estimator": f"posterior mean (Tweedie at ᾱ = {read:.3g}, averaged over the samples)"
             if tweedie
@@ -319,7 +298,7 @@ def run_sagd(
     z = y.expand(1 if tweedie else k, -1, -1, -1).contiguous()
 
     if denoiser is not None:
-        model_d, plan_d = denoiser, plans["denoise"]
+        model_d, plan_d = denoiser, chains["denoise"]
         z = run_tiled(
             lambda t: denoise_tile(
                 model_d,
@@ -342,7 +321,7 @@ def run_sagd(
         z = apply_gain(z, 1.0 - mask)
     z = z.expand(k, -1, -1, -1).contiguous() if z.shape[0] != k else z
     if filler is not None:
-        model_f, plan_f = filler, plans["fill"]
+        model_f, plan_f = filler, chains["fill"]
         filled = run_tiled(
             lambda t: fill_tile(
                 model_f, t, spec, plan_f, generator=gen, progress=tracker, posterior_mean=tweedie
@@ -403,5 +382,4 @@ __all__ = [
     "fill_read_level",
     "fill_tile",
     "run_sagd",
-    "start_index",
 ]
