@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import importlib.util
 import json
 import logging
 import math
-import typing
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,29 +123,14 @@ def _single_thread(enabled: bool) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _has(module: str) -> bool:
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
 class CoreEngine:
     """The real engine: ``sagd_core`` on CPU or CUDA."""
 
     def capabilities(self) -> dict[str, Any]:
-        methods: list[str] = []
-        analyze = False
-        if _has("sagd_core.restore"):
-            try:
-                import sagd_core.restore as core_restore
+        """What this worker runs (published to Redis for the API; torch-free to compute)."""
+        from sagd_core.restore.request import METHODS
 
-                field = core_restore.RestoreRequest.model_fields["method"]
-                methods = [str(m) for m in typing.get_args(field.annotation)]
-                analyze = _analyzer() is not None
-            except Exception as exc:  # a half-written library must not stop the worker
-                logger.warning("sagd_core.restore is not usable: %s", exc)
-        return {"methods": methods, "analyze": analyze, "train": _has("sagd_core.training")}
+        return {"methods": list(METHODS), "analyze": True, "train": True}
 
     def warm_up(self, device: str) -> None:
         """One tiny notch restoration on ``device``, so the first real job does not pay for
@@ -162,11 +145,9 @@ class CoreEngine:
 
     def select_device(self, setting: str) -> str:
         """``auto``: CUDA when available (call after fork, never in the parent)."""
-        if setting != "auto":
-            return setting
-        import torch
+        from sagd_core.devices import resolve_device
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        return str(resolve_device(setting))
 
     def load_model(self, directory: Path, device: str) -> Any:
         from sagd_core.checkpoint import CheckpointError
@@ -353,28 +334,14 @@ class CoreEngine:
         }
 
     def analyze(self, image: np.ndarray) -> dict[str, Any]:
-        analyze = _analyzer()
-        if analyze is None:
-            raise EngineError("image analysis is not available in this worker's sagd_core")
-        from sagd_core.restore import RestoreError
+        from sagd_core.analysis.analyze import analyze_image
+        from sagd_core.restore.errors import RestoreError
 
         source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
         try:
-            analysis = analyze(source)
+            analysis = analyze_image(source)
         except RestoreError as exc:
             raise EngineError(str(exc)) from exc
-        to_dict = getattr(analysis, "to_dict", None)
-        result = jsonable(to_dict() if callable(to_dict) else analysis)
+        result = jsonable(analysis.to_dict())
         json.dumps(result)  # fail here, not in Redis, if the library returned something odd
         return result if isinstance(result, dict) else {"analysis": result}
-
-
-def _analyzer() -> Callable[[np.ndarray], Any] | None:
-    """``sagd_core.analysis.analyze.analyze_image`` (or a ``sagd_core.analysis.analyze``
-    function), if this library has one."""
-    try:
-        module = importlib.import_module("sagd_core.analysis.analyze")
-    except ImportError:
-        return None
-    candidate = getattr(module, "analyze_image", None) or getattr(module, "analyze", None)
-    return candidate if callable(candidate) else None

@@ -22,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+from sagd_core.devices import DeviceError, resolve_device
 from sagd_core.restore.errors import BandError, ModelMismatchError, RestoreError
 from sagd_core.restore.inputs import prepare_image
 from sagd_core.restore.methods.ddnm import run_ddnm
@@ -44,18 +45,9 @@ DEFAULT_OVERLAP = 32
 
 def _resolve_device(device: str | torch.device) -> torch.device:
     try:
-        dev = torch.device(
-            "cuda"
-            if device == "auto" and torch.cuda.is_available()
-            else "cpu"
-            if device == "auto"
-            else device
-        )
-    except (RuntimeError, TypeError) as exc:
-        raise RestoreError(f"unknown device {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise RestoreError("device 'cuda' requested but CUDA is not available")
-    return dev
+        return resolve_device(device)
+    except DeviceError as exc:
+        raise RestoreError(str(exc)) from exc
 
 
 def _check_models(models: ModelSet, channels: int) -> None:

@@ -25,6 +25,7 @@ from sagd_core.checkpoint import (
     save_checkpoint,
 )
 from sagd_core.data import dataset_hash
+from sagd_core.devices import resolve_device
 from sagd_core.diffusion import eps_loss
 from sagd_core.models import UNet, count_parameters
 from sagd_core.schedule_design import estimate_spectrum
@@ -53,15 +54,6 @@ class TrainResult:
     final_loss: float
     loss_history: list[tuple[int, float]] = field(default_factory=list)
     seconds: float = 0.0
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("device 'cuda' requested but CUDA is not available")
-    return device
 
 
 def _lr_factor(step: int, warmup: int) -> float:

@@ -19,6 +19,7 @@ PKG = ROOT / "sagd_core"
 #: each other (cycles are caught separately).
 LAYERS: list[tuple[str, int]] = [
     ("sagd_core.spectral", 0),
+    ("sagd_core.devices", 0),
     ("sagd_core.checkpoint", 0),
     ("sagd_core.models", 0),
     ("sagd_core.schedules", 1),
