@@ -62,3 +62,19 @@ def test_this_environment_was_installed_from_the_lock() -> None:
         if installed.public != pinned.public:
             wrong[name] = (str(pinned), str(installed))
     assert not wrong, f"locked vs installed: {wrong}; run `make install`"
+
+
+def test_every_install_path_uses_the_lock() -> None:
+    """``make install``/``test``/``serve`` (the venv stamp), the Dockerfile and CI install the
+    locked versions."""
+    makefile = (REPO / "Makefile").read_text()
+    assert "LOCK    := requirements.lock" in makefile
+    assert "$(STAMP): pyproject.toml $(LOCK)" in makefile
+    assert "pip install --quiet -r $(LOCK)" in makefile
+    for target in ("test", "serve", "install"):
+        line = next(x for x in makefile.splitlines() if x.startswith(f"{target}:"))
+        assert "$(STAMP)" in line or line == "test: lint", line
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert "COPY pyproject.toml README.md requirements.lock ./" in dockerfile
+    assert "-c requirements.lock ." in dockerfile
+    assert "make test" in (REPO / ".ci" / "run").read_text()
