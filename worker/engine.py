@@ -216,8 +216,9 @@ class CoreEngine:
         from sagd_core.data.ranges import to_model_range
         from sagd_core.data.transforms import hwc_to_chw, resize_and_center_crop, to_channels
         from sagd_core.models import PRESET_NAMES, unet_preset
-        from sagd_core.spectral import NoiseSpec, parse_band_spec
+        from sagd_core.spectral import parse_band_spec
         from sagd_core.training import DataConfig, TrainConfig, TrainProgress, train
+        from sagd_core.training.recipes import recipe_noise
 
         if params.dataset is not None and params.dataset not in BUILTIN_DATASETS:
             raise EngineError(f"unknown built-in dataset {params.dataset!r}")  # never a path
@@ -225,10 +226,7 @@ class CoreEngine:
             raise EngineError(f"unknown U-Net preset {params.unet!r}; valid: {PRESET_NAMES}")
         try:
             band = parse_band_spec(params.band)
-            noise = {
-                "omission": NoiseSpec(omit=band),
-                "band": NoiseSpec(kind="band", band=band),
-            }.get(params.model_kind, NoiseSpec())
+            noise, _, project_trusted = recipe_noise(params.model_kind, band)
             arrays = None
             channels = 1
             if images is not None:
@@ -250,7 +248,7 @@ class CoreEngine:
                 noise=noise,
                 band=band,
                 role=params.model_kind,
-                project_trusted=params.model_kind == "omission",
+                project_trusted=project_trusted,
                 data=data,
                 steps=params.steps,
                 batch_size=params.batch_size,
