@@ -32,7 +32,7 @@ from sagd_core.restore.models import LoadedModel, ModelSet, load_model
 from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral import BandSpec
 from sagd_core.training import TrainProgress, train
-from sagd_core.training.recipes import ROLES, corruption_recipes
+from sagd_core.training.recipes import NAMED_CORRUPTIONS, ROLES, corruption_recipes
 
 logger = logging.getLogger(__name__)
 
@@ -86,26 +86,8 @@ PRESETS: dict[str, RestorePreset] = {
         image_size=16,
         corruptions=(
             ("band [0.15,0.30)", {**_BAND, "low": 0.15, "high": 0.3}),
-            (
-                "periodic stripes",
-                {
-                    "kind": "periodic",
-                    "amplitude": 0.3,
-                    "notch_radius": 0.04,
-                    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
-                },
-            ),
-            (
-                "oriented stripes",
-                {
-                    "kind": "oriented",
-                    "angle_deg": 30.0,
-                    "low": 0.1,
-                    "high": 0.5,
-                    "amplitude": 0.5,
-                    "tolerance_deg": 8.0,
-                },
-            ),
+            ("periodic stripes", NAMED_CORRUPTIONS["periodic"]),
+            ("oriented stripes", NAMED_CORRUPTIONS["oriented"]),
         ),
         noise_levels=(0.0, 0.05),
         train_steps=200,
@@ -132,26 +114,8 @@ PRESETS: dict[str, RestorePreset] = {
             ("band [0.10,0.20)", {**_BAND, "low": 0.1, "high": 0.2}),
             ("band [0.20,0.30)", {**_BAND, "low": 0.2, "high": 0.3}),
             ("band [0.30,0.45)", {**_BAND, "low": 0.3, "high": 0.45}),
-            (
-                "periodic stripes",
-                {
-                    "kind": "periodic",
-                    "amplitude": 0.3,
-                    "notch_radius": 0.03,
-                    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
-                },
-            ),
-            (
-                "oriented stripes",
-                {
-                    "kind": "oriented",
-                    "angle_deg": 30.0,
-                    "low": 0.1,
-                    "high": 0.5,
-                    "amplitude": 0.5,
-                    "tolerance_deg": 5.0,
-                },
-            ),
+            ("periodic stripes", {**NAMED_CORRUPTIONS["periodic"], "notch_radius": 0.03}),
+            ("oriented stripes", {**NAMED_CORRUPTIONS["oriented"], "tolerance_deg": 5.0}),
         ),
         noise_levels=(0.0, 0.05),
         train_steps=3000,

@@ -27,7 +27,7 @@ from sagd_core.bench.omission_lib import (
     run_band,
     summarize,
 )
-from sagd_core.cli.common import CliError, add_common
+from sagd_core.cli.common import CliError, add_common, add_preset_options
 from sagd_core.cli.environment import describe_environment
 from sagd_core.data import write_image
 from sagd_core.data.image_files import write_bytes_atomic
@@ -36,10 +36,7 @@ from sagd_core.training import TrainProgress, resolve_device
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("omission", help="P1's selective-omission experiment on digits")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    p.add_argument("--out", "-o", type=Path, default=Path("bench-out/omission"))
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_preset_options(p, PRESETS, Path("bench-out/omission"))
     p.add_argument("--train-steps", type=int, help="override the preset's training steps")
     p.add_argument("--seeds", type=int, help="number of training seeds (≥ 2 recommended)")
     p.add_argument("--bands", type=int, help="only the first N bands (smoke runs)")

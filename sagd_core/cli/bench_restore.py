@@ -31,7 +31,7 @@ from sagd_core.bench.restore_lib import (
     test_set,
     train_models,
 )
-from sagd_core.cli.common import CliError, add_common
+from sagd_core.cli.common import CliError, add_common, add_preset_options
 from sagd_core.cli.environment import describe_environment
 from sagd_core.data import load_builtin, parse_corruption, write_image
 from sagd_core.data.image_files import write_bytes_atomic
@@ -41,10 +41,7 @@ from sagd_core.training import TrainProgress, resolve_device
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("restore", help="restoration quality, detection and latency")
-    p.add_argument("--preset", choices=sorted(PRESETS), default="quick")
-    p.add_argument("--out", "-o", type=Path, default=Path("bench-out/restore"))
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_preset_options(p, PRESETS, Path("bench-out/restore"))
     p.add_argument(
         "--train-steps", type=int, help="override the preset's training steps (every role)"
     )

@@ -32,6 +32,7 @@ from sagd_core.schedules import make_schedule
 from sagd_core.spectral import NoiseSpec
 
 TABLE_STEPS = (5, 10, 20, 50)
+FITTED_STEPS = (3, 5, 7, 10, 13, 17, 20, 50)
 DENSE_STEPS = (2, 3, 4, 5, 6, 7, 8, 10, 12, 14, 17, 20, 25, 30, 40, 50)
 PLOT_STEPS = 10
 
@@ -59,6 +60,13 @@ def _seed_list(text: str) -> list[int]:
     return values
 
 
+def _add_step_counts(
+    p: argparse.ArgumentParser, flag: str, help_text: str, default: tuple[int, ...] = TABLE_STEPS
+) -> None:
+    """An option taking a comma-separated list of step counts N."""
+    p.add_argument(flag, type=_int_list, default=list(default), help=help_text)
+
+
 def register_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "schedule",
@@ -82,18 +90,8 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
         action="append",
         help="sampler(s) for part (b) (default ddim)",
     )
-    p.add_argument(
-        "--heuristic-steps",
-        type=_int_list,
-        default=list(TABLE_STEPS),
-        help="N for the linear and cosine schedules in part (b)",
-    )
-    p.add_argument(
-        "--optimized-steps",
-        type=_int_list,
-        default=[3, 5, 7, 10, 13, 17, 20, 50],
-        help="N for the fitted schedule in part (b)",
-    )
+    _add_step_counts(p, "--heuristic-steps", "N for the linear and cosine schedules in part (b)")
+    _add_step_counts(p, "--optimized-steps", "N for the fitted schedule in part (b)", FITTED_STEPS)
     p.add_argument(
         "--reference-steps",
         type=int,
@@ -110,12 +108,7 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
         default=[],
         help="band model directory for the restoration part of (b); repeatable",
     )
-    p.add_argument(
-        "--restore-steps",
-        type=_int_list,
-        default=list(TABLE_STEPS),
-        help="N for every schedule in the restoration part",
-    )
+    _add_step_counts(p, "--restore-steps", "N for every schedule in the restoration part")
     p.add_argument("--restore-images", type=int, default=32, help="held-out images per model")
     p.add_argument(
         "--restore-seeds",

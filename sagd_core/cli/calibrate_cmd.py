@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from sagd_core.calibration.fill import calibrate_fill_gain, corrupted_builtin
-from sagd_core.cli.common import CliError, add_common, read_json_arg
+from sagd_core.cli.common import CliError, add_common, add_device_options, read_json_arg
 from sagd_core.data import BUILTIN_DATASETS, load_image_folder
 from sagd_core.data.corruptions import Corruption, CorruptionError, parse_corruption
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, load_model
@@ -71,8 +71,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--steps", type=int, default=25, help="sampler steps of the fill")
     p.add_argument("--samples", type=int, default=4, help="samples averaged per fill")
     p.add_argument("--seed", type=int, default=0, help="sampler seed")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    add_device_options(p, device="cpu")
     add_common(p)
     p.set_defaults(func=run)
 

@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +41,15 @@ def read_json_arg(value: str, what: str) -> Any:
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
+
+
+def add_device_options(parser: argparse.ArgumentParser, *, device: str = "auto") -> None:
+    parser.add_argument("--device", default=device, help="cpu, cuda or auto")
+    parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+
+
+def add_preset_options(parser: argparse.ArgumentParser, presets: Iterable[str], out: Path) -> None:
+    """A preset benchmark's ``--preset`` (default quick), ``--out``, ``--device``, ``--threads``."""
+    parser.add_argument("--preset", choices=sorted(presets), default="quick")
+    parser.add_argument("--out", "-o", type=Path, default=out)
+    add_device_options(parser)

@@ -26,7 +26,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 
@@ -234,14 +234,17 @@ def fitted_schedule_for_model(
     return fitted
 
 
+class FitOptions(TypedDict, total=False):
+    """The keyword options of :func:`fitted_schedule_for_model` (defaults there)."""
+
+    sampler: SamplerName
+    loss: LossName
+    height: int | None
+    width: int | None
+
+
 def fitted_plan_for_model(
-    model: TrainedModel,
-    num_steps: int,
-    *,
-    sampler: SamplerName = "ddim",
-    loss: LossName = "w2",
-    height: int | None = None,
-    width: int | None = None,
+    model: TrainedModel, num_steps: int, **options: Unpack[FitOptions]
 ) -> SamplingPlan:
     """A sampling plan of ``num_steps`` levels fitted to the model's data and noise.
 
@@ -253,7 +256,4 @@ def fitted_plan_for_model(
     ``height``/``width`` default to the training size. The fit runs once per (model, N, sampler,
     loss, size) per process (about a second or less on a CPU); later calls are cached.
     """
-    fitted = fitted_schedule_for_model(
-        model, num_steps, sampler=sampler, loss=loss, height=height, width=width
-    )
-    return plan_for_fitted(fitted, model.schedule)
+    return plan_for_fitted(fitted_schedule_for_model(model, num_steps, **options), model.schedule)

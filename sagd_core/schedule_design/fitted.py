@@ -9,11 +9,13 @@ reverse order; :func:`sagd_core.schedule_design.plans.plan_for_fitted` turns it 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from sagd_core.schedule_design.documents import DocumentKind
 from sagd_core.schedule_design.losses import LOSSES
 from sagd_core.schedule_design.transfer import SAMPLERS, validate_alpha_bars
 
@@ -22,8 +24,28 @@ FITTED_VERSION = 1
 _MAX_DOCUMENT_CHARS = 10_000_000
 
 
+#: The required scalar fields of a fitted schedule document, in order, and their types.
+_SCALAR_FIELDS: dict[str, Callable[[Any], Any]] = {
+    "final_alpha_bar": float,
+    "sampler": str,
+    "loss": str,
+    "init": str,
+    "num_train_timesteps": int,
+    "prior_variance": float,
+    "loss_init": float,
+    "loss_final": float,
+    "method": str,
+    "success": bool,
+    "iterations": int,
+    "margin": float,
+}
+
+
 class ScheduleFitError(ValueError):
     """Bad settings for schedule fitting, or a malformed saved fitted schedule."""
+
+
+_DOCUMENT = DocumentKind(FITTED_FORMAT, FITTED_VERSION, "fitted schedule", ScheduleFitError)
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,28 +109,11 @@ class FittedSchedule:
 
     @classmethod
     def from_dict(cls, data: Any) -> FittedSchedule:
-        if not isinstance(data, dict):
-            raise ScheduleFitError("a saved fitted schedule must be a JSON object")
-        if data.get("format") != FITTED_FORMAT or data.get("version") != FITTED_VERSION:
-            raise ScheduleFitError(
-                f"not a {FITTED_FORMAT} v{FITTED_VERSION} document: "
-                f"format={data.get('format')!r}, version={data.get('version')!r}"
-            )
+        data = _DOCUMENT.check(data)
         try:
             fitted = cls(
                 alpha_bars=np.asarray(data["alpha_bars"], dtype=np.float64),
-                final_alpha_bar=float(data["final_alpha_bar"]),
-                sampler=str(data["sampler"]),
-                loss=str(data["loss"]),
-                init=str(data["init"]),
-                num_train_timesteps=int(data["num_train_timesteps"]),
-                prior_variance=float(data["prior_variance"]),
-                loss_init=float(data["loss_init"]),
-                loss_final=float(data["loss_final"]),
-                method=str(data["method"]),
-                success=bool(data["success"]),
-                iterations=int(data["iterations"]),
-                margin=float(data["margin"]),
+                **{name: convert(data[name]) for name, convert in _SCALAR_FIELDS.items()},
                 message=str(data.get("message", "")),
                 context=_context(data.get("context", {})),
             )
@@ -122,11 +127,7 @@ class FittedSchedule:
     def from_json(cls, text: str | bytes) -> FittedSchedule:
         if len(text) > _MAX_DOCUMENT_CHARS:
             raise ScheduleFitError(f"fitted schedule document is larger than {_MAX_DOCUMENT_CHARS}")
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ScheduleFitError(f"fitted schedule is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(_DOCUMENT.parse(text))
 
 
 def _context(value: Any) -> dict[str, Any]:

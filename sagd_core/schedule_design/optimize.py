@@ -294,7 +294,6 @@ def _run_slsqp(
 
 
 def _run_lbfgs(
-    f: Callable[[np.ndarray], tuple[float, np.ndarray]],
     z0: np.ndarray,
     lo: float,
     hi: float,
@@ -397,7 +396,7 @@ def minimise_grid(
             (value_of(z), z, "slsqp", bool(res.success), int(res.nit), str(res.message))
         )
     if method == "lbfgs" or not candidates[-1][3] or candidates[-1][0] >= loss0:
-        z, res = _run_lbfgs(f, z0, lo, hi, margin, max_iter, cols, batch)
+        z, res = _run_lbfgs(z0, lo, hi, margin, max_iter, cols, batch)
         z = _make_feasible(z, lo, hi, margin)
         candidates.append(
             (value_of(z), z, "lbfgs", bool(res.success), int(res.nit), str(res.message))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sagd_core.schedule_design.documents import DocumentKind
 from sagd_core.spectral.grid import full_from_half, half_grid_multiplicity, radius_grid
 
 if TYPE_CHECKING:
@@ -32,6 +33,9 @@ SPECTRUM_VERSION = 1
 
 class SpectrumError(ValueError):
     """Bad input for spectrum estimation or a malformed saved spectrum."""
+
+
+_DOCUMENT = DocumentKind(SPECTRUM_FORMAT, SPECTRUM_VERSION, "spectrum", SpectrumError)
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -229,13 +233,7 @@ class Spectrum:
 
     @classmethod
     def from_dict(cls, data: Any) -> Spectrum:
-        if not isinstance(data, dict):
-            raise SpectrumError("a saved spectrum must be a JSON object")
-        if data.get("format") != SPECTRUM_FORMAT or data.get("version") != SPECTRUM_VERSION:
-            raise SpectrumError(
-                f"not a {SPECTRUM_FORMAT} v{SPECTRUM_VERSION} document: "
-                f"format={data.get('format')!r}, version={data.get('version')!r}"
-            )
+        data = _DOCUMENT.check(data)
         try:
             height, width = int(data["height"]), int(data["width"])
             num_samples = int(data["num_samples"])
@@ -251,11 +249,7 @@ class Spectrum:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Spectrum:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SpectrumError(f"spectrum is not valid JSON: {exc}") from exc
-        return cls.from_dict(data)
+        return cls.from_dict(_DOCUMENT.parse(text))
 
 
 def _as_numpy_images(images: np.ndarray | torch.Tensor) -> np.ndarray:

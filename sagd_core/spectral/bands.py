@@ -22,7 +22,7 @@ convention); it is only meaningful in cycles/pixel.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -38,16 +38,26 @@ class _Region(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
-class Annulus(_Region):
+class RadialRange(BaseModel):
+    """A model with a radial range ``[low, high)`` (its own fields): ``low < high`` is checked."""
+
+    range_name: ClassVar[str]  # the model in the error message
+    if TYPE_CHECKING:
+        low: float
+        high: float
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Self:
+        if self.high <= self.low:
+            raise ValueError(f"{self.range_name} needs low < high, got [{self.low}, {self.high})")
+        return self
+
+
+class Annulus(_Region, RadialRange):
+    range_name = "annulus"
     kind: Literal["annulus"] = "annulus"
     low: float = Field(ge=0.0, description="inner radius (inclusive)")
     high: float = Field(gt=0.0, description="outer radius (exclusive)")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Annulus:
-        if self.high <= self.low:
-            raise ValueError(f"annulus needs low < high, got [{self.low}, {self.high})")
-        return self
 
 
 class Notch(_Region):
@@ -57,18 +67,13 @@ class Notch(_Region):
     radius: float = Field(gt=0.0, description="disk radius around (fy, fx) and its conjugate")
 
 
-class Wedge(_Region):
+class Wedge(_Region, RadialRange):
+    range_name = "wedge"
     kind: Literal["wedge"] = "wedge"
     angle_deg: float = Field(ge=-360.0, le=360.0)
     tolerance_deg: float = Field(gt=0.0, le=90.0)
     low: float = Field(default=0.0, ge=0.0)
     high: float = Field(default=1e9, gt=0.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Wedge:
-        if self.high <= self.low:
-            raise ValueError(f"wedge needs low < high, got [{self.low}, {self.high})")
-        return self
 
 
 class Box(_Region):

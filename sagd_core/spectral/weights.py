@@ -14,26 +14,21 @@ from typing import Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from sagd_core.spectral.bands import BandSpec, RadiusConvention
+from sagd_core.spectral.bands import BandSpec, RadialRange, RadiusConvention
 from sagd_core.spectral.grid import R_MAX, half_grid_multiplicity, radius_grid
 from sagd_core.spectral.masks import band_mask
 
 NoiseKind = Literal["white", "plw", "bpm", "exp", "equal_snr", "band"]
 
 
-class BpmBand(BaseModel):
+class BpmBand(RadialRange):
     """One term ``γ · M_[low, high)`` of a band-pass mixture."""
 
+    range_name = "bpm band"
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
     low: float = Field(ge=0.0)
     high: float = Field(gt=0.0)
     gamma: float = Field(ge=0.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> BpmBand:
-        if self.high <= self.low:
-            raise ValueError(f"bpm band needs low < high, got [{self.low}, {self.high})")
-        return self
 
 
 class RadialProfile(BaseModel):

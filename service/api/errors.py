@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import redis
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -54,6 +54,16 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": ApiError, "description": _DESCRIPTIONS[s]} for s in statuses}
 
 
+def v1_router(resource: str, *statuses: int, tag: str | None = None) -> APIRouter:
+    """The router of ``/v1/{resource}``, tagged ``tag`` (default: the resource), documenting the
+    errors every authenticated route can answer (:data:`V1_ERRORS`) and ``statuses``."""
+    return APIRouter(
+        prefix=f"/v1/{resource}",
+        tags=[tag or resource],
+        responses=error_responses(*V1_ERRORS, *statuses),
+    )
+
+
 class ApiProblem(Exception):
     """An expected failure with an HTTP status, a stable code and a readable message."""
 
@@ -79,21 +89,17 @@ def request_id(request: Request) -> str | None:
     return str(value) if value else None
 
 
-def problem_response(
-    request: Request,
-    status: int,
-    code: str,
-    message: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    details: list[dict[str, Any]] | None = None,
-) -> JSONResponse:
+def problem_response(request: Request, problem: ApiProblem) -> JSONResponse:
     rid = request_id(request)
-    body = ApiError(code=code, message=message, request_id=rid, details=details)
-    out_headers = dict(headers or {})
+    body = ApiError(
+        code=problem.code, message=problem.message, request_id=rid, details=problem.details
+    )
+    out_headers = dict(problem.headers)
     if rid:
         out_headers["X-Request-ID"] = rid
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=out_headers)
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=problem.status, headers=out_headers
+    )
 
 
 def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -110,43 +116,43 @@ def _validation_details(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiProblem)
-    return problem_response(
-        request, exc.status, exc.code, exc.message, headers=exc.headers, details=exc.details
-    )
+    return problem_response(request, exc)
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return problem_response(request, exc.status_code, code, message, headers=exc.headers)
+    return problem_response(
+        request, ApiProblem(exc.status_code, code, message, headers=exc.headers)
+    )
 
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = _validation_details(exc)
     summary = "; ".join(f"{'.'.join(d['loc'])}: {d['msg']}" for d in details[:5])
-    return problem_response(
-        request, 422, "validation_error", summary or "invalid request", details=details
-    )
+    problem = ApiProblem(422, "validation_error", summary or "invalid request", details=details)
+    return problem_response(request, problem)
 
 
 async def _on_redis(request: Request, exc: Exception) -> JSONResponse:
     logger.error("Redis unavailable (request id %s): %s", request_id(request), exc)
     return problem_response(
         request,
-        503,
-        "unavailable",
-        "the job store is unavailable; retry later",
-        headers={"Retry-After": "5"},
+        ApiProblem(
+            503,
+            "unavailable",
+            "the job store is unavailable; retry later",
+            headers={"Retry-After": "5"},
+        ),
     )
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     logger.exception("unhandled error (request id %s)", request_id(request), exc_info=exc)
-    return problem_response(
-        request, 500, "internal_error", "internal error; quote the request id when reporting it"
-    )
+    message = "internal error; quote the request id when reporting it"
+    return problem_response(request, ApiProblem(500, "internal_error", message))
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -11,27 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from service.jobs.contracts import (
-    QUEUE_RESTORE,
-    QUEUE_TRAIN,
-    TASK_ANALYZE,
-    TASK_RESTORE,
-    TASK_RESTORE_MANY,
-    TASK_SWEEP,
-    TASK_TRAIN,
-    TASK_WEBHOOK,
-)
+from service.jobs.contracts import QUEUE_RESTORE, TASK_QUEUES, TASK_SWEEP
 from service.settings import Settings
 
 PROC_ALIVE_TIMEOUT_S = 120.0
 
 TASK_ROUTES: dict[str, dict[str, str]] = {
-    TASK_RESTORE: {"queue": QUEUE_RESTORE},
-    TASK_RESTORE_MANY: {"queue": QUEUE_RESTORE},
-    TASK_ANALYZE: {"queue": QUEUE_RESTORE},
-    TASK_WEBHOOK: {"queue": QUEUE_RESTORE},
-    TASK_SWEEP: {"queue": QUEUE_RESTORE},
-    TASK_TRAIN: {"queue": QUEUE_TRAIN},
+    task: {"queue": queue} for task, queue in TASK_QUEUES.items()
 }
 
 

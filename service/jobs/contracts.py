@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
@@ -27,6 +27,17 @@ TASK_SWEEP = "sagd.sweep"
 QUEUE_RESTORE = "restore"
 QUEUE_TRAIN = "train"
 QUEUES = (QUEUE_RESTORE, QUEUE_TRAIN)
+#: The queue each task is sent to: training on its own, everything else beside the restorations.
+TASK_QUEUES = {
+    TASK_RESTORE: QUEUE_RESTORE,
+    TASK_RESTORE_MANY: QUEUE_RESTORE,
+    TASK_ANALYZE: QUEUE_RESTORE,
+    TASK_WEBHOOK: QUEUE_RESTORE,
+    TASK_SWEEP: QUEUE_RESTORE,
+    TASK_TRAIN: QUEUE_TRAIN,
+}
+
+ItemT = TypeVar("ItemT")
 
 ModelKind = Literal["omission", "band", "full", "standard"]
 
@@ -169,11 +180,17 @@ class BatchPublic(BaseModel):
     result_url: str
 
 
-class JobList(BaseModel):
-    items: list[JobPublic] = Field(description="newest first")
+class Page(BaseModel, Generic[ItemT]):
+    """One page of a listing; the subclasses name the schema (``JobList``, ``BatchList``)."""
+
+    items: list[ItemT] = Field(description="newest first")
     next_before: float | None = Field(
         default=None, description="pass as ?before= for the next page; null on the last page"
     )
+
+
+class JobList(Page[JobPublic]):
+    pass
 
 
 class BatchSummary(BaseModel):
@@ -186,11 +203,8 @@ class BatchSummary(BaseModel):
     result_url: str
 
 
-class BatchList(BaseModel):
-    items: list[BatchSummary] = Field(description="newest first")
-    next_before: float | None = Field(
-        default=None, description="pass as ?before= for the next page; null on the last page"
-    )
+class BatchList(Page[BatchSummary]):
+    pass
 
 
 class CorruptionTypeCreate(_Frozen):

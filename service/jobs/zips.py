@@ -14,6 +14,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import NotRequired, TypedDict, Unpack
 
 from service.jobs.images import ImageRejected, read_header, sniff_format
 
@@ -54,24 +55,18 @@ def _ignored(name: str) -> bool:
     return not parts or parts[0] == "__MACOSX" or any(p.startswith(".") for p in parts)
 
 
-def read_zip_images(
-    data: bytes,
-    *,
-    max_entries: int,
-    max_total_bytes: int,
-    max_member_bytes: int,
-    max_images: int | None = None,
-) -> list[ZipMember]:
+class ZipBounds(TypedDict):
+    """The bounds :func:`iter_zip_images` reads an archive within."""
+
+    max_entries: int
+    max_total_bytes: int
+    max_member_bytes: int
+    max_images: NotRequired[int | None]
+
+
+def read_zip_images(data: bytes, **bounds: Unpack[ZipBounds]) -> list[ZipMember]:
     """The image members of a zip, sorted by name, within the given bounds."""
-    return list(
-        iter_zip_images(
-            data,
-            max_entries=max_entries,
-            max_total_bytes=max_total_bytes,
-            max_member_bytes=max_member_bytes,
-            max_images=max_images,
-        )
-    )
+    return list(iter_zip_images(data, **bounds))
 
 
 def iter_zip_images(

@@ -13,7 +13,6 @@ from sagd_core.restore.gaussian_oracle import (
     WienerEps,
     oracle_model,
     power_law_spectrum,
-    sample_gaussian_images,
 )
 from sagd_core.restore.methods.band_prior import (
     clean_tweedie,
@@ -24,14 +23,9 @@ from sagd_core.restore.methods.band_prior import (
 from sagd_core.samplers.common import predict_x0
 from sagd_core.spectral import NoiseSpec, noise_weights
 from sagd_core.spectral.masks import band_mask
+from tests.core.periodic_case import periodic_band_model, periodic_images
 
 BAND = {"kind": "band_noise", "low": 0.15, "high": 0.3, "gamma": 1.0}
-PERIODIC = {
-    "kind": "periodic",
-    "amplitude": 0.3,
-    "notch_radius": 0.04,
-    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
-}
 
 
 def _band_power(x: np.ndarray, mask: np.ndarray) -> float:
@@ -86,10 +80,7 @@ def test_corruption_ratio_of_band_noise_is_gamma_squared() -> None:
 
 
 def test_constant_magnitude_bins_are_found_and_halve_the_band_error() -> None:
-    corruption = parse_corruption(PERIODIC)
-    spec = corruption.band_spec()
-    clean = 0.3 * sample_gaussian_images(96, 1, 16, 16, seed=3)
-    y = apply_corruption(clean.astype(np.float32), corruption, seed=4).astype(np.float64)
+    spec, clean, y = periodic_images(96, seed=3, corruption_seed=4)
     stats = magnitude_stats(y[:64], spec)
     assert stats is not None and sorted(map(tuple, stats["bins"])) == [(4, 2), (14, 5)]
     # A sinusoid of peak 0.3 at a grid frequency has |F| = 0.3·√(HW)/2 = 2.4 in its bin.
@@ -120,13 +111,8 @@ def test_constant_magnitude_bins_are_found_and_halve_the_band_error() -> None:
 
 
 def test_calibration_records_the_band_statistics_and_restore_uses_them() -> None:
-    corruption = parse_corruption(PERIODIC)
-    spec = corruption.band_spec()
-    model = oracle_model(
-        "band", NoiseSpec(kind="band", band=spec), band=spec, spectrum={"scale": 0.0018}
-    )
-    clean = 0.3 * sample_gaussian_images(40, 1, 16, 16, seed=5)
-    y = apply_corruption(clean.astype(np.float32), corruption, seed=6).astype(np.float64)
+    spec, clean, y = periodic_images(40, seed=5, corruption_seed=6)
+    model = periodic_band_model(spec)
     calib = calibrate_fill_gain(model, y[:32], spec, steps=4, samples=2)
     assert calib["magnitude"] is not None and len(calib["magnitude"]["bins"]) == 2
     assert calib["corruption_ratio"] > 0 and 0.0 <= calib["gain"] <= 1.0

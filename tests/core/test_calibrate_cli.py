@@ -17,38 +17,13 @@ from sagd_core.cli.main import main
 from sagd_core.data import apply_corruption, load_builtin, parse_corruption, write_image
 from sagd_core.restore.models import CALIBRATION_FILE, load_model
 from sagd_core.training.recipes import NAMED_CORRUPTIONS
+from tests.core.recipe_cli import tiny_recipe_argv
 
 FAST = ["--count", "4", "--steps", "2", "--samples", "1", "--threads", "1"]
 
 
 def _train(out: Path, role: str, steps: int) -> Path:
-    assert (
-        main(
-            [
-                "train",
-                "--recipe",
-                role,
-                "--corruption",
-                "periodic",
-                "--data",
-                "digits",
-                "--image-size",
-                "16",
-                "--steps",
-                str(steps),
-                "--batch-size",
-                "4",
-                "--unet",
-                "cpu-tiny",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(tiny_recipe_argv(role, "periodic", out, steps=steps)) == 0
     return out
 
 

@@ -11,20 +11,14 @@ import numpy as np
 import pytest
 
 from sagd_core.calibration.fill import best_candidate, calibrate_fill_gain
-from sagd_core.data import apply_corruption, parse_corruption
 from sagd_core.restore import ModelSet, RestoreRequest, restore
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel
 from sagd_core.restore.request import RestoreSchedule
 from sagd_core.spectral import NoiseSpec, parse_band_spec
+from tests.core.periodic_case import periodic_band_model, periodic_images
 
 BAND = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})
-PERIODIC = {
-    "kind": "periodic",
-    "amplitude": 0.3,
-    "notch_radius": 0.04,
-    "frequencies": [[0.25, 0.125], [-0.125, 0.3125]],
-}
 
 
 def _band_model(calibration: dict[str, float] | None = None) -> LoadedModel:
@@ -65,13 +59,8 @@ def test_best_candidate_is_the_largest_estimated_reduction_first_on_ties() -> No
 
 
 def test_calibration_tries_every_read_level_and_ratio_and_stores_the_best(tmp_path: Path) -> None:
-    corruption = parse_corruption(PERIODIC)
-    spec = corruption.band_spec()
-    model = oracle_model(
-        "band", NoiseSpec(kind="band", band=spec), band=spec, spectrum={"scale": 0.0018}
-    )
-    clean = 0.3 * sample_gaussian_images(12, 1, 16, 16, seed=5)
-    y = apply_corruption(clean.astype(np.float32), corruption, seed=6).astype(np.float64)
+    spec, _, y = periodic_images(12, seed=5, corruption_seed=6)
+    model = periodic_band_model(spec)
     calib = calibrate_fill_gain(
         model, y, spec, steps=6, samples=2, read_levels=(0.1, 0.5), directory=tmp_path
     )

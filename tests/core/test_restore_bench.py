@@ -30,26 +30,16 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _smoke_args(bench: str, out: Path, options: str) -> argparse.Namespace:
+    """``sagd bench BENCH --out OUT OPTIONS`` on the CPU with one thread and no progress bars."""
+    cpu = ["--device", "cpu", "--threads", "1", "--no-progress"]
+    return _parse([bench, "--out", str(out), *options.split(), *cpu])
+
+
 @pytest.mark.slow
 def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    args = _parse(
-        [
-            "restore",
-            "--out",
-            str(tmp_path),
-            "--train-steps",
-            "2",
-            "--test-images",
-            "2",
-            "--calibration-images",
-            "4",
-            "--skip-latency",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--no-progress",
-        ]
+    args = _smoke_args(
+        "restore", tmp_path, "--train-steps 2 --test-images 2 --calibration-images 4 --skip-latency"
     )
     assert args.func(args) == 0
     text = (tmp_path / "results.md").read_text()
@@ -66,24 +56,7 @@ def test_bench_restore_smoke(tmp_path: Path, capsys: pytest.CaptureFixture[str])
 @pytest.mark.slow
 def test_bench_omission_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SAGD_CACHE_DIR", str(tmp_path / "cache"))
-    args = _parse(
-        [
-            "omission",
-            "--out",
-            str(tmp_path),
-            "--train-steps",
-            "2",
-            "--seeds",
-            "2",
-            "--bands",
-            "1",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--no-progress",
-        ]
-    )
+    args = _smoke_args("omission", tmp_path, "--train-steps 2 --seeds 2 --bands 1")
     assert args.func(args) == 0
     data = json.loads((tmp_path / "results.json").read_text())
     band = data["bands"][0]

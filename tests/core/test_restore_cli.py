@@ -15,7 +15,7 @@ from sagd_core.cli.common import CliError
 from sagd_core.data import ImageReadError, read_image, write_image
 from sagd_core.models import unet_preset
 from sagd_core.restore import ModelSet, RestoreRequest, load_model, restore
-from sagd_core.spectral import NoiseSpec, parse_band_spec
+from sagd_core.spectral import BandSpec, NoiseSpec, parse_band_spec
 from sagd_core.training import TrainConfig, train
 
 BAND: dict[str, object] = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
@@ -27,11 +27,36 @@ def _parse(module: object, argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _restore(source: Path, out: Path, *options: str) -> argparse.Namespace:
+    """``sagd restore SOURCE -o OUT OPTIONS --no-progress``."""
+    return _parse(restore_cmd, ["restore", str(source), "-o", str(out), *options, "--no-progress"])
+
+
 def _striped(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     yy, xx = np.mgrid[:h, :w]
     base = 0.5 + 0.2 * np.sin(xx / 9.0) * np.cos(yy / 7.0) + 0.02 * rng.standard_normal((h, w))
     return np.clip(base + 0.15 * np.cos(2 * np.pi * 0.25 * xx), 0, 1).astype(np.float32)
+
+
+def _train_band_model(
+    directory: Path, *, images: int, seed: int, steps: int, batch_size: int, warmup_steps: int = 1
+) -> BandSpec:
+    """Train a cpu-tiny band model of BAND on uniform noise images into ``directory``; the band."""
+    band = parse_band_spec(BAND)
+    config = TrainConfig(
+        model=unet_preset("cpu-tiny", 1),
+        noise=NoiseSpec(kind="band", band=band),
+        band=band,
+        role="band",
+        steps=steps,
+        batch_size=batch_size,
+        warmup_steps=warmup_steps,
+        device="cpu",
+    )
+    data = np.random.default_rng(seed).uniform(-1, 1, (images, 1, 16, 16)).astype(np.float32)
+    train(config, directory, images=data)
+    return band
 
 
 def test_restore_cli_writes_image_and_report(tmp_path: Path) -> None:
@@ -42,22 +67,7 @@ def test_restore_cli_writes_image_and_report(tmp_path: Path) -> None:
     band = tmp_path / "band.json"
     band.write_text(json.dumps(BAND))
     out = tmp_path / "out"
-    args = _parse(
-        restore_cmd,
-        [
-            "restore",
-            str(src),
-            "-o",
-            str(out),
-            "--band",
-            f"@{band}",
-            "--method",
-            "notch",
-            "--bit-depth",
-            "16",
-            "--no-progress",
-        ],
-    )
+    args = _restore(src, out, "--band", f"@{band}", "--method", "notch", "--bit-depth", "16")
     assert args.func(args) == 0
     names = sorted(p.name for p in out.iterdir())
     assert names == ["img0.png", "img0.report.json", "img1.png", "img1.report.json"]
@@ -72,20 +82,7 @@ def test_restore_cli_writes_nothing_when_an_image_fails(tmp_path: Path) -> None:
     write_image(src / "a.png", _striped(), bit_depth=8)
     (src / "b.png").write_bytes(b"not an image at all")
     out = tmp_path / "out"
-    args = _parse(
-        restore_cmd,
-        [
-            "restore",
-            str(src),
-            "-o",
-            str(out),
-            "--band",
-            json.dumps(BAND),
-            "--method",
-            "notch",
-            "--no-progress",
-        ],
-    )
+    args = _restore(src, out, "--band", json.dumps(BAND), "--method", "notch")
     with pytest.raises(ImageReadError, match=r"b\.png"):
         args.func(args)
     assert list(out.iterdir()) == []  # no image, no report, no staging folder
@@ -94,44 +91,16 @@ def test_restore_cli_writes_nothing_when_an_image_fails(tmp_path: Path) -> None:
 def test_restore_cli_auto_band_and_bad_options(tmp_path: Path) -> None:
     write_image(tmp_path / "s.png", _striped(), bit_depth=16)
     out = tmp_path / "out"
-    args = _parse(
-        restore_cmd,
-        [
-            "restore",
-            str(tmp_path / "s.png"),
-            "-o",
-            str(out),
-            "--auto",
-            "--method",
-            "notch",
-            "--no-progress",
-        ],
-    )
+    args = _restore(tmp_path / "s.png", out, "--auto", "--method", "notch")
     assert args.func(args) == 0
     report = json.loads((out / "s.report.json").read_text())
     kinds = [r["kind"] for r in report["band"]["regions"]]
     assert "notch" in kinds and report["analysis"]["regions"]
-    bad = _parse(
-        restore_cmd,
-        [
-            "restore",
-            str(tmp_path / "s.png"),
-            "-o",
-            str(out),
-            "--band",
-            json.dumps(BAND),
-            "--samples",
-            "99",
-            "--no-progress",
-        ],
-    )
+    bad = _restore(tmp_path / "s.png", out, "--band", json.dumps(BAND), "--samples", "99")
     with pytest.raises(CliError, match=r"samples|16"):
         bad.func(bad)
     with pytest.raises(CliError, match="does not exist"):
-        missing = _parse(
-            restore_cmd,
-            ["restore", str(tmp_path / "nope.png"), "-o", str(out), "--auto", "--no-progress"],
-        )
+        missing = _restore(tmp_path / "nope.png", out, "--auto")
         missing.func(missing)
 
 
@@ -158,19 +127,7 @@ def test_analyze_cli_writes_a_spec(tmp_path: Path, capsys: pytest.CaptureFixture
 
 
 def test_restore_with_a_trained_model_directory(tmp_path: Path) -> None:
-    band = parse_band_spec(BAND)
-    config = TrainConfig(
-        model=unet_preset("cpu-tiny", 1),
-        noise=NoiseSpec(kind="band", band=band),
-        band=band,
-        role="band",
-        steps=3,
-        batch_size=4,
-        warmup_steps=1,
-        device="cpu",
-    )
-    images = np.random.default_rng(0).uniform(-1, 1, (8, 1, 16, 16)).astype(np.float32)
-    train(config, tmp_path / "band_model", images=images)
+    band = _train_band_model(tmp_path / "band_model", images=8, seed=0, steps=3, batch_size=4)
     model = load_model(tmp_path / "band_model")
     models = ModelSet.from_models([model])
     assert models.band is model
@@ -179,24 +136,8 @@ def test_restore_with_a_trained_model_directory(tmp_path: Path) -> None:
     assert res.report["out_of_band_residual"] < 1e-5
     out = tmp_path / "out"
     write_image(tmp_path / "x.png", _striped(32, 32))
-    args = _parse(
-        restore_cmd,
-        [
-            "restore",
-            str(tmp_path / "x.png"),
-            "-o",
-            str(out),
-            "--band",
-            json.dumps(BAND),
-            "--model",
-            str(tmp_path / "band_model"),
-            "--steps",
-            "3",
-            "--samples",
-            "2",
-            "--no-progress",
-        ],
-    )
+    model_options = ["--model", str(tmp_path / "band_model"), "--steps", "3", "--samples", "2"]
+    args = _restore(tmp_path / "x.png", out, "--band", json.dumps(BAND), *model_options)
     assert args.func(args) == 0
     assert (out / "x.uncertainty.png").exists()
 
@@ -205,19 +146,9 @@ def test_fill_calibration_sidecar_is_validated(tmp_path: Path) -> None:
     from sagd_core.checkpoint import CheckpointError
     from sagd_core.restore.models import CALIBRATION_FILE
 
-    band = parse_band_spec(BAND)
-    config = TrainConfig(
-        model=unet_preset("cpu-tiny", 1),
-        noise=NoiseSpec(kind="band", band=band),
-        band=band,
-        role="band",
-        steps=1,
-        batch_size=2,
-        warmup_steps=0,
-        device="cpu",
+    band = _train_band_model(
+        tmp_path / "m", images=4, seed=1, steps=1, batch_size=2, warmup_steps=0
     )
-    images = np.random.default_rng(1).uniform(-1, 1, (4, 1, 16, 16)).astype(np.float32)
-    train(config, tmp_path / "m", images=images)
     sidecar = tmp_path / "m" / CALIBRATION_FILE
     for bad in ('{"gain": 3}', '{"gain": "x"}', "[1]", "not json"):
         sidecar.write_text(bad)

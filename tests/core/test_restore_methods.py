@@ -50,6 +50,12 @@ def _clean(seed: int = 3, h: int = H, w: int = W) -> np.ndarray:
     return sample_gaussian_images(1, 1, h, w, seed=seed, **SPECTRUM)[0, 0]
 
 
+def _clean_and_noisy(std: float) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_clean` and a copy with white noise of ``std`` added."""
+    x = _clean()
+    return x, x + std * np.random.default_rng(0).standard_normal(x.shape)
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     return ((x + 1.0) / 2.0).astype(np.float32)
 
@@ -77,9 +83,8 @@ def test_sagd_with_omission_model_and_no_noise_equals_the_notch() -> None:
 
 
 def test_sagd_denoises_trusted_bands_like_the_wiener_filter() -> None:
-    x = _clean()
     s = 0.2
-    y = x + s * np.random.default_rng(0).standard_normal(x.shape)
+    x, y = _clean_and_noisy(s)
     res = restore(
         _unit(y),
         RestoreRequest(band=BAND, method="sagd", steps=20, input_noise_std=s),
@@ -174,9 +179,8 @@ def test_ddnm_keeps_trusted_part_exact_and_fills_the_band() -> None:
 
 
 def test_ddnm_with_declared_noise_denoises_the_trusted_part() -> None:
-    x = _clean()
     s = 0.2
-    y = x + s * np.random.default_rng(0).standard_normal(x.shape)
+    x, y = _clean_and_noisy(s)
     res = restore(
         _unit(y),
         RestoreRequest(band=BAND, method="ddnm", steps=30, samples=4, input_noise_std=s),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ from pydantic import ValidationError
 from sagd_core.cli import restore_cmd
 from sagd_core.cli.common import CliError
 from sagd_core.data import write_image
+from sagd_core.models import unet_preset
 from sagd_core.restore import ModelSet, RestoreRequest, restore
 from sagd_core.restore.errors import RestoreError
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
@@ -24,6 +26,7 @@ from sagd_core.schedule_design.fitted import FittedSchedule
 from sagd_core.schedule_design.heuristics import cosine_alpha_bars
 from sagd_core.schedules import make_schedule
 from sagd_core.spectral import NoiseSpec, parse_band_spec
+from sagd_core.training.config import DataConfig, TrainConfig
 
 BAND = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})
 SPECTRUM = {"scale": 0.002}
@@ -36,6 +39,19 @@ def _band_model():  # type: ignore[no-untyped-def]
 
 def _omission_model():  # type: ignore[no-untyped-def]
     return oracle_model("omission", NoiseSpec(omit=BAND), band=BAND, spectrum=SPECTRUM)
+
+
+def _digits_band_config(count: int | None = None, **training: Any) -> TrainConfig:
+    """A cpu-tiny band model of BAND on 16×16 digits corrupted by band noise in BAND."""
+    corruption = {"kind": "band_noise", "gamma": 1.0, "low": 0.15, "high": 0.3}
+    return TrainConfig(
+        model=unet_preset("cpu-tiny", 1),
+        noise=NoiseSpec(kind="band", band=BAND),
+        band=BAND,
+        role="band",
+        data=DataConfig(source="digits", image_size=16, count=count, corruption=corruption),
+        **training,
+    )
 
 
 def _image(seed: int = 3) -> np.ndarray:
@@ -239,19 +255,11 @@ def test_restore_bench_curve_and_verdicts() -> None:
     import torch
 
     from sagd_core.bench import schedule_restore as rb
-    from sagd_core.models import UNet, unet_preset
+    from sagd_core.models import UNet
     from sagd_core.planning import for_model
     from sagd_core.training.checkpoints import TrainedModel
-    from sagd_core.training.config import DataConfig, TrainConfig
 
-    corruption = {"kind": "band_noise", "gamma": 1.0, "low": 0.15, "high": 0.3}
-    config = TrainConfig(
-        model=unet_preset("cpu-tiny", 1),
-        noise=NoiseSpec(kind="band", band=BAND),
-        band=BAND,
-        role="band",
-        data=DataConfig(source="digits", image_size=16, corruption=corruption),
-    )
+    config = _digits_band_config()
     model = TrainedModel(
         net=UNet(config.model).eval(),
         config=config,
@@ -284,22 +292,9 @@ def test_bench_schedule_restoration_part_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from sagd_core.cli import bench_schedule
-    from sagd_core.models import unet_preset
-    from sagd_core.training import TrainConfig, train
-    from sagd_core.training.config import DataConfig
+    from sagd_core.training import train
 
-    corruption = {"kind": "band_noise", "gamma": 1.0, "low": 0.15, "high": 0.3}
-    config = TrainConfig(
-        model=unet_preset("cpu-tiny", 1),
-        noise=NoiseSpec(kind="band", band=BAND),
-        band=BAND,
-        role="band",
-        data=DataConfig(source="digits", image_size=16, count=16, corruption=corruption),
-        steps=2,
-        batch_size=4,
-        warmup_steps=1,
-        device="cpu",
-    )
+    config = _digits_band_config(count=16, steps=2, batch_size=4, warmup_steps=1, device="cpu")
     train(config, tmp_path / "band")
     parser = argparse.ArgumentParser()
     bench_schedule.register_bench(parser.add_subparsers())

@@ -38,6 +38,18 @@ def reference(kind: str, n: int) -> DDPMScheduler | DDIMScheduler:
     return ref
 
 
+def one_step_inputs(
+    kind: str, step_index: int, *, seed: int
+) -> tuple[DDPMScheduler | DDIMScheduler, torch.Tensor, int, torch.Tensor, float, float]:
+    """Step ``step_index`` of 10: the reference scheduler, x, t, the toy ε, ᾱ and the next ᾱ."""
+    ref = reference(kind, 10)
+    plan = make_schedule("linear").plan(10)
+    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(seed))
+    t = int(ref.timesteps[step_index])
+    eps = toy_model(x, torch.full((2,), float(t)))
+    return ref, x, t, eps, float(plan.alpha_bars[step_index]), plan.alpha_bar_prev(step_index)
+
+
 def test_q_sample_matches_add_noise() -> None:
     sched = make_schedule("linear")
     ref = reference("ddpm", 10)
@@ -52,12 +64,7 @@ def test_q_sample_matches_add_noise() -> None:
 
 @pytest.mark.parametrize("step_index", [0, 5, 9])
 def test_one_ddim_step_matches_reference(step_index: int) -> None:
-    ref = reference("ddim", 10)
-    plan = make_schedule("linear").plan(10)
-    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(2))
-    t = int(ref.timesteps[step_index])
-    eps = toy_model(x, torch.full((2,), float(t)))
-    a, a_prev = float(plan.alpha_bars[step_index]), plan.alpha_bar_prev(step_index)
+    ref, x, t, eps, a, a_prev = one_step_inputs("ddim", step_index, seed=2)
     ours = ddim_step(x, eps, predict_x0(x, eps, a), a, a_prev)
     theirs = ref.step(eps, t, x, eta=0.0).prev_sample
     torch.testing.assert_close(ours, theirs, atol=1e-5, rtol=0)
@@ -65,12 +72,7 @@ def test_one_ddim_step_matches_reference(step_index: int) -> None:
 
 @pytest.mark.parametrize("step_index", [0, 5, 9])
 def test_one_ddpm_step_matches_reference(step_index: int) -> None:
-    ref = reference("ddpm", 10)
-    plan = make_schedule("linear").plan(10)
-    x = torch.randn(SHAPE, generator=torch.Generator().manual_seed(3))
-    t = int(ref.timesteps[step_index])
-    eps = toy_model(x, torch.full((2,), float(t)))
-    a, a_prev = float(plan.alpha_bars[step_index]), plan.alpha_bar_prev(step_index)
+    ref, x, t, eps, a, a_prev = one_step_inputs("ddpm", step_index, seed=3)
     last = step_index == 9
     noise = None if last else torch.randn(SHAPE, generator=torch.Generator().manual_seed(4))
     ours = ddpm_step(x, predict_x0(x, eps, a), a, a_prev, noise)

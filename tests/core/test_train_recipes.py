@@ -16,6 +16,7 @@ from sagd_core.spectral import NoiseSpec, noise_weights
 from sagd_core.spectral.masks import band_mask
 from sagd_core.training import TrainConfig, training_preset
 from sagd_core.training.recipes import NAMED_CORRUPTIONS, corruption_recipes
+from tests.core.recipe_cli import tiny_recipe_argv
 
 
 def _config(capsys: pytest.CaptureFixture[str], *argv: str) -> TrainConfig:
@@ -118,33 +119,7 @@ def test_recipe_bad_input(capsys: pytest.CaptureFixture[str]) -> None:
 @pytest.mark.parametrize("role", ["omission", "band", "full"])
 def test_tiny_recipe_training_run(role: str, tmp_path: Path) -> None:
     out = tmp_path / role
-    assert (
-        main(
-            [
-                "train",
-                "--recipe",
-                role,
-                "--corruption",
-                "band-noise",
-                "--data",
-                "digits",
-                "--image-size",
-                "16",
-                "--steps",
-                "3",
-                "--batch-size",
-                "4",
-                "--unet",
-                "cpu-tiny",
-                "--device",
-                "cpu",
-                "--out",
-                str(out),
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main(tiny_recipe_argv(role, "band-noise", out, steps=3)) == 0
     model = load_model(out)
     assert model.config.role == role and model.meta["step"] == 3
     band = parse_corruption(NAMED_CORRUPTIONS["band-noise"]).band_spec()

@@ -13,19 +13,17 @@ import time
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile
+from fastapi import File, UploadFile
 from fastapi.responses import JSONResponse
 
 from service.api.deps import Caller, Ctx
-from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.submit import accepted, decode_upload, enqueue, get_created, read_upload
 from service.jobs.capabilities import worker_capabilities
 from service.jobs.contracts import TASK_ANALYZE, AnalyzeParams, JobKind
 from service.jobs.images import stored_input
 
-router = APIRouter(
-    prefix="/v1/analyze", tags=["analyze"], responses=error_responses(*V1_ERRORS, 400, 413, 415)
-)
+router = v1_router("analyze", 400, 413, 415)
 
 
 @router.post(

@@ -12,14 +12,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import File, Form, Query, UploadFile
 from fastapi.responses import JSONResponse, Response
 
 from sagd_core.spectral.bands import BandSpec
 from service.api.bands import check_band_for_image
 from service.api.context import AppContext
 from service.api.deps import Before, Caller, Ctx
-from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.routes.restorations import RestoreForm, restore_params
 from service.api.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
 from service.jobs.contracts import (
@@ -33,9 +33,7 @@ from service.jobs.images import stored_input
 from service.jobs.views import batch_public, batch_summary
 from service.jobs.zips import ZipRejected, iter_zip_images
 
-router = APIRouter(
-    prefix="/v1/batches", tags=["batches"], responses=error_responses(*V1_ERRORS, 404)
-)
+router = v1_router("batches", 404)
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-
 from service.api.bands import parse_band
 from service.api.deps import Caller, Ctx
-from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.errors import ApiProblem, error_responses, v1_router
 from service.jobs.contracts import CorruptionTypeCreate, CorruptionTypePublic
 from service.jobs.registry import ConflictError
 
-router = APIRouter(
-    prefix="/v1/corruption-types",
-    tags=["corruption types"],
-    responses=error_responses(*V1_ERRORS, 404),
-)
+router = v1_router("corruption-types", 404, tag="corruption types")
 
 
 @router.post(

@@ -6,15 +6,15 @@ import json
 from typing import Annotated, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from service.api.deps import Before, Caller, Ctx
-from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.errors import ApiProblem, error_responses, v1_router
 from service.jobs.contracts import JobList, JobPublic
 from service.jobs.views import job_public
 
-router = APIRouter(prefix="/v1/jobs", tags=["jobs"], responses=error_responses(*V1_ERRORS, 404))
+router = v1_router("jobs", 404)
 
 Part = Literal["image", "report", "uncertainty"]
 

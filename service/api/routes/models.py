@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from service.api.deps import Caller, Ctx
-from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.errors import ApiProblem, v1_router
 from service.jobs.contracts import ModelPublic
 from service.jobs.registry import ModelNotFoundError
 
-router = APIRouter(
-    prefix="/v1/models", tags=["models"], responses=error_responses(*V1_ERRORS, 400, 404)
-)
+router = v1_router("models", 400, 404)
 
 
 class DefaultVersion(BaseModel):

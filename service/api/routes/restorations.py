@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import APIRouter, Header, Request
+from fastapi import Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import ConfigDict, Field, WithJsonSchema
@@ -16,7 +16,7 @@ from sagd_core.restore.request import RestoreOptions, RestoreSchedule
 from service.api.bands import check_band_for_image, resolve_band
 from service.api.context import AppContext
 from service.api.deps import Caller, Ctx
-from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.submit import (
     accepted,
     admitted,
@@ -39,9 +39,7 @@ from service.jobs.contracts import (
 )
 from service.jobs.images import stored_input
 
-router = APIRouter(
-    prefix="/v1/restorations", tags=["restorations"], responses=error_responses(*V1_ERRORS)
-)
+router = v1_router("restorations")
 
 
 class ImageSize(Protocol):

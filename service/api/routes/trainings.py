@@ -5,14 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, UploadFile
+from fastapi import File, Form, Header, UploadFile
 from fastapi.responses import JSONResponse
 
 from sagd_core.data.builtin import BUILTIN_DATASETS
 from sagd_core.data.corruptions import CorruptionError, parse_corruption
 from service.api.bands import resolve_band
 from service.api.deps import Caller, Ctx
-from service.api.errors import V1_ERRORS, ApiProblem, error_responses
+from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.submit import (
     accepted,
     check_callback,
@@ -24,9 +24,7 @@ from service.api.submit import (
 from service.jobs.contracts import TASK_TRAIN, JobKind, JobPublic, ModelKind, TrainParams
 from service.jobs.zips import ZipRejected, iter_zip_images
 
-router = APIRouter(
-    prefix="/v1/trainings", tags=["trainings"], responses=error_responses(*V1_ERRORS)
-)
+router = v1_router("trainings")
 
 
 @router.post("", status_code=202, response_model=JobPublic, responses=error_responses(400, 413))
