@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml $(LOCK)
 
 install: $(STAMP)
 
-# About 9 minutes on 2 cores (README, "Install and test").
+# About 8 minutes on 2 cores (README, "Install and test").
 test: lint
 	scripts/ensure_browser.sh
 	$(BIN)/python -m pytest -q
