@@ -200,7 +200,10 @@ def test_cpu_inference_path_matches_the_autograd_path(preset: str, size: tuple[i
         also = model(x, t)
     assert fast.is_contiguous() and fast.shape == reference.shape
     scale = reference.detach().abs().max()
-    assert torch.allclose(fast, reference.detach(), atol=1e-5 * float(scale) + 1e-6)
+    # Two float32 conv paths (channels-last vs NCHW) may pick different kernels per CPU; their
+    # rounding differs by ~1e-6 of the scale. 1e-4 leaves room across CPUs and torch builds while a
+    # different function would differ by O(scale).
+    assert torch.allclose(fast, reference.detach(), atol=1e-4 * float(scale))
     assert torch.equal(fast, also)
     # The input is left untouched by the in-place activations.
     x_before = x.clone()
