@@ -213,11 +213,10 @@ class CoreEngine:
     ) -> dict[str, Any]:
         """Train one model version into ``out_dir``; returns its registry metadata."""
         from sagd_core.data.builtin import BUILTIN_DATASETS
-        from sagd_core.data.ranges import to_model_range
-        from sagd_core.data.transforms import hwc_to_chw, resize_and_center_crop, to_channels
         from sagd_core.models import PRESET_NAMES, unet_preset
         from sagd_core.spectral import parse_band_spec
         from sagd_core.training import DataConfig, TrainConfig, TrainProgress, train
+        from sagd_core.training.dataset import prepare_uploaded
         from sagd_core.training.recipes import recipe_noise
 
         if params.dataset is not None and params.dataset not in BUILTIN_DATASETS:
@@ -227,15 +226,9 @@ class CoreEngine:
         try:
             band = parse_band_spec(params.band)
             noise, _, project_trusted = recipe_noise(params.model_kind, band)
-            arrays = None
-            channels = 1
-            if images is not None:
-                channels = 3 if any(i.shape[2] == 3 for i in images) else 1
-                prepared = [
-                    hwc_to_chw(to_channels(resize_and_center_crop(i, params.image_size), channels))
-                    for i in images
-                ]
-                arrays = to_model_range(np.stack(prepared).astype(np.float32))
+            arrays, channels = (
+                prepare_uploaded(images, params.image_size) if images is not None else (None, 1)
+            )
             data = DataConfig(
                 source=params.dataset or "uploaded",
                 image_size=params.image_size,

@@ -122,3 +122,16 @@ def test_presets_are_valid_configs() -> None:
     band = training_preset("digits-band")
     assert band.noise.kind == "band" and band.data.corruption is not None
     assert training_preset("digits-full").data.corruption is None
+
+
+def test_uploaded_images_become_a_training_array() -> None:
+    from sagd_core.training.dataset import prepare_uploaded
+
+    rng = np.random.default_rng(0)
+    gray = [rng.random((20, 30, 1)), rng.random((40, 24, 1))]
+    arrays, channels = prepare_uploaded(gray, 16)
+    assert channels == 1 and arrays.shape == (2, 1, 16, 16) and arrays.dtype == np.float32
+    assert arrays.min() >= -1.0 and arrays.max() <= 1.0
+    mixed, channels = prepare_uploaded([*gray, rng.random((16, 16, 3))], 16)
+    assert channels == 3 and mixed.shape == (3, 3, 16, 16)
+    np.testing.assert_allclose(mixed[0, 0], mixed[0, 2])  # gray is copied to every channel

@@ -159,3 +159,26 @@ def test_band_training_on_a_builtin_dataset_calibrates_the_fill(
     )
     assert "fill_gain" not in meta["scores"]
     assert not (tmp_path / "omission" / CALIBRATION_FILE).exists()
+
+
+def test_a_model_trains_on_uploaded_images(tmp_path: Path) -> None:
+    """An uploaded dataset (decoded images of any size, gray and RGB mixed) trains an RGB model."""
+    from sagd_core.restore.models import load_model
+
+    rng = np.random.default_rng(0)
+    images = [rng.random((20, 28, 1)).astype(np.float32) for _ in range(3)]
+    images.append(rng.random((24, 24, 3)).astype(np.float32))
+    params = TrainParams(
+        model_name="uploaded",
+        band=BAND,
+        model_kind="omission",
+        steps=2,
+        batch_size=2,
+        image_size=16,
+        unet="cpu-tiny",
+    )
+    meta = CoreEngine().train(
+        params, tmp_path / "m", images=images, device="cpu", progress=lambda s, t, v: None
+    )
+    assert meta["kind"] == "omission" and meta["scores"]["steps"] == 2
+    assert load_model(tmp_path / "m").channels == 3
