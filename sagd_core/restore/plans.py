@@ -50,7 +50,12 @@ from sagd_core.planning.fill import check_read, fill_plan_for_model
 from sagd_core.planning.for_model import fitted_plan_for_model
 from sagd_core.restore.errors import RestoreError
 from sagd_core.restore.models import LoadedModel, ModelSet, RolePlans
-from sagd_core.restore.request import RESTORE_SAMPLER, RestoreRequest, RestoreSchedule
+from sagd_core.restore.request import (
+    MODEL_FREE_METHODS,
+    RESTORE_SAMPLER,
+    RestoreRequest,
+    RestoreSchedule,
+)
 from sagd_core.schedule_design.fitted import ScheduleFitError
 from sagd_core.schedule_design.plans import heuristic_plan, plan_from_grid
 from sagd_core.schedules import SamplingPlan
@@ -108,9 +113,9 @@ def resolve_plans(
 ) -> tuple[RolePlans, dict[str, Any] | None]:
     """The ``request.steps``-step plan of every model role present under the request's
     schedule, and the schedule's report entry (None for the models' own schedules with no read
-    level). ``size`` is the size the chains run at (a tile). Nothing for the notch, which uses no
-    model. A schedule that cannot be built for a model raises :class:`RestoreError`."""
-    if request.method == "notch":
+    level). ``size`` is the size the chains run at (a tile). Nothing for the model-free
+    methods. A schedule that cannot be built for a model raises :class:`RestoreError`."""
+    if request.method in MODEL_FREE_METHODS:
         return {}, None
     choice = request.schedule
     h, w = size

@@ -7,8 +7,10 @@ jumps backwards. Whatever the callback raises propagates unchanged: that is how 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sagd_core.samplers.common import StepInfo
+if TYPE_CHECKING:  # the samplers (torch) are only needed by the learned methods
+    from sagd_core.samplers.common import StepInfo
 
 ProgressFn = Callable[[int, int], None]
 

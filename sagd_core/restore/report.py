@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
 
-from sagd_core.restore.fourier import energy_of, half_power, residual_from_power
 from sagd_core.spectral.bands import BandSpec
+from sagd_core.spectral.energy import energy_of, residual_from_power
+from sagd_core.spectral.fft import half_power
 from sagd_core.spectral.masks import MaskReport, band_mask
 
 
@@ -29,14 +29,17 @@ class BandAction:
 
 @dataclass
 class MethodOutcome:
-    """A method's samples (``(K, C, H, W)``, model range) plus what it wants reported."""
+    """A method's samples (``(K, C, H, W)`` float64 numpy, model range) plus what it wants
+    reported."""
 
-    samples: torch.Tensor
+    samples: np.ndarray
     band: BandAction
     trusted: str  # "returned exactly" | "denoised" | "attenuated near the band" | ...
     details: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     stochastic: bool = False
+    #: One action per region of the spec, when the method treats regions differently.
+    regions: list[BandAction] | None = None
 
 
 def region_specs(spec: BandSpec) -> list[BandSpec]:
@@ -44,15 +47,13 @@ def region_specs(spec: BandSpec) -> list[BandSpec]:
     return [spec.model_copy(update={"regions": [r]}) for r in spec.regions]
 
 
-def band_energies(
-    spec: BandSpec, before: torch.Tensor, after: torch.Tensor
-) -> list[dict[str, Any]]:
+def band_energies(spec: BandSpec, before: np.ndarray, after: np.ndarray) -> list[dict[str, Any]]:
     """Per region: energy of the input and of the output under that region's mask."""
     return _band_energies(spec, half_power(before), half_power(after), before.shape[-1])
 
 
 def _band_energies(
-    spec: BandSpec, before: torch.Tensor, after: torch.Tensor, width: int
+    spec: BandSpec, before: np.ndarray, after: np.ndarray, width: int
 ) -> list[dict[str, Any]]:
     """:func:`band_energies` from the two :func:`half_power` spectra."""
     h = before.shape[-2]
@@ -76,8 +77,8 @@ def build_report(
     method: str,
     spec: BandSpec,
     mask_report: MaskReport,
-    y: torch.Tensor,
-    result: torch.Tensor,
+    y: np.ndarray,
+    result: np.ndarray,
     outcome: MethodOutcome,
     request: dict[str, Any],
     channels: int,
@@ -94,11 +95,12 @@ def build_report(
     trusted_bins = (mask == 0).astype(np.float64)
     # Each spectrum once: every energy below is a weighted sum of one of these three.
     power_y, power_result = half_power(y), half_power(result)
-    power_diff = half_power(result.to(torch.float64) - y.to(torch.float64))
+    power_diff = half_power(result - y)
     bands = _band_energies(spec, power_y, power_result, w)
-    for entry in bands:
-        entry["action"] = outcome.band.action
-        entry["reason"] = outcome.band.reason
+    actions = outcome.regions or [outcome.band] * len(bands)
+    for entry, action in zip(bands, actions, strict=True):
+        entry["action"] = action.action
+        entry["reason"] = action.reason
     return {
         "method": method,
         "request": request,

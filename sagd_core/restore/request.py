@@ -17,8 +17,10 @@ from sagd_core.spectral.bands import BandSpec
 if TYPE_CHECKING:
     from sagd_core.schedule_design.fitted import FittedSchedule
 
-Method = Literal["notch", "ddnm", "sagd"]
-METHODS: tuple[Method, ...] = ("notch", "ddnm", "sagd")
+Method = Literal["notch", "classical", "ddnm", "sagd"]
+METHODS: tuple[Method, ...] = ("notch", "classical", "ddnm", "sagd")
+#: Methods that need no model: they run on numpy alone, never import torch.
+MODEL_FREE_METHODS: tuple[Method, ...] = ("notch", "classical")
 Rolloff = Literal["hard", "gaussian", "butterworth"]
 
 ScheduleKind = Literal["model", "linear", "cosine", "fit", "grid"]
@@ -151,6 +153,7 @@ class RestoreRequest(RestoreOptions):
 
 __all__ = [
     "METHODS",
+    "MODEL_FREE_METHODS",
     "RESTORE_SAMPLER",
     "SCHEDULE_KINDS",
     "Method",

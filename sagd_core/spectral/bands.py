@@ -14,6 +14,10 @@ Region kinds (all made symmetric, ``M(f) = M(-f)``):
   Stripes that vary along direction θ put their energy on the line at θ;
 - ``box {fy: [lo, hi], fx: [lo, hi]}``: axis-aligned ``lo ≤ f < hi`` plus its mirror image.
 
+Every region may say what it holds (``"model": "sinusoid" | "stripes" | "noise"``) for the
+classical tier; by default that follows the geometry (a notch holds a sinusoid, a narrow wedge
+along an axis holds stripes, anything else band-limited noise).
+
 Units: ``cycles/pixel`` (default) or ``cycles/image`` (``cycles/pixel = cycles/image / N`` per
 axis, N = H for fy and W for fx). ``radius: normalized`` measures radii as ``r / (√2/2)`` (P1's
 convention); it is only meaningful in cycles/pixel.
@@ -34,8 +38,19 @@ MAX_REGIONS = 64
 _MAX_CYCLES_PER_IMAGE = 65_536.0
 
 
+#: What a region holds, for the classical tier (``None``: follow the geometry).
+RegionModel = Literal["sinusoid", "stripes", "noise"]
+
+
 class _Region(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
+
+    model: RegionModel | None = Field(
+        default=None,
+        exclude_if=lambda v: v is None,  # a spec without it reads (and dumps) as before
+        description="what the region holds: 'sinusoid' (periodic interference), 'stripes' "
+        "(row/column offsets) or 'noise' (band-limited noise); default: from the geometry",
+    )
 
 
 class RadialRange(BaseModel):

@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, int]] = [
     ("sagd_core.analysis", 10),  # band detection (needs restore.inputs / errors)
     ("sagd_core.restore.methods", 11),
     ("sagd_core.restore.plans", 12),
+    ("sagd_core.restore.learned", 12),  # the learned methods on a device (torch)
     ("sagd_core.restore.engine", 12),
     ("sagd_core.calibration", 13),  # calls restore()
     ("sagd_core.bench", 14),

@@ -12,6 +12,7 @@ from sagd_core.restore import BandError, RestoreError, RestoreRequest, restore
 from sagd_core.restore.fourier import rfft2
 from sagd_core.restore.methods.notch import notch_gain
 from sagd_core.spectral import band_mask, parse_band_spec
+from sagd_core.spectral.bands import BandSpec, Wedge
 
 ANNULUS = parse_band_spec({"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]})
 NOTCHES = parse_band_spec(
@@ -177,13 +178,13 @@ def test_report_energies_match_full_grid_numpy_sums(shape: tuple[int, int, int])
     y = rng.standard_normal(shape)
     result = y + 0.1 * rng.standard_normal(shape)
     c, h, w = shape
-    outcome = MethodOutcome(torch.as_tensor(result)[None], BandAction("omitted", "test"), "x")
+    outcome = MethodOutcome(result[None], BandAction("omitted", "test"), "x")
     report = build_report(
         method="notch",
         spec=NOTCHES,
         mask_report=check_spec_for_shape(NOTCHES, h, w),
-        y=torch.as_tensor(y),
-        result=torch.as_tensor(result),
+        y=y,
+        result=result,
         outcome=outcome,
         request={},
         channels=c,
@@ -209,3 +210,18 @@ def test_report_energies_match_full_grid_numpy_sums(shape: tuple[int, int, int])
         sub_mask = band_mask(NOTCHES.model_copy(update={"regions": [sub]}), h, w, half=False)
         assert entry["energy_before"] == pytest.approx(energy(y, sub_mask), rel=1e-9)
         assert entry["energy_after"] == pytest.approx(energy(result, sub_mask), rel=1e-9)
+
+
+@pytest.mark.parametrize("rolloff", ["gaussian", "butterworth"])
+def test_a_rolloff_never_attenuates_dc_or_its_neighbourhood(rolloff: str) -> None:
+    """A wedge through the origin with a smooth roll-off keeps the image mean and the lowest
+    frequencies (it used to dim the whole image: 19.4 dB against 26.0 dB unchanged)."""
+    n = 64
+    spec = BandSpec(regions=[Wedge(angle_deg=0, tolerance_deg=2, low=1.5 / n, high=1.0)])
+    gain = notch_gain(spec, n, n, rolloff)  # type: ignore[arg-type]
+    assert gain[0, 0] == 1.0
+    r = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :])
+    assert np.all(gain[(r > 0) & (r < 0.75 / n)] == 1.0)
+    image = 0.3 + 0.4 * np.random.default_rng(0).random((n, n))
+    out = restore(image, RestoreRequest(band=spec, method="notch", notch_rolloff=rolloff))  # type: ignore[arg-type]
+    assert float(out.unclipped.mean()) == pytest.approx(float(image.mean()), abs=1e-6)  # float32

@@ -132,7 +132,7 @@ def run_ddnm(
         trusted = f"denoised by the full model (declared noise std {s})"
     tracker.finish()
     return MethodOutcome(
-        samples=samples,
+        samples=samples.to(torch.float64).cpu().numpy(),
         band=BandAction("filled", "DDNM null-space sampling with the full-support model"),
         trusted=trusted,
         details={

@@ -13,7 +13,9 @@ The gain ``g(f)`` multiplies the spectrum of every channel:
   ``n = 2``).
 
 Smooth roll-offs ring less but also attenuate trusted content near the band (reported as the
-out-of-band residual). ``δ`` defaults to the spec's softness, or 1.5 frequency bins.
+out-of-band residual). They never attenuate DC and its neighbourhood: bins closer to DC than half
+the band's distance from it keep gain 1 (a raised cosine joins the roll-off beyond). ``δ``
+defaults to the spec's softness, or 1.5 frequency bins.
 """
 
 from __future__ import annotations
@@ -25,14 +27,13 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 from scipy import ndimage
 
+from sagd_core.restore.progress import Progress
+from sagd_core.restore.report import BandAction, MethodOutcome
 from sagd_core.spectral.bands import BandSpec
+from sagd_core.spectral.fft import apply_gain
 from sagd_core.spectral.masks import band_mask
 
 if TYPE_CHECKING:
-    import torch
-
-    from sagd_core.restore.progress import Progress
-    from sagd_core.restore.report import MethodOutcome
     from sagd_core.restore.request import RestoreRequest
 
 Rolloff = Literal["hard", "gaussian", "butterworth"]
@@ -60,6 +61,18 @@ def _distance_to_stop(stop_full: np.ndarray, reach: float) -> np.ndarray:
     return np.asarray(dist)[pad_y : pad_y + h, pad_x : pad_x + w]
 
 
+def _near_dc_protection(reach: float, height: int, width: int) -> np.ndarray:
+    """1 on the bins closer to DC than half the band's distance ``reach`` from DC, falling
+    (raised cosine) to 0 at ``reach``: a roll-off never attenuates the mean and the lowest
+    frequencies next to it (a wedge through the origin would otherwise dim the whole image)."""
+    if not math.isfinite(reach) or reach <= 0:
+        return np.zeros((height, width))
+    fy = np.fft.fftfreq(height)[:, None]
+    fx = np.fft.fftfreq(width)[None, :]
+    t = np.clip((np.hypot(fy, fx) - reach / 2) / (reach / 2), 0.0, 1.0)
+    return 0.5 * (1.0 + np.cos(np.pi * t))
+
+
 @lru_cache(maxsize=64)
 def _gain_cached(key: str, height: int, width: int, rolloff: str, delta: float) -> np.ndarray:
     spec = BandSpec.model_validate_json(key)
@@ -74,6 +87,7 @@ def _gain_cached(key: str, height: int, width: int, rolloff: str, delta: float) 
                 full = 1.0 - np.exp(-(d**2) / (2.0 * delta**2))
             else:
                 full = 1.0 / (1.0 + (delta / d) ** (2 * BUTTERWORTH_ORDER))
+        full = np.maximum(full, _near_dc_protection(d[0, 0], height, width))
         full = np.where(stop, 0.0, full)
         gain = np.ascontiguousarray(full[:, : width // 2 + 1])
     gain.setflags(write=False)
@@ -97,17 +111,12 @@ def notch_gain(
     return _gain_cached(spec.cache_key(), height, width, rolloff, float(delta))
 
 
-def run_notch(
-    y: torch.Tensor, request: RestoreRequest, h: int, w: int, progress: Progress
-) -> MethodOutcome:
-    """The notch method: the band set to zero (or attenuated by a roll-off); no model."""
-    # Imported here so that the gains above stay importable without torch (fast start-up of
-    # the classical paths); the method itself works on torch tensors.
-    from sagd_core.restore.fourier import apply_gain
-    from sagd_core.restore.report import BandAction, MethodOutcome
-
+def run_notch(y: np.ndarray, request: RestoreRequest, progress: Progress) -> MethodOutcome:
+    """The notch method on ``y`` ``(1, C, H, W)`` (model range): the band set to zero (or
+    attenuated by a roll-off); no model, no torch."""
+    h, w = y.shape[-2:]
     gain = notch_gain(request.band, h, w, request.notch_rolloff, rolloff_width=request.notch_width)
-    out = apply_gain(y, y.new_tensor(gain))
+    out = apply_gain(y, gain)
     progress.advance()
     hard = request.notch_rolloff == "hard"
     warnings = (

@@ -366,7 +366,7 @@ def run_sagd(
         else ("returned exactly" if s == 0 else "returned as given (not denoised)")
     )
     return MethodOutcome(
-        samples=samples,
+        samples=samples.to(torch.float64).cpu().numpy(),
         band=band,
         trusted=trusted,
         details=details,

@@ -1,0 +1,150 @@
+"""The classical tier (``method="classical"``): each band region handled by the estimator that
+fits what it holds, no model and no torch.
+
+Order: sinusoids are fitted and subtracted first (they leak everywhere), then stripe profiles
+(inside their wedge), then band-limited noise and any declared broadband noise are Wiener-filtered
+together (:mod:`~.wiener`). Which estimator each region gets, and why, is decided by
+:mod:`~.kinds` and stated per region in the report.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from sagd_core.restore.methods.classical.guard import ProbeVerdict, check_noise_region
+from sagd_core.restore.methods.classical.kinds import RegionPlan, plan_region
+from sagd_core.restore.methods.classical.sinusoid import Component, fit_sinusoids
+from sagd_core.restore.methods.classical.stripes import stripe_profile
+from sagd_core.restore.methods.classical.wiener import estimate_noise, wiener_denoise
+from sagd_core.restore.report import BandAction, MethodOutcome, region_specs
+from sagd_core.spectral.bands import BandSpec
+from sagd_core.spectral.fft import apply_gain, rfft2
+from sagd_core.spectral.grid import full_from_half
+from sagd_core.spectral.masks import band_mask
+
+if TYPE_CHECKING:
+    from sagd_core.restore.progress import Progress
+    from sagd_core.restore.request import RestoreRequest
+
+_ACTIONS = {"sinusoid": "subtracted", "stripes": "subtracted", "noise": "denoised"}
+
+
+def plan_regions(request: RestoreRequest) -> list[RegionPlan]:
+    """The estimator of every region of the request's band, in the spec's order."""
+    return [plan_region(i, region) for i, region in enumerate(request.band.regions)]
+
+
+def _guard_noise_regions(
+    x: np.ndarray,
+    regions: dict[int, np.ndarray],
+    subs: list[BandSpec],
+    band_half: np.ndarray,
+    noise_std: float,
+) -> tuple[dict[int, ProbeVerdict | None], dict[int, np.ndarray]]:
+    """Probe every noise region (:mod:`~.guard`); the losers move from ``regions`` to the
+    returned fallback (they get the notch)."""
+    if not regions:
+        return {}, {}
+    h, w = x.shape[-2:]
+    power = np.abs(rfft2(x)) ** 2
+    _, estimate = estimate_noise(power, regions, band_half, noise_std**2, w)
+    band_full = full_from_half(band_half, w)
+    verdicts: dict[int, ProbeVerdict | None] = {}
+    fallback: dict[int, np.ndarray] = {}
+    for index in list(regions):
+        region_full = band_mask(subs[index], h, w, half=False)
+        verdict = check_noise_region(x, region_full, band_full, estimate.levels[index], noise_std)
+        verdicts[index] = verdict
+        if verdict is not None and not verdict.estimator_wins:
+            fallback[index] = regions.pop(index)
+    return verdicts, fallback
+
+
+def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) -> MethodOutcome:
+    """The classical tier on ``y`` ``(1, C, H, W)`` (model range); one deterministic sample."""
+    x = np.array(y[0], dtype=np.float64)
+    h, w = x.shape[-2:]
+    plans = plan_regions(request)
+    subs = region_specs(request.band)
+    band_full = band_mask(request.band, h, w, half=False) > 0
+    region_details: list[dict[str, object]] = []
+    details: dict[str, object] = {"regions": region_details, "order": "sinusoids, stripes, noise"}
+    warnings: list[str] = []
+    actions: list[BandAction] = []
+
+    sinusoids = {
+        p.index: band_mask(subs[p.index], h, w, half=False) > 0
+        for p in plans
+        if p.kind == "sinusoid"
+    }
+    components: list[Component] = []
+    if sinusoids:
+        # The image without the sinusoid regions: the envelope of a multiplicative screen.
+        envelope = apply_gain(x, 1.0 - band_mask(request.band, h, w))
+        envelope -= envelope.mean(axis=(1, 2), keepdims=True)
+        field, components, found_warnings = fit_sinusoids(x, sinusoids, band_full, envelope)
+        x = x - field
+        warnings += found_warnings
+        progress.advance(len(sinusoids))
+    for plan in plans:
+        if plan.kind == "stripes" and plan.axis is not None:
+            profile = stripe_profile(x, plan.axis)
+            x = x - apply_gain(profile, band_mask(subs[plan.index], h, w))
+            progress.advance()
+    noise_regions = {p.index: band_mask(subs[p.index], h, w) for p in plans if p.kind == "noise"}
+    noise_std = request.input_noise_std
+    band_half = band_mask(request.band, h, w)
+    verdicts, fallback = _guard_noise_regions(x, noise_regions, subs, band_half, noise_std)
+    estimate = None
+    if noise_regions or noise_std > 0:
+        x, estimate = wiener_denoise(x, noise_regions, band_half, noise_std)
+    for index in fallback:
+        x = apply_gain(x, 1.0 - band_mask(subs[index], h, w))
+        warnings.append(
+            f"regions[{index}]: the Wiener filter lost to the notch on a probe band next to it "
+            "(no signal to keep there): the region is set to zero"
+        )
+    progress.finish()
+
+    for plan in plans:
+        entry: dict[str, object] = {"index": plan.index, "estimator": plan.kind, "why": plan.reason}
+        if plan.kind == "sinusoid":
+            entry["components"] = [c.describe() for c in components if c.region == plan.index]
+        if plan.kind == "noise":
+            verdict = verdicts.get(plan.index)
+            entry["probe"] = None if verdict is None else verdict.describe()
+            if estimate is not None and plan.index in estimate.band_std:
+                entry["noise_std"] = estimate.band_std[plan.index]
+        region_details.append(entry)
+        if plan.index in fallback:
+            entry["estimator"] = "notch"
+            actions.append(BandAction("omitted", "fallback: the probe band favoured the notch"))
+        else:
+            actions.append(BandAction(_ACTIONS[plan.kind], plan.reason))
+    if noise_std > 0:
+        details["broadband_noise"] = f"Wiener-filtered for the declared std {noise_std:g}"
+    if request.samples > 1:
+        warnings.append("the classical tier is deterministic: samples > 1 gives no uncertainty map")
+    kinds = sorted({p.kind for p in plans})
+    trusted = (
+        f"denoised (declared noise std {noise_std:g})"
+        if noise_std > 0
+        else (
+            "corrected only by the fitted sinusoids' leakage"
+            if "sinusoid" in kinds
+            else "returned exactly"
+        )
+    )
+    return MethodOutcome(
+        samples=x[None],
+        band=BandAction("estimated", "classical estimators per region: " + ", ".join(kinds)),
+        trusted=trusted,
+        details=details,
+        warnings=warnings,
+        regions=actions,
+    )
+
+
+__all__ = ["plan_regions", "run_classical"]
