@@ -30,6 +30,7 @@ from uuid import UUID
 
 from celery.exceptions import SoftTimeLimitExceeded
 
+from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.jobs.contracts import AnalyzeParams, ModelRef, RestoreParams, TrainParams
 from service.jobs.images import decode_image, encode_png, read_png
 from service.jobs.jobstore import Claim
@@ -290,7 +291,7 @@ def restore_body(
     folder, image = read_restore_input(ctx, uid)
     models: list[Any] = []
     used: dict[str, Any] = {}
-    if params.method != "notch":
+    if params.method not in MODEL_FREE_METHODS:
         refs = params.models or [ModelRef(name=ctx.settings.default_model)]
         for ref in refs:
             version, model = ctx.cache.get(ref.name, ref.version)

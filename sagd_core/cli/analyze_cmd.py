@@ -16,18 +16,20 @@ from pydantic import ValidationError
 from tqdm import tqdm
 
 from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image, combine_analyses
-from sagd_core.cli.common import CliError, add_common
-from sagd_core.data import list_image_files, read_image
+from sagd_core.cli.common import CliError, add_command, image_inputs
+from sagd_core.data import read_image
 from sagd_core.data.image_files import write_bytes_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "analyze",
-        help="detect corrupted frequency bands; print a band spec",
-        description="Power spectrum, power-law trend, and the peaks (periodic interference), "
-        "lines (stripes) and rings (band-limited noise) standing above it, as a band spec.",
-    )
+    add_command(sub, "analyze", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """detect corrupted frequency bands; print a band spec
+
+    Power spectrum, power-law trend, and the peaks (periodic interference), lines (stripes)
+    and rings (band-limited noise) standing above it, as a band spec."""
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", "-o", type=Path, help="write the band spec JSON here")
     p.add_argument("--report", type=Path, help="write the full analysis JSON here")
@@ -38,11 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=0.5,
         help="folder: keep regions found in at least this share of the images",
     )
-    p.add_argument("--peak-db", type=float, default=AnalyzeConfig().peak_db)
-    p.add_argument("--line-db", type=float, default=AnalyzeConfig().line_db)
-    p.add_argument("--annulus-db", type=float, default=AnalyzeConfig().annulus_db)
-    add_common(p)
-    p.set_defaults(func=run)
+    defaults = AnalyzeConfig()
+    for flag in ("peak", "line", "annulus"):
+        p.add_argument(f"--{flag}-db", type=float, default=getattr(defaults, f"{flag}_db"))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,14 +59,7 @@ def run(args: argparse.Namespace) -> int:
         ) from exc
     if not 0.0 < args.min_support <= 1.0:
         raise CliError("--min-support must be in (0, 1]")
-    if args.input.is_dir():
-        files = list_image_files(args.input)
-        if not files:
-            raise CliError(f"{args.input} holds no PNG, JPEG or TIFF image")
-    elif args.input.is_file():
-        files = [args.input]
-    else:
-        raise CliError(f"{args.input} does not exist")
+    files = image_inputs(args.input)
     analyses = []
     per_image: list[dict[str, Any]] = []
     for file in tqdm(files, desc="analyze", unit="image", disable=args.no_progress):

@@ -7,21 +7,25 @@ import argparse
 from sagd_core.cli import (
     bench_latency,
     bench_omission,
+    bench_real,
     bench_restore,
     bench_schedule,
     bench_train,
 )
+from sagd_core.cli.common import add_command, add_sub_commands
 
-BENCHES = (bench_train, bench_restore, bench_omission, bench_schedule, bench_latency)
+BENCHES = (bench_train, bench_restore, bench_omission, bench_schedule, bench_latency, bench_real)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="run a benchmark",
-        description="Benchmarks. Each prints "
-        "the machine it ran on and a markdown table for docs/BENCHMARKS.md.",
-    )
-    bench_sub = p.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    add_command(sub, "bench", _benches, common=False)
+
+
+def _benches(p: argparse.ArgumentParser) -> None:
+    """run a benchmark
+
+    Benchmarks. Each prints the machine it ran on and a markdown table for
+    docs/BENCHMARKS.md."""
+    bench_sub = add_sub_commands(p, "bench", "BENCH")
     for module in BENCHES:
         module.register_bench(bench_sub)

@@ -7,19 +7,19 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
-
-from sagd_core.bench.latency import markdown, measure_latency
-from sagd_core.cli.common import CliError, add_common
+from sagd_core.cli.common import CliError, add_command, field_option
 from sagd_core.cli.environment import describe_environment
-from sagd_core.models import PRESET_NAMES
-from sagd_core.training import resolve_device
+from sagd_core.restore.request import RestoreOptions
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "latency", help="restoration latency and sampler overhead", description=__doc__
-    )
+    add_command(sub, "latency", _arguments, run, description=__doc__)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """restoration latency and sampler overhead"""
+    from sagd_core.models import PRESET_NAMES
+
     p.add_argument("--unet", choices=PRESET_NAMES, default="cpu-tiny")
     p.add_argument("--size", type=int, default=256, help="image side (RGB)")
     p.add_argument(
@@ -30,20 +30,24 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--estimator",
-        choices=["mean", "sample"],
         action="append",
-        help="repeatable (default: mean)",
+        **field_option(
+            RestoreOptions, "estimator", default=None, help="repeatable (default: mean)"
+        ),
     )
     p.add_argument("--samples", type=int, default=1)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
     p.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     p.add_argument("--json", action="store_true", help="also print the raw results as JSON")
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sagd_core.bench.latency import markdown, measure_latency
+    from sagd_core.training import resolve_device
+
     if not 16 <= args.size <= 4096 or args.rounds < 1 or args.threads < 1:
         raise CliError("need 16 ≤ --size ≤ 4096, --rounds ≥ 1, --threads ≥ 1")
     torch.set_num_threads(args.threads)

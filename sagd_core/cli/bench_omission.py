@@ -12,30 +12,30 @@ import json
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
 from sagd_core.bench.figures import image_grid
-from sagd_core.bench.omission_lib import (
-    P1_FID,
-    PRESETS,
-    BandResult,
-    reference_scores,
-    run_band,
-    summarize,
-)
-from sagd_core.cli.common import CliError, add_common, add_preset_options
-from sagd_core.cli.environment import describe_environment
+from sagd_core.cli.common import CliError, add_command, add_preset_options
+from sagd_core.cli.environment import start_preset_bench
 from sagd_core.data import write_image
 from sagd_core.data.image_files import write_bytes_atomic
-from sagd_core.training import TrainProgress, resolve_device
+
+if TYPE_CHECKING:
+    from sagd_core.bench.omission_lib import BandResult
+    from sagd_core.training import TrainProgress
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("omission", help="P1's selective-omission experiment on digits")
+    add_command(sub, "omission", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """P1's selective-omission experiment on digits"""
+    from sagd_core.bench.omission_lib import PRESETS
+
     add_preset_options(p, PRESETS, Path("bench-out/omission"))
     p.add_argument("--train-steps", type=int, help="override the preset's training steps")
     p.add_argument("--seeds", type=int, help="number of training seeds (≥ 2 recommended)")
@@ -48,8 +48,6 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--no-clip", action="store_true", help="do not clamp x̂₀ to [-1, 1] while sampling"
     )
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def _ms(values: list[float]) -> str:
@@ -59,6 +57,16 @@ def _ms(values: list[float]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sagd_core.bench.omission_lib import (
+        P1_FID,
+        PRESETS,
+        reference_scores,
+        run_band,
+        summarize,
+    )
+
     started = time.perf_counter()
     preset = PRESETS[args.preset]
     if args.train_steps is not None:
@@ -75,12 +83,8 @@ def run(args: argparse.Namespace) -> int:
         preset = replace(preset, clip=False)
     if args.threads is not None:
         torch.set_num_threads(max(args.threads, 1))
-    device = resolve_device(args.device)
-    env = describe_environment(device)
-    print(env)
-    print(f"preset {preset.name}: {preset}")
     out: Path = args.out
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    device, env = start_preset_bench(args.device, preset, out)
     total_steps = len(preset.bands) * len(preset.train_seeds) * 2 * preset.train_steps
     bar = tqdm(total=total_steps, desc="train", unit="step", disable=args.no_progress)
 

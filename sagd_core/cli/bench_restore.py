@@ -12,35 +12,30 @@ import argparse
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from sagd_core.bench.detection import evaluate_detection
 from sagd_core.bench.figures import image_grid, line_chart, log_spectrum
-from sagd_core.bench.restore_lib import (
-    METHODS,
-    PRESETS,
-    SettingResult,
-    TrainedSet,
-    evaluate_setting,
-    measure_latency,
-    slug,
-    test_set,
-    train_models,
-)
-from sagd_core.cli.common import CliError, add_common, add_preset_options
-from sagd_core.cli.environment import describe_environment
+from sagd_core.cli.common import CliError, add_command, add_preset_options
+from sagd_core.cli.environment import start_preset_bench
 from sagd_core.data import load_builtin, parse_corruption, write_image
 from sagd_core.data.image_files import write_bytes_atomic
-from sagd_core.metrics import radial_power
-from sagd_core.training import TrainProgress, resolve_device
+
+if TYPE_CHECKING:
+    from sagd_core.bench.restore_lib import SettingResult, TrainedSet
+    from sagd_core.training import TrainProgress
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("restore", help="restoration quality, detection and latency")
+    add_command(sub, "restore", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """restoration quality, detection and latency"""
+    from sagd_core.bench.restore_lib import PRESETS
+
     add_preset_options(p, PRESETS, Path("bench-out/restore"))
     p.add_argument(
         "--train-steps", type=int, help="override the preset's training steps (every role)"
@@ -52,8 +47,6 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
         help="override the preset's count of held-out images that calibrate the fill (at least 2)",
     )
     p.add_argument("--skip-latency", action="store_true")
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def _fmt(v: float, spread: float | None = None) -> str:
@@ -62,6 +55,8 @@ def _fmt(v: float, spread: float | None = None) -> str:
 
 
 def _setting_table(res: SettingResult) -> list[str]:
+    from sagd_core.bench.restore_lib import METHODS
+
     lines = [
         "| method | PSNR | PSNR in-band | PSNR out-of-band | SSIM | SSIM in | SSIM out | s/image |",
         "|---|---|---|---|---|---|---|---|",
@@ -101,6 +96,9 @@ def _calibration_note(trained: TrainedSet, noise_std: float) -> str:
 def _figures(
     out: Path, name: str, clean: np.ndarray, corrupted: np.ndarray, res: SettingResult
 ) -> list[str]:
+    from sagd_core.bench.restore_lib import METHODS, slug
+    from sagd_core.metrics import radial_power
+
     n = min(4, len(clean))
     cols = ["clean", "input", *METHODS[1:]]
     sets = [clean, corrupted, *(res.examples[m] for m in METHODS[1:])]
@@ -131,6 +129,8 @@ def _figures(
 
 
 def _detection(preset_images: int, seed: int) -> dict[str, Any]:
+    from sagd_core.bench.detection import evaluate_detection
+
     out: dict[str, Any] = {}
     for dataset, size in (("natural", 96), ("digits", 32)):
         images = load_builtin(dataset, image_size=size, split="test", count=preset_images)
@@ -149,6 +149,17 @@ def _detection(preset_images: int, seed: int) -> dict[str, Any]:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sagd_core.bench.restore_lib import (
+        METHODS,
+        PRESETS,
+        evaluate_setting,
+        measure_latency,
+        test_set,
+        train_models,
+    )
+
     started = time.perf_counter()
     preset = PRESETS[args.preset]
     overrides: dict[str, Any] = {}
@@ -169,12 +180,8 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise CliError("--threads must be at least 1")
         torch.set_num_threads(args.threads)
-    device = resolve_device(args.device)
-    env = describe_environment(device)
-    print(env)
-    print(f"preset {preset.name}: {preset}")
     out: Path = args.out
-    (out / "figures").mkdir(parents=True, exist_ok=True)
+    device, env = start_preset_bench(args.device, preset, out)
     results: dict[str, Any] = {"environment": env, "preset": preset.name, "settings": []}
     md = [f"## sagd bench restore --preset {preset.name}", "", "```", env, "```", ""]
     train_bar = tqdm(total=0, desc="train", unit="step", disable=args.no_progress)

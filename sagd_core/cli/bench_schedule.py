@@ -16,20 +16,18 @@ from __future__ import annotations
 import argparse
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from sagd_core.bench import schedule_gaussian as gb
-from sagd_core.bench import schedule_model as mb
-from sagd_core.bench import schedule_restore as rb
 from sagd_core.bench.plot import Series, line_chart, save_png, tile
-from sagd_core.cli.common import CliError, add_common
+from sagd_core.cli.common import CliError, add_command
 from sagd_core.cli.environment import describe_environment
-from sagd_core.schedule_design.heuristics import cosine_alpha_bars
-from sagd_core.schedule_design.spectrum import estimate_spectrum
-from sagd_core.schedules import make_schedule
 from sagd_core.spectral import NoiseSpec
+
+if TYPE_CHECKING:
+    from sagd_core.bench import schedule_gaussian as gb
+    from sagd_core.bench import schedule_model as mb
 
 TABLE_STEPS = (5, 10, 20, 50)
 FITTED_STEPS = (3, 5, 7, 10, 13, 17, 20, 50)
@@ -68,12 +66,18 @@ def _add_step_counts(
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
+    add_command(
+        sub,
         "schedule",
-        help="heuristic vs fitted sampling schedules",
+        _arguments,
+        run,
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """heuristic vs fitted sampling schedules"""
     p.add_argument("--out", type=Path, default=Path("bench-out/schedule"), help="PNG folder")
     p.add_argument("--skip-gaussian", action="store_true", help="skip part (a)")
     p.add_argument(
@@ -132,8 +136,6 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def _slug(text: str) -> str:
@@ -144,7 +146,9 @@ def _slug(text: str) -> str:
 
 
 def _gaussian_cases() -> list[gb.GaussianCase]:
+    from sagd_core.bench import schedule_gaussian as gb
     from sagd_core.data import load_builtin
+    from sagd_core.schedule_design.spectrum import estimate_spectrum
 
     plw = NoiseSpec(kind="plw", alpha=-0.5)
     digits = estimate_spectrum(load_builtin("digits", image_size=16))
@@ -157,6 +161,10 @@ def _gaussian_cases() -> list[gb.GaussianCase]:
 
 
 def _plot_case(result: gb.CaseResult, out: Path) -> list[Path]:
+    from sagd_core.bench import schedule_gaussian as gb
+    from sagd_core.schedule_design.heuristics import cosine_alpha_bars
+    from sagd_core.schedules import make_schedule
+
     n = PLOT_STEPS
     schedule = make_schedule("linear")
     grids = {
@@ -219,6 +227,8 @@ def _plot_case(result: gb.CaseResult, out: Path) -> list[Path]:
 
 
 def run_gaussian(args: argparse.Namespace) -> None:
+    from sagd_core.bench import schedule_gaussian as gb
+
     print("\n## (a) Gaussian data, closed form (pixel-space W2², lower is better)\n")
     print(
         "Linear = the linear schedule's N-step plan (T = 1000, leading spacing); cosine = the "
@@ -247,6 +257,8 @@ def run_gaussian(args: argparse.Namespace) -> None:
 
 
 def _plot_model(result: mb.ModelResult, out: Path) -> Path:
+    from sagd_core.bench import schedule_model as mb
+
     panels = []
     for metric in mb.METRICS:
         if not all(metric in m for ms in result.metrics.values() for m in ms.values()):
@@ -270,6 +282,7 @@ def _plot_model(result: mb.ModelResult, out: Path) -> Path:
 
 
 def run_models(args: argparse.Namespace) -> None:
+    from sagd_core.bench import schedule_model as mb
     from sagd_core.training import load_trained_model
 
     samplers = args.model_sampler or ["ddim"]
@@ -348,6 +361,7 @@ def run_models(args: argparse.Namespace) -> None:
 
 
 def run_restore_models(args: argparse.Namespace) -> None:
+    from sagd_core.bench import schedule_restore as rb
     from sagd_core.restore import load_model
 
     print("\n## (b) Trained models: restoration PSNR vs N (higher is better)\n")
@@ -401,6 +415,8 @@ def run_restore_models(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
     if args.num_samples < 2 or args.batch_size < 1:
         raise CliError("--num-samples must be ≥ 2 and --batch-size ≥ 1")
     if args.restore_images < 1 or args.restore_samples < 1:

@@ -9,29 +9,34 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
+from sagd_core.cli.common import add_command, add_device_options
 from sagd_core.cli.environment import describe_environment
-from sagd_core.diffusion import eps_loss
-from sagd_core.models import PRESET_NAMES, UNet, count_parameters, unet_preset
-from sagd_core.schedules import make_schedule
-from sagd_core.spectral import NoiseSpec, parse_band_spec
-from sagd_core.spectral.operator import SpectralNoise
-from sagd_core.training import resolve_device
+
+if TYPE_CHECKING:
+    import torch
+
+    from sagd_core.models import UNet
+    from sagd_core.spectral.operator import SpectralNoise
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="training step time, SAGD vs white noise")
+    add_command(sub, "train", _arguments, run, common=False)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """training step time, SAGD vs white noise"""
+    from sagd_core.models import PRESET_NAMES
+
     p.add_argument("--unet", choices=PRESET_NAMES, default="cpu-small")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--steps-per-round", type=int, default=10)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.set_defaults(func=run)
+    add_device_options(p)
 
 
 def _step_times(
@@ -43,6 +48,11 @@ def _step_times(
     project: bool,
     gen: torch.Generator,
 ) -> list[float]:
+    import torch
+
+    from sagd_core.diffusion import eps_loss
+    from sagd_core.schedules import make_schedule
+
     schedule = make_schedule("linear")
     times = []
     for _ in range(steps):
@@ -60,6 +70,13 @@ def _step_times(
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sagd_core.models import UNet, count_parameters, unet_preset
+    from sagd_core.spectral import NoiseSpec, parse_band_spec
+    from sagd_core.spectral.operator import SpectralNoise
+    from sagd_core.training import resolve_device
+
     device = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)

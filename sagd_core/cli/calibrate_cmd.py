@@ -14,18 +14,22 @@ from __future__ import annotations
 import argparse
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from sagd_core.calibration.fill import calibrate_fill_gain, corrupted_builtin
-from sagd_core.cli.common import CliError, add_common, add_device_options, read_json_arg
+from sagd_core.cli.common import (
+    CliError,
+    add_command,
+    add_device_options,
+    corruption_arg,
+)
 from sagd_core.data import BUILTIN_DATASETS, load_image_folder
 from sagd_core.data.corruptions import Corruption, CorruptionError, parse_corruption
-from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, load_model
-from sagd_core.spectral import BandSpec
-from sagd_core.training import resolve_device
-from sagd_core.training.recipes import NAMED_CORRUPTIONS, resolve_corruption
+
+if TYPE_CHECKING:
+    from sagd_core.restore.models import LoadedModel
+    from sagd_core.spectral import BandSpec
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +39,18 @@ _OVERLAPS = {"train": {"train", "all"}, "test": {"test", "all"}, "all": set(SPLI
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "calibrate",
-        help="calibrate a band model's fill on held-out corrupted images",
-        description="Calibrate the fill gain of a band model (and its corruption-to-noise "
-        "correction) on held-out corrupted images, and write fill_calibration.json into the "
-        "model directory. Images: a folder of corrupted images (--images) or a built-in "
-        "dataset split the model did not train on, corrupted with --corruption.",
-    )
+    add_command(sub, "calibrate", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """calibrate a band model's fill on held-out corrupted images
+
+    Calibrate the fill gain of a band model (and its corruption-to-noise correction) on
+    held-out corrupted images, and write fill_calibration.json into the model directory.
+    Images: a folder of corrupted images (--images) or a built-in dataset split the model did
+    not train on, corrupted with --corruption."""
+    from sagd_core.training.recipes import NAMED_CORRUPTIONS
+
     p.add_argument("model", type=Path, metavar="MODEL_DIR", help="band model directory")
     source = p.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -72,8 +80,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--samples", type=int, default=4, help="samples averaged per fill")
     p.add_argument("--seed", type=int, default=0, help="sampler seed")
     add_device_options(p, device="cpu")
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -97,16 +103,15 @@ def _check_options(args: argparse.Namespace) -> None:
 
 
 def _corruption(text: str) -> Corruption:
-    text = text.strip()
-    json_like = text.startswith(("{", "@")) or text.endswith(".json")
-    raw = read_json_arg(text, "--corruption") if json_like else text
     try:
-        return parse_corruption(resolve_corruption(raw))
+        return parse_corruption(corruption_arg(text))
     except (CorruptionError, ValueError) as exc:
         raise CliError(str(exc)) from exc
 
 
 def _band_model(directory: Path, device: str) -> tuple[LoadedModel, BandSpec]:
+    from sagd_core.restore.models import load_model
+
     if not (directory / "config.json").is_file():
         raise CliError(f"{directory} is not a model directory (no config.json)")
     model = load_model(directory, device=device)
@@ -153,6 +158,8 @@ def _images(model: LoadedModel, args: argparse.Namespace) -> np.ndarray:
                 f"takes {channels} channel(s)"
             )
     else:
+        from sagd_core.calibration.fill import corrupted_builtin
+
         images = corrupted_builtin(
             args.data,
             _corruption(args.corruption),
@@ -178,6 +185,12 @@ def _warn_band(model_band: BandSpec, args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from sagd_core.calibration.fill import calibrate_fill_gain
+    from sagd_core.restore.models import CALIBRATION_FILE
+    from sagd_core.training import resolve_device
+
     _check_options(args)
     if args.corruption:
         _corruption(args.corruption)  # a bad corruption fails before the model is read

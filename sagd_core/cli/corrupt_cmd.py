@@ -8,21 +8,21 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from sagd_core.cli.common import CliError, add_common, read_json_arg
+from sagd_core.cli.common import CliError, add_command, read_json_arg
 from sagd_core.data import apply_corruption, corruption_band_spec, save_dataset
 from sagd_core.data.corruptions import parse_corruption
-from sagd_core.training.config import DataConfig
-from sagd_core.training.dataset import load_clean_images
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "corrupt",
-        help="write corrupted copies of a dataset with the ground truth kept",
-        description="Apply a synthetic corruption (band_noise, periodic, oriented) to a built-in "
-        "dataset or an image folder. Writes clean.npy, corrupted.npy, corruption.json, "
-        "band_spec.json and PNG previews.",
-    )
+    add_command(sub, "corrupt", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """write corrupted copies of a dataset with the ground truth kept
+
+    Apply a synthetic corruption (band_noise, periodic, oriented) to a built-in dataset or an
+    image folder. Writes clean.npy, corrupted.npy, corruption.json, band_spec.json and PNG
+    previews."""
     p.add_argument("--data", required=True, help="built-in dataset or image folder")
     p.add_argument("--corruption", required=True, help="corruption JSON or @file.json")
     p.add_argument("--out", "-o", required=True, type=Path)
@@ -31,11 +31,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--split", choices=["train", "test", "all"], default="test")
     p.add_argument("--count", type=int)
     p.add_argument("--seed", type=int, default=0)
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from sagd_core.training.config import DataConfig
+    from sagd_core.training.dataset import load_clean_images
+
     try:
         corruption = parse_corruption(read_json_arg(args.corruption, "--corruption"))
         data = DataConfig(

@@ -5,11 +5,16 @@ from __future__ import annotations
 import os
 import platform
 import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 
 def describe_environment(device: torch.device | None = None) -> str:
+    import torch
+
     lines = [
         f"python {sys.version.split()[0]}, torch {torch.__version__}, {platform.platform()}",
         f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores, "
@@ -20,3 +25,16 @@ def describe_environment(device: torch.device | None = None) -> str:
     else:
         lines.append("gpu: none used")
     return "\n".join(lines)
+
+
+def start_preset_bench(device_setting: str, preset: Any, out: Path) -> tuple[torch.device, str]:
+    """A preset benchmark's opening: the device resolved, the environment and the preset
+    printed, ``out/figures`` created; returns the device and the environment text."""
+    from sagd_core.training import resolve_device
+
+    device = resolve_device(device_setting)
+    env = describe_environment(device)
+    print(env)
+    print(f"preset {preset.name}: {preset}")
+    (out / "figures").mkdir(parents=True, exist_ok=True)
+    return device, env

@@ -16,8 +16,10 @@ from sagd_core.cli import (
     schedule_cmd,
     train_cmd,
 )
-from sagd_core.cli.common import EXIT_USAGE, CliError, setup_logging
+from sagd_core.cli.common import EXIT_USAGE, CliError, add_sub_commands, setup_logging
 
+#: In ``sagd --help`` order. Each module's top level is torch-free and its options are added
+#: only when its command is chosen, so ``sagd --help`` and the numpy-only commands stay light.
 COMMANDS = (
     train_cmd,
     calibrate_cmd,
@@ -26,6 +28,7 @@ COMMANDS = (
     restore_cmd,
     analyze_cmd,
     schedule_cmd,
+    bench,
 )
 
 
@@ -34,10 +37,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sagd",
         description="Image restoration with spectrally anisotropic Gaussian diffusion (SAGD).",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = add_sub_commands(parser, "command", "COMMAND")
     for module in COMMANDS:
         module.register(sub)
-    bench.register(sub)
     return parser
 
 

@@ -13,44 +13,74 @@ import json
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
 from tqdm import tqdm
 
 from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image
-from sagd_core.cli.common import CliError, add_common, read_json_arg
-from sagd_core.data import list_image_files, read_image, write_image
+from sagd_core.cli.common import (
+    CliError,
+    add_command,
+    field_option,
+    image_inputs,
+    read_json_arg,
+)
+from sagd_core.data import read_image, write_image
 from sagd_core.data.image_files import write_bytes_atomic
-from sagd_core.restore import METHODS, ModelSet, RestoreRequest, restore
-from sagd_core.restore.engine import DEFAULT_OVERLAP, DEFAULT_TILE
-from sagd_core.restore.request import SCHEDULE_KINDS, RestoreSchedule
-from sagd_core.schedule_design.fitted import ScheduleFitError
-from sagd_core.schedule_design.plans import load_fitted_schedule
+from sagd_core.restore.request import (
+    SCHEDULE_KINDS,
+    RestoreOptions,
+    RestoreRequest,
+    RestoreSchedule,
+)
 from sagd_core.spectral import BandSpec, BandSpecError, parse_band_spec
+
+if TYPE_CHECKING:
+    from sagd_core.restore import ModelSet
+
+
+def __getattr__(name: str) -> Any:
+    """``ModelSet`` and ``restore`` load on first use: they import torch for the learned methods
+    (the notch needs neither, nor ``sagd --help``)."""
+    if name in ("ModelSet", "restore"):
+        import sagd_core.restore
+
+        return getattr(sagd_core.restore, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+#: RestoreOptions field -> the dest of the flag that sets it.
+_OPTION_DESTS = {
+    "method": "method",
+    "notch_rolloff": "rolloff",
+    "seed": "seed",
+    "samples": "samples",
+    "input_noise_std": "noise_std",
+    "estimator": "estimator",
+}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "restore",
-        help="restore an image or a folder of images",
-        description="Remove corruption in known frequency bands. The band comes from --band "
-        "(JSON or @file) or --auto (sagd analyze on each image). Models (--model DIR, "
-        "repeatable) are used by role: omission, band, full.",
-    )
+    add_command(sub, "restore", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """restore an image or a folder of images
+
+    Remove corruption in known frequency bands. The band comes from --band (JSON or @file) or
+    --auto (sagd analyze on each image). Models (--model DIR, repeatable) are used by role:
+    omission, band, full."""
+    """The restore options take their choices and defaults from :class:`RestoreOptions`."""
     p.add_argument("input", type=Path, help="an image file or a folder of images")
     p.add_argument("--out", "-o", required=True, type=Path, help="output folder")
     band = p.add_mutually_exclusive_group(required=True)
     band.add_argument("--band", help="band spec JSON, @file.json or a .json path")
     band.add_argument("--auto", action="store_true", help="detect the band with sagd analyze")
-    p.add_argument("--method", choices=METHODS, default="sagd")
-    p.add_argument(
-        "--rolloff",
-        choices=["hard", "gaussian", "butterworth"],
-        default="hard",
-        help="notch roll-off (method notch)",
-    )
+    p.add_argument("--method", **field_option(RestoreOptions, "method"))
+    rolloff = field_option(RestoreOptions, "notch_rolloff", help="notch roll-off (method notch)")
+    p.add_argument("--rolloff", **rolloff)
     p.add_argument(
         "--model",
         action="append",
@@ -66,38 +96,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--schedule",
-        default="model",
+        default=RestoreSchedule.model_fields["kind"].default,
         metavar="KIND|FILE",
         help="sampling schedule: model (the model's own, default), linear, cosine, "
         "fit (fitted to each model for N = --steps, cached), or a fitted schedule "
         "JSON from 'sagd schedule fit'",
     )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--samples", type=int, default=1, help="> 1 also writes an uncertainty map")
+    p.add_argument("--seed", type=int, **field_option(RestoreOptions, "seed"))
     p.add_argument(
-        "--noise-std",
-        type=float,
-        default=0.0,
-        help="declared broadband noise std of the input on [-1, 1]",
+        "--samples",
+        type=int,
+        **field_option(RestoreOptions, "samples", help="> 1 also writes an uncertainty map"),
     )
-    p.add_argument("--estimator", choices=["mean", "sample"], default="mean")
+    p.add_argument("--noise-std", type=float, **field_option(RestoreOptions, "input_noise_std"))
+    p.add_argument("--estimator", **field_option(RestoreOptions, "estimator", help=None))
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto")
-    p.add_argument("--tile-size", type=int, default=DEFAULT_TILE)
-    p.add_argument("--tile-overlap", type=int, default=DEFAULT_OVERLAP)
+    p.add_argument("--tile-size", type=int)  # default: restore()'s
+    p.add_argument("--tile-overlap", type=int)
     p.add_argument("--bit-depth", type=int, choices=[8, 16], default=8)
-    add_common(p)
-    p.set_defaults(func=run)
-
-
-def _inputs(path: Path) -> list[Path]:
-    if path.is_dir():
-        files = list_image_files(path)
-        if not files:
-            raise CliError(f"{path} holds no PNG, JPEG or TIFF image")
-        return files
-    if not path.is_file():
-        raise CliError(f"{path} does not exist")
-    return [path]
 
 
 def _band(args: argparse.Namespace) -> BandSpec | None:
@@ -118,6 +134,9 @@ def _schedule(args: argparse.Namespace) -> RestoreSchedule:
     if value in SCHEDULE_KINDS and value != "grid":
         choice = RestoreSchedule(kind=value)
     else:
+        from sagd_core.schedule_design.fitted import ScheduleFitError
+        from sagd_core.schedule_design.plans import load_fitted_schedule
+
         try:
             choice = RestoreSchedule.from_fitted(load_fitted_schedule(Path(value)))
         except ScheduleFitError as exc:
@@ -133,18 +152,9 @@ def _request(args: argparse.Namespace, band: BandSpec) -> RestoreRequest:
     steps = args.steps if args.steps is not None else schedule.num_steps
     if steps is not None:
         fields["steps"] = steps
+    fields.update({field: getattr(args, dest) for field, dest in _OPTION_DESTS.items()})
     try:
-        return RestoreRequest(
-            band=band,
-            method=args.method,
-            notch_rolloff=args.rolloff,
-            seed=args.seed,
-            samples=args.samples,
-            input_noise_std=args.noise_std,
-            estimator=args.estimator,
-            schedule=schedule,
-            **fields,
-        )
+        return RestoreRequest(band=band, schedule=schedule, **fields)
     except ValidationError as exc:
         raise CliError(
             f"invalid restore options: {exc.errors(include_url=False)[0]['msg']}"
@@ -155,7 +165,7 @@ def _restore_one(
     file: Path,
     args: argparse.Namespace,
     band: BandSpec | None,
-    models: ModelSet,
+    models: ModelSet | None,
     staging: Path,
     bar: tqdm,
 ) -> dict[str, Any]:
@@ -170,16 +180,13 @@ def _restore_one(
                 "pass --band explicitly"
             )
         band = found.spec
+    from sagd_core.restore import restore
+
     request = _request(args, band)
     bar.set_postfix_str(file.name)
-    result = restore(
-        image,
-        request,
-        models,
-        device=args.device,
-        tile_size=args.tile_size,
-        tile_overlap=args.tile_overlap,
-    )
+    tiling = {"tile_size": args.tile_size, "tile_overlap": args.tile_overlap}
+    tiling = {k: v for k, v in tiling.items() if v is not None}  # unset: restore()'s defaults
+    result = restore(image, request, models, device=args.device, **tiling)
     stem = file.stem
     write_image(staging / f"{stem}.png", result.image, bit_depth=args.bit_depth)
     report = dict(result.report)
@@ -196,7 +203,7 @@ def _restore_one(
 
 
 def run(args: argparse.Namespace) -> int:
-    files = _inputs(args.input)
+    files = image_inputs(args.input)
     stems = [f.stem for f in files]
     if len(set(stems)) != len(stems):
         raise CliError("input names collide once their suffixes are dropped (a.png and a.jpg)")
@@ -204,7 +211,11 @@ def run(args: argparse.Namespace) -> int:
     _schedule(args)  # a bad schedule file fails before any work
     if band is not None:
         _request(args, band)  # validate options before any work
-    models = ModelSet.load(args.model, device=args.device) if args.model else ModelSet()
+    models = None  # no models: the notch, or SAGD omitting the band
+    if args.model:
+        from sagd_core.restore import ModelSet
+
+        models = ModelSet.load(args.model, device=args.device)
     args.out.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=args.out, prefix=".restore-"))
     summary = []

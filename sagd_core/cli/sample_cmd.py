@@ -6,23 +6,23 @@ import argparse
 from pathlib import Path
 
 import numpy as np
-import torch
 from tqdm import tqdm
 
-from sagd_core.cli.common import CliError, add_common
+from sagd_core.cli.common import CliError, add_command
 from sagd_core.data import from_model_range, write_image
-from sagd_core.samplers import SAMPLERS, StepInfo, sample_ddim, sample_ddpm
-from sagd_core.schedule_design.plans import load_fitted_plan
-from sagd_core.training import load_trained_model, resolve_device
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "sample",
-        help="generate images from a trained model",
-        description="Generate images with DDIM or DDPM from a model directory, "
-        "using the model's own forward noise for the prior and every step.",
-    )
+    add_command(sub, "sample", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """generate images from a trained model
+
+    Generate images with DDIM or DDPM from a model directory, using the model's own forward
+    noise for the prior and every step."""
+    from sagd_core.samplers import SAMPLERS
+
     p.add_argument("--model", "-m", required=True, type=Path, help="model directory")
     p.add_argument("--out", "-o", required=True, type=Path, help="output folder (PNG files)")
     p.add_argument("--num", "-n", type=int, default=16, help="number of images")
@@ -38,8 +38,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", default="auto")
-    add_common(p)
-    p.set_defaults(func=run)
 
 
 def generate(
@@ -57,6 +55,12 @@ def generate(
     schedule_file: Path | None = None,
 ) -> np.ndarray:
     """``(num, C, H, W)`` samples in [-1, 1]."""
+    import torch
+
+    from sagd_core.samplers import StepInfo, sample_ddim, sample_ddpm
+    from sagd_core.schedule_design.plans import load_fitted_plan
+    from sagd_core.training import load_trained_model, resolve_device
+
     dev = resolve_device(device)
     model = load_trained_model(model_dir, device=dev)
     h, w = (size, size) if size else tuple(model.meta.get("image_size", [16, 16]))

@@ -12,43 +12,37 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from pydantic import ValidationError
 
-from sagd_core.cli.common import CliError, add_common, read_json_arg
-from sagd_core.planning.for_model import (
-    FitProblem,
-    fit_for_noise,
-    fitted_schedule_for_model,
-    model_spectrum,
-    spectrum_from_data,
-)
-from sagd_core.schedule_design import (
-    HEURISTICS,
-    FittedSchedule,
-    ScheduleFitError,
-    Spectrum,
-    load_fitted_schedule,
-)
-from sagd_core.schedules import Schedule, make_schedule
+from sagd_core.cli.common import CliError, add_command, add_sub_commands, read_json_arg
 from sagd_core.spectral import NoiseSpec
+
+if TYPE_CHECKING:
+    from sagd_core.schedule_design import FittedSchedule, Spectrum
+    from sagd_core.schedules import Schedule
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "schedule",
-        help="fit sampling schedules to a data spectrum",
-        description="Spectral schedule design (SAGD.md §5).",
-    )
-    schedule_sub = p.add_subparsers(dest="schedule_command", required=True, metavar="ACTION")
+    add_command(sub, "schedule", _actions, common=False)
 
-    fit = schedule_sub.add_parser(
-        "fit",
-        help="fit an N-step schedule",
-        description="Fit ᾱ_1 > … > ᾱ_N minimising W2 (pixel space) or KL between the sampler's "
-        "output and the data, both Gaussian with the data's per-frequency spectrum.",
-    )
+
+def _actions(p: argparse.ArgumentParser) -> None:
+    """fit sampling schedules to a data spectrum
+
+    Spectral schedule design (SAGD.md §5)."""
+    actions = add_sub_commands(p, "schedule_command", "ACTION")
+    add_command(actions, "fit", _fit_arguments, run_fit)
+    add_command(actions, "show", _show_arguments, run_show)
+
+
+def _fit_arguments(fit: argparse.ArgumentParser) -> None:
+    """fit an N-step schedule
+
+    Fit ᾱ_1 > … > ᾱ_N minimising W2 (pixel space) or KL between the sampler's output and the
+    data, both Gaussian with the data's per-frequency spectrum."""
     source = fit.add_mutually_exclusive_group(required=True)
     source.add_argument("--data", help="built-in dataset (digits, lfw, natural) or image folder")
     source.add_argument("--model", "-m", type=Path, help="trained model directory")
@@ -74,13 +68,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="training schedule assumed for --data (start grid, ᾱ range)",
     )
     fit.add_argument("--out", "-o", type=Path, required=True, help="schedule JSON to write")
-    add_common(fit)
-    fit.set_defaults(func=run_fit)
 
-    show = schedule_sub.add_parser("show", help="print a fitted schedule")
+
+def _show_arguments(show: argparse.ArgumentParser) -> None:
+    """print a fitted schedule"""
     show.add_argument("path", type=Path, help="schedule JSON written by 'sagd schedule fit'")
-    add_common(show)
-    show.set_defaults(func=run_show)
 
 
 def _noise(args: argparse.Namespace) -> NoiseSpec:
@@ -95,6 +87,9 @@ def _noise(args: argparse.Namespace) -> NoiseSpec:
 def _heuristic_lines(
     spectrum: Spectrum, noise: NoiseSpec, schedule: Schedule, fitted: FittedSchedule
 ) -> list[str]:
+    from sagd_core.planning.for_model import FitProblem
+    from sagd_core.schedule_design import HEURISTICS
+
     h, w = fitted.context.get("image_size", [spectrum.height, spectrum.width])
     problem = FitProblem.build(spectrum, noise, int(h), int(w), fitted.loss)
     lines = []
@@ -106,6 +101,15 @@ def _heuristic_lines(
 
 
 def run_fit(args: argparse.Namespace) -> int:
+    from sagd_core.planning.for_model import (
+        fit_for_noise,
+        fitted_schedule_for_model,
+        model_spectrum,
+        spectrum_from_data,
+    )
+    from sagd_core.schedule_design import ScheduleFitError
+    from sagd_core.schedules import make_schedule
+
     if args.steps < 1:
         raise CliError("--steps must be at least 1")
     if args.image_size is not None and not 4 <= args.image_size <= 1024:
@@ -173,6 +177,8 @@ def run_fit(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    from sagd_core.schedule_design import ScheduleFitError, load_fitted_schedule
+
     try:
         fitted = load_fitted_schedule(args.path)
     except ScheduleFitError as exc:
@@ -202,6 +208,8 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def _context_schedule(ctx: dict[str, object]) -> Schedule | None:
+    from sagd_core.schedules import Schedule
+
     raw = ctx.get("schedule")
     if not isinstance(raw, dict):
         return None

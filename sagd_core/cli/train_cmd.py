@@ -11,36 +11,35 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 from tqdm import tqdm
 
-from sagd_core.cli.common import CliError, add_common, read_json_arg
-from sagd_core.data.corruptions import CorruptionError
-from sagd_core.models import PRESET_NAMES, unet_preset
+from sagd_core.cli.common import CliError, add_command, corruption_arg, read_json_arg
 from sagd_core.spectral import NoiseSpec, parse_band_spec
 from sagd_core.spectral.bands import BandSpecError
-from sagd_core.training import PRESETS, TrainConfig, TrainProgress, train, training_preset
-from sagd_core.training.presets import PRESET_SIZES
-from sagd_core.training.recipes import (
-    NAMED_CORRUPTIONS,
-    ROLES,
-    corruption_recipes,
-    resolve_corruption,
-)
+
+if TYPE_CHECKING:
+    from sagd_core.training import TrainConfig
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "train",
-        help="train a diffusion model",
-        description="Train a model. Start from --preset, --config (JSON) or --recipe ROLE "
-        "--corruption NAME|JSON --data DATASET (the recipes for one corruption type: omission "
-        "and band models from the corrupted images only, standard and full baselines) and "
-        "override with flags. The output folder becomes a model directory (safetensors + "
-        "JSON); re-running with the same config resumes.",
-    )
+    add_command(sub, "train", _arguments, run)
+
+
+def _arguments(p: argparse.ArgumentParser) -> None:
+    """train a diffusion model
+
+    Train a model. Start from --preset, --config (JSON) or --recipe ROLE --corruption
+    NAME|JSON --data DATASET (the recipes for one corruption type: omission and band models
+    from the corrupted images only, standard and full baselines) and override with flags. The
+    output folder becomes a model directory (safetensors + JSON); re-running with the same
+    config resumes."""
+    from sagd_core.models import PRESET_NAMES
+    from sagd_core.training import PRESETS
+    from sagd_core.training.recipes import NAMED_CORRUPTIONS, ROLES
+
     p.add_argument("--out", "-o", type=Path, help="model directory to write (required to train)")
     p.add_argument(
         "--preset",
@@ -84,21 +83,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--bf16", action="store_true", help="bf16 autocast on CUDA")
     p.add_argument("--no-resume", action="store_true", help="start over even if --out exists")
     p.add_argument("--print-config", action="store_true", help="print the config and exit")
-    add_common(p)
-    p.set_defaults(func=run)
-
-
-def _corruption(args: argparse.Namespace) -> dict[str, Any]:
-    text = str(args.corruption).strip()
-    json_like = text.startswith(("{", "@")) or text.endswith(".json")
-    raw = read_json_arg(text, "--corruption") if json_like else text
-    try:
-        return resolve_corruption(raw)
-    except (CorruptionError, ValueError) as exc:
-        raise CliError(str(exc)) from exc
 
 
 def _from_recipe(args: argparse.Namespace) -> dict[str, Any]:
+    from sagd_core.training.presets import PRESET_SIZES
+    from sagd_core.training.recipes import corruption_recipes
+
     if args.preset or args.config:
         raise CliError("give --recipe, --preset or --config, not several")
     if args.noise or args.omit:
@@ -115,7 +105,7 @@ def _from_recipe(args: argparse.Namespace) -> dict[str, Any]:
     steps = 3000 if args.steps is None else args.steps
     try:
         config = corruption_recipes(
-            _corruption(args),
+            corruption_arg(args.corruption),
             source=source,
             image_size=args.image_size or PRESET_SIZES.get(source, 32),
             channels=args.channels or 1,
@@ -135,6 +125,8 @@ def _from_recipe(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _base(args: argparse.Namespace) -> dict[str, Any]:
+    from sagd_core.training import training_preset
+
     if args.recipe:
         return _from_recipe(args)
     if args.band:
@@ -152,6 +144,9 @@ def _base(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
+    from sagd_core.models import unet_preset
+    from sagd_core.training import TrainConfig
+
     cfg = _base(args)
     data = dict(cfg.get("data", {}))
     for key, value in (
@@ -162,7 +157,7 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
         if value is not None:
             data[key] = value
     if args.corruption and not args.recipe:  # a recipe placed it (only on corrupted data)
-        data["corruption"] = _corruption(args)
+        data["corruption"] = corruption_arg(args.corruption)
     cfg["data"] = data
     channels = int(data.get("channels", 1))
     if args.unet:
@@ -198,6 +193,8 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    from sagd_core.training import TrainProgress, train
+
     config = build_config(args)
     if args.print_config:
         print(json.dumps(config.model_dump(mode="json"), indent=2))

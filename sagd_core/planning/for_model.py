@@ -195,17 +195,23 @@ def fit_for_noise(
     return replace(fitted, context=context)
 
 
+class FitOptions(TypedDict, total=False):
+    """The keyword options of :func:`fitted_schedule_for_model`: those of :func:`fit_for_noise`
+    (sampler ddim, loss w2 by default), the size defaulting to the training size."""
+
+    sampler: SamplerName
+    loss: LossName
+    height: int | None
+    width: int | None
+
+
 def fitted_schedule_for_model(
-    model: TrainedModel,
-    num_steps: int,
-    *,
-    sampler: SamplerName = "ddim",
-    loss: LossName = "w2",
-    height: int | None = None,
-    width: int | None = None,
+    model: TrainedModel, num_steps: int, **options: Unpack[FitOptions]
 ) -> FittedSchedule:
     """The model's fitted N-step schedule (cached by model identity, N, sampler, loss, size)."""
     spectrum = model_spectrum(model)
+    sampler, loss = options.get("sampler", "ddim"), options.get("loss", "w2")
+    height, width = options.get("height"), options.get("width")
     h = spectrum.height if height is None else int(height)
     w = spectrum.width if width is None else int(width)
     key = (model_key(model), int(num_steps), sampler, loss, h, w)
@@ -232,15 +238,6 @@ def fitted_schedule_for_model(
     )
     _remember(_fits, key, fitted)
     return fitted
-
-
-class FitOptions(TypedDict, total=False):
-    """The keyword options of :func:`fitted_schedule_for_model` (defaults there)."""
-
-    sampler: SamplerName
-    loss: LossName
-    height: int | None
-    width: int | None
 
 
 def fitted_plan_for_model(

@@ -24,7 +24,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import numpy as np
 from scipy.optimize import minimize
@@ -353,8 +353,19 @@ class GridFit:
     message: str
 
 
+class GridObjective(Protocol):
+    """A loss over batches of grids: ``batch`` maps a ``(B, n)`` batch of grids (real or
+    complex: it is differentiated by the complex step) to ``(B,)`` losses; ``lam.size`` is the
+    per-row working width, used to bound memory."""
+
+    @property
+    def lam(self) -> np.ndarray: ...
+
+    def batch(self, grids: np.ndarray, /) -> np.ndarray: ...
+
+
 def minimise_grid(
-    batch_loss: Callable[[np.ndarray], np.ndarray],
+    objective: GridObjective,
     grid0: np.ndarray,
     lo: float,
     hi: float,
@@ -362,15 +373,12 @@ def minimise_grid(
     margin: float = 1e-3,
     max_iter: int = 500,
     method: MethodName = "slsqp",
-    cols: int = 1,
 ) -> GridFit:
-    """Minimise ``batch_loss`` over decreasing grids ``ᾱ_1 > … > ᾱ_n`` with log-SNR in
-    ``[lo, hi]`` and consecutive gaps ``≥ margin`` (the optimiser of the module docstring).
-
-    ``batch_loss`` maps a ``(B, n)`` batch of grids (real or complex: it is differentiated by the
-    complex step) to ``(B,)`` losses; ``grid0`` is the start (projected into the bounds);
-    ``cols`` is the per-row working width, used to bound memory. Never worse than the start.
+    """Minimise ``objective`` over decreasing grids ``ᾱ_1 > … > ᾱ_n`` with log-SNR in
+    ``[lo, hi]`` and consecutive gaps ``≥ margin`` (the optimiser of the module docstring);
+    ``grid0`` is the start (projected into the bounds). Never worse than the start.
     """
+    batch_loss, cols = objective.batch, objective.lam.size
     z0 = _make_feasible(_logit(np.asarray(grid0, dtype=np.float64)), lo, hi, margin)
 
     def value_of(z: np.ndarray) -> float:
@@ -453,33 +461,10 @@ def optimize_schedule(
     hi = math.log(top) - math.log1p(-top)
     if (num_steps - 1) * margin >= hi - lo:
         raise ScheduleFitError(f"{num_steps} steps do not fit in the bounds with margin {margin}")
-    fit = minimise_grid(
-        objective.batch,
-        grid0,
-        lo,
-        hi,
-        margin=margin,
-        max_iter=max_iter,
-        method=method,
-        cols=objective.lam.size,
-    )
-    loss0, value, used, success, nit, message = (
-        fit.loss_init,
-        fit.value,
-        fit.method,
-        fit.success,
-        fit.iterations,
-        fit.message,
-    )
+    fit = minimise_grid(objective, grid0, lo, hi, margin=margin, max_iter=max_iter, method=method)
     logger.info(
         "schedule fit (%s, %s, N=%d): %s %.6g -> %.6g (%s)",
-        sampler,
-        loss,
-        num_steps,
-        init_name,
-        loss0,
-        value,
-        used,
+        *(sampler, loss, num_steps, init_name, fit.loss_init, fit.value, fit.method),
     )
     return FittedSchedule(
         alpha_bars=fit.alpha_bars,
@@ -489,11 +474,11 @@ def optimize_schedule(
         init=init_name,
         num_train_timesteps=T,
         prior_variance=prior_variance,
-        loss_init=loss0,
-        loss_final=value,
-        method=used,
-        success=success,
-        iterations=nit,
+        loss_init=fit.loss_init,
+        loss_final=fit.value,
+        method=fit.method,
+        success=fit.success,
+        iterations=fit.iterations,
         margin=margin,
-        message=message,
+        message=fit.message,
     )

@@ -245,16 +245,7 @@ def fit_truncated_chain(
     best: tuple[float, np.ndarray, str, str] | None = None
     start_losses = []
     for name, grid0 in starts.items():
-        fit = minimise_grid(
-            problem.batch,
-            grid0,
-            lo,
-            hi,
-            margin=margin,
-            max_iter=max_iter,
-            method=method,
-            cols=problem.lam.size,
-        )
+        fit = minimise_grid(problem, grid0, lo, hi, margin=margin, max_iter=max_iter, method=method)
         start_losses.append(fit.loss_init)
         if best is None or fit.value < best[0]:
             best = (fit.value, fit.alpha_bars, name, fit.method)

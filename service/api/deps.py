@@ -1,7 +1,11 @@
-"""Route dependencies (``Annotated[..., Depends(...)]``): the app context and the caller."""
+"""Route dependencies (``Annotated[..., Depends(...)]``): the app context, the caller, paging.
 
-from __future__ import annotations
+No ``from __future__ import annotations`` here: FastAPI reads the annotations of
+:func:`paging`'s dependency at run time, and they refer to its arguments.
+"""
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
@@ -38,3 +42,25 @@ Before = Annotated[
     float | None,
     Query(description="cursor: next_before of the previous page", allow_inf_nan=False),
 ]
+
+
+@dataclass(frozen=True)
+class Page:
+    """A list route's page: at most ``limit`` items, those older than the ``before`` cursor."""
+
+    limit: int
+    before: float | None
+
+
+def paging(default: int, most: int) -> Callable[..., Page]:
+    """The dependency reading a list route's ``limit`` (1 to ``most``, default ``default``) and
+    ``before`` query parameters."""
+
+    def page(limit: Annotated[int, Query(ge=1, le=most)] = default, before: Before = None) -> Page:
+        return Page(limit=limit, before=before)
+
+    return page
+
+
+JobsPage = Annotated[Page, Depends(paging(default=50, most=200))]
+BatchesPage = Annotated[Page, Depends(paging(default=20, most=100))]

@@ -9,6 +9,7 @@ gets a 503 (``service.api.errors``).
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 from uuid import UUID
@@ -17,10 +18,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.datastructures import UploadFile
 
+from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.api.context import AppContext
 from service.api.errors import ApiProblem
 from service.jobs.contracts import ModelRef
 from service.jobs.images import DecodedImage, ImageRejected, decode_image
+from service.jobs.jobstore import NewJob
 from service.jobs.registry import ModelNotFoundError
 from service.jobs.views import job_public
 from service.jobs.webhooks import WebhookTargetError, check_callback_url
@@ -92,8 +95,9 @@ def parse_model_refs(text: str | None) -> list[dict[str, Any]]:
 
 
 def check_models(ctx: AppContext, method: str, refs: list[ModelRef]) -> list[ModelRef]:
-    """The models a learned method will use (default: ``SAGD_DEFAULT_MODEL``); 422 if unknown."""
-    if method == "notch":
+    """The models a learned method will use (default: ``SAGD_DEFAULT_MODEL``); 422 if unknown.
+    Model-free methods (auto, notch, classical) use none."""
+    if method in MODEL_FREE_METHODS:
         return []
     chosen = refs or [ModelRef(name=ctx.settings.default_model)]
     for ref in chosen:
@@ -118,54 +122,31 @@ def check_callback(ctx: AppContext, url: str | None) -> str | None:
 
 
 def enqueue(
-    ctx: AppContext,
-    *,
-    job_id: UUID,
-    kind: str,
-    task: str,
-    owner: str,
-    params: dict[str, Any],
-    files: dict[str, bytes],
-    callback_url: str | None = None,
-    batch_id: UUID | None = None,
+    ctx: AppContext, job_id: UUID, job: NewJob, task: str, files: dict[str, bytes]
 ) -> dict[str, str]:
     """Write the job's files, then create its record and queue it at once; returns the record
     as created."""
     for name, data in files.items():
         ctx.storage.write_new(job_id, name, data)
-    return ctx.jobs.create(
-        job_id,
-        kind=kind,
-        owner=owner,
-        params=params,
-        callback_url=callback_url,
-        batch_id=batch_id,
-        task=ctx.queue.message(task, job_id),
-    )
+    return ctx.jobs.create_many([job_id], job, ctx.queue.message(task, job_id))[0]
 
 
-def enqueue_chunk(
-    ctx: AppContext,
-    *,
-    job_ids: list[UUID],
-    kind: str,
-    task: str,
-    owner: str,
-    params: dict[str, Any],
-    callback_url: str | None = None,
-    batch_id: UUID | None = None,
-) -> None:
+def enqueue_chunk(ctx: AppContext, job_ids: list[UUID], job: NewJob, task: str) -> None:
     """Create the records of several jobs whose inputs are already on disk and queue them as one
     task (micro-batching), in one transaction."""
-    ctx.jobs.create_many(
-        job_ids,
-        kind=kind,
-        owner=owner,
-        params=params,
-        callback_url=callback_url,
-        batch_id=batch_id,
-        task=ctx.queue.message_many(task, job_ids),
-    )
+    ctx.jobs.create_many(job_ids, job, ctx.queue.message_many(task, job_ids))
+
+
+def submit(
+    ctx: AppContext, job: NewJob, task: str, files: dict[str, bytes], idempotency_key: str | None
+) -> JSONResponse:
+    """Queue one job and answer 202, or answer with the job this ``Idempotency-Key`` already
+    made (``job.callback_url`` checked by :func:`check_callback` first)."""
+    job_id = uuid.uuid4()
+    earlier = existing_for_key(ctx, job.owner, idempotency_key, job_id)
+    if earlier is not None:
+        return accepted(earlier)
+    return accepted(enqueue(ctx, job_id, job, task, files))
 
 
 def existing_for_key(

@@ -98,6 +98,36 @@ COUNTER_COMMANDS = frozenset({"HINCRBY", "HINCRBYFLOAT", "HSET"})
 
 
 @dataclass(frozen=True)
+class NewJob:
+    """What the jobs created together share: kind, owner, parameters, webhook and batch."""
+
+    kind: str
+    owner: str
+    params: dict[str, Any]
+    callback_url: str | None = None
+    batch_id: UUID | None = None
+
+    def fields(self, job_id: UUID, params_json: str) -> dict[str, str]:
+        """The hash of a new job (``params_json``: :attr:`params` encoded once for all)."""
+        fields = {
+            "id": str(job_id),
+            "kind": self.kind,
+            "state": "queued",
+            "owner": self.owner,
+            "created_at": repr(time.time()),
+            "step": "0",
+            "total": "0",
+            "attempts": "0",
+            "params": params_json,
+        }
+        if self.callback_url:
+            fields["callback_url"] = self.callback_url
+        if self.batch_id is not None:
+            fields["batch_id"] = str(self.batch_id)
+        return fields
+
+
+@dataclass(frozen=True)
 class Claim:
     outcome: ClaimOutcome
     attempts: int
@@ -150,65 +180,25 @@ class JobStore:
     ) -> dict[str, str]:
         """Create the job's hash and, with ``task``, queue its task in the same transaction (both
         or neither); returns the hash as :meth:`get` would read it back."""
-        fields = self._fields(job_id, kind, owner, json.dumps(params), callback_url, batch_id)
-        pipe = self.r.pipeline(transaction=True)
-        pipe.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
-        self._index_add(pipe, "jobs", owner, {str(job_id): float(fields["created_at"])})
-        if task is not None:
-            pipe.lpush(task.key, task.body)
-        pipe.execute()
-        return fields
+        job = NewJob(kind, owner, params, callback_url, batch_id)
+        return self.create_many([job_id], job, task)[0]
 
     def create_many(
-        self,
-        job_ids: list[UUID],
-        *,
-        kind: str,
-        owner: str,
-        params: dict[str, Any],
-        callback_url: str | None = None,
-        batch_id: UUID | None = None,
-        task: TaskMessage | None = None,
-    ) -> None:
-        """:meth:`create` for several jobs with the same parameters (and one ``task`` for them
-        all), in one transaction."""
-        encoded = json.dumps(params)
+        self, job_ids: list[UUID], job: NewJob, task: TaskMessage | None = None
+    ) -> list[dict[str, str]]:
+        """:meth:`create` for several jobs alike (and one ``task`` for them all), in one
+        transaction; their hashes, in order."""
+        encoded = json.dumps(job.params)
+        records = [job.fields(job_id, encoded) for job_id in job_ids]
         pipe = self.r.pipeline(transaction=True)
-        scores = {}
-        for job_id in job_ids:
-            fields = self._fields(job_id, kind, owner, encoded, callback_url, batch_id)
-            pipe.hset(self.key(job_id), mapping=fields)  # type: ignore[arg-type]
-            scores[str(job_id)] = float(fields["created_at"])
-        self._index_add(pipe, "jobs", owner, scores)
+        for fields in records:
+            pipe.hset(self.key(fields["id"]), mapping=fields)  # type: ignore[arg-type]
+        scores = {fields["id"]: float(fields["created_at"]) for fields in records}
+        self._index_add(pipe, "jobs", job.owner, scores)
         if task is not None:
             pipe.lpush(task.key, task.body)
         pipe.execute()
-
-    @staticmethod
-    def _fields(
-        job_id: UUID,
-        kind: str,
-        owner: str,
-        params_json: str,
-        callback_url: str | None,
-        batch_id: UUID | None,
-    ) -> dict[str, str]:
-        fields = {
-            "id": str(job_id),
-            "kind": kind,
-            "state": "queued",
-            "owner": owner,
-            "created_at": repr(time.time()),
-            "step": "0",
-            "total": "0",
-            "attempts": "0",
-            "params": params_json,
-        }
-        if callback_url:
-            fields["callback_url"] = callback_url
-        if batch_id is not None:
-            fields["batch_id"] = str(batch_id)
-        return fields
+        return records
 
     def get(self, job_id: UUID | str) -> dict[str, str] | None:
         data: dict[str, str] = self.r.hgetall(self.key(job_id))  # type: ignore[assignment]

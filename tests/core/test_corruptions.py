@@ -10,7 +10,6 @@ from pydantic import ValidationError
 from sagd_core.data import (
     BandNoise,
     Corruption,
-    CorruptionError,
     OrientedStripes,
     PeriodicStripes,
     apply_corruption,
@@ -18,6 +17,7 @@ from sagd_core.data import (
     parse_corruption,
     sample_corruption,
 )
+from sagd_core.data.corruptions import CorruptionError
 from sagd_core.spectral import band_mask, parse_band_spec
 
 

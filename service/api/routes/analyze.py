@@ -22,6 +22,7 @@ from service.api.submit import accepted, decode_upload, enqueue, get_created, re
 from service.jobs.capabilities import worker_capabilities
 from service.jobs.contracts import TASK_ANALYZE, AnalyzeParams, JobKind
 from service.jobs.images import stored_input
+from service.jobs.jobstore import NewJob
 
 router = v1_router("analyze", 400, 413, 415)
 
@@ -48,15 +49,8 @@ def analyze(
     data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
     decoded = decode_upload(ctx, data)
     job_id = uuid.uuid4()
-    enqueue(
-        ctx,
-        job_id=job_id,
-        kind=JobKind.ANALYZE,
-        task=TASK_ANALYZE,
-        owner=caller.key_id,
-        params=AnalyzeParams().model_dump(mode="json"),
-        files={"input.png": stored_input(decoded, data)},
-    )
+    new = NewJob(JobKind.ANALYZE, caller.key_id, AnalyzeParams().model_dump(mode="json"))
+    enqueue(ctx, job_id, new, TASK_ANALYZE, {"input.png": stored_input(decoded, data)})
     deadline = time.monotonic() + ctx.settings.analyze_wait_s
     while time.monotonic() < deadline:
         job = get_created(ctx, job_id)

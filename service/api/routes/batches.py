@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import File, Form, Query, UploadFile
+from fastapi import File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response
 
+from sagd_core.restore.request import MODEL_FREE_METHODS
 from sagd_core.spectral.bands import BandSpec
 from service.api.bands import check_band_for_image
 from service.api.context import AppContext
-from service.api.deps import Before, Caller, Ctx
+from service.api.deps import BatchesPage, Caller, Ctx
 from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.routes.restorations import RestoreForm, restore_params
 from service.api.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
@@ -30,6 +31,7 @@ from service.jobs.contracts import (
     JobKind,
 )
 from service.jobs.images import stored_input
+from service.jobs.jobstore import NewJob
 from service.jobs.views import batch_public, batch_summary
 from service.jobs.zips import ZipRejected, iter_zip_images
 
@@ -135,7 +137,7 @@ def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[l
             chunk, pixels = [], 0
         chunk.append(item)
         pixels += size
-        if method != "notch" or len(chunk) >= cap:  # full: send it now
+        if method not in MODEL_FREE_METHODS or len(chunk) >= cap:  # full: send it now
             yield chunk
             chunk, pixels = [], 0
             cap = min(2 * cap, s.batch_chunk_items)
@@ -144,14 +146,9 @@ def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[l
 
 
 @router.get("", response_model=BatchList)
-def list_batches(
-    ctx: Ctx,
-    caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    before: Before = None,
-) -> BatchList:
+def list_batches(ctx: Ctx, caller: Caller, page: BatchesPage) -> BatchList:
     """This key's batches, newest first, with per-state counts (items: ``GET /v1/batches/{id}``)."""
-    found, next_before = ctx.jobs.list_batches(caller.key_id, limit=limit, before=before)
+    found, next_before = ctx.jobs.list_batches(caller.key_id, limit=page.limit, before=page.before)
     items = [batch_summary(batch_id, meta, states) for batch_id, meta, states in found]
     return BatchList(items=items, next_before=next_before)
 
@@ -209,29 +206,11 @@ def _send_chunk(
     hook: str | None,
     batch_id: UUID,
 ) -> None:
+    job = NewJob(JobKind.RESTORE, owner, fields, hook, batch_id)
     if len(chunk) == 1:
-        enqueue(
-            ctx,
-            job_id=chunk[0].job_id,
-            kind=JobKind.RESTORE,
-            task=TASK_RESTORE,
-            owner=owner,
-            params=fields,
-            files={},
-            callback_url=hook,
-            batch_id=batch_id,
-        )
-        return
-    enqueue_chunk(
-        ctx,
-        job_ids=[item.job_id for item in chunk],
-        kind=JobKind.RESTORE,
-        task=TASK_RESTORE_MANY,
-        owner=owner,
-        params=fields,
-        callback_url=hook,
-        batch_id=batch_id,
-    )
+        enqueue(ctx, chunk[0].job_id, job, TASK_RESTORE, {})
+    else:
+        enqueue_chunk(ctx, [item.job_id for item in chunk], job, TASK_RESTORE_MANY)
 
 
 def _abandon(ctx: AppContext, staged: list[_Staged], exc: BaseException) -> None:

@@ -9,7 +9,7 @@ from uuid import UUID
 from fastapi import Query
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from service.api.deps import Before, Caller, Ctx
+from service.api.deps import Caller, Ctx, JobsPage
 from service.api.errors import ApiProblem, error_responses, v1_router
 from service.jobs.contracts import JobList, JobPublic
 from service.jobs.views import job_public
@@ -27,14 +27,9 @@ def owned_job(ctx: Ctx, job_id: UUID, owner: str) -> dict[str, str]:
 
 
 @router.get("", response_model=JobList)
-def list_jobs(
-    ctx: Ctx,
-    caller: Caller,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    before: Before = None,
-) -> JobList:
+def list_jobs(ctx: Ctx, caller: Caller, page: JobsPage) -> JobList:
     """This key's jobs (batch items included), newest first, while their records last."""
-    jobs, next_before = ctx.jobs.list_jobs(caller.key_id, limit=limit, before=before)
+    jobs, next_before = ctx.jobs.list_jobs(caller.key_id, limit=page.limit, before=page.before)
     return JobList(items=[job_public(job) for job in jobs], next_before=next_before)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal, Protocol
 
@@ -18,16 +17,14 @@ from service.api.context import AppContext
 from service.api.deps import Caller, Ctx
 from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.submit import (
-    accepted,
     admitted,
     check_callback,
     check_models,
     decode_upload,
-    enqueue,
-    existing_for_key,
     in_memory,
     parse_model_refs,
     read_upload,
+    submit,
     validated,
 )
 from service.jobs.contracts import (
@@ -38,6 +35,7 @@ from service.jobs.contracts import (
     RestoreParams,
 )
 from service.jobs.images import stored_input
+from service.jobs.jobstore import NewJob
 
 router = v1_router("restorations")
 
@@ -187,18 +185,6 @@ def _accept(
     decoded = decode_upload(ctx, data)
     params = restore_params(ctx, [decoded], form)
     hook = check_callback(ctx, form.callback_url)
-    job_id = uuid.uuid4()
-    earlier = existing_for_key(ctx, owner, idempotency_key, job_id)
-    if earlier is not None:
-        return accepted(earlier)
-    job = enqueue(
-        ctx,
-        job_id=job_id,
-        kind=JobKind.RESTORE,
-        task=TASK_RESTORE,
-        owner=owner,
-        params=params.model_dump(mode="json"),
-        files={"input.png": stored_input(decoded, data)},
-        callback_url=hook,
-    )
-    return accepted(job)
+    job = NewJob(JobKind.RESTORE, owner, params.model_dump(mode="json"), hook)
+    files = {"input.png": stored_input(decoded, data)}
+    return submit(ctx, job, TASK_RESTORE, files, idempotency_key)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 from fastapi import File, Form, Header, UploadFile
@@ -14,14 +13,13 @@ from service.api.bands import resolve_band
 from service.api.deps import Caller, Ctx
 from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.submit import (
-    accepted,
     check_callback,
-    enqueue,
-    existing_for_key,
     read_upload,
+    submit,
     validated,
 )
 from service.jobs.contracts import TASK_TRAIN, JobKind, JobPublic, ModelKind, TrainParams
+from service.jobs.jobstore import NewJob
 from service.jobs.zips import ZipRejected, iter_zip_images
 
 router = v1_router("trainings")
@@ -96,18 +94,5 @@ def create_training(
             raise ApiProblem(exc.status, "invalid_archive", str(exc)) from exc
         files["dataset.zip"] = blob
     hook = check_callback(ctx, callback_url)
-    job_id = uuid.uuid4()
-    earlier = existing_for_key(ctx, caller.key_id, idempotency_key, job_id)
-    if earlier is not None:
-        return accepted(earlier)
-    job = enqueue(
-        ctx,
-        job_id=job_id,
-        kind=JobKind.TRAIN,
-        task=TASK_TRAIN,
-        owner=caller.key_id,
-        params=params.model_dump(mode="json"),
-        files=files,
-        callback_url=hook,
-    )
-    return accepted(job)
+    job = NewJob(JobKind.TRAIN, caller.key_id, params.model_dump(mode="json"), hook)
+    return submit(ctx, job, TASK_TRAIN, files, idempotency_key)

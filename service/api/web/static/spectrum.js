@@ -24,42 +24,34 @@ function twiddles(n) {
   return tables.get(n);
 }
 
-// |DFT2(x)|² of a real h×w array (row-major), unshifted.
+// One DFT along a line of n complex values (im null: real) at offset + j·stride of re/im, with
+// twiddles t = twiddles(n); the k-th coefficient goes to offset + k·stride of outRe/outIm.
+function dftLine(t, n, re, im, offset, stride, outRe, outIm) {
+  for (let k = 0; k < n; k++) {
+    let sr = 0;
+    let si = 0;
+    for (let j = 0; j < n; j++) {
+      const c = t.cos[k * n + j];
+      const s = t.sin[k * n + j];
+      const a = re[offset + j * stride];
+      const b = im === null ? 0 : im[offset + j * stride];
+      sr += a * c - b * s;
+      si += a * s + b * c;
+    }
+    outRe[offset + k * stride] = sr;
+    outIm[offset + k * stride] = si;
+  }
+}
+
+// |DFT2(x)|² of a real h×w array (row-major), unshifted: the rows' DFTs, then the columns'.
 export function powerSpectrum(x, h, w) {
-  const tx = twiddles(w);
-  const ty = twiddles(h);
+  const rowRe = new Float64Array(h * w);
+  const rowIm = new Float64Array(h * w);
+  for (let y = 0; y < h; y++) dftLine(twiddles(w), w, x, null, y * w, 1, rowRe, rowIm);
   const re = new Float64Array(h * w);
   const im = new Float64Array(h * w);
-  for (let y = 0; y < h; y++) {
-    for (let k = 0; k < w; k++) {
-      let sr = 0;
-      let si = 0;
-      for (let j = 0; j < w; j++) {
-        const v = x[y * w + j];
-        sr += v * tx.cos[k * w + j];
-        si += v * tx.sin[k * w + j];
-      }
-      re[y * w + k] = sr;
-      im[y * w + k] = si;
-    }
-  }
-  const power = new Float64Array(h * w);
-  for (let k = 0; k < w; k++) {
-    for (let ky = 0; ky < h; ky++) {
-      let sr = 0;
-      let si = 0;
-      for (let y = 0; y < h; y++) {
-        const c = ty.cos[ky * h + y];
-        const s = ty.sin[ky * h + y];
-        const a = re[y * w + k];
-        const b = im[y * w + k];
-        sr += a * c - b * s;
-        si += a * s + b * c;
-      }
-      power[ky * w + k] = sr * sr + si * si;
-    }
-  }
-  return power;
+  for (let k = 0; k < w; k++) dftLine(twiddles(h), h, rowRe, rowIm, k, w, re, im);
+  return re.map((a, i) => a * a + im[i] * im[i]);
 }
 
 function origins(n, tile) {
