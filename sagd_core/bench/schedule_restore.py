@@ -137,6 +137,7 @@ def restore_curve(
             )
             for seed in seeds:
                 base = RestoreRequest(
+                    method="sagd",
                     band=spec,
                     steps=n,
                     seed=0,

@@ -3,6 +3,7 @@
 ``restore(image, request, models)`` returns the restored image and a JSON-able report. Methods
 (SAGD.md §4):
 
+- ``auto`` (the default): the best model-free restoration, today the classical tier;
 - ``notch``: the floor (hard, Gaussian or Butterworth roll-off), no model;
 - ``classical``: each region handled by the estimator that fits its kind (a fitted sinusoid
   subtracted, a stripe profile subtracted, band-limited noise Wiener-filtered), no model
@@ -91,8 +92,19 @@ def restore(
     outcome: MethodOutcome
     if request.method == "notch":
         outcome = run_notch(y, request, Progress(1, progress))
-    elif request.method == "classical":
+    elif request.method in ("classical", "auto"):
         outcome = run_classical(y, request, Progress(len(request.band.regions) + 1, progress))
+        if request.method == "auto":
+            if models is not None and models.roles():
+                outcome.warnings.append(
+                    "method 'auto' did not use the given model(s): no learned fill has been "
+                    "shown to help on this band yet; ask for method 'sagd' or 'ddnm' to use them"
+                )
+            outcome.details["auto"] = {
+                "chosen": "classical",
+                "why": "no learned fill has been shown to beat the classical tier on this "
+                "band yet; the classical tier falls back to the notch per region by itself",
+            }
     elif request.method in ("ddnm", "sagd"):
         from sagd_core.restore.learned import run_learned
 

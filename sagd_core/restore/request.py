@@ -17,10 +17,20 @@ from sagd_core.spectral.bands import BandSpec
 if TYPE_CHECKING:
     from sagd_core.schedule_design.fitted import FittedSchedule
 
-Method = Literal["notch", "classical", "ddnm", "sagd"]
-METHODS: tuple[Method, ...] = ("notch", "classical", "ddnm", "sagd")
-#: Methods that need no model: they run on numpy alone, never import torch.
-MODEL_FREE_METHODS: tuple[Method, ...] = ("notch", "classical")
+Method = Literal["auto", "notch", "classical", "ddnm", "sagd"]
+METHODS: tuple[Method, ...] = ("auto", "notch", "classical", "ddnm", "sagd")
+#: Methods that need no model: they run on numpy alone, never import torch. ``auto`` is the
+#: classical tier until a learned fill is shown to help (it then joins the learned methods).
+MODEL_FREE_METHODS: tuple[Method, ...] = ("auto", "notch", "classical")
+#: One line per method, for help texts, the web page and the docs.
+METHOD_SUMMARIES: dict[Method, str] = {
+    "auto": "the best method for each region that needs no model: today the classical tier",
+    "notch": "delete the band (the floor every other method must beat)",
+    "classical": "per region: fit and subtract a sinusoid, subtract a stripe profile, or "
+    "Wiener-filter band-limited noise (falls back to the notch where a probe band says so)",
+    "ddnm": "fill the band by null-space sampling with a model trained on clean images",
+    "sagd": "fill the band with a band model trained on corrupted images (SAGD)",
+}
 Rolloff = Literal["hard", "gaussian", "butterworth"]
 
 ScheduleKind = Literal["model", "linear", "cosine", "fit", "grid"]
@@ -112,7 +122,10 @@ class RestoreOptions(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
-    method: Method = "sagd"
+    method: Method = Field(
+        default="auto",
+        description="auto (default), notch, classical, ddnm or sagd: see METHOD_SUMMARIES",
+    )
     notch_rolloff: Rolloff = "hard"
     notch_width: float | None = Field(
         default=None,
@@ -153,6 +166,7 @@ class RestoreRequest(RestoreOptions):
 
 __all__ = [
     "METHODS",
+    "METHOD_SUMMARIES",
     "MODEL_FREE_METHODS",
     "RESTORE_SAMPLER",
     "SCHEDULE_KINDS",

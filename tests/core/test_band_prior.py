@@ -117,7 +117,9 @@ def test_calibration_records_the_band_statistics_and_restore_uses_them() -> None
     assert calib["magnitude"] is not None and len(calib["magnitude"]["bins"]) == 2
     assert calib["corruption_ratio"] > 0 and 0.0 <= calib["gain"] <= 1.0
     image = np.transpose((y[35] + 1.0) / 2.0, (1, 2, 0))
-    res = restore(image, RestoreRequest(band=spec, steps=4, samples=2), ModelSet(band=model))
+    res = restore(
+        image, RestoreRequest(method="sagd", band=spec, steps=4, samples=2), ModelSet(band=model)
+    )
     assert res.report["details"]["fill"]["constant_magnitude_bins"] == 2
     out = np.transpose(2.0 * res.unclipped - 1.0, (2, 0, 1))
     mask = band_mask(spec, 16, 16)

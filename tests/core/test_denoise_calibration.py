@@ -23,7 +23,7 @@ def _out_of_band_error(model: object, images: np.ndarray, clean: np.ndarray) -> 
     for y, x in zip(images, clean, strict=True):
         res = restore(
             np.transpose((y + 1.0) / 2.0, (1, 2, 0)),
-            RestoreRequest(band=SPEC, steps=10, input_noise_std=S),
+            RestoreRequest(method="sagd", band=SPEC, steps=10, input_noise_std=S),
             ModelSet(omission=model),
         )  # type: ignore[arg-type]
         out = np.transpose(2.0 * res.unclipped - 1.0, (2, 0, 1))
@@ -49,11 +49,15 @@ def test_blend_fixes_a_miscalibrated_denoiser_and_applies_only_at_its_noise_leve
     assert find_calibration(model, S * 1.5) is None
     image = np.linspace(0.2, 0.8, 256, dtype=np.float32).reshape(16, 16)
     res = restore(
-        image, RestoreRequest(band=SPEC, steps=10, input_noise_std=S), ModelSet(omission=model)
+        image,
+        RestoreRequest(method="sagd", band=SPEC, steps=10, input_noise_std=S),
+        ModelSet(omission=model),
     )
     assert res.report["details"]["denoise"]["calibrated_blend"] is True
     res = restore(
-        image, RestoreRequest(band=SPEC, steps=10, input_noise_std=2 * S), ModelSet(omission=model)
+        image,
+        RestoreRequest(method="sagd", band=SPEC, steps=10, input_noise_std=2 * S),
+        ModelSet(omission=model),
     )
     assert res.report["details"]["denoise"]["calibrated_blend"] is False
 

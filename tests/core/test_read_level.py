@@ -34,7 +34,7 @@ def _restore(model: LoadedModel, **request: object) -> tuple[np.ndarray, dict[st
     image = (sample_gaussian_images(1, 1, 16, 16, seed=3, scale=0.002)[0, 0] + 1.0) / 2.0
     res = restore(
         image.astype(np.float32),
-        RestoreRequest(band=BAND, steps=10, samples=2, **request),  # type: ignore[arg-type]
+        RestoreRequest(method="sagd", band=BAND, steps=10, samples=2, **request),  # type: ignore[arg-type]
         ModelSet(band=model),
     )
     return res.unclipped, res.report["details"]["fill"]

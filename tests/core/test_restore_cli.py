@@ -136,7 +136,8 @@ def test_restore_with_a_trained_model_directory(tmp_path: Path) -> None:
     assert res.report["out_of_band_residual"] < 1e-5
     out = tmp_path / "out"
     write_image(tmp_path / "x.png", _striped(32, 32))
-    model_options = ["--model", str(tmp_path / "band_model"), "--steps", "3", "--samples", "2"]
+    model_options = ["--method", "sagd", "--model", str(tmp_path / "band_model"), "--steps", "3"]
+    model_options += ["--samples", "2"]
     args = _restore(tmp_path / "x.png", out, "--band", json.dumps(BAND), *model_options)
     assert args.func(args) == 0
     assert (out / "x.uncertainty.png").exists()

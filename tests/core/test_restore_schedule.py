@@ -78,13 +78,13 @@ def _fitted(grid: tuple[float, ...] = GRID, final: float = 1.0) -> FittedSchedul
 
 
 def test_request_schedule_validation() -> None:
-    assert RestoreRequest(band=BAND).schedule.kind == "model"
-    assert RestoreRequest(band=BAND, schedule="cosine").schedule.kind == "cosine"
+    assert RestoreRequest(method="sagd", band=BAND).schedule.kind == "model"
+    assert RestoreRequest(method="sagd", band=BAND, schedule="cosine").schedule.kind == "cosine"
     grid = RestoreSchedule.from_fitted(_fitted())
     assert grid.kind == "grid" and grid.num_steps == 5
-    assert RestoreRequest(band=BAND, steps=5, schedule=grid).schedule == grid
+    assert RestoreRequest(method="sagd", band=BAND, steps=5, schedule=grid).schedule == grid
     with pytest.raises(ValidationError, match="5 levels but steps is 50"):
-        RestoreRequest(band=BAND, schedule=grid)
+        RestoreRequest(method="sagd", band=BAND, schedule=grid)
     with pytest.raises(ValidationError, match="strictly decreasing"):
         RestoreSchedule(kind="grid", alpha_bars=(0.2, 0.5))
     with pytest.raises(ValidationError, match="required for kind 'grid'"):
@@ -92,9 +92,9 @@ def test_request_schedule_validation() -> None:
     with pytest.raises(ValidationError, match="only allowed there"):
         RestoreSchedule(kind="fit", alpha_bars=(0.5, 0.2))
     with pytest.raises(ValidationError):
-        RestoreRequest(band=BAND, schedule="geometric")
+        RestoreRequest(method="sagd", band=BAND, schedule="geometric")
     # JSON round trip (the worker receives requests as JSON).
-    request = RestoreRequest(band=BAND, steps=5, schedule=grid)
+    request = RestoreRequest(method="sagd", band=BAND, steps=5, schedule=grid)
     assert RestoreRequest.model_validate_json(request.model_dump_json()) == request
 
 
@@ -117,7 +117,7 @@ def test_started_at_cuts_a_designed_plan_at_the_given_level() -> None:
 def test_restore_visits_the_grid_of_a_fitted_schedule_file() -> None:
     model = _band_model()
     grid = RestoreSchedule.from_fitted(_fitted())
-    request = RestoreRequest(band=BAND, steps=5, schedule=grid, seed=1)
+    request = RestoreRequest(method="sagd", band=BAND, steps=5, schedule=grid, seed=1)
     seen: list[tuple[int, int]] = []
     res = restore(
         _image(),
@@ -132,10 +132,14 @@ def test_restore_visits_the_grid_of_a_fitted_schedule_file() -> None:
     assert seen[-1] == (3, 3)
     assert res.report["out_of_band_residual"] < 1e-5
     # The model's own schedule is the default and leaves the report without a schedule entry.
-    own = restore(_image(), RestoreRequest(band=BAND, steps=5, seed=1), ModelSet(band=model))
+    own = restore(
+        _image(), RestoreRequest(method="sagd", band=BAND, steps=5, seed=1), ModelSet(band=model)
+    )
     assert "schedule" not in own.report
     same = restore(
-        _image(), RestoreRequest(band=BAND, steps=5, seed=1, schedule="model"), ModelSet(band=model)
+        _image(),
+        RestoreRequest(method="sagd", band=BAND, steps=5, seed=1, schedule="model"),
+        ModelSet(band=model),
     )
     assert np.array_equal(own.unclipped, same.unclipped)
     assert not np.allclose(own.unclipped, res.unclipped)
@@ -153,7 +157,7 @@ def test_heuristic_and_fitted_kinds_give_n_level_plans() -> None:
     with pytest.raises(RestoreError, match="schedule 'fit' unusable for the band model"):
         restore(
             _image(),
-            RestoreRequest(band=BAND, steps=4, schedule="fit"),
+            RestoreRequest(method="sagd", band=BAND, steps=4, schedule="fit"),
             ModelSet(band=model),
             progress=lambda done, total: calls.append(done),
         )
@@ -171,7 +175,9 @@ def test_fit_uses_the_models_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
     for_model.clear_cache()
     fill_plan.clear_cache()
     res = restore(
-        _image(), RestoreRequest(band=BAND, steps=6, schedule="fit"), ModelSet(band=model)
+        _image(),
+        RestoreRequest(method="sagd", band=BAND, steps=6, schedule="fit"),
+        ModelSet(band=model),
     )
     plan = res.report["schedule"]["plans"]["band"]
     # A band model's plan is designed for the fill chain: as many calls as its own schedule's
@@ -193,6 +199,7 @@ def test_fit_uses_the_models_spectrum(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_denoiser_chain_is_cut_at_the_noise_level() -> None:
     model = _omission_model()
     request = RestoreRequest(
+        method="sagd",
         band=BAND,
         steps=5,
         input_noise_std=0.1,
@@ -229,6 +236,8 @@ def test_restore_cli_schedule_file(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         str(tmp_path / "out"),
         "--band",
         json.dumps(BAND.model_dump(mode="json")),
+        "--method",
+        "sagd",
         "--model",
         str(tmp_path),
         "--no-progress",

@@ -242,7 +242,7 @@ def test_the_openapi_body_lists_the_image_and_every_form_field(client: TestClien
     assert body["required"] is True and schema["required"] == ["image"]
     assert schema["properties"]["image"]["format"] == "binary"
     assert set(schema["properties"]) == {"image", *RestoreForm.model_fields}
-    assert schema["properties"]["method"]["enum"] == ["notch", "ddnm", "sagd"]
+    assert schema["properties"]["method"]["enum"] == ["auto", "notch", "classical", "ddnm", "sagd"]
 
 
 def test_form_fields_follow_the_usual_multipart_rules(client: TestClient, redis_url: str) -> None:

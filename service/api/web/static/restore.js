@@ -12,14 +12,18 @@ export function bandSpec() {
   return state.editor.spec();
 }
 
+// Methods that use no model and no sampling schedule (sagd_core.restore.request).
+const MODEL_FREE = ["auto", "notch", "classical"];
+const usesModel = (method) => !MODEL_FREE.includes(method);
+
 // The method, model, steps and schedule fields as form data (shared with batches).
 export function runFields(form) {
   const method = $("#method").value;
   form.append("band_spec", JSON.stringify(bandSpec()));
   form.append("method", method);
   form.append("steps", $("#steps").value);
-  if (method !== "notch" && $("#model").value) form.append("model", $("#model").value);
-  if (method !== "notch") form.append("schedule", $("#schedule").value);
+  if (usesModel(method) && $("#model").value) form.append("model", $("#model").value);
+  if (usesModel(method)) form.append("schedule", $("#schedule").value);
   return form;
 }
 
@@ -214,10 +218,10 @@ export function initRestore() {
   document.querySelectorAll("[data-add]").forEach((button) => {
     button.addEventListener("click", () => state.editor.addDefault(button.dataset.add));
   });
-  const learnedOnly = () => {  // a notch uses no model and no schedule
-    const notch = $("#method").value === "notch";
-    $("#model").disabled = notch;
-    $("#schedule").disabled = notch;
+  const learnedOnly = () => {  // model-free methods use no model and no schedule
+    const free = !usesModel($("#method").value);
+    $("#model").disabled = free;
+    $("#schedule").disabled = free;
   };
   $("#method").addEventListener("change", learnedOnly);
   learnedOnly();
