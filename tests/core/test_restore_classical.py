@@ -241,3 +241,23 @@ def test_the_probe_shell_brackets_the_region_and_avoids_the_band() -> None:
     assert not np.any((probe > 0) & (band > 0))
     r = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.rfftfreq(n)[None, :])
     assert r[probe > 0].min() < 0.15 and r[probe > 0].max() >= 0.30
+
+
+def test_a_notch_over_something_that_is_not_a_sinusoid_ends_as_a_notch() -> None:
+    """A notch region declared over a patch of narrow-band noise: the fit cannot explain it,
+    the residual check sees the region still above its surroundings, drops the fit and deletes
+    the band, so the result is the notch's, and the report says so."""
+    x = training_photo("coffee")
+    rng = np.random.default_rng(11)
+    fy = np.fft.fftfreq(N)[:, None]
+    fx = np.fft.fftfreq(N)[None, :]
+    disk = (np.hypot(fy - 0.2, fx - 0.1) < 0.03) | (np.hypot(fy + 0.2, fx + 0.1) < 0.03)
+    blob = np.fft.ifft2(np.fft.fft2(rng.standard_normal((N, N))) * disk).real
+    y = x + blob * 0.05 / blob.std()
+    spec = BandSpec(regions=[Notch(fy=0.2, fx=0.1, radius=0.035)])
+    result = restore(y, RestoreRequest(band=spec, method="classical"))
+    entry = result.report["details"]["regions"][0]
+    assert entry["notched_after_fit"] and entry["residual_ratio"] > 4.0
+    assert any("is dropped" in w for w in result.report["warnings"])
+    assert entry["estimator"] == "notch" and result.report["bands"][0]["action"] == "omitted"
+    assert np.allclose(result.unclipped, run(y, spec, "notch"), atol=1e-6)

@@ -13,9 +13,20 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from sagd_core.restore.methods.classical.guard import ProbeVerdict, check_noise_region
+from sagd_core.restore.methods.classical.guard import (
+    EXPLAINED_SHARE,
+    RESIDUAL_RATIO,
+    ProbeVerdict,
+    check_noise_region,
+    residual_ratio,
+    windowed_power,
+)
 from sagd_core.restore.methods.classical.kinds import RegionPlan, plan_region
-from sagd_core.restore.methods.classical.sinusoid import Component, fit_sinusoids
+from sagd_core.restore.methods.classical.sinusoid import (
+    Component,
+    fit_sinusoids,
+    interference,
+)
 from sagd_core.restore.methods.classical.stripes import stripe_profile
 from sagd_core.restore.methods.classical.wiener import estimate_noise, wiener_denoise
 from sagd_core.restore.report import BandAction, MethodOutcome, region_specs
@@ -80,13 +91,43 @@ def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) ->
         if p.kind == "sinusoid"
     }
     components: list[Component] = []
+    residual_ratios: dict[int, float] = {}
+    notched_after_fit: list[int] = []
+    dropped: list[int] = []
     if sinusoids:
         # The image without the sinusoid regions: the envelope of a multiplicative screen.
         envelope = apply_gain(x, 1.0 - band_mask(request.band, h, w))
         envelope -= envelope.mean(axis=(1, 2), keepdims=True)
         field, components, found_warnings = fit_sinusoids(x, sinusoids, band_full, envelope)
-        x = x - field
         warnings += found_warnings
+        for index, region_full in sinusoids.items():
+            residual_ratios[index] = ratio = residual_ratio(x - field, region_full, band_full)
+            if ratio <= RESIDUAL_RATIO:
+                continue
+            notched_after_fit.append(index)
+            explained = 1.0 - windowed_power(x - field, region_full) / max(
+                windowed_power(x, region_full), 1e-300
+            )
+            clear = explained >= EXPLAINED_SHARE
+            if not clear:
+                dropped.append(index)
+            warnings.append(
+                f"regions[{index}]: after the sinusoid fit the band still stands {ratio:.1f}× "
+                "above its surroundings, so what is left there is set to zero"
+                + (
+                    ""
+                    if clear
+                    else f"; the fit explained only {explained:.0%} of it and is dropped (a wrong "
+                    "sinusoid leaks into every bin)"
+                )
+            )
+        if dropped:  # a wrong sinusoid would leak into every bin: refit without it
+            for comp in components:
+                comp.dropped = comp.region in dropped
+            field = interference(x, [c for c in components if not c.dropped], sinusoids, envelope)
+        x = x - field
+        for index in notched_after_fit:
+            x = apply_gain(x, 1.0 - band_mask(subs[index], h, w))
         progress.advance(len(sinusoids))
     for plan in plans:
         if plan.kind == "stripes" and plan.axis is not None:
@@ -112,6 +153,10 @@ def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) ->
         entry: dict[str, object] = {"index": plan.index, "estimator": plan.kind, "why": plan.reason}
         if plan.kind == "sinusoid":
             entry["components"] = [c.describe() for c in components if c.region == plan.index]
+            entry["residual_ratio"] = residual_ratios.get(plan.index)
+            entry["notched_after_fit"] = plan.index in notched_after_fit
+            if plan.index in dropped:
+                entry["estimator"] = "notch"
         if plan.kind == "noise":
             verdict = verdicts.get(plan.index)
             entry["probe"] = None if verdict is None else verdict.describe()
@@ -121,6 +166,14 @@ def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) ->
         if plan.index in fallback:
             entry["estimator"] = "notch"
             actions.append(BandAction("omitted", "fallback: the probe band favoured the notch"))
+        elif plan.index in dropped:
+            actions.append(
+                BandAction("omitted", "fallback: a sinusoid fit did not explain the band")
+            )
+        elif plan.index in notched_after_fit:
+            actions.append(
+                BandAction("subtracted", plan.reason + "; what the fit left was set to zero")
+            )
         else:
             actions.append(BandAction(_ACTIONS[plan.kind], plan.reason))
     if noise_std > 0:

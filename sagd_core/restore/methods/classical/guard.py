@@ -8,6 +8,13 @@ filter restores it, and its error against what was hidden is compared with the n
 (which deletes the probe band: its error is the band's own energy). When the filter loses, the
 region falls back to the notch with a warning. The probe runs on a central crop of at most
 ``PROBE_SIDE``² (frequencies in cycles/pixel do not change with a crop) to stay cheap.
+
+For fitted regions (sinusoids) the check is on the residual: after the fit, a region should look
+like its surroundings; one that still stands ``RESIDUAL_RATIO`` times above them holds something
+the fit did not explain, and the notch deletes what is left there. If the fit explained less than
+``EXPLAINED_SHARE`` of the region's power (a corruption that is not a sinusoid), it is dropped
+first: a wrong sinusoid leaks into every bin. Real lines with more around them (a screen's
+sidebands) keep their fit.
 """
 
 from __future__ import annotations
@@ -21,6 +28,15 @@ from sagd_core.spectral.fft import rfft2
 
 PROBE_SIDE = 256
 _PROBE_SEED = 20261206
+#: A fitted region whose residual still stands this many times above its surroundings (power
+#: per bin) was not explained by the fit: the notch deletes what is left.
+RESIDUAL_RATIO = 4.0
+#: A fit that explains at least this share of its region's power found real lines: when the
+#: region fails the residual check, the fit is kept (it removes the lines' leakage) and only the
+#: rest is deleted; a fit that explains less is dropped (narrow-band noise is not a sinusoid).
+EXPLAINED_SHARE = 0.75
+#: The surroundings: bins this many DFT bins outside the region (inner, outer).
+_RING_BINS = (2, 6)
 
 
 @dataclass(frozen=True)
@@ -108,10 +124,49 @@ def check_noise_region(
     return ProbeVerdict(estimator_error, notch_error, int(probe.sum()))
 
 
+def windowed_power(x: np.ndarray, region: np.ndarray) -> float:
+    """Hann-windowed power of ``x`` ``(C, H, W)`` summed over the full-grid bins ``region``."""
+    h, w = x.shape[-2:]
+    spec = np.fft.fft2(x * np.outer(np.hanning(h), np.hanning(w)))
+    return float(np.sum((spec.real**2 + spec.imag**2)[:, region]))
+
+
+def residual_ratio(residual: np.ndarray, region: np.ndarray, band: np.ndarray) -> float:
+    """Mean windowed power per bin of ``residual`` ``(C, H, W)`` inside ``region`` over the
+    mean in a ring around it clear of ``band`` (full-grid boolean masks); ``inf`` without a
+    ring. A fit that explained the region leaves it like its surroundings (ratio ≈ 1)."""
+    from scipy import ndimage
+
+    h, w = residual.shape[-2:]
+    window = np.outer(np.hanning(h), np.hanning(w))
+    spec = np.fft.fft2(residual * window)
+    power = np.sum(spec.real**2 + spec.imag**2, axis=0)
+    pad = _RING_BINS[1]
+    padded = np.pad(region, pad, mode="wrap")
+
+    def grown(k: int) -> np.ndarray:
+        out = ndimage.binary_dilation(padded, iterations=k) if k > 0 else padded
+        return np.asarray(out[pad : pad + h, pad : pad + w])
+
+    ring = grown(_RING_BINS[1]) & ~grown(_RING_BINS[0]) & ~band
+    if not ring.any() or not region.any():
+        return float("inf")
+    return float(power[region].mean() / max(power[ring].mean(), 1e-300))
+
+
 def _multiplicity(height: int, width: int) -> np.ndarray:
     from sagd_core.spectral.grid import half_grid_multiplicity
 
     return half_grid_multiplicity(height, width)
 
 
-__all__ = ["PROBE_SIDE", "ProbeVerdict", "check_noise_region", "probe_shell"]
+__all__ = [
+    "EXPLAINED_SHARE",
+    "PROBE_SIDE",
+    "RESIDUAL_RATIO",
+    "ProbeVerdict",
+    "check_noise_region",
+    "probe_shell",
+    "residual_ratio",
+    "windowed_power",
+]

@@ -44,6 +44,7 @@ class Component:
     peak_ratio: float
     amplitude: list[float] = field(default_factory=list)
     phase: list[float] = field(default_factory=list)
+    dropped: bool = False  # its region failed the residual check without a clear line
     modulated: bool = False  # fitted with the multiplicative (content-following) columns
 
     def describe(self) -> dict[str, object]:
@@ -55,6 +56,7 @@ class Component:
             "amplitude": self.amplitude,
             "phase": self.phase,
             "modulated": self.modulated,
+            "dropped": self.dropped,
         }
 
 
@@ -223,21 +225,39 @@ def fit_sinusoids(
         _, fitted = _fit(y, window, [(comp.fy, comp.fx) for comp in components], None)
         residual = centred - fitted
     if components:
-        freqs = [(comp.fy, comp.fx) for comp in components]
-        coef, fitted = _fit(y, window, freqs, None)
-        if envelope is not None:
-            coef_mod, fitted_mod = _fit(y, window, freqs, envelope)
-            inside = np.logical_or.reduce(list(regions.values()))
-            kept = _band_power(centred - fitted, window, inside)
-            if _band_power(centred - fitted_mod, window, inside) < MODULATED_GAIN * kept:
-                coef, fitted = coef_mod, fitted_mod
-                for comp in components:
-                    comp.modulated = True
-        for k, comp in enumerate(components):
-            a, b = coef[2 * k], coef[2 * k + 1]
-            comp.amplitude = [float(v) for v in np.hypot(a, b)]
-            comp.phase = [float(v) for v in np.arctan2(-b, a)]
+        fitted = interference(y, components, regions, envelope)
     return fitted, components, warnings
 
 
-__all__ = ["Component", "fit_sinusoids", "hann2d", "refine_frequency"]
+def interference(
+    y: np.ndarray,
+    components: list[Component],
+    regions: dict[int, np.ndarray],
+    envelope: np.ndarray | None = None,
+) -> np.ndarray:
+    """The joint fit of ``components`` (found by :func:`fit_sinusoids`) to ``y``: the fitted
+    interference ``(C, H, W)``; sets each component's amplitude, phase and ``modulated``.
+    The multiplicative columns are kept when they leave at most ``MODULATED_GAIN`` of the
+    additive fit's residual power inside ``regions`` (index → full-grid mask)."""
+    if not components:
+        return np.zeros_like(y)
+    window = hann2d(*y.shape[-2:])
+    centred = y - y.mean(axis=(1, 2), keepdims=True)
+    freqs = [(comp.fy, comp.fx) for comp in components]
+    coef, fitted = _fit(y, window, freqs, None)
+    modulated = False
+    if envelope is not None:
+        coef_mod, fitted_mod = _fit(y, window, freqs, envelope)
+        inside = np.logical_or.reduce([regions[c.region] for c in components])
+        kept = _band_power(centred - fitted, window, inside)
+        if _band_power(centred - fitted_mod, window, inside) < MODULATED_GAIN * kept:
+            coef, fitted, modulated = coef_mod, fitted_mod, True
+    for k, comp in enumerate(components):
+        a, b = coef[2 * k], coef[2 * k + 1]
+        comp.amplitude = [float(v) for v in np.hypot(a, b)]
+        comp.phase = [float(v) for v in np.arctan2(-b, a)]
+        comp.modulated = modulated
+    return fitted
+
+
+__all__ = ["Component", "fit_sinusoids", "hann2d", "interference", "refine_frequency"]
