@@ -5,7 +5,7 @@ find it. A true periodic frequency counts as found when a detected notch covers 
 radius plus one bin); oriented stripes when a wedge points the same way (within its tolerance plus
 3°); band noise when a detected annulus overlaps the true one with interval IoU ≥ 0.5. Every
 detected region that matches nothing, including anything found on a clean image, is a false
-positive.
+positive. :mod:`sagd_core.bench.detection_real` shares these rules (:func:`covers`).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def random_corruption(kind: str, rng: np.random.Generator) -> dict[str, Any] | N
     raise ValueError(f"unknown corruption kind {kind!r}; valid: {', '.join(KINDS)}")
 
 
-def _covers(region: dict[str, Any], truth: dict[str, Any], bw: float) -> bool:
+def covers(region: dict[str, Any], truth: dict[str, Any], bw: float) -> bool:
     kind = truth["kind"]
     if kind == "periodic" and region["kind"] == "notch":
         return any(
@@ -79,14 +79,14 @@ def _covers(region: dict[str, Any], truth: dict[str, Any], bw: float) -> bool:
     return False
 
 
-def _found(truth: dict[str, Any], regions: list[dict[str, Any]], bw: float) -> int:
+def items_found(truth: dict[str, Any], regions: list[dict[str, Any]], bw: float) -> int:
     """How many of the truth's items (frequencies, or 1) some region covers."""
     if truth["kind"] == "periodic":
         return sum(
-            any(_covers(r, {**truth, "frequencies": [f]}, bw) for r in regions)
+            any(covers(r, {**truth, "frequencies": [f]}, bw) for r in regions)
             for f in truth["frequencies"]
         )
-    return int(any(_covers(r, truth, bw) for r in regions))
+    return int(any(covers(r, truth, bw) for r in regions))
 
 
 @dataclass
@@ -136,12 +136,19 @@ def evaluate_detection(
             sc.images += 1
             sc.detections += len(regions)
             if truth is not None:
-                sc.true_detections += sum(_covers(r, truth, bw) for r in regions)
+                sc.true_detections += sum(covers(r, truth, bw) for r in regions)
                 sc.items += len(truth["frequencies"]) if kind == "periodic" else 1
-                sc.found += _found(truth, regions, bw)
+                sc.found += items_found(truth, regions, bw)
             if len(sc.examples) < 3:
                 sc.examples.append({"truth": truth, "detected": regions})
     return scores
 
 
-__all__ = ["KINDS", "DetectionScore", "evaluate_detection", "random_corruption"]
+__all__ = [
+    "KINDS",
+    "DetectionScore",
+    "covers",
+    "evaluate_detection",
+    "items_found",
+    "random_corruption",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from sagd_core.cli import (
+    bench_detection,
     bench_latency,
     bench_omission,
     bench_real,
@@ -14,7 +15,15 @@ from sagd_core.cli import (
 )
 from sagd_core.cli.common import add_command, add_sub_commands
 
-BENCHES = (bench_train, bench_restore, bench_omission, bench_schedule, bench_latency, bench_real)
+BENCHES = (
+    bench_train,
+    bench_restore,
+    bench_omission,
+    bench_schedule,
+    bench_latency,
+    bench_real,
+    bench_detection,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -3,7 +3,8 @@
 Writes, per input ``NAME.ext``: ``NAME.png`` (the restored image), ``NAME.report.json`` and, when
 ``--samples > 1``, ``NAME.uncertainty.png`` (per-pixel std scaled to its maximum, which the
 report gives). Everything is written into a temporary folder beside ``--out`` and moved into place
-only when every image succeeded: an error leaves nothing half-written.
+only when every image succeeded: an error leaves nothing half-written. With ``--auto``, an image in
+which no band is detected is written unchanged, with a warning in its report and on stderr.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -161,6 +163,34 @@ def _request(args: argparse.Namespace, band: BandSpec) -> RestoreRequest:
         ) from exc
 
 
+def _write_unchanged(
+    file: Path,
+    image: np.ndarray,
+    analysis: dict[str, Any],
+    args: argparse.Namespace,
+    staging: Path,
+) -> dict[str, Any]:
+    """``--auto`` found nothing in ``file``: it is written unchanged, with a warning in its
+    report and on stderr, and the other images go on."""
+    warning = (
+        f"{file}: --auto found no band standing above the spectrum's trend; the image is "
+        "written unchanged (pass --band to restore it)"
+    )
+    print(f"warning: {warning}", file=sys.stderr)
+    write_image(staging / f"{file.stem}.png", image, bit_depth=args.bit_depth)
+    report: dict[str, Any] = {
+        "input": str(file),
+        "method": "none",
+        "band": None,
+        "warnings": [warning],
+        "out_of_band_residual": 0.0,
+        "timings": {"total_s": 0.0},
+        "analysis": analysis,
+    }
+    write_bytes_atomic(staging / f"{file.stem}.report.json", json.dumps(report, indent=2).encode())
+    return report
+
+
 def _restore_one(
     file: Path,
     args: argparse.Namespace,
@@ -175,10 +205,7 @@ def _restore_one(
         found = analyze_image(image, AnalyzeConfig())
         analysis = found.to_dict()
         if found.spec is None:
-            raise CliError(
-                f"{file}: --auto found no band standing above the spectrum's trend; "
-                "pass --band explicitly"
-            )
+            return _write_unchanged(file, image, analysis, args, staging)
         band = found.spec
     from sagd_core.restore import restore
 
@@ -236,8 +263,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     residuals = [s["out_of_band_residual"] for s in summary]
+    unchanged = sum(s["method"] == "none" for s in summary)
+    note = f" ({unchanged} written unchanged: no band detected)" if unchanged else ""
     print(
-        f"restored {len(files)} image(s) into {args.out} with {args.method}; "
+        f"restored {len(files)} image(s){note} into {args.out} with {args.method}; "
         f"max out-of-band residual {max(residuals):.2e}, "
         f"mean time {np.mean([s['total_s'] for s in summary]):.2f} s"
     )

@@ -161,3 +161,23 @@ def test_fill_calibration_sidecar_is_validated(tmp_path: Path) -> None:
         _striped(32, 32), RestoreRequest(band=band, method="sagd", steps=3), ModelSet(band=model)
     )
     assert res.report["details"]["fill"]["gain"] == 0.25
+
+
+def test_restore_cli_auto_writes_an_image_without_detection_unchanged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    write_image(src / "s.png", _striped(), bit_depth=16)
+    from sagd_core.data.dead_leaves import dead_leaves
+
+    smooth = dead_leaves(64, 1, seed=0)[:48].astype(np.float32)  # a clean scene: nothing found
+    write_image(src / "t.png", smooth, bit_depth=16)
+    out = tmp_path / "out"
+    args = _restore(src, out, "--auto", "--method", "notch")
+    assert args.func(args) == 0
+    report = json.loads((out / "t.report.json").read_text())
+    assert report["method"] == "none" and "no band" in report["warnings"][0]
+    np.testing.assert_allclose(read_image(out / "t.png"), read_image(src / "t.png"), atol=0.6 / 255)
+    assert json.loads((out / "s.report.json").read_text())["method"] == "notch"
+    assert "t.png" in capsys.readouterr().err
