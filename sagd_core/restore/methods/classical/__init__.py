@@ -100,13 +100,16 @@ def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) ->
         envelope -= envelope.mean(axis=(1, 2), keepdims=True)
         field, components, found_warnings = fit_sinusoids(x, sinusoids, band_full, envelope)
         warnings += found_warnings
+        after = windowed_power(x - field)
+        before: np.ndarray | None = None  # only needed when a region fails
         for index, region_full in sinusoids.items():
-            residual_ratios[index] = ratio = residual_ratio(x - field, region_full, band_full)
+            residual_ratios[index] = ratio = residual_ratio(after, region_full, band_full)
             if ratio <= RESIDUAL_RATIO:
                 continue
             notched_after_fit.append(index)
-            explained = 1.0 - windowed_power(x - field, region_full) / max(
-                windowed_power(x, region_full), 1e-300
+            before = windowed_power(x) if before is None else before
+            explained = 1.0 - float(after[region_full].sum()) / max(
+                float(before[region_full].sum()), 1e-300
             )
             clear = explained >= EXPLAINED_SHARE
             if not clear:

@@ -124,23 +124,21 @@ def check_noise_region(
     return ProbeVerdict(estimator_error, notch_error, int(probe.sum()))
 
 
-def windowed_power(x: np.ndarray, region: np.ndarray) -> float:
-    """Hann-windowed power of ``x`` ``(C, H, W)`` summed over the full-grid bins ``region``."""
+def windowed_power(x: np.ndarray) -> np.ndarray:
+    """Hann-windowed power spectrum of ``x`` ``(C, H, W)``, summed over channels, on the full
+    grid ``(H, W)``: what :func:`residual_ratio` and the explained share read."""
     h, w = x.shape[-2:]
     spec = np.fft.fft2(x * np.outer(np.hanning(h), np.hanning(w)))
-    return float(np.sum((spec.real**2 + spec.imag**2)[:, region]))
+    return np.sum(spec.real**2 + spec.imag**2, axis=0)
 
 
-def residual_ratio(residual: np.ndarray, region: np.ndarray, band: np.ndarray) -> float:
-    """Mean windowed power per bin of ``residual`` ``(C, H, W)`` inside ``region`` over the
+def residual_ratio(power: np.ndarray, region: np.ndarray, band: np.ndarray) -> float:
+    """Mean power per bin of a residual's :func:`windowed_power` inside ``region`` over the
     mean in a ring around it clear of ``band`` (full-grid boolean masks); ``inf`` without a
     ring. A fit that explained the region leaves it like its surroundings (ratio ≈ 1)."""
     from scipy import ndimage
 
-    h, w = residual.shape[-2:]
-    window = np.outer(np.hanning(h), np.hanning(w))
-    spec = np.fft.fft2(residual * window)
-    power = np.sum(spec.real**2 + spec.imag**2, axis=0)
+    h, w = power.shape
     pad = _RING_BINS[1]
     padded = np.pad(region, pad, mode="wrap")
 

@@ -21,7 +21,7 @@ from sagd_core.restore.methods.classical.kinds import StripeAxis
 FILTER_WIDTH = 25
 PASSES = 3
 #: The profile is a median along the stripes; this many evenly spaced lines estimate it.
-MAX_LINES = 192
+MAX_LINES = 128
 
 
 def stripe_profile(y: np.ndarray, axis: StripeAxis) -> np.ndarray:
