@@ -13,12 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from tqdm import tqdm
 
-from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image, combine_analyses
 from sagd_core.cli.common import CliError, add_command, image_inputs
-from sagd_core.data import read_image
-from sagd_core.data.image_files import write_bytes_atomic
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -40,12 +36,20 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         default=0.5,
         help="folder: keep regions found in at least this share of the images",
     )
+    from sagd_core.analysis.analyze import AnalyzeConfig
+
     defaults = AnalyzeConfig()
     for flag in ("peak", "line", "annulus"):
         p.add_argument(f"--{flag}-db", type=float, default=getattr(defaults, f"{flag}_db"))
 
 
 def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image, combine_analyses
+    from sagd_core.data import read_image
+    from sagd_core.data.image_files import write_bytes_atomic
+
     try:
         config = AnalyzeConfig(
             max_regions=args.max_regions,

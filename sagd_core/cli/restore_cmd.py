@@ -19,9 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import ValidationError
-from tqdm import tqdm
 
-from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image
 from sagd_core.cli.common import (
     CliError,
     add_command,
@@ -40,6 +38,8 @@ from sagd_core.restore.request import (
 from sagd_core.spectral import BandSpec, BandSpecError, parse_band_spec
 
 if TYPE_CHECKING:
+    from tqdm import tqdm
+
     from sagd_core.restore import ModelSet
 
 
@@ -197,8 +197,10 @@ def _restore_one(
     band: BandSpec | None,
     models: ModelSet | None,
     staging: Path,
-    bar: tqdm,
+    bar: tqdm[Path],
 ) -> dict[str, Any]:
+    from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image  # --auto only
+
     image = read_image(file)
     analysis: dict[str, Any] | None = None
     if band is None:
@@ -247,6 +249,8 @@ def run(args: argparse.Namespace) -> int:
     staging = Path(tempfile.mkdtemp(dir=args.out, prefix=".restore-"))
     summary = []
     try:
+        from tqdm import tqdm
+
         with tqdm(files, desc="restore", unit="image", disable=args.no_progress) as bar:
             for file in bar:
                 report = _restore_one(file, args, band, models, staging, bar)

@@ -25,7 +25,6 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from scipy import ndimage
 
 from sagd_core.restore.progress import Progress
 from sagd_core.restore.report import BandAction, MethodOutcome
@@ -57,6 +56,8 @@ def _distance_to_stop(stop_full: np.ndarray, reach: float) -> np.ndarray:
     padded = np.pad(stop_full, ((pad_y, pad_y), (pad_x, pad_x)), mode="wrap")
     if not padded.any():
         return np.full((h, w), np.inf)
+    from scipy import ndimage  # only smooth roll-offs need it (start-up of the hard notch)
+
     dist = ndimage.distance_transform_edt(~padded, sampling=(1.0 / h, 1.0 / w))
     return np.asarray(dist)[pad_y : pad_y + h, pad_x : pad_x + w]
 

@@ -132,21 +132,22 @@ def windowed_power(x: np.ndarray) -> np.ndarray:
     return np.sum(spec.real**2 + spec.imag**2, axis=0)
 
 
+def _grown(mask: np.ndarray, k: int) -> np.ndarray:
+    """``mask`` dilated by ``k`` bins on the periodic frequency grid (a square neighbourhood)."""
+    out = mask.copy()
+    for axis in (0, 1):
+        step = out.copy()
+        for shift in range(1, k + 1):
+            step |= np.roll(out, shift, axis=axis) | np.roll(out, -shift, axis=axis)
+        out = step
+    return out
+
+
 def residual_ratio(power: np.ndarray, region: np.ndarray, band: np.ndarray) -> float:
     """Mean power per bin of a residual's :func:`windowed_power` inside ``region`` over the
     mean in a ring around it clear of ``band`` (full-grid boolean masks); ``inf`` without a
     ring. A fit that explained the region leaves it like its surroundings (ratio ≈ 1)."""
-    from scipy import ndimage
-
-    h, w = power.shape
-    pad = _RING_BINS[1]
-    padded = np.pad(region, pad, mode="wrap")
-
-    def grown(k: int) -> np.ndarray:
-        out = ndimage.binary_dilation(padded, iterations=k) if k > 0 else padded
-        return np.asarray(out[pad : pad + h, pad : pad + w])
-
-    ring = grown(_RING_BINS[1]) & ~grown(_RING_BINS[0]) & ~band
+    ring = _grown(region, _RING_BINS[1]) & ~_grown(region, _RING_BINS[0]) & ~band
     if not ring.any() or not region.any():
         return float("inf")
     return float(power[region].mean() / max(power[ring].mean(), 1e-300))

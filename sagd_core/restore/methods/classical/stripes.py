@@ -11,7 +11,6 @@ to the image.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 
 from sagd_core.restore.methods.classical.kinds import StripeAxis
 
@@ -26,6 +25,8 @@ MAX_LINES = 128
 
 def stripe_profile(y: np.ndarray, axis: StripeAxis) -> np.ndarray:
     """The stripe field of ``y`` ``(C, H, W)``: ``(C, H, W)``, constant along the stripes."""
+    from scipy import ndimage  # imported on use: start-up of the other paths
+
     full = y if axis == "columns" else np.swapaxes(y, 1, 2)
     lines = np.unique(np.linspace(0, full.shape[1] - 1, min(full.shape[1], MAX_LINES)).astype(int))
     x = full[:, lines]

@@ -20,7 +20,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage
 
 from sagd_core.spectral.fft import irfft2, rfft2
 from sagd_core.spectral.grid import full_from_half, half_grid_multiplicity, radius_grid
@@ -109,6 +108,8 @@ def estimate_noise(
 
 def _smooth_full(values: np.ndarray, width: int) -> np.ndarray:
     """Gaussian smoothing of half-grid arrays ``(C, H, W//2+1)`` on the periodic full grid."""
+    from scipy import ndimage  # imported on use: start-up of the other paths
+
     full = full_from_half(values, width)
     smoothed = ndimage.gaussian_filter(
         full, sigma=(0, PILOT_SMOOTHING, PILOT_SMOOTHING), mode="wrap"
