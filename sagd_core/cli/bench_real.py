@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
                 print(real.markdown(real.summarize(sub)))
     print("\n### all scenes (mean PSNR, dB)\n")
     print(real.markdown(summary))
-    print("\nper-image checks (classical ≥ notch and ≥ input on every image):")
+    print("\nper-image checks (classical ≥ notch and ≥ input on every image; the guard):")
     print("\n".join(f"- {c}" for c in summary["checks"]) or "- all hold")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"rows": rows, "summary": summary}))

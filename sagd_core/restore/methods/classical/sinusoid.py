@@ -144,6 +144,63 @@ def _carriers(height: int, width: int, freqs: list[tuple[float, float]]) -> np.n
     return out
 
 
+def _factors(n: int, freqs: list[float]) -> np.ndarray:
+    """1-D factors ``[1, cos f₁n, sin f₁n, cos f₂n, …]`` as columns ``(n, 1 + 2K)``."""
+    t = 2.0 * np.pi * np.arange(n, dtype=np.float64)
+    cols = [np.ones(n)]
+    for f in freqs:
+        cols += [np.cos(f * t), np.sin(f * t)]
+    return np.stack(cols, axis=1)
+
+
+#: The constant and each sinusoid as sums of separable terms ``(sign, y factor, x factor)``
+#: over the factor columns of :func:`_factors` (column 0 is 1, 2k+1 is cos, 2k+2 is sin):
+#: cos(a + b) = cos a cos b − sin a sin b, sin(a + b) = sin a cos b + cos a sin b.
+def _terms(k: int) -> list[list[tuple[float, int, int]]]:
+    out = [[(1.0, 0, 0)]]
+    for i in range(k):
+        c, s = 1 + 2 * i, 2 + 2 * i
+        out.append([(1.0, c, c), (-1.0, s, s)])
+        out.append([(1.0, s, c), (1.0, c, s)])
+    return out
+
+
+def _fit_additive(
+    y: np.ndarray, window: np.ndarray, freqs: list[tuple[float, float]]
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_fit` without an envelope, in separable form: a constant and ``cos/sin`` per
+    frequency are sums of products of 1-D factors, and the Hann window is separable, so the
+    normal equations need only ``(1+2K)``-square products of 1-D sums and two matrix products
+    per channel (no ``H·W × 2K`` design matrix)."""
+    c, h, w = y.shape
+    wy, wx = np.hanning(h), np.hanning(w)  # window == hann2d(h, w) == outer(wy, wx)
+    del window
+    fy_, fx_ = _factors(h, [f[0] for f in freqs]), _factors(w, [f[1] for f in freqs])
+    gy = fy_.T @ (fy_ * wy[:, None])
+    gx = fx_.T @ (fx_ * wx[:, None])
+    terms = _terms(len(freqs))
+    n = len(terms)
+    gram = np.zeros((n, n))
+    for i, ti in enumerate(terms):
+        for j, tj in enumerate(terms[: i + 1]):
+            v = sum(a * b * gy[ya, yb] * gx[xa, xb] for a, ya, xa in ti for b, yb, xb in tj)
+            gram[i, j] = gram[j, i] = v
+    gram[np.diag_indices_from(gram)] += 1e-9 * np.trace(gram) / n
+    coefs = np.zeros((n - 1, c))
+    fitted = np.zeros_like(y)
+    for ch in range(c):
+        proj = fy_.T @ (y[ch] * wy[:, None] * wx[None, :]) @ fx_
+        rhs = np.array([sum(a * proj[ya, xa] for a, ya, xa in t) for t in terms])
+        coef = np.linalg.solve(gram, rhs)
+        coefs[:, ch] = coef[1:]
+        mix = np.zeros((fy_.shape[1], fx_.shape[1]))
+        for value, t in zip(coef[1:], terms[1:], strict=True):
+            for a, ya, xa in t:
+                mix[ya, xa] += a * value
+        fitted[ch] = fy_ @ mix @ fx_.T
+    return coefs, fitted
+
+
 def _fit(
     y: np.ndarray,
     window: np.ndarray,
@@ -157,6 +214,8 @@ def _fit(
     an interference that multiplies the image (a halftone screen, moiré), whose amplitude
     follows the content. Returns the ``cos/sin`` coefficients ``(2K, C)`` of the additive part
     and the fitted interference ``(C, H, W)`` (everything but the constant)."""
+    if envelope is None:
+        return _fit_additive(y, window, freqs)
     c, h, w = y.shape
     carriers = _carriers(h, w, freqs)
     k2 = carriers.shape[1]
@@ -164,9 +223,7 @@ def _fit(
     coefs = np.zeros((k2, c))
     fitted = np.zeros_like(y)
     for ch in range(c):
-        cols = [np.ones((h * w, 1)), carriers]
-        if envelope is not None:
-            cols.append(carriers * envelope[ch].ravel()[:, None])
+        cols = [np.ones((h * w, 1)), carriers, carriers * envelope[ch].ravel()[:, None]]
         a = np.concatenate(cols, axis=1)
         # Normal equations (a few columns, nearly orthogonal: well conditioned), with a tiny
         # ridge for coincident frequencies.
