@@ -311,9 +311,20 @@ def restore_body(
             files["uncertainty.png"] = encode_png(scaled)
         files["report.json"] = report_json(report)
         ctx.storage.write_job_files(folder, files)
-        return {k: v for k, v in report.items() if isinstance(v, str | int | float | bool)}
+        return job_summary(report)
 
     return store
+
+
+def job_summary(report: dict[str, Any]) -> dict[str, Any]:
+    """What a restore job's record carries of its report (``GET /v1/jobs/{id}`` shows it): the
+    scalar fields, the warnings and what was done to each band (the full report is a file)."""
+    summary: dict[str, Any] = {
+        k: v for k, v in report.items() if isinstance(v, str | int | float | bool)
+    }
+    summary["warnings"] = [str(w) for w in report.get("warnings") or []]
+    summary["band_actions"] = [str(b.get("action")) for b in report.get("bands") or []]
+    return summary
 
 
 def read_restore_input(ctx: WorkerContext, uid: UUID) -> tuple[Path, Any]:

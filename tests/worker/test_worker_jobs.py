@@ -211,3 +211,24 @@ def test_hard_time_limit_marks_the_job_failed(wctx: WorkerContext, notified: lis
     assert job["state"] == "failed" and job["error_code"] == "time_limit"
     assert "hard time limit" in job["error_message"]
     assert notified == [str(job_id)]
+
+
+def test_the_job_record_carries_the_warnings_and_what_was_done_per_band() -> None:
+    """A classical restore whose guard falls back to the notch: the job record (what
+    ``GET /v1/jobs/{id}`` shows) carries the report's warning and the band's action."""
+    from sagd_core.restore import RestoreRequest, restore
+    from worker.jobs import job_summary
+
+    n = 64
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[:n, :n] / n
+    smooth = 0.5 + 0.2 * np.sin(2 * np.pi * yy) * np.cos(2 * np.pi * xx)
+    r = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.fftfreq(n)[None, :])
+    noise = np.fft.ifft2(np.fft.fft2(rng.standard_normal((n, n))) * ((r >= 0.2) & (r < 0.3))).real
+    image = smooth + noise * 0.05 / noise.std()
+    band = {"regions": [{"kind": "annulus", "low": 0.2, "high": 0.3}]}
+    report = restore(image, RestoreRequest(band=band, method="classical")).report
+    summary = json.loads(json.dumps(job_summary(report)))
+    assert summary["method"] == "classical"
+    assert summary["band_actions"] == ["omitted"]
+    assert summary["warnings"] == report["warnings"] and "notch" in summary["warnings"][0]
