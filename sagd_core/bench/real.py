@@ -336,8 +336,10 @@ def figure(scene: Scene, kinds: Iterable[str], seed: int, crop: int = 96) -> np.
     image in [0, 1] (:func:`sagd_core.data.write_image`)."""
     from sagd_core.bench.figures import image_grid
 
+    top, left = (scene.size - crop) // 2, (scene.size - crop) // 2  # the centre: content
+
     def chw(img: np.ndarray) -> np.ndarray:
-        cut = np.asarray(img, np.float64)[:crop, :crop]
+        cut = np.asarray(img, np.float64)[top : top + crop, left : left + crop]
         cut = cut[None] if cut.ndim == 2 else np.moveaxis(cut, -1, 0)
         return 2.0 * cut - 1.0
 

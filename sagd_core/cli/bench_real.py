@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
     print("\n".join(f"- {c}" for c in summary["checks"]) or "- all hold")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"rows": rows, "summary": summary}))
-    fig = write_image(args.out / "crops.png", real.figure(scenes[0], kinds, args.seed))
+    shown = next((s for s in scenes if s.name.startswith("coins")), scenes[0])
+    fig = write_image(args.out / "crops.png", real.figure(shown, kinds, args.seed, crop=80))
+    print(f"figure: centre crops of {shown.name}")
     print(f"\nwrote {args.out / 'results.json'} and {fig}")
     return 0
