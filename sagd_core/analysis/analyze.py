@@ -3,8 +3,11 @@ trend and emit them as a :class:`BandSpec` (SAGD.md §2).
 
 1. Log periodogram of the Hann-windowed image (:mod:`spectrum_stats`), channels averaged.
 2. Radial profile (median per one-bin ring) and a robust power-law fit ``log P ≈ a + b log r``.
-3. **Annuli**: runs of rings whose median stands ``annulus_db`` above the trend (band-limited
-   noise raises whole rings; a median ignores isolated peaks and lines).
+3. **Annuli**: bands of rings whose median stands ``annulus_db`` above a local baseline (the
+   rings just outside on both sides), with a step at both edges (band-limited noise raises whole
+   rings; a median ignores isolated peaks and lines) — in the whole image's profile and in the
+   profile of its *floor spectrum* (per frequency, a low percentile over tiles), where noise
+   that every tile holds stands out from edges and objects that only some hold.
 4. **Lines** (stripe noise puts its energy on a line through DC, perpendicular to the stripes):
    rays from DC sampled every half degree; a ray whose residual stays ``line_db`` above the trend
    over a long run of radii is a line; adjacent rays merge into one ``wedge``.
@@ -31,6 +34,7 @@ from sagd_core.analysis.spectrum_stats import (
     PowerLawFit,
     Spectrum,
     fit_power_law,
+    floor_spectrum,
     power_spectrum,
     radial_profile,
 )
@@ -45,7 +49,7 @@ class AnalyzeConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     max_regions: int = Field(default=8, ge=1, le=64)
-    annulus_db: float = Field(default=6.0, gt=0.0)
+    annulus_db: float = Field(default=3.0, gt=0.0)
     annulus_min_bins: int = Field(default=2, ge=1)
     line_db: float = Field(default=10.0, gt=0.0)
     line_min_fraction: float = Field(default=0.2, gt=0.0, le=1.0)
@@ -65,6 +69,10 @@ class AnalyzeConfig(BaseModel):
     guard_bins: float = Field(
         default=2.0, ge=0.0, description="peaks this near an annulus or wedge belong to it"
     )
+
+
+#: Rings beyond this radius (cycles/pixel) hold few bins (the corners of the grid).
+R_MAX_RING = 0.6
 
 
 def _db_to_log(db: float) -> float:
@@ -141,53 +149,157 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 
 
 def _annuli(
-    radii: np.ndarray, profile: np.ndarray, fit: PowerLawFit, bw: float, cfg: AnalyzeConfig
+    radii: np.ndarray,
+    profile: np.ndarray,
+    fit: PowerLawFit,
+    bw: float,
+    cfg: AnalyzeConfig,
+    sectors: np.ndarray | None = None,
+    *,
+    scale: float = 1.0,
 ) -> list[DetectedRegion]:
-    res = profile - fit.log_trend(radii)
+    """Rings raised above a *local* baseline: for every candidate band ``[a, b)`` of rings, the
+    mean of the profile inside against the straight line (in log-log) through the means of the
+    rings just outside on both sides. A single power law for the whole spectrum is bent by
+    the band itself and by the image's own curvature, so it hides bands of a few dB; the local
+    baseline does not. Both edges must step (band-limited noise has edges; an image's own
+    bump does not), the band must be raised all around (``sectors``: the same profile per
+    angular sector; a few strong peaks raise only some), and the best-scoring disjoint bands
+    are kept."""
+    del fit
     start = max(cfg.min_radius_bins * bw, cfg.annulus_min_radius)
-    flags = (res > _db_to_log(cfg.annulus_db)) & (radii >= start) & (radii <= fit.r_high)
-    out = []
-    for a, b in _runs(flags):
-        if b - a < cfg.annulus_min_bins:
+    valid = np.flatnonzero((radii >= start) & (radii <= R_MAX_RING))
+    if valid.size < 8:
+        return []
+    lo_i, hi_i = int(valid[0]), int(valid[-1]) + 1
+    logr = np.log(radii)
+    prof = profile
+    csum = np.concatenate([[0.0], np.cumsum(prof)])
+    lsum = np.concatenate([[0.0], np.cumsum(logr)])
+
+    def mean(arr: np.ndarray, i: int, j: int) -> float:
+        return float((arr[j] - arr[i]) / (j - i))
+
+    thr = _db_to_log(cfg.annulus_db * scale)
+    edge_thr = _db_to_log(cfg.annulus_db * scale / 2)
+    min_len = max(cfg.annulus_min_bins, 3)
+    max_len = max(min_len + 1, int(0.3 / bw))
+    found: list[tuple[float, int, int]] = []
+    for a in range(lo_i + 2, hi_i - min_len):
+        for b in range(a + min_len, min(a + max_len, hi_i - 1) + 1):
+            flank = max(3, (b - a) // 2)
+            la, rb = max(lo_i, a - flank), min(hi_i, b + flank)
+            if a - la < 2 or rb - b < 2:
+                continue
+            yl, yr = mean(csum, la, a), mean(csum, b, rb)
+            xl, xr = mean(lsum, la, a), mean(lsum, b, rb)
+            x_in, y_in = mean(lsum, a, b), mean(csum, a, b)
+            base = yl + (yr - yl) * (x_in - xl) / (xr - xl)
+            score = y_in - base
+            if score < thr:
+                continue
+            # sharp edges: two rings inside against two outside, at both ends
+            rise = prof[a : a + 2].mean() - prof[a - 2 : a].mean()
+            fall = prof[b - 2 : b].mean() - prof[b : b + 2].mean()
+            if rise < edge_thr or fall < edge_thr:
+                continue
+            found.append((score, a, b))
+    out: list[DetectedRegion] = []
+    taken: list[tuple[int, int]] = []
+    for score, a, b in sorted(found, reverse=True):
+        if any(a < tb and ta < b for ta, tb in taken):
             continue
-        # Spectra of images fall with r; band noise makes the profile *rise* into the band.
-        # The band starts at the first rise inside the run; a run without one is the image's
-        # own shape (a knee above a straight trend), not a band.
-        rises = [
-            k
-            for k in range(max(a, 2), b)
-            if profile[k] - profile[k - 2] > _db_to_log(cfg.annulus_db / 2)
-        ]
-        if not rises:
+        if sectors is not None and not _raised_all_around(sectors, logr, a, b, lo_i, hi_i, thr):
             continue
-        a = max(rises[0] - 1, a) if profile[rises[0] - 1] - profile[rises[0] - 2] > 0 else rises[0]
-        if b - a < cfg.annulus_min_bins:
-            continue
+        taken.append((a, b))
         low = max(float(radii[a]) - bw / 2, start - bw / 2)
         high = float(radii[b - 1]) + bw / 2
         out.append(
             DetectedRegion(
                 {"kind": "annulus", "low": round(low, 6), "high": round(high, 6)},
-                _log_to_db(res[a:b].max()),
+                _log_to_db(score),
                 "annulus",
             )
         )
+        if len(out) >= 2:
+            break
     return out
+
+
+#: Angular sectors (over 180°) of the all-around check, and how many must show the band.
+SECTORS = 8
+SECTORS_NEEDED = 6
+
+
+def sector_profiles(spectrum: Spectrum, radii: np.ndarray) -> np.ndarray:
+    """``(SECTORS, rings)``: the median log power per one-bin ring within each angular sector
+    (NaN where a sector holds no bin of a ring)."""
+    bw = spectrum.bin_width
+    ring = np.rint(spectrum.radius / bw - 0.5).astype(int).ravel()
+    angle = np.degrees(np.arctan2(spectrum.fy, spectrum.fx)) % 180.0
+    sector = np.broadcast_to(
+        np.minimum((angle / (180.0 / SECTORS)).astype(int), SECTORS - 1), spectrum.shape
+    ).ravel()
+    values = spectrum.log_power.ravel()
+    out = np.full((SECTORS, radii.size), np.nan)
+    order = np.lexsort((ring, sector))
+    keys = sector[order] * (radii.size + 1) + np.clip(ring[order], 0, radii.size)
+    bounds = np.flatnonzero(np.diff(keys)) + 1
+    for chunk in np.split(order, bounds):
+        sec, rg = int(sector[chunk[0]]), int(ring[chunk[0]])
+        if 0 <= rg < radii.size:
+            out[sec, rg] = float(np.median(values[chunk]))
+    return out
+
+
+def _raised_all_around(
+    sectors: np.ndarray, logr: np.ndarray, a: int, b: int, lo_i: int, hi_i: int, thr: float
+) -> bool:
+    """Whether the band ``[a, b)`` stands ``thr / 2`` above its local baseline in at least
+    :data:`SECTORS_NEEDED` sectors."""
+    flank = max(3, (b - a) // 2)
+    la, rb = max(lo_i, a - flank), min(hi_i, b + flank)
+    good = 0
+    for prof in sectors:
+        left, right, inside = prof[la:a], prof[b:rb], prof[a:b]
+        if np.isnan(left).all() or np.isnan(right).all() or np.isnan(inside).all():
+            continue
+        yl, yr = np.nanmean(left), np.nanmean(right)
+        xl, xr = logr[la:a].mean(), logr[b:rb].mean()
+        base = yl + (yr - yl) * (logr[a:b].mean() - xl) / (xr - xl)
+        if np.nanmean(inside) - base >= thr / 2:
+            good += 1
+    return good >= SECTORS_NEEDED
+
+
+def _without_peaks(spectrum: Spectrum, cfg: AnalyzeConfig) -> Spectrum:
+    """``spectrum`` with every bin standing ``peak_db`` above its 7×7 median (and the bins
+    next to it) replaced by that median."""
+    from scipy import ndimage
+
+    logp = spectrum.log_power
+    background = ndimage.median_filter(logp, size=7, mode="wrap")
+    peaks = ndimage.binary_dilation(logp - background > _db_to_log(cfg.peak_db), iterations=2)
+    return Spectrum(log_power=np.where(peaks, background, logp), fy=spectrum.fy, fx=spectrum.fx)
 
 
 def _lines(spectrum: Spectrum, resid: np.ndarray, cfg: AnalyzeConfig) -> list[DetectedRegion]:
     h, w = spectrum.shape
     bw = spectrum.bin_width
-    k = np.arange(math.ceil(cfg.min_radius_bins), int(0.5 / bw) + 1)
+    # Rays run to the edge of the square grid (an oblique line is up to √2 longer than an axis
+    # line); samples beyond the edge are masked out of the runs.
+    k = np.arange(math.ceil(cfg.min_radius_bins), int(math.sqrt(0.5) / bw) + 1)
     radii = k * bw
     step = 0.5
     thetas = np.arange(0.0, 180.0, step)
     t = np.radians(thetas)[:, None]
-    iy = np.rint(radii[None, :] * np.sin(t) * h).astype(int) % h
-    ix = np.rint(radii[None, :] * np.cos(t) * w).astype(int) % w
-    values = resid[iy, ix]  # (angles, radii)
+    fy_ray, fx_ray = radii[None, :] * np.sin(t), radii[None, :] * np.cos(t)
+    inside = (np.abs(fy_ray) <= 0.5) & (np.abs(fx_ray) <= 0.5)
+    iy = np.rint(fy_ray * h).astype(int) % h
+    ix = np.rint(fx_ray * w).astype(int) % w
+    values = np.where(inside, resid[iy, ix], -np.inf)  # (angles, radii)
     flags = values > _db_to_log(cfg.line_db)
-    min_run = max(4, round(cfg.line_min_fraction * radii.size))
+    min_run = max(4, round(cfg.line_min_fraction * int(0.5 / bw)))
     hits: dict[int, tuple[int, int, float]] = {}
     for j in range(thetas.size):
         runs = [(a, b) for a, b in _runs(flags[j]) if b - a >= min_run]
@@ -277,6 +389,119 @@ def _peaks(
     ]
 
 
+#: A line must stand this far (dB) above the rays beside it in the floor spectrum.
+_FLOOR_LINE_DB = 3.0
+
+
+def _line_in_floor(floor: Spectrum, region: dict[str, Any]) -> bool:
+    """Whether a wedge's line shows in the floor spectrum: the median log power along its ray
+    (over its radial range) against the medians along rays 6–12° to either side."""
+    t = floor.shape[0]
+    low = max(region["low"], 2.0 / t)
+    high = min(region["high"], 0.5)
+    radii = np.arange(low, high, 0.5 / t)
+    if radii.size < 3:
+        return True  # too short to judge at the floor's resolution: keep it
+
+    def ray(angle: float) -> float:
+        a = math.radians(angle)
+        iy = np.rint(radii * math.sin(a) * t).astype(int) % t
+        ix = np.rint(radii * math.cos(a) * t).astype(int) % t
+        return float(np.median(floor.log_power[iy, ix]))
+
+    centre = ray(region["angle_deg"])
+    beside = [ray(region["angle_deg"] + d) for d in (-12, -9, -6, 6, 9, 12)]
+    return centre - float(np.median(beside)) >= _db_to_log(_FLOOR_LINE_DB)
+
+
+#: Peaks this close in angle (degrees, through DC) lie on one line.
+_COLLINEAR_DEG = 1.0
+#: A line needs this many peaks on it to be stripes rather than a few interferences.
+_COLLINEAR_MIN = 3
+
+
+def _is_harmonic_series(peaks: list[tuple[float, float]], tol: float) -> bool:
+    """Peaks that are integer multiples (folded into the grid) of the one nearest DC: an
+    interference and its harmonics, which lie on one line through DC too."""
+    base = min(peaks, key=lambda p: math.hypot(*p))
+
+    def wrap(v: float) -> float:
+        return (v + 0.5) % 1.0 - 0.5
+
+    def on_series(p: tuple[float, float]) -> bool:
+        for n in range(1, 9):
+            hy, hx = wrap(n * base[0]), wrap(n * base[1])
+            if min(math.hypot(p[0] - hy, p[1] - hx), math.hypot(p[0] + hy, p[1] + hx)) < tol:
+                return True
+        return False
+
+    return all(on_series(p) for p in peaks)
+
+
+def _collinear_peaks_to_lines(
+    peaks: list[DetectedRegion], lines: list[DetectedRegion], bw: float
+) -> tuple[list[DetectedRegion], list[DetectedRegion]]:
+    """Stripes whose line stands out only in places show up as several peaks along one line
+    through DC: three or more such peaks (not a harmonic series, which periodic interference
+    makes) become one wedge."""
+
+    def angle(r: DetectedRegion) -> float:
+        return math.degrees(math.atan2(r.region["fy"], r.region["fx"])) % 180.0
+
+    rest = sorted(peaks, key=angle)
+    groups: list[list[DetectedRegion]] = []
+    for peak in rest:
+        if groups and abs(angle(peak) - angle(groups[-1][-1])) <= _COLLINEAR_DEG:
+            groups[-1].append(peak)
+        else:
+            groups.append([peak])
+    if len(groups) > 1 and angle(groups[0][0]) + 180.0 - angle(groups[-1][-1]) <= _COLLINEAR_DEG:
+        groups[0] = groups.pop() + groups[0]
+    kept: list[DetectedRegion] = []
+    new_lines = list(lines)
+    for group in groups:
+        radii = [math.hypot(p.region["fy"], p.region["fx"]) for p in group]
+        points = [(p.region["fy"], p.region["fx"]) for p in group]
+        if len(group) < _COLLINEAR_MIN or _is_harmonic_series(points, 2.0 * bw):
+            kept += group
+            continue
+        angles = np.unwrap(np.radians([angle(p) for p in group]) * 2) / 2
+        centre = math.degrees(float(np.mean(angles))) % 180.0
+        half_span = math.degrees(float(np.ptp(angles))) / 2
+        region = {
+            "kind": "wedge",
+            "angle_deg": round(centre, 3),
+            "tolerance_deg": round(min(max(half_span + 1.0, 2.0), 45.0), 3),
+            "low": round(max(min(radii) - 2 * bw, bw), 6),
+            "high": round(max(radii) + 2 * bw, 6),
+        }
+        new_lines.append(DetectedRegion(region, max(p.score_db for p in group), "line"))
+    return kept, new_lines
+
+
+def _wrapped_line(region: dict[str, Any], h: int, w: int, width: float) -> np.ndarray:
+    """Full-grid bins within ``width`` (cycles/pixel) of a wedge's line continued beyond the
+    edge of the grid, where it wraps around (stripes that are not axis-aligned alias there):
+    peaks on it belong to the stripes."""
+    theta = math.radians(region["angle_deg"])
+    u = np.array([math.sin(theta), math.cos(theta)])
+    fy = np.fft.fftfreq(h)[:, None]
+    fx = np.fft.fftfreq(w)[None, :]
+    out = np.zeros((h, w), dtype=bool)
+    # The line t·u (mod 1) as straight pieces: each crossing of the grid's edge shifts it by an
+    # integer vector; a few wraps cover what a linearly interpolated profile puts there.
+    for sy in range(-2, 3):
+        for sx in range(-2, 3):
+            if sy == 0 and sx == 0:
+                continue
+            # distance from f + (sy, sx) to the line through DC along u
+            py, px = fy + sy, fx + sx
+            along = np.abs(py * u[0] + px * u[1])
+            dist = np.abs(py * u[1] - px * u[0])
+            out |= (dist < width) & (along > 0.5) & (along < 3.0)
+    return out
+
+
 def _region_mask(region: dict[str, Any], h: int, w: int, grow: float = 0.0) -> np.ndarray:
     """Full-grid mask of one region, widened by ``grow`` cycles/pixel."""
     spec = BandSpec.model_validate(
@@ -299,15 +524,36 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     local_fit = fit_power_law(radii, profile, counts, bin_width=bw, degree=cfg.trend_degree)
     resid = spectrum.log_power - local_fit.log_trend(spectrum.radius)
 
-    annuli = _annuli(radii, profile, fit, bw, cfg)
+    # Annuli are judged on the spectrum without its peaks (replaced by their surroundings): a
+    # few strong interferences and their harmonics must not raise whole rings.
+    smooth = _without_peaks(spectrum, cfg)
+    _, a_profile, _ = radial_profile(smooth)
+    # Ring medians of small images are noisier (fewer bins per ring): the threshold grows as
+    # 1/√side below 256 px (the floor spectrum's rings are medians over many tiles).
+    small = max(1.0, math.sqrt(256.0 * bw))
+    annuli = _annuli(radii, a_profile, fit, bw, cfg, sector_profiles(smooth, radii), scale=small)
+    floor = floor_spectrum(chw)
+    if floor is not None:  # bands of noise under strong image content (module docstring)
+        f_radii, f_profile, _ = radial_profile(floor)
+        f_sectors = sector_profiles(floor, f_radii)
+        for extra in _annuli(f_radii, f_profile, fit, floor.bin_width, cfg, f_sectors):
+            lo, hi = extra.region["low"], extra.region["high"]
+            if not any(lo < a.region["high"] and a.region["low"] < hi for a in annuli):
+                annuli.append(extra)
     guard = cfg.guard_bins * bw
     excluded = np.zeros((h, w), dtype=bool)
     for a in annuli:
         excluded |= _region_mask(a.region, h, w, guard)
     lines = _lines(spectrum, np.where(excluded, 0.0, resid), cfg)
+    if floor is not None:  # stripes are in every tile; a straight edge only in some
+        lines = [line for line in lines if _line_in_floor(floor, line.region)]
     for line in lines:
         excluded |= _region_mask(line.region, h, w, guard)
+        excluded |= _wrapped_line(line.region, h, w, guard + bw)
     peaks = _peaks(spectrum, resid, excluded, cfg)
+    peaks, lines = _collinear_peaks_to_lines(peaks, lines, bw)
+    if floor is not None:
+        lines = [line for line in lines if _line_in_floor(floor, line.region)]
 
     ranked = sorted(annuli + lines + peaks, key=lambda r: -r.score_db)
     kept, dropped = ranked[: cfg.max_regions], ranked[cfg.max_regions :]

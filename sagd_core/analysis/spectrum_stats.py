@@ -82,6 +82,42 @@ def power_spectrum(chw: np.ndarray) -> Spectrum:
     )
 
 
+#: Tiles of the floor spectrum: side and stride (pixels), and the percentile across tiles.
+FLOOR_TILE = 64
+FLOOR_STRIDE = 32
+FLOOR_PERCENTILE = 25.0
+
+
+def floor_spectrum(chw: np.ndarray) -> Spectrum | None:
+    """The log power that *every* part of the image holds: per frequency, a low percentile
+    over overlapping Hann-windowed ``FLOOR_TILE``² tiles (channels averaged). Stationary noise
+    is in every tile; edges and objects are only in some, so a band of noise stands out here
+    when the whole image's spectrum hides it under its content. None when the image holds
+    fewer than four tiles."""
+    _c, h, w = chw.shape
+    t, step = FLOOR_TILE, FLOOR_STRIDE
+    if h < 2 * t or w < 2 * t:
+        return None
+    x = chw.astype(np.float64)
+    window = np.outer(np.hanning(t), np.hanning(t))
+    window /= np.sqrt(np.mean(window**2))
+    tiles = [
+        x[:, i : i + t, j : j + t]
+        for i in range(0, h - t + 1, step)
+        for j in range(0, w - t + 1, step)
+    ]
+    stack = np.stack(tiles)  # (n, C, t, t)
+    stack = stack - stack.mean(axis=(2, 3), keepdims=True)
+    power = (np.abs(np.fft.fft2(stack * window, norm="ortho")) ** 2).mean(axis=1)
+    low = np.percentile(power, FLOOR_PERCENTILE, axis=0)
+    floor = max(float(low.mean()) * 10 ** (FLOOR_DB / 10), 1e-300)
+    return Spectrum(
+        log_power=np.log(low + floor),
+        fy=np.fft.fftfreq(t)[:, None],
+        fx=np.fft.fftfreq(t)[None, :],
+    )
+
+
 def radial_profile(spectrum: Spectrum) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(radii, median log power, bin count)`` in rings one bin wide, up to ``R_MAX``."""
     r = spectrum.radius.ravel()

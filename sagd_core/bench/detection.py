@@ -2,8 +2,10 @@
 
 Clean held-out images get a random corruption of each kind (or none); :func:`analyze_chw` must
 find it. A true periodic frequency counts as found when a detected notch covers it (within its
-radius plus one bin); oriented stripes when a wedge points the same way (within its tolerance plus
-3°); band noise when a detected annulus overlaps the true one with interval IoU ≥ 0.5. Every
+radius plus one bin), and a notch at an integer combination of the true frequencies (order ≤ 3:
+harmonics and intermodulation that clipping creates) is a true detection, not a false one;
+oriented stripes when a wedge points the same way (within its tolerance plus 3°); band noise
+when a detected annulus overlaps the true one with interval IoU ≥ 0.5. Every
 detected region that matches nothing, including anything found on a clean image, is a false
 positive. :mod:`sagd_core.bench.detection_real` shares these rules (:func:`covers`).
 """
@@ -58,17 +60,51 @@ def random_corruption(kind: str, rng: np.random.Generator) -> dict[str, Any] | N
     raise ValueError(f"unknown corruption kind {kind!r}; valid: {', '.join(KINDS)}")
 
 
+#: Detections at integer combinations of the true frequencies up to this order are true:
+#: clipping and 8-bit rounding of a corrupted image create them (harmonics 2f, intermodulation
+#: f1 ± f2), so they are corruption in the image, not image content.
+COMBINATION_ORDER = 3
+
+
+def _wrap(f: float) -> float:
+    return (f + 0.5) % 1.0 - 0.5
+
+
+def _combinations(freqs: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """The frequencies and their integer combinations ``a·f_i + b·f_j`` up to
+    :data:`COMBINATION_ORDER`, folded into the grid."""
+    out = list(freqs)
+    n = COMBINATION_ORDER
+    for i, fi in enumerate(freqs):
+        for j, fj in enumerate(freqs):
+            if j < i:
+                continue
+            for a in range(-n, n + 1):
+                for b in range(-n, n + 1):
+                    if abs(a) + abs(b) > n or (a == 0 and b == 0) or (i == j and b != 0):
+                        continue
+                    f = (_wrap(a * fi[0] + b * fj[0]), _wrap(a * fi[1] + b * fj[1]))
+                    if math.hypot(*f) > 1e-9:
+                        out.append(f)
+    return out
+
+
+def _near(region: dict[str, Any], freqs: list[tuple[float, float]], bw: float) -> bool:
+    return any(
+        min(
+            math.hypot(region["fy"] - fy, region["fx"] - fx),
+            math.hypot(region["fy"] + fy, region["fx"] + fx),
+        )
+        <= region["radius"] + bw
+        for fy, fx in freqs
+    )
+
+
 def covers(region: dict[str, Any], truth: dict[str, Any], bw: float) -> bool:
+    """Whether a detected region is true for ``truth`` (see the module docstring)."""
     kind = truth["kind"]
     if kind == "periodic" and region["kind"] == "notch":
-        return any(
-            min(
-                math.hypot(region["fy"] - fy, region["fx"] - fx),
-                math.hypot(region["fy"] + fy, region["fx"] + fx),
-            )
-            <= region["radius"] + bw
-            for fy, fx in truth["frequencies"]
-        )
+        return _near(region, _combinations(truth["frequencies"]), bw)
     if kind == "oriented" and region["kind"] == "wedge":
         d = abs((region["angle_deg"] - truth["angle_deg"] + 90.0) % 180.0 - 90.0)
         return bool(d <= region["tolerance_deg"] + 3.0)
@@ -79,11 +115,18 @@ def covers(region: dict[str, Any], truth: dict[str, Any], bw: float) -> bool:
     return False
 
 
+def item_covered(region: dict[str, Any], truth: dict[str, Any], bw: float) -> bool:
+    """Whether ``region`` finds ``truth`` itself (recall: combinations do not count)."""
+    if truth["kind"] == "periodic":
+        return region["kind"] == "notch" and _near(region, truth["frequencies"], bw)
+    return covers(region, truth, bw)
+
+
 def items_found(truth: dict[str, Any], regions: list[dict[str, Any]], bw: float) -> int:
     """How many of the truth's items (frequencies, or 1) some region covers."""
     if truth["kind"] == "periodic":
         return sum(
-            any(covers(r, {**truth, "frequencies": [f]}, bw) for r in regions)
+            any(item_covered(r, {**truth, "frequencies": [f]}, bw) for r in regions)
             for f in truth["frequencies"]
         )
     return int(any(covers(r, truth, bw) for r in regions))
