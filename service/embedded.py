@@ -6,8 +6,10 @@
 3. The API with uvicorn on ``127.0.0.1:8000`` (``SAGD_PORT`` / ``--port``), development mode:
    authentication is off unless ``SAGD_API_KEYS`` is set.
 4. A demo model: if the registry has no ``demo`` yet, ``sagd train --preset demo`` runs in the
-   background (about a minute on two cores) and is registered as ``demo`` v1; until then, and if
-   the CLI has no such preset, only ``method=notch`` works.
+   background (about a minute on two cores) and is registered as ``demo`` v1. It is an omission
+   model: it denoises the trusted bands (``method=sagd`` with ``input_noise_std > 0``) but cannot
+   fill the band, so ``method=sagd`` without declared noise is refused (422). The model-free
+   methods (``auto``, ``classical``, ``notch``) work at once.
 5. A result-expiry sweeper thread. Ctrl-C (SIGINT) or SIGTERM stops uvicorn, then the worker, then
    the Redis this runner started.
 """
@@ -156,8 +158,10 @@ def registry_metadata(model_dir: Path) -> dict[str, Any]:
     meta_file = model_dir / "meta.json"
     meta = json.loads(meta_file.read_text()) if meta_file.is_file() else {}
     history = meta.get("loss_history") or []
+    unet = config.get("model")
     return {
         "kind": config.get("role"),
+        "channels": unet.get("in_channels") if isinstance(unet, dict) else None,
         "band": config.get("band"),
         "noise": config.get("noise"),
         "schedule": config.get("schedule"),
@@ -192,7 +196,11 @@ def ensure_demo_model(storage: Storage, stop_event: threading.Event) -> None:
         logger.error("demo training failed (exit %d); only method=notch works", process.returncode)
         return
     version = registry.add_version("demo", staging, registry_metadata(staging))
-    logger.info("demo model ready (demo v%d): method=sagd works now", version)
+    logger.info(
+        "demo model ready (demo v%d): an omission model, for method=sagd with "
+        "input_noise_std > 0 (it denoises the trusted bands; it cannot fill the band)",
+        version,
+    )
 
 
 def sweeper(storage: Storage, redis_url: str, ttl_s: int, stop_event: threading.Event) -> None:

@@ -257,6 +257,7 @@ class CoreEngine:
         calibration = self._calibrate_band_fill(params, out_dir, band, channels, device, progress)
         return {
             "kind": params.model_kind,
+            "channels": channels,
             "band": band.model_dump(mode="json"),
             "noise": config.noise.model_dump(mode="json"),
             "schedule": config.schedule.model_dump(mode="json"),

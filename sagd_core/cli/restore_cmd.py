@@ -5,6 +5,7 @@ Writes, per input ``NAME.ext``: ``NAME.png`` (the restored image), ``NAME.report
 report gives). Everything is written into a temporary folder beside ``--out`` and moved into place
 only when every image succeeded: an error leaves nothing half-written. With ``--auto``, an image in
 which no band is detected is written unchanged, with a warning in its report and on stderr.
+``--method sagd`` and ``ddnm`` need ``--model`` (without one they could only delete the band).
 """
 
 from __future__ import annotations
@@ -231,6 +232,24 @@ def _restore_one(
     return report
 
 
+#: The model each learned method fills the band with, and the ``sagd train`` that makes one.
+_FILL_MODELS = {"sagd": ("band", "a band model"), "ddnm": ("full", "a full model")}
+
+
+def _check_models_given(args: argparse.Namespace) -> None:
+    """A learned method without ``--model`` would only delete the band (sagd) or fail (ddnm):
+    refuse it and say how to get a model."""
+    if args.method not in _FILL_MODELS or args.model:
+        return
+    role, what = _FILL_MODELS[args.method]
+    raise CliError(
+        f"--method {args.method} needs a trained model directory (--model DIR: {what}, to fill "
+        f"the band); train one with `sagd train --recipe {role} --corruption NAME|JSON --data "
+        f"DATASET --out DIR` (or `sagd train --preset digits-{role} --out DIR`), or use "
+        "--method auto, classical or notch, which need none"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     files = image_inputs(args.input)
     stems = [f.stem for f in files]
@@ -240,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
     _schedule(args)  # a bad schedule file fails before any work
     if band is not None:
         _request(args, band)  # validate options before any work
-    models = None  # no models: the notch, or SAGD omitting the band
+    _check_models_given(args)
+    models = None  # model-free methods
     if args.model:
         from sagd_core.restore import ModelSet
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -21,7 +22,7 @@ from starlette.datastructures import UploadFile
 from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.api.context import AppContext
 from service.api.errors import ApiProblem
-from service.jobs.contracts import ModelRef
+from service.jobs.contracts import ModelRef, ModelVersion
 from service.jobs.images import DecodedImage, ImageRejected, decode_image
 from service.jobs.jobstore import NewJob
 from service.jobs.registry import ModelNotFoundError
@@ -94,22 +95,124 @@ def parse_model_refs(text: str | None) -> list[dict[str, Any]]:
     return refs
 
 
-def check_models(ctx: AppContext, method: str, refs: list[ModelRef]) -> list[ModelRef]:
-    """The models a learned method will use (default: ``SAGD_DEFAULT_MODEL``); 422 if unknown.
-    Model-free methods (auto, notch, classical) use none."""
+@dataclass(frozen=True)
+class ChosenModel:
+    """A model a restoration will use: how it was asked for and what the registry says of it."""
+
+    ref: ModelRef
+    info: ModelVersion
+
+    @property
+    def label(self) -> str:
+        return f"model '{self.ref.name}' v{self.info.version}"
+
+
+@dataclass(frozen=True)
+class ChosenModels:
+    """The models of a restoration (none for the model-free methods)."""
+
+    refs: list[ModelRef]
+    models: list[ChosenModel]
+
+    def check_image(self, channels: int, *, what: str = "image") -> None:
+        """422 ``model_channel_mismatch`` if a model was trained on other channels than the
+        image's (gray against RGB): the worker would refuse it after the 202. A model whose
+        channels the registry does not know is left to the worker."""
+        for model in self.models:
+            expected = model.info.channels
+            if expected is not None and expected != channels:
+                raise ApiProblem(
+                    422,
+                    "model_channel_mismatch",
+                    f"{what}: {model.label} was trained on {_channels(expected)} images but "
+                    f"the image is {_channels(channels)}; use a model trained on "
+                    f"{_channels(channels)} images, or a model-free method (method=auto, "
+                    "classical or notch)",
+                )
+
+
+def _channels(count: int) -> str:
+    return {1: "gray (1 channel)", 3: "RGB (3 channels)"}.get(count, f"{count}-channel")
+
+
+#: What each kind of model does, for the messages below.
+_KIND_SAYS = {
+    "omission": "an omission model: no support in the band, it cannot fill it (it denoises the "
+    "trusted bands)",
+    "band": "a band model",
+    "full": "a full model (trained on clean images, for method=ddnm)",
+    "standard": "a standard model (a training baseline, not used for restoration)",
+}
+
+
+def _describe_kind(kind: str | None) -> str:
+    return _KIND_SAYS.get(str(kind), f"a model of kind {kind!r}")
+
+
+def check_models(
+    ctx: AppContext, method: str, refs: list[ModelRef], *, input_noise_std: float = 0.0
+) -> ChosenModels:
+    """The models a learned method will use (default: ``SAGD_DEFAULT_MODEL``); 422
+    ``unknown_model`` if one is not registered, 422 ``model_cannot_fill_band`` if none of them
+    can do what the method needs (:func:`check_roles`). Model-free methods (auto, notch,
+    classical) use none."""
     if method in MODEL_FREE_METHODS:
-        return []
+        return ChosenModels([], [])
     chosen = refs or [ModelRef(name=ctx.settings.default_model)]
+    models = []
     for ref in chosen:
         try:
-            ctx.models.resolve(ref.name, ref.version)
+            info = ctx.models.describe(ref.name, ref.version)
         except (ModelNotFoundError, ValueError) as exc:
             raise ApiProblem(
                 422,
                 "unknown_model",
                 f"{exc}; train one (POST /v1/trainings) or use method=notch",
             ) from exc
-    return chosen
+        models.append(ChosenModel(ref, info))
+    check_roles(method, models, input_noise_std=input_noise_std, default=not refs)
+    return ChosenModels(chosen, models)
+
+
+def check_roles(
+    method: str, models: list[ChosenModel], *, input_noise_std: float, default: bool
+) -> None:
+    """A learned method whose models cannot do its work is refused before the job exists (422
+    ``model_cannot_fill_band``), not run into a silent notch: ``sagd`` needs a band model to fill
+    the band, except with declared input noise and an omission model (the trusted bands are
+    denoised and the report says the band was omitted); ``ddnm`` needs a full model. Models of
+    unknown kind (registered without one) are given the benefit of the doubt."""
+    kinds = {m.info.kind for m in models}
+    if None in kinds:
+        return
+    said = "; ".join(f"{m.label} is {_describe_kind(m.info.kind)}" for m in models)
+    source = " (the server's default SAGD_DEFAULT_MODEL: no model= was given)" if default else ""
+    model_free = "method=auto (or classical, notch) for a model-free restoration"
+    if method == "sagd":
+        if "band" in kinds or (input_noise_std > 0 and "omission" in kinds):
+            return
+        message = (
+            f"method=sagd fills the band with a band model and none of the models{source} is "
+            f"one: {said}. The band would only be deleted, as method=notch does. Use "
+            f"{model_free}, add a band model (model=NAME,BAND_MODEL), or train one (POST "
+            "/v1/trainings with model_kind=band)"
+        )
+        if "omission" in kinds:
+            message += (
+                "; an omission model alone is accepted with input_noise_std > 0, to denoise the "
+                "trusted bands (the band is then omitted)"
+            )
+    elif method == "ddnm":
+        if "full" in kinds:
+            return
+        message = (
+            "method=ddnm fills the band with a full model (trained on clean images) and none "
+            f"of the models{source} is one: {said}. Use {model_free}, method=sagd with a "
+            "band model, or train a full model (POST /v1/trainings with model_kind=full)"
+        )
+    else:
+        return
+    raise ApiProblem(422, "model_cannot_fill_band", message)
 
 
 def check_callback(ctx: AppContext, url: str | None) -> str | None:

@@ -224,7 +224,12 @@ class CorruptionTypePublic(BaseModel):
 
 class ModelVersion(BaseModel):
     version: int
-    kind: str | None = None
+    kind: str | None = Field(
+        default=None, description="omission, band, full or standard (what the model can do)"
+    )
+    channels: int | None = Field(
+        default=None, description="image channels it was trained on: 1 (gray) or 3 (RGB)"
+    )
     band: BandSpec | None = None
     noise: dict[str, Any] | None = None
     schedule: dict[str, Any] | None = None

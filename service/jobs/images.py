@@ -89,6 +89,10 @@ class DecodedImage:
     def width(self) -> int:
         return int(self.pixels.shape[1])
 
+    @property
+    def channels(self) -> int:
+        return int(self.pixels.shape[2]) if self.pixels.ndim == 3 else 1
+
 
 def sniff_format(head: bytes) -> str | None:
     """The allowlisted format named by the file's magic bytes, or None."""

@@ -2,7 +2,9 @@
 
 Layout: ``root/models/<name>/<version>/`` holds a checkpoint directory written by a training job
 (safetensors + JSON, see ``sagd_core.training``); ``registry.json`` lists the versions with their
-metadata (kind, band spec, noise, schedule, data hash, scores) and the default version of each name.
+metadata (kind, image channels, band spec, noise, schedule, data hash, scores) and the default
+version of each name. Entries written before a field was recorded (``kind``, ``channels``) get it
+from the checkpoint's ``config.json`` when they are read (:func:`checkpoint_fields`).
 Writers hold an ``flock`` on ``root/models/.lock`` and replace the JSON atomically, so workers on
 several machines sharing the volume see either the old or the new registry, never half of one.
 Workers watch the file's ``revision`` to hot-reload models (``worker/models_cache.py``).
@@ -30,6 +32,26 @@ class ModelNotFoundError(LookupError):
 
 class ConflictError(ValueError):
     """The name is already taken."""
+
+
+def checkpoint_fields(directory: Path) -> dict[str, Any]:
+    """``kind`` (the config's role) and ``channels`` (its U-Net's input channels) from a
+    checkpoint directory's ``config.json``; what cannot be read is left out (JSON only, no
+    torch)."""
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    fields: dict[str, Any] = {}
+    if isinstance(config.get("role"), str):
+        fields["kind"] = config["role"]
+    unet = config.get("model")
+    channels = unet.get("in_channels") if isinstance(unet, dict) else None
+    if isinstance(channels, int) and not isinstance(channels, bool):
+        fields["channels"] = channels
+    return fields
 
 
 class ModelRegistry:
@@ -73,7 +95,7 @@ class ModelRegistry:
         for name in sorted(models):
             entry = models[name]
             versions = [
-                ModelVersion.model_validate({**meta, "version": int(v)})
+                self._version(name, int(v), meta)
                 for v, meta in sorted(entry["versions"].items(), key=lambda kv: int(kv[0]))
             ]
             out.append(
@@ -83,13 +105,33 @@ class ModelRegistry:
 
     def resolve(self, name: str, version: int | None = None) -> tuple[int, Path]:
         """The version number and checkpoint directory of ``name`` (default version if None)."""
+        chosen, _ = self._entry(name, version)
+        return chosen, self.storage.model_dir(name, chosen)
+
+    def _entry(self, name: str, version: int | None) -> tuple[int, dict[str, Any]]:
+        """``(version, its registry entry)``; the default version if None."""
         entry = self.load()["models"].get(name)
         if entry is None:
             raise ModelNotFoundError(f"no model named {name!r} in the registry")
         chosen = int(entry["default_version"]) if version is None else int(version)
-        if str(chosen) not in entry["versions"]:
+        meta: dict[str, Any] | None = entry["versions"].get(str(chosen))
+        if meta is None:
             raise ModelNotFoundError(f"model {name!r} has no version {chosen}")
-        return chosen, self.storage.model_dir(name, chosen)
+        return chosen, meta
+
+    def describe(self, name: str, version: int | None = None) -> ModelVersion:
+        """What the registry knows of ``name`` at ``version`` (the default version if None):
+        its kind and image channels among the rest (``ModelNotFoundError`` as :meth:`resolve`)."""
+        chosen, meta = self._entry(name, version)
+        return self._version(name, chosen, meta)
+
+    def _version(self, name: str, version: int, meta: dict[str, Any]) -> ModelVersion:
+        """A version's entry; ``kind`` and ``channels`` read from its checkpoint when the entry
+        predates them."""
+        missing = meta.get("kind") is None or meta.get("channels") is None
+        found = checkpoint_fields(self.storage.model_dir(name, version)) if missing else {}
+        known = {k: v for k, v in meta.items() if v is not None}
+        return ModelVersion.model_validate({**found, **known, "version": version})
 
     def add_version(self, name: str, staged_dir: Path, metadata: dict[str, Any]) -> int:
         """Move a finished checkpoint directory into place as the next version (the new default)."""

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from sagd_core.cli import analyze_cmd, restore_cmd
-from sagd_core.cli.common import CliError
+from sagd_core.cli.common import EXIT_USAGE, CliError
+from sagd_core.cli.main import main
 from sagd_core.data import ImageReadError, read_image, write_image
 from sagd_core.models import unet_preset
 from sagd_core.restore import ModelSet, RestoreRequest, load_model, restore
@@ -40,15 +41,25 @@ def _striped(h: int = 48, w: int = 64, seed: int = 0) -> np.ndarray:
 
 
 def _train_band_model(
-    directory: Path, *, images: int, seed: int, steps: int, batch_size: int, warmup_steps: int = 1
+    directory: Path,
+    *,
+    images: int,
+    seed: int,
+    steps: int,
+    batch_size: int,
+    warmup_steps: int = 1,
+    role: str = "band",
 ) -> BandSpec:
-    """Train a cpu-tiny band model of BAND on uniform noise images into ``directory``; the band."""
+    """Train a cpu-tiny band model of BAND (or with ``role="omission"`` an omission model) on
+    uniform noise images into ``directory``; the band."""
     band = parse_band_spec(BAND)
+    noise = NoiseSpec(kind="band", band=band) if role == "band" else NoiseSpec(omit=band)
     config = TrainConfig(
         model=unet_preset("cpu-tiny", 1),
-        noise=NoiseSpec(kind="band", band=band),
+        noise=noise,
         band=band,
-        role="band",
+        role=role,
+        project_trusted=role == "omission",
         steps=steps,
         batch_size=batch_size,
         warmup_steps=warmup_steps,
@@ -181,3 +192,42 @@ def test_restore_cli_auto_writes_an_image_without_detection_unchanged(
     np.testing.assert_allclose(read_image(out / "t.png"), read_image(src / "t.png"), atol=0.6 / 255)
     assert json.loads((out / "s.report.json").read_text())["method"] == "notch"
     assert "t.png" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("method", "role"), [("sagd", "band"), ("ddnm", "full")])
+def test_restore_cli_learned_method_without_a_model_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], method: str, role: str
+) -> None:
+    """Without --model, sagd could only delete the band (a notch in disguise) and ddnm fails:
+    refused before any work, with how to get a model."""
+    write_image(tmp_path / "x.png", _striped(32, 32))
+    out = tmp_path / "out"
+    args = _restore(tmp_path / "x.png", out, "--band", json.dumps(BAND), "--method", method)
+    with pytest.raises(CliError, match=rf"--method {method} needs a trained model directory"):
+        args.func(args)
+    assert not out.exists()
+    argv = ["restore", str(tmp_path / "x.png"), "-o", str(out), "--band", json.dumps(BAND)]
+    assert main([*argv, "--method", method, "--no-progress"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert "--model DIR" in err and f"sagd train --recipe {role}" in err
+    assert main([*argv, "--method", "auto", "--no-progress"]) == 0  # model-free: no model needed
+
+
+def test_restore_with_only_an_omission_model_says_the_band_was_not_filled(tmp_path: Path) -> None:
+    """An omission model cannot fill the band: the report says the band was set to zero (in its
+    warnings, not only in the band's action) and that ``samples > 1`` gave one result."""
+    _train_band_model(
+        tmp_path / "omission", images=4, seed=2, steps=1, batch_size=2, role="omission"
+    )
+    write_image(tmp_path / "x.png", _striped(32, 32))
+    options = ["--band", json.dumps(BAND), "--method", "sagd", "--steps", "3", "--samples", "3"]
+    options += ["--model", str(tmp_path / "omission")]
+    for extra in ([], ["--noise-std", "0.05"]):  # returned exactly, or denoised (Tweedie)
+        out = tmp_path / f"out{len(extra)}"
+        args = _restore(tmp_path / "x.png", out, *options, *extra)
+        assert args.func(args) == 0
+        report = json.loads((out / "x.report.json").read_text())
+        assert report["bands"][0]["action"] == "omitted"
+        assert any(w.startswith("the band was not filled") for w in report["warnings"])
+        assert any("samples=3 ignored" in w for w in report["warnings"]), report["warnings"]
+        assert report["samples"] == 1 and not (out / "x.uncertainty.png").exists()

@@ -30,6 +30,7 @@ def test_registry_metadata_from_checkpoint_json(tmp_path: Path) -> None:
         json.dumps(
             {
                 "role": "omission",
+                "model": {"in_channels": 1},
                 "band": band,
                 "noise": {"kind": "white"},
                 "schedule": {"name": "linear"},
@@ -40,7 +41,7 @@ def test_registry_metadata_from_checkpoint_json(tmp_path: Path) -> None:
         json.dumps({"dataset_hash": "sha256:x", "loss_history": [[1, 0.9], [2, 0.5]]})
     )
     meta = embedded.registry_metadata(tmp_path)
-    assert meta["kind"] == "omission" and meta["band"] == band
+    assert meta["kind"] == "omission" and meta["band"] == band and meta["channels"] == 1
     assert meta["data_hash"] == "sha256:x" and meta["scores"] == {"final_loss": 0.5}
 
 

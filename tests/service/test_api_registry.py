@@ -69,11 +69,12 @@ def test_models_listing_and_default_version(client: TestClient, tmp_path: Path) 
     assert response.status_code == 200 and response.json()["default_version"] == 1
     assert client.put("/v1/models/demo/default-version", json={"version": 9}).status_code == 404
     assert client.get("/v1/models/none").status_code == 404
-    # A learned method now passes the model check.
+    # A learned method now passes the model check: an omission model denoises the trusted
+    # bands (declared input noise) but cannot fill the band (tests/service/test_api_model_checks).
     ok = client.post(
         "/v1/restorations",
         files={"image": ("x.png", png_bytes(), "image/png")},
-        data=restore_form(method="sagd", model="demo:1"),
+        data=restore_form(method="sagd", model="demo:1", input_noise_std=0.05),
     )
     assert ok.status_code == 202
     for bad in ("demo:9", "demo:x", "demo,ghost"):

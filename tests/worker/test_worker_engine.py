@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from service.jobs.contracts import RestoreParams, TrainParams
-from service.jobs.registry import ModelNotFoundError, ModelRegistry
+from service.jobs.registry import ModelNotFoundError, ModelRegistry, checkpoint_fields
 from service.jobs.storage import Storage
 from worker.engine import CoreEngine, EngineError, jsonable
 from worker.models_cache import ModelsCache
@@ -147,6 +147,7 @@ def test_band_training_on_a_builtin_dataset_calibrates_the_fill(
         device="cpu",
         progress=lambda s, t, v: reported.append(v),
     )
+    assert meta["kind"] == "band" and meta["channels"] == 1  # digits are gray
     assert 0.0 <= meta["scores"]["fill_gain"] <= 1.0
     assert meta["scores"]["fill_calibration_images"] == 4
     assert any("calibrating_fill" in v for v in reported)
@@ -182,3 +183,7 @@ def test_a_model_trains_on_uploaded_images(tmp_path: Path) -> None:
     )
     assert meta["kind"] == "omission" and meta["scores"]["steps"] == 2
     assert load_model(tmp_path / "m").channels == 3
+    # The registry records the channels (the API refuses gray images for it at submit), and an
+    # entry without them reads them from the checkpoint's config.json.
+    assert meta["channels"] == 3
+    assert checkpoint_fields(tmp_path / "m") == {"kind": "omission", "channels": 3}

@@ -16,7 +16,8 @@
    its trusted bins carry no noise at any time, so it is a conditional model of the band given the
    rest, and sampling from ``x_T = √ᾱ_T P z + √(1−ᾱ_T) ε_band`` while replacing the trusted part
    of every ``x̂₀`` by that of ``z`` (the image or its denoised version) is exact conditioning.
-   Without a band model the band is omitted (set to zero: a hard notch).
+   Without a band model the band is omitted (set to zero: a hard notch), and the report's
+   warnings say so.
    With ``estimator="mean"`` the band is the posterior mean ``E[x'_B | x_notB]``, which for a
    model trained on corrupted images is the clean ``E[x_B | x_notB]`` (zero-mean corruption,
    §4.3) while any single sample carries a fresh draw of the corruption. It is estimated by
@@ -359,6 +360,21 @@ def run_sagd(
             )
         )
         band = BandAction("omitted", why + ": the band is set to zero (a hard notch)")
+        warnings.append(
+            f"the band was not filled: {why}. It is set to zero, as method 'notch' does; "
+            "pass a band model to fill it"
+        )
+    if request.samples > 1 and not stochastic:
+        done = (
+            "the trusted bands are Tweedie's posterior mean, one network call; "
+            "estimator 'sample' draws several"
+            if denoiser is not None
+            else "nothing is sampled"
+        )
+        warnings.append(
+            f"samples={request.samples} ignored: with the band omitted this restoration is "
+            f"deterministic ({done}), so it gives one result and no uncertainty map"
+        )
     tracker.finish()
     trusted = (
         "denoised by the omission model"

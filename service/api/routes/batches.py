@@ -22,7 +22,14 @@ from service.api.context import AppContext
 from service.api.deps import BatchesPage, Caller, Ctx
 from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.routes.restorations import RestoreForm, restore_params
-from service.api.submit import check_callback, decode_upload, enqueue, enqueue_chunk, read_upload
+from service.api.submit import (
+    ChosenModels,
+    check_callback,
+    decode_upload,
+    enqueue,
+    enqueue_chunk,
+    read_upload,
+)
 from service.jobs.contracts import (
     TASK_RESTORE,
     TASK_RESTORE_MANY,
@@ -84,20 +91,29 @@ class _Staged:
     bit_depth: int
 
 
-def _stage(ctx: AppContext, spec: BandSpec, index: int, name: str, data: bytes) -> _Staged:
+def _stage(
+    ctx: AppContext, spec: BandSpec, models: ChosenModels, index: int, name: str, data: bytes
+) -> _Staged:
     label = display_name(name, index)
-    decoded = decode_upload(ctx, data, what=f"item {index} ({label})")
+    what = f"item {index} ({label})"
+    decoded = decode_upload(ctx, data, what=what)
     check_band_for_image(spec, decoded.height, decoded.width)
+    models.check_image(decoded.channels, what=what)
     job_id = uuid.uuid4()
     ctx.storage.write_new(job_id, "input.png", stored_input(decoded, data))
     return _Staged(job_id, label, decoded.height, decoded.width, decoded.bit_depth)
 
 
 def _staged_items(
-    ctx: AppContext, spec: BandSpec, images: list[UploadFile], archive: UploadFile | None
+    ctx: AppContext,
+    spec: BandSpec,
+    models: ChosenModels,
+    images: list[UploadFile],
+    archive: UploadFile | None,
 ) -> Iterator[_Staged]:
-    """Decode, check and store every item, one at a time, so that memory holds one decoded
-    image (many small uploads, or a small zip, can expand to far more pixels than fit at once)."""
+    """Decode, check (band, the models' channels) and store every item, one at a time, so that
+    memory holds one decoded image (many small uploads, or a small zip, can expand to far more
+    pixels than fit at once)."""
     cap = ctx.settings.max_batch_items
     too_many = ApiProblem(422, "batch_too_large", f"more than {cap} images; the batch cap is {cap}")
     if len(images) > cap:
@@ -106,7 +122,7 @@ def _staged_items(
     for index, (name, data) in enumerate(_uploads(ctx, images, archive)):
         if index >= cap:
             raise too_many
-        yield _stage(ctx, spec, index, name, data)
+        yield _stage(ctx, spec, models, index, name, data)
         del data
         count += 1
     if not count:
@@ -166,12 +182,12 @@ def create_batch(
     """Items are staged and queued as they are read, so workers start on the first chunk while
     the rest is still being decoded. The batch is all or nothing: if an item is refused, the
     request fails (4xx) and the items already queued are cancelled ("batch refused: ...")."""
-    params = restore_params(ctx, [], form)
+    params, models = restore_params(ctx, [], form)
     hook = check_callback(ctx, form.callback_url)
     spec = params.band
     batch_id = uuid.uuid4()
     queued: list[_Staged] = []
-    staged = _staged_items(ctx, spec, images or [], archive)
+    staged = _staged_items(ctx, spec, models, images or [], archive)
     try:
         for chunk in chunks(ctx, _remember(staged, queued), params.method):
             depth = form.output_bit_depth or chunk[0].bit_depth

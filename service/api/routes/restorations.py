@@ -17,6 +17,7 @@ from service.api.context import AppContext
 from service.api.deps import Caller, Ctx
 from service.api.errors import ApiProblem, error_responses, v1_router
 from service.api.submit import (
+    ChosenModels,
     admitted,
     check_callback,
     check_models,
@@ -41,7 +42,7 @@ router = v1_router("restorations")
 
 
 class ImageSize(Protocol):
-    """What the parameters depend on: an image's size and bit depth."""
+    """What the parameters depend on: an image's size, channels and bit depth."""
 
     @property
     def height(self) -> int: ...
@@ -50,13 +51,18 @@ class ImageSize(Protocol):
     def width(self) -> int: ...
 
     @property
+    def channels(self) -> int: ...
+
+    @property
     def bit_depth(self) -> int: ...
 
 
 def restore_params(
     ctx: AppContext, decoded: Sequence[ImageSize], form: RestoreForm
-) -> RestoreParams:
-    """Validate everything about a restoration except the image bytes (shared with batches)."""
+) -> tuple[RestoreParams, ChosenModels]:
+    """Validate everything about a restoration except the image bytes (shared with batches):
+    the parameters and the models they use (a batch checks each item's channels against them
+    with :meth:`ChosenModels.check_image` as it arrives)."""
     spec = resolve_band(form.band_spec, form.corruption_type, ctx.corruption_types)
     for image in decoded:
         check_band_for_image(spec, image.height, image.width)
@@ -71,7 +77,10 @@ def restore_params(
             or max((i.bit_depth for i in decoded), default=8),
         },
     )
-    return params.model_copy(update={"models": check_models(ctx, params.method, params.models)})
+    chosen = check_models(ctx, params.method, params.models, input_noise_std=params.input_noise_std)
+    for image in decoded:
+        chosen.check_image(image.channels)
+    return params.model_copy(update={"models": chosen.refs}), chosen
 
 
 #: OpenAPI: a form sends the schedule's kind as text (a grid of one's own is a library option).
@@ -183,7 +192,7 @@ def _accept(
     idempotency_key: str | None,
 ) -> JSONResponse:
     decoded = decode_upload(ctx, data)
-    params = restore_params(ctx, [decoded], form)
+    params, _ = restore_params(ctx, [decoded], form)
     hook = check_callback(ctx, form.callback_url)
     job = NewJob(JobKind.RESTORE, owner, params.model_dump(mode="json"), hook)
     files = {"input.png": stored_input(decoded, data)}
