@@ -29,51 +29,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any, Literal
 
-import cv2
 import numpy as np
 
 from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image
 from sagd_core.bench.detection import DetectionScore, covers, items_found
-from sagd_core.data.builtin import NATURAL_TEST_IMAGES, NATURAL_TRAIN_IMAGES, _photo
+from sagd_core.bench.scenes import HIGH, LOW, Scene, photo_crop
+from sagd_core.data.builtin import NATURAL_TEST_IMAGES, NATURAL_TRAIN_IMAGES
 from sagd_core.data.dead_leaves import dead_leaves
 
 KINDS = ("clean", "periodic", "stripes", "band_noise", "halftone")
 Split = Literal["train", "test"]
 LEAVES_SEEDS: dict[str, tuple[int, ...]] = {"test": (1, 2, 3), "train": (101, 102, 103)}
-LOW, HIGH = 0.15, 0.85
-
-
-@dataclass(frozen=True)
-class Scene:
-    name: str
-    image: np.ndarray  # (H, W) or (H, W, 3) in [LOW, HIGH]
-
-    @property
-    def size(self) -> int:
-        return int(self.image.shape[0])
-
-    @property
-    def channels(self) -> int:
-        return 1 if self.image.ndim == 2 else 3
-
-
-def _photo_crop(name: str, size: int, channels: int) -> np.ndarray:
-    """Centre crop of a photo, ``(H, W)`` or ``(H, W, 3)`` in ``[0, 1]``, upsampled to ``size``
-    when the photo is smaller."""
-    chw = _photo(name, channels)
-    h, w = chw.shape[1:]
-    side = min(size, h, w)
-    crop = chw[
-        :, (h - side) // 2 : (h - side) // 2 + side, (w - side) // 2 : (w - side) // 2 + side
-    ]
-    unit = np.moveaxis((crop.astype(np.float64) + 1.0) / 2.0, 0, -1)
-    if side < size:
-        unit = np.asarray(cv2.resize(unit, (size, size), interpolation=cv2.INTER_CUBIC), np.float64)
-    unit = np.asarray(unit, np.float64).reshape(size, size, -1)
-    return unit[..., 0] if channels == 1 else unit
 
 
 def _to_range(unit: np.ndarray) -> np.ndarray:
@@ -98,7 +66,7 @@ def scenes(
         for channels in (1, 3):
             tag = "gray" if channels == 1 else "rgb"
             for name in names:
-                crop = _photo_crop(name, size, channels)
+                crop = photo_crop(name, size, channels)
                 out.append(Scene(f"{name}-{tag}-{size}", _to_range(crop)))
             for seed in seeds:
                 img = dead_leaves(size, channels, seed=seed)

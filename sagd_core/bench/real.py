@@ -22,13 +22,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import cv2
 import numpy as np
 from scipy import ndimage
 
+from sagd_core.bench.scenes import HIGH, LOW, Scene, photo_crop
 from sagd_core.data.builtin import NATURAL_TEST_IMAGES, _photo
 from sagd_core.data.dead_leaves import dead_leaves
 from sagd_core.restore.engine import restore
@@ -38,36 +38,10 @@ from sagd_core.spectral.bands import BandSpec, RegionModel
 KINDS = ("periodic", "stripes", "band_noise", "halftone")
 SIGMAS = (0.0, 0.02)
 ESTIMATORS: tuple[RegionModel, ...] = ("sinusoid", "stripes", "noise")
-LOW, HIGH = 0.15, 0.85
-
-
-@dataclass(frozen=True)
-class Scene:
-    name: str
-    image: np.ndarray  # (H, W) or (H, W, 3) in [LOW, HIGH]
-
-    @property
-    def size(self) -> int:
-        return int(self.image.shape[0])
-
-    @property
-    def channels(self) -> int:
-        return 1 if self.image.ndim == 2 else 3
 
 
 def _to_range(unit: np.ndarray) -> np.ndarray:
     return LOW + (HIGH - LOW) * np.clip(unit, 0.0, 1.0)
-
-
-def _photo_crop(name: str, size: int) -> np.ndarray:
-    chw = _photo(name, 1)
-    h, w = chw.shape[1:]
-    side = min(size, h, w)
-    crop = chw[0, (h - side) // 2 : (h + side) // 2, (w - side) // 2 : (w + side) // 2]
-    unit = (crop.astype(np.float64) + 1.0) / 2.0
-    if side < size:
-        unit = np.asarray(cv2.resize(unit, (size, size), interpolation=cv2.INTER_CUBIC), np.float64)
-    return unit
 
 
 def scenes(sizes: Iterable[int] = (256, 512), *, quick: bool = False) -> list[Scene]:
@@ -77,9 +51,9 @@ def scenes(sizes: Iterable[int] = (256, 512), *, quick: bool = False) -> list[Sc
     photos = NATURAL_TEST_IMAGES[:1] if quick else NATURAL_TEST_IMAGES
     for size in sizes:
         for name in photos:
-            crop = _photo_crop(name, size if size <= 256 else 256)
+            crop = photo_crop(name, size if size <= 256 else 256)
             if size > 256 and min(_photo(name, 1).shape[1:]) >= size:
-                crop = _photo_crop(name, size)
+                crop = photo_crop(name, size)
             elif size > 256:
                 crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
             out.append(Scene(f"{name}-{size}", _to_range(crop)))

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 from sagd_core.cli.common import CliError, add_command
+from sagd_core.cli.environment import describe_numpy_environment
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
@@ -35,16 +34,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("bench-out/detection"), help="JSON results")
 
 
-def _environment() -> str:
-    import numpy as np
-
-    return (
-        f"python {sys.version.split()[0]}, numpy {np.__version__}, {platform.platform()}\n"
-        f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores "
-        "(analyze runs single-threaded numpy); gpu: none used"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from sagd_core.bench import detection_real as dr
 
@@ -52,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [k for k in kinds if k not in dr.KINDS]
     if unknown or any(not 32 <= s <= 2048 for s in args.sizes) or args.draws < 1:
         raise CliError(f"need kinds from {', '.join(dr.KINDS)}, 32 ≤ sizes ≤ 2048, draws ≥ 1")
-    print(_environment())
+    print(describe_numpy_environment("analyze"))
     print(f"command: sagd bench detection {' '.join(sys.argv[3:]) if len(sys.argv) > 3 else ''}")
     scenes = dr.scenes(
         args.split, args.sizes, photos=1 if args.quick else None, leaves=1 if args.quick else None

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from pathlib import Path
 
 from sagd_core.cli.common import CliError, add_command
+from sagd_core.cli.environment import describe_numpy_environment
 
 
 def register_bench(sub: argparse._SubParsersAction) -> None:
@@ -35,16 +34,6 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=Path("bench-out/real"), help="JSON and figure")
 
 
-def _environment() -> str:
-    import numpy as np
-
-    return (
-        f"python {sys.version.split()[0]}, numpy {np.__version__}, {platform.platform()}\n"
-        f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores "
-        "(the classical tier runs single-threaded numpy); gpu: none used"
-    )
-
-
 def run(args: argparse.Namespace) -> int:
     from sagd_core.bench import real
     from sagd_core.data import write_image
@@ -54,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = [k for k in kinds if k not in real.KINDS]
     if unknown or any(not 16 <= s <= 2048 for s in args.sizes) or any(s < 0 for s in sigmas):
         raise CliError(f"need kinds from {', '.join(real.KINDS)}, 16 ≤ sizes ≤ 2048 and sigmas ≥ 0")
-    print(_environment())
+    print(describe_numpy_environment("the classical tier"))
     print(f"command: sagd bench real {' '.join(sys.argv[3:]) if len(sys.argv) > 3 else ''}")
     scenes = real.scenes(args.sizes, quick=args.quick)
     print(f"{len(scenes)} scenes: {', '.join(s.name for s in scenes)}")

@@ -12,6 +12,18 @@ if TYPE_CHECKING:
     import torch
 
 
+def describe_numpy_environment(what: str) -> str:
+    """The environment of a numpy-only benchmark (no torch imported): ``what`` says which part
+    runs single-threaded."""
+    import numpy as np
+
+    return (
+        f"python {sys.version.split()[0]}, numpy {np.__version__}, {platform.platform()}\n"
+        f"cpu: {platform.processor() or platform.machine()}, {os.cpu_count()} logical cores "
+        f"({what} runs single-threaded numpy); gpu: none used"
+    )
+
+
 def describe_environment(device: torch.device | None = None) -> str:
     import torch
 
