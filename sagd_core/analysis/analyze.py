@@ -177,33 +177,39 @@ def _annuli(
     csum = np.concatenate([[0.0], np.cumsum(prof)])
     lsum = np.concatenate([[0.0], np.cumsum(logr)])
 
-    def mean(arr: np.ndarray, i: int, j: int) -> float:
-        return float((arr[j] - arr[i]) / (j - i))
-
     thr = _db_to_log(cfg.annulus_db * scale)
     edge_thr = _db_to_log(cfg.annulus_db * scale / 2)
     min_len = max(cfg.annulus_min_bins, 3)
     max_len = max(min_len + 1, int(0.3 / bw))
+    n = prof.size
+    padded = np.concatenate([prof, prof[-1:], prof[-1:]])
+    before2 = np.full(n + 1, -np.inf)  # mean of the two rings before index i
+    before2[2:] = (prof[:-1] + prof[1:])[: n - 1] / 2.0
+    after2 = (padded[: n + 1] + padded[1 : n + 2]) / 2.0  # mean of rings i, i + 1
     found: list[tuple[float, int, int]] = []
     for a in range(lo_i + 2, hi_i - min_len):
-        for b in range(a + min_len, min(a + max_len, hi_i - 1) + 1):
-            flank = max(3, (b - a) // 2)
-            la, rb = max(lo_i, a - flank), min(hi_i, b + flank)
-            if a - la < 2 or rb - b < 2:
-                continue
-            yl, yr = mean(csum, la, a), mean(csum, b, rb)
-            xl, xr = mean(lsum, la, a), mean(lsum, b, rb)
-            x_in, y_in = mean(lsum, a, b), mean(csum, a, b)
-            base = yl + (yr - yl) * (x_in - xl) / (xr - xl)
-            score = y_in - base
-            if score < thr:
-                continue
-            # sharp edges: two rings inside against two outside, at both ends
-            rise = prof[a : a + 2].mean() - prof[a - 2 : a].mean()
-            fall = prof[b - 2 : b].mean() - prof[b : b + 2].mean()
-            if rise < edge_thr or fall < edge_thr:
-                continue
-            found.append((score, a, b))
+        rise = after2[a] - before2[a]
+        if rise < edge_thr:
+            continue
+        bs = np.arange(a + min_len, min(a + max_len, hi_i - 1) + 1)
+        if bs.size == 0:
+            continue
+        flank = np.maximum(3, (bs - a) // 2)
+        la = np.maximum(lo_i, a - flank)
+        rb = np.minimum(hi_i, bs + flank)
+        ok = (a - la >= 2) & (rb - bs >= 2) & (before2[bs] - after2[bs] >= edge_thr)
+        if not ok.any():
+            continue
+        bs, la, rb = bs[ok], la[ok], rb[ok]
+        yl = (csum[a] - csum[la]) / (a - la)
+        yr = (csum[rb] - csum[bs]) / (rb - bs)
+        xl = (lsum[a] - lsum[la]) / (a - la)
+        xr = (lsum[rb] - lsum[bs]) / (rb - bs)
+        x_in = (lsum[bs] - lsum[a]) / (bs - a)
+        y_in = (csum[bs] - csum[a]) / (bs - a)
+        score = y_in - (yl + (yr - yl) * (x_in - xl) / (xr - xl))
+        for k in np.flatnonzero(score >= thr):
+            found.append((float(score[k]), a, int(bs[k])))
     out: list[DetectedRegion] = []
     taken: list[tuple[int, int]] = []
     for score, a, b in sorted(found, reverse=True):
@@ -272,13 +278,10 @@ def _raised_all_around(
     return good >= SECTORS_NEEDED
 
 
-def _without_peaks(spectrum: Spectrum, cfg: AnalyzeConfig) -> Spectrum:
-    """``spectrum`` with every bin standing ``peak_db`` above its 7×7 median (and the bins
-    next to it) replaced by that median."""
-    from scipy import ndimage
-
+def _without_peaks(spectrum: Spectrum, cfg: AnalyzeConfig, background: np.ndarray) -> Spectrum:
+    """``spectrum`` with every bin standing ``peak_db`` above ``background`` (its 7×7 median)
+    and the bins next to it replaced by that median."""
     logp = spectrum.log_power
-    background = ndimage.median_filter(logp, size=7, mode="wrap")
     peaks = ndimage.binary_dilation(logp - background > _db_to_log(cfg.peak_db), iterations=2)
     return Spectrum(log_power=np.where(peaks, background, logp), fy=spectrum.fy, fx=spectrum.fx)
 
@@ -335,12 +338,16 @@ def _lines(spectrum: Spectrum, resid: np.ndarray, cfg: AnalyzeConfig) -> list[De
 
 
 def _peaks(
-    spectrum: Spectrum, resid: np.ndarray, excluded: np.ndarray, cfg: AnalyzeConfig
+    spectrum: Spectrum,
+    resid: np.ndarray,
+    excluded: np.ndarray,
+    cfg: AnalyzeConfig,
+    background: np.ndarray,
 ) -> list[DetectedRegion]:
+    """Peaks standing ``peak_db`` above ``background`` (the 7×7 median of the log power)."""
     h, w = spectrum.shape
     bw = spectrum.bin_width
     logp = spectrum.log_power
-    background = ndimage.median_filter(logp, size=7, mode="wrap")
     local = logp - background
     cand = (
         (local > _db_to_log(cfg.peak_db))
@@ -526,7 +533,8 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
 
     # Annuli are judged on the spectrum without its peaks (replaced by their surroundings): a
     # few strong interferences and their harmonics must not raise whole rings.
-    smooth = _without_peaks(spectrum, cfg)
+    background = ndimage.median_filter(spectrum.log_power, size=7, mode="wrap")
+    smooth = _without_peaks(spectrum, cfg, background)
     _, a_profile, _ = radial_profile(smooth)
     # Ring medians of small images are noisier (fewer bins per ring): the threshold grows as
     # 1/√side below 256 px (the floor spectrum's rings are medians over many tiles).
@@ -550,7 +558,7 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     for line in lines:
         excluded |= _region_mask(line.region, h, w, guard)
         excluded |= _wrapped_line(line.region, h, w, guard + bw)
-    peaks = _peaks(spectrum, resid, excluded, cfg)
+    peaks = _peaks(spectrum, resid, excluded, cfg, background)
     peaks, lines = _collinear_peaks_to_lines(peaks, lines, bw)
     if floor is not None:
         lines = [line for line in lines if _line_in_floor(floor, line.region)]

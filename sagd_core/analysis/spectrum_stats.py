@@ -125,13 +125,16 @@ def radial_profile(spectrum: Spectrum) -> tuple[np.ndarray, np.ndarray, np.ndarr
     edges = np.arange(0.0, R_MAX + bw, bw)
     idx = np.clip(np.digitize(r, edges) - 1, 0, edges.size - 2)
     values = spectrum.log_power.ravel()
+    order = np.argsort(idx, kind="stable")  # one sort, then a median per ring
+    sorted_idx = idx[order]
+    bounds = np.searchsorted(sorted_idx, np.arange(edges.size))
     radii, medians, counts = [], [], []
     for k in range(edges.size - 1):
-        sel = values[idx == k]
-        if sel.size:
+        lo, hi = bounds[k], bounds[k + 1]
+        if hi > lo:
             radii.append(0.5 * (edges[k] + edges[k + 1]))
-            medians.append(float(np.median(sel)))
-            counts.append(sel.size)
+            medians.append(float(np.median(values[order[lo:hi]])))
+            counts.append(int(hi - lo))
     return np.asarray(radii), np.asarray(medians), np.asarray(counts)
 
 
