@@ -200,11 +200,11 @@ def _restore_one(
     staging: Path,
     bar: tqdm[Path],
 ) -> dict[str, Any]:
-    from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image  # --auto only
-
     image = read_image(file)
     analysis: dict[str, Any] | None = None
-    if band is None:
+    if band is None:  # --auto
+        from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image
+
         found = analyze_image(image, AnalyzeConfig())
         analysis = found.to_dict()
         if found.spec is None:
