@@ -2,7 +2,8 @@
 
 Every report states the method, the bands (with what happened to each and why), the out-of-band
 relative residual over the strictly trusted bins (SAGD.md §4.1), per-band energies before and
-after (mean square per pixel and channel, model range ``[-1, 1]``), timings and warnings.
+after (mean square per pixel and channel, model range ``[-1, 1]``) with the hard notch's beside
+them (the floor every method is compared with), timings and warnings.
 """
 
 from __future__ import annotations
@@ -111,6 +112,8 @@ def build_report(
         "band_energy_total": {
             "before": energy_of(power_y, mask, h, w),
             "after": energy_of(power_result, mask, h, w),
+            # the floor's: what a hard notch (spectrum × (1 − M)) leaves under the mask
+            "notch": energy_of(power_y * (1.0 - mask) ** 2, mask, h, w),
         },
         "trusted": outcome.trusted,
         "out_of_band_residual": residual_from_power(power_diff, power_y, trusted_bins, w),

@@ -261,3 +261,14 @@ def test_a_notch_over_something_that_is_not_a_sinusoid_ends_as_a_notch() -> None
     assert any("is dropped" in w for w in result.report["warnings"])
     assert entry["estimator"] == "notch" and result.report["bands"][0]["action"] == "omitted"
     assert np.allclose(result.unclipped, run(y, spec, "notch"), atol=1e-6)
+
+
+def test_the_report_gives_the_notch_in_band_energy_beside_the_chosen_one() -> None:
+    x = training_photo("coffee")
+    y = x + band_noise(x.shape, 0.15, 0.30, 0.06, seed=12)
+    spec = BandSpec(regions=[Annulus(low=0.15, high=0.30)], softness=0.02)
+    classical = restore(y, RestoreRequest(band=spec, method="classical")).report
+    notch = restore(y, RestoreRequest(band=spec, method="notch")).report
+    total = classical["band_energy_total"]
+    assert total["notch"] == pytest.approx(notch["band_energy_total"]["after"], rel=1e-9)
+    assert 0.0 < total["notch"] < total["after"] < total["before"]  # soft edge: not all gone
