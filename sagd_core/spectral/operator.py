@@ -14,6 +14,10 @@ import torch
 from sagd_core.spectral.masks import band_mask
 from sagd_core.spectral.weights import NoiseSpec, noise_weights
 
+#: Relative cutoff of the pseudo-inverse in :meth:`SpectralNoise.eps_to_score` (numpy's
+#: ``pinv`` uses 1e-15 for float64; a float32 score needs the inverse to stay finite).
+PINV_RCOND = 1e-12
+
 
 def _filter(x: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
     h, w = x.shape[-2:]
@@ -93,8 +97,14 @@ class SpectralNoise:
         return self.weights**2
 
     def eps_to_score(self, eps: torch.Tensor, sigma: float | torch.Tensor) -> torch.Tensor:
-        """Score ``∇ log q_t = −Σ_w⁺ ε / σ`` with ``σ = √(1−ᾱ_t)``; pseudo-inverse where w = 0."""
+        """Score ``∇ log q_t = −Σ_w⁺ ε / σ`` with ``σ = √(1−ᾱ_t)``; pseudo-inverse where w = 0.
+
+        As in ``numpy.linalg.pinv``, powers below ``PINV_RCOND`` times the largest count as zero:
+        the inverse of a subnormal ``w²`` overflows (float32: ``1/w² = inf``, then ``inf · 0 =
+        NaN``). The inverse is formed in float64 and cast to ``eps``'s dtype."""
         self._check(eps)
-        w2 = self.power_spectrum().to(eps.dtype)
-        inv = torch.where(w2 > 0, 1.0 / torch.where(w2 > 0, w2, torch.ones_like(w2)), 0.0)
-        return -_filter(eps, inv) / sigma
+        w2 = self.power_spectrum().to(torch.float64)
+        cutoff = PINV_RCOND * float(w2.max()) if w2.numel() else 0.0
+        keep = w2 > cutoff
+        inv = torch.where(keep, 1.0 / torch.where(keep, w2, torch.ones_like(w2)), 0.0)
+        return -_filter(eps, inv.to(eps.dtype)) / sigma

@@ -145,3 +145,17 @@ def test_radial_profile_equal_snr_matches_spectrum_shape() -> None:
     r = radius_grid(16, 16)
     ratio = w**2 / np.interp(r, [0.0, 0.8], [4.0, 1.0])
     np.testing.assert_allclose(ratio, ratio.flat[0])
+
+
+def test_score_is_finite_when_a_weight_is_subnormal() -> None:
+    """A power ``w²`` that is subnormal in float32 used to give ``1/w² = inf`` and NaN scores:
+    it counts as zero in the pseudo-inverse (relative cutoff), and the rest is unchanged."""
+    op = SpectralNoise(SPECS["omit"], 16, 16, dtype=torch.float32)
+    weights = op.weights.clone()
+    weights[3, 2] = 1e-22  # w² = 1e-44: subnormal in float32, 1/w² overflows
+    op.weights = weights
+    eps = torch.randn(1, 1, 16, 16, generator=torch.Generator().manual_seed(2))
+    score = op.eps_to_score(eps, 0.5)
+    assert torch.isfinite(score).all()
+    f = torch.fft.rfft2(score.to(torch.float64), norm="ortho")
+    assert float(f[..., 3, 2].abs()) < 1e-6  # treated as zero power: no score there
