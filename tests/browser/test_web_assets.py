@@ -70,3 +70,13 @@ def test_other_paths_are_json_404s(client: TestClient, path: str) -> None:
 def test_page_is_not_in_the_api_schema(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
     assert "/" not in paths and not any(p.startswith("/static") for p in paths)
+
+
+def test_the_page_has_an_icon_and_favicon_ico_does_not_404(client: TestClient) -> None:
+    page = client.get("/").text
+    assert '<link rel="icon" type="image/svg+xml" href="/static/favicon.svg">' in page
+    for url in ("/static/favicon.svg", "/favicon.ico"):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert response.headers["content-type"] == "image/svg+xml"
+        assert response.text.startswith("<svg")

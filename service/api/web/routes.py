@@ -57,6 +57,12 @@ def index() -> Response:
     return _serve("index.html")
 
 
+@router.get("/favicon.ico")
+def favicon() -> Response:
+    """Browsers and tools ask for ``/favicon.ico`` whatever the page links: the same icon."""
+    return _serve("favicon.svg")
+
+
 @router.get("/static/{name}")
 def asset(name: str) -> Response:
     if not _ASSET_NAME.match(name):
