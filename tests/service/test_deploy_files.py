@@ -67,18 +67,25 @@ def test_compose_redis_keeps_queued_jobs_and_services_wait_for_it() -> None:
     assert command[command.index("--appendonly") + 1] == "yes"
     assert command[command.index("--appendfsync") + 1] == "everysec"
     assert "redis-cli" in redis["healthcheck"]["test"]
-    for name in ("api", "worker", "beat", "worker-gpu", "flower"):
+    for name in ("api", "worker", "worker-train", "beat", "worker-gpu", "flower"):
         assert services[name]["depends_on"]["redis"]["condition"] == "service_healthy", name
     assert "healthcheck" in services["api"] and "healthcheck" in services["worker"]
 
 
 def test_compose_workers_consume_every_queue_and_gpu_is_optional() -> None:
+    """The CPU workers together consume every queue, restorations and trainings on separate
+    workers (a training never holds up a restoration); the GPU worker takes both."""
     services = _compose()["services"]
-    for name in ("worker", "worker-gpu"):
+
+    def queues(name: str) -> set[str]:
         command = services[name]["command"]
         assert command[:4] == ["celery", "-A", "worker.celery_app", "worker"]
-        assert set(command[command.index("-Q") + 1].split(",")) == set(QUEUES)
         assert "--concurrency=1" in command and "--pool=prefork" in command  # time limits work
+        return set(command[command.index("-Q") + 1].split(","))
+
+    assert queues("worker") | queues("worker-train") == set(QUEUES)
+    assert not queues("worker") & queues("worker-train")
+    assert queues("worker-gpu") == set(QUEUES)
     gpu = services["worker-gpu"]
     assert gpu["profiles"] == ["gpu"] and gpu["environment"]["SAGD_DEVICE"] == "cuda"
     devices = gpu["deploy"]["resources"]["reservations"]["devices"]
