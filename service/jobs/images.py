@@ -217,20 +217,32 @@ def _decode_wide(data: bytes, image: Image.Image, *, gray: bool) -> np.ndarray:
     return np.ascontiguousarray(arr, dtype=np.float32) / 65535.0
 
 
+def _unit_range(arr: np.ndarray, full_scale: float) -> np.ndarray:
+    """One rule for 32-bit integer and float images (docs/API.md): non-finite values are refused
+    (NaN and ±infinity alike); values within ``[0, full_scale]`` (65535 for integers, 1 for
+    floats) are read as fractions of it; any other range is mapped linearly from its minimum and
+    maximum onto ``[0, 1]``. float32 out."""
+    if not np.isfinite(arr).all():
+        raise ImageRejected("invalid_image", "image holds non-finite values (NaN or infinity)")
+    if arr.size == 0:
+        return arr.astype(np.float32)
+    lo, hi = float(arr.min()), float(arr.max())
+    if lo >= 0.0 and hi <= full_scale:
+        return (arr / full_scale).astype(np.float32)
+    span = hi - lo
+    unit = (arr - lo) / span if span > 0 else np.zeros_like(arr)
+    return unit.astype(np.float32)
+
+
 def _to_array(image: Image.Image) -> tuple[np.ndarray, int]:
     mode = image.mode
     if mode.startswith("I;16"):
         arr = np.asarray(image).astype(np.float32) / 65535.0
         return arr[..., None], 16
     if mode == "I":
-        arr = np.clip(np.asarray(image, dtype=np.float64), 0, 65535) / 65535.0
-        return arr.astype(np.float32)[..., None], 16
+        return _unit_range(np.asarray(image, dtype=np.float64), 65535.0)[..., None], 16
     if mode == "F":
-        arr = np.asarray(image, dtype=np.float32)
-        peak = float(np.nanmax(arr)) if arr.size else 0.0
-        if np.isfinite(peak) and peak > 1.0:
-            arr = arr / peak
-        return np.clip(arr, 0.0, 1.0)[..., None], 16
+        return _unit_range(np.asarray(image, dtype=np.float64), 1.0)[..., None], 16
     if mode in _TO_GRAY:
         image = image.convert("L")
     elif mode in _TO_RGB:
