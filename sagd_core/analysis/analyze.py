@@ -151,7 +151,6 @@ def _runs(flags: np.ndarray) -> list[tuple[int, int]]:
 def _annuli(
     radii: np.ndarray,
     profile: np.ndarray,
-    fit: PowerLawFit,
     bw: float,
     cfg: AnalyzeConfig,
     sectors: np.ndarray | None = None,
@@ -166,7 +165,6 @@ def _annuli(
     bump does not), the band must be raised all around (``sectors``: the same profile per
     angular sector; a few strong peaks raise only some), and the best-scoring disjoint bands
     are kept."""
-    del fit
     start = max(cfg.min_radius_bins * bw, cfg.annulus_min_radius)
     valid = np.flatnonzero((radii >= start) & (radii <= R_MAX_RING))
     if valid.size < 8:
@@ -539,12 +537,12 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     # Ring medians of small images are noisier (fewer bins per ring): the threshold grows as
     # 1/√side below 256 px (the floor spectrum's rings are medians over many tiles).
     small = max(1.0, math.sqrt(256.0 * bw))
-    annuli = _annuli(radii, a_profile, fit, bw, cfg, sector_profiles(smooth, radii), scale=small)
+    annuli = _annuli(radii, a_profile, bw, cfg, sector_profiles(smooth, radii), scale=small)
     floor = floor_spectrum(chw)
     if floor is not None:  # bands of noise under strong image content (module docstring)
         f_radii, f_profile, _ = radial_profile(floor)
         f_sectors = sector_profiles(floor, f_radii)
-        for extra in _annuli(f_radii, f_profile, fit, floor.bin_width, cfg, f_sectors):
+        for extra in _annuli(f_radii, f_profile, floor.bin_width, cfg, f_sectors):
             lo, hi = extra.region["low"], extra.region["high"]
             if not any(lo < a.region["high"] and a.region["low"] < hi for a in annuli):
                 annuli.append(extra)

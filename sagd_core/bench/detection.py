@@ -66,7 +66,8 @@ def random_corruption(kind: str, rng: np.random.Generator) -> dict[str, Any] | N
 COMBINATION_ORDER = 3
 
 
-def _wrap(f: float) -> float:
+def wrap(f: float) -> float:
+    """A frequency folded into ``[-0.5, 0.5)`` (aliasing)."""
     return (f + 0.5) % 1.0 - 0.5
 
 
@@ -83,7 +84,7 @@ def _combinations(freqs: list[tuple[float, float]]) -> list[tuple[float, float]]
                 for b in range(-n, n + 1):
                     if abs(a) + abs(b) > n or (a == 0 and b == 0) or (i == j and b != 0):
                         continue
-                    f = (_wrap(a * fi[0] + b * fj[0]), _wrap(a * fi[1] + b * fj[1]))
+                    f = (wrap(a * fi[0] + b * fj[0]), wrap(a * fi[1] + b * fj[1]))
                     if math.hypot(*f) > 1e-9:
                         out.append(f)
     return out

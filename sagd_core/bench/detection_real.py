@@ -34,7 +34,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sagd_core.analysis.analyze import AnalyzeConfig, analyze_image
-from sagd_core.bench.detection import DetectionScore, covers, items_found
+from sagd_core.bench.detection import DetectionScore, covers, items_found, wrap
 from sagd_core.bench.scenes import HIGH, LOW, Scene, photo_crop
 from sagd_core.data.builtin import NATURAL_TEST_IMAGES, NATURAL_TRAIN_IMAGES
 from sagd_core.data.dead_leaves import dead_leaves
@@ -72,11 +72,6 @@ def scenes(
                 img = dead_leaves(size, channels, seed=seed)
                 out.append(Scene(f"leaves{seed}-{tag}-{size}", _to_range(img)))
     return out
-
-
-def _wrap(f: float) -> float:
-    """A frequency folded into ``[-0.5, 0.5)`` (aliasing)."""
-    return f - math.floor(f + 0.5)
 
 
 def _separated(freqs: list[tuple[float, float]], min_dist: float) -> bool:
@@ -174,7 +169,7 @@ def corrupt(
             terms = [(f1, 1.0), (f2, 1.0)]
             terms += [((2 * f[0], 2 * f[1]), 0.35) for f in (f1, f2)]
             terms += [((f1[0] + s * f2[0], f1[1] + s * f2[1]), 0.3) for s in (1, -1)]
-            peaks = [(_wrap(f[0]), _wrap(f[1])) for f, _ in terms]
+            peaks = [(wrap(f[0]), wrap(f[1])) for f, _ in terms]
             if _separated(peaks, 0.04):
                 break
         screen = sum(c * cosine(f) for f, c in terms)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from sagd_core.cli.common import CliError, add_command
+from sagd_core.cli.common import CliError, add_command, add_scene_arguments
 from sagd_core.cli.environment import describe_numpy_environment
 
 
@@ -20,18 +20,11 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     """band detection precision/recall on photos and synthetic scenes at real sizes"""
-    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sides")
-    p.add_argument(
-        "--kinds",
-        nargs="+",
-        default=None,
-        help="corruptions (default: clean periodic stripes band_noise halftone)",
-    )
+    from sagd_core.bench.detection_real import KINDS
+
+    add_scene_arguments(p, kinds=KINDS, out=Path("bench-out/detection"), out_help="JSON results")
     p.add_argument("--split", choices=["test", "train"], default="test", help="scenes to use")
     p.add_argument("--draws", type=int, default=2, help="random corruptions per scene and kind")
-    p.add_argument("--quick", action="store_true", help="one photo and one synthetic scene")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("bench-out/detection"), help="JSON results")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from sagd_core.cli.common import CliError, add_command
+from sagd_core.cli.common import CliError, add_command, add_scene_arguments
 from sagd_core.cli.environment import describe_numpy_environment
 
 
@@ -19,19 +19,12 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     """classical tier vs notch on photos and synthetic scenes at real sizes"""
-    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sides")
-    p.add_argument(
-        "--kinds",
-        nargs="+",
-        default=None,
-        help="corruptions (default: periodic stripes band_noise halftone)",
-    )
+    from sagd_core.bench.real import KINDS
+
+    add_scene_arguments(p, kinds=KINDS, out=Path("bench-out/real"), out_help="JSON and figure")
     p.add_argument(
         "--sigmas", type=float, nargs="+", default=None, help="broadband noise (default: 0 0.02)"
     )
-    p.add_argument("--quick", action="store_true", help="one photo and one synthetic scene")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", type=Path, default=Path("bench-out/real"), help="JSON and figure")
 
 
 def run(args: argparse.Namespace) -> int:

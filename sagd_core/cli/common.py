@@ -85,6 +85,20 @@ def add_command(
     return parser
 
 
+def add_scene_arguments(
+    p: argparse.ArgumentParser, *, kinds: Iterable[str], out: Path, out_help: str
+) -> None:
+    """The options of the real-size benchmarks: image sides, corruption kinds, a quick run,
+    the seed and the output folder."""
+    p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="image sides")
+    p.add_argument(
+        "--kinds", nargs="+", default=None, help=f"corruptions (default: {' '.join(kinds)})"
+    )
+    p.add_argument("--quick", action="store_true", help="one photo and one synthetic scene")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", type=Path, default=out, help=out_help)
+
+
 def add_sub_commands(parser: argparse.ArgumentParser, dest: str, metavar: str) -> LazySubParsers:
     """A required sub-command slot whose commands add their options lazily."""
     sub = parser.add_subparsers(dest=dest, required=True, metavar=metavar, action=LazySubParsers)

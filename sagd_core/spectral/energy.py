@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from sagd_core.spectral.fft import half_power
 from sagd_core.spectral.grid import half_grid_multiplicity
 
 
@@ -35,12 +34,4 @@ def residual_from_power(
     return float(np.sqrt(num / den))
 
 
-def relative_residual(result: np.ndarray, reference: np.ndarray, trusted_half: np.ndarray) -> float:
-    """:func:`residual_from_power` from the two images ``(…, H, W)``."""
-    diff = np.asarray(result, dtype=np.float64) - np.asarray(reference, dtype=np.float64)
-    return residual_from_power(
-        half_power(diff), half_power(reference), trusted_half, reference.shape[-1]
-    )
-
-
-__all__ = ["energy_of", "relative_residual", "residual_from_power"]
+__all__ = ["energy_of", "residual_from_power"]

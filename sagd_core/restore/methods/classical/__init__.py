@@ -19,13 +19,13 @@ from sagd_core.restore.methods.classical.guard import (
     ProbeVerdict,
     check_noise_region,
     residual_ratio,
-    windowed_power,
 )
 from sagd_core.restore.methods.classical.kinds import RegionPlan, plan_region
 from sagd_core.restore.methods.classical.sinusoid import (
     Component,
     fit_sinusoids,
     interference,
+    windowed_power,
 )
 from sagd_core.restore.methods.classical.stripes import stripe_profile
 from sagd_core.restore.methods.classical.wiener import estimate_noise, wiener_denoise

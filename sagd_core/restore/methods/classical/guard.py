@@ -124,14 +124,6 @@ def check_noise_region(
     return ProbeVerdict(estimator_error, notch_error, int(probe.sum()))
 
 
-def windowed_power(x: np.ndarray) -> np.ndarray:
-    """Hann-windowed power spectrum of ``x`` ``(C, H, W)``, summed over channels, on the full
-    grid ``(H, W)``: what :func:`residual_ratio` and the explained share read."""
-    h, w = x.shape[-2:]
-    spec = np.fft.fft2(x * np.outer(np.hanning(h), np.hanning(w)))
-    return np.sum(spec.real**2 + spec.imag**2, axis=0)
-
-
 def _grown(mask: np.ndarray, k: int) -> np.ndarray:
     """``mask`` dilated by ``k`` bins on the periodic frequency grid (a square neighbourhood)."""
     out = mask.copy()
@@ -144,7 +136,8 @@ def _grown(mask: np.ndarray, k: int) -> np.ndarray:
 
 
 def residual_ratio(power: np.ndarray, region: np.ndarray, band: np.ndarray) -> float:
-    """Mean power per bin of a residual's :func:`windowed_power` inside ``region`` over the
+    """Mean power per bin of a residual's
+    :func:`~sagd_core.restore.methods.classical.sinusoid.windowed_power` inside ``region`` over the
     mean in a ring around it clear of ``band`` (full-grid boolean masks); ``inf`` without a
     ring. A fit that explained the region leaves it like its surroundings (ratio ≈ 1)."""
     ring = _grown(region, _RING_BINS[1]) & ~_grown(region, _RING_BINS[0]) & ~band
@@ -167,5 +160,4 @@ __all__ = [
     "check_noise_region",
     "probe_shell",
     "residual_ratio",
-    "windowed_power",
 ]

@@ -124,10 +124,11 @@ def _peak(
     return fy, fx, ratio
 
 
-def _band_power(x: np.ndarray, window: np.ndarray, inside: np.ndarray) -> float:
-    """Windowed power of ``x`` ``(C, H, W)`` summed over the full-grid bins ``inside``."""
-    spec = np.fft.fft2(x * window)
-    return float(np.sum((spec.real**2 + spec.imag**2)[:, inside]))
+def windowed_power(x: np.ndarray) -> np.ndarray:
+    """Power spectrum of ``x`` ``(C, H, W)`` under :func:`hann2d`, summed over channels, on
+    the full grid ``(H, W)``."""
+    spec = np.fft.fft2(x * hann2d(*x.shape[-2:]))
+    return np.sum(spec.real**2 + spec.imag**2, axis=0)
 
 
 def _carriers(height: int, width: int, freqs: list[tuple[float, float]]) -> np.ndarray:
@@ -165,16 +166,13 @@ def _terms(k: int) -> list[list[tuple[float, int, int]]]:
     return out
 
 
-def _fit_additive(
-    y: np.ndarray, window: np.ndarray, freqs: list[tuple[float, float]]
-) -> tuple[np.ndarray, np.ndarray]:
+def _fit_additive(y: np.ndarray, freqs: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_fit` without an envelope, in separable form: a constant and ``cos/sin`` per
     frequency are sums of products of 1-D factors, and the Hann window is separable, so the
     normal equations need only ``(1+2K)``-square products of 1-D sums and two matrix products
     per channel (no ``H·W × 2K`` design matrix)."""
     c, h, w = y.shape
-    wy, wx = np.hanning(h), np.hanning(w)  # window == hann2d(h, w) == outer(wy, wx)
-    del window
+    wy, wx = np.hanning(h), np.hanning(w)  # hann2d(h, w) == outer(wy, wx)
     fy_, fx_ = _factors(h, [f[0] for f in freqs]), _factors(w, [f[1] for f in freqs])
     gy = fy_.T @ (fy_ * wy[:, None])
     gx = fx_.T @ (fx_ * wx[:, None])
@@ -215,7 +213,7 @@ def _fit(
     follows the content. Returns the ``cos/sin`` coefficients ``(2K, C)`` of the additive part
     and the fitted interference ``(C, H, W)`` (everything but the constant)."""
     if envelope is None:
-        return _fit_additive(y, window, freqs)
+        return _fit_additive(y, freqs)
     c, h, w = y.shape
     carriers = _carriers(h, w, freqs)
     k2 = carriers.shape[1]
@@ -306,8 +304,8 @@ def interference(
     if envelope is not None:
         coef_mod, fitted_mod = _fit(y, window, freqs, envelope)
         inside = np.logical_or.reduce([regions[c.region] for c in components])
-        kept = _band_power(centred - fitted, window, inside)
-        if _band_power(centred - fitted_mod, window, inside) < MODULATED_GAIN * kept:
+        kept = float(windowed_power(centred - fitted)[inside].sum())
+        if float(windowed_power(centred - fitted_mod)[inside].sum()) < MODULATED_GAIN * kept:
             coef, fitted, modulated = coef_mod, fitted_mod, True
     for k, comp in enumerate(components):
         a, b = coef[2 * k], coef[2 * k + 1]
@@ -317,4 +315,11 @@ def interference(
     return fitted
 
 
-__all__ = ["Component", "fit_sinusoids", "hann2d", "interference", "refine_frequency"]
+__all__ = [
+    "Component",
+    "fit_sinusoids",
+    "hann2d",
+    "interference",
+    "refine_frequency",
+    "windowed_power",
+]
