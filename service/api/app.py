@@ -76,6 +76,7 @@ def create_app(
         web,
     ):
         app.include_router(module.router)
+    app.include_router(models.methods_router)
     if not settings.auth_enabled:
         logger.warning("authentication is disabled (development mode)")
     return app

@@ -1,4 +1,5 @@
-"""Turn stored job and batch hashes into the public models (shared by API and webhooks)."""
+"""Turn stored job and batch hashes into the public models (shared by API and webhooks), and
+jobs into server-sent events (``GET /v1/jobs/{id}/events``)."""
 
 from __future__ import annotations
 
@@ -144,3 +145,47 @@ def batch_summary(batch_id: str, meta: dict[str, str], states: list[str | None])
         url=f"/v1/batches/{batch_id}",
         result_url=f"/v1/batches/{batch_id}/result",
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Server-sent events (text/event-stream): one frame per change of a job
+# --------------------------------------------------------------------------------------------
+#: The event names of a job's stream: ``state`` (the first snapshot and every change of state),
+#: ``progress`` (a new step or message while the state stays), ``timeout`` (the stream reached
+#: its maximum duration: reconnect to go on), ``error`` (the record expired or the job store is
+#: unavailable). The stream ends after the ``state`` event of a final state.
+SSE_EVENTS = ("state", "progress", "timeout", "error")
+
+
+def sse_frame(event: str, data: Any, *, event_id: int | None = None) -> bytes:
+    """One server-sent event: ``event:``, an optional ``id:``, and ``data`` as one line of JSON
+    (JSON escapes newlines, so a message can never end the frame early)."""
+    if event not in SSE_EVENTS:
+        raise ValueError(f"not an event of a job's stream: {event}")
+    lines = [f"event: {event}"]
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    lines.append("data: " + json.dumps(data, separators=(",", ":"), ensure_ascii=False))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def sse_comment(text: str) -> bytes:
+    """A comment line (``: text``): clients ignore it; it keeps proxies from closing an idle
+    stream."""
+    return f": {' '.join(text.splitlines())}\n\n".encode()
+
+
+def sse_retry(milliseconds: int) -> bytes:
+    """The reconnection delay a client should wait after the stream drops."""
+    return f"retry: {int(milliseconds)}\n\n".encode()
+
+
+def job_event(job: JobPublic, previous: JobPublic | None) -> str | None:
+    """Which event ``job`` makes after ``previous`` (None: the first look), or None if nothing
+    a client follows changed (ETA alone does not count: it moves on every look)."""
+    if previous is None or job.state != previous.state:
+        return "state"
+    now, before = job.progress, previous.progress
+    if (now.step, now.total, now.message) != (before.step, before.total, before.message):
+        return "progress"
+    return None

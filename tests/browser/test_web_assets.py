@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -9,8 +10,10 @@ from pathlib import Path
 import pytest
 import redis
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from service.api.app import create_app
+from service.api.web.make_example import SIDE, write_example
 from service.settings import Settings
 from tests.harness import FakeQueue
 
@@ -80,3 +83,22 @@ def test_the_page_has_an_icon_and_favicon_ico_does_not_404(client: TestClient) -
         assert response.status_code == 200, url
         assert response.headers["content-type"] == "image/svg+xml"
         assert response.text.startswith("<svg")
+
+
+def test_the_example_is_served_small_and_made_by_its_script(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """The "try an example" image and band spec: served, under 150 KB, and exactly what
+    ``python -m service.api.web.make_example`` writes (so the shipped files can be remade)."""
+    image = client.get("/static/example.png")
+    assert image.status_code == 200 and image.headers["content-type"] == "image/png"
+    assert len(image.content) < 150_000
+    spec = client.get("/static/example-band.json")
+    assert spec.status_code == 200 and spec.headers["content-type"] == "application/json"
+    regions = spec.json()["regions"]
+    assert regions and all(r["kind"] == "notch" for r in regions)
+    made_image, made_spec = write_example(tmp_path / "made")
+    assert made_image.read_bytes() == image.content
+    assert json.loads(made_spec.read_text()) == spec.json()
+    with Image.open(made_image) as opened:
+        assert opened.size == (SIDE, SIDE)

@@ -61,3 +61,67 @@ def test_batches_are_listed_with_counts(client: TestClient) -> None:
     assert summary["url"] == f"/v1/batches/{older['id']}"
     page = client.get("/v1/batches", params={"limit": 1}).json()
     assert [b["id"] for b in page["items"]] == [newer["id"]] and page["next_before"] is not None
+
+
+def test_jobs_are_filtered_by_state_and_kind(client: TestClient) -> None:
+    ids = [_restore(client, seed) for seed in range(6)]
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    for job_id in ids[1::2]:  # 1, 3, 5 succeed; 0, 2, 4 stay queued
+        ctx.jobs.claim(job_id, 3)
+        ctx.jobs.finish(job_id, "succeeded")
+    ctx.jobs.r.hset(ctx.jobs.key(ids[4]), "kind", "analyze")  # one of another kind
+
+    def listed(**params: object) -> list[str]:
+        response = client.get("/v1/jobs", params=params)  # type: ignore[arg-type]
+        assert response.status_code == 200, response.text
+        return [j["id"] for j in response.json()["items"]]
+
+    assert listed(state="succeeded") == [ids[5], ids[3], ids[1]]
+    assert listed(state="queued", kind="restore") == [ids[2], ids[0]]
+    assert listed(kind="analyze") == [ids[4]]
+    assert listed(state=["queued", "succeeded"], kind="restore") == [
+        ids[5],
+        ids[3],
+        ids[2],
+        ids[1],
+        ids[0],
+    ]
+    assert listed(state="failed") == []
+    # Paged: a filtered page's cursor continues after its last job.
+    first = client.get("/v1/jobs", params={"state": "succeeded", "limit": 2}).json()
+    assert [j["id"] for j in first["items"]] == [ids[5], ids[3]]
+    rest = client.get(
+        "/v1/jobs", params={"state": "succeeded", "limit": 2, "before": first["next_before"]}
+    ).json()
+    assert [j["id"] for j in rest["items"]] == [ids[1]] and rest["next_before"] is None
+
+
+def test_unknown_filters_are_422(client: TestClient) -> None:
+    for params in ({"state": "done"}, {"kind": "paint"}):
+        response = client.get("/v1/jobs", params=params)
+        assert response.status_code == 422, params
+        assert response.json()["code"] == "validation_error"
+
+
+def test_methods_are_listed_with_their_summaries(client: TestClient) -> None:
+    from sagd_core.restore.request import METHOD_SUMMARIES
+
+    response = client.get("/v1/methods")
+    assert response.status_code == 200
+    methods = response.json()
+    assert [m["name"] for m in methods] == ["auto", "notch", "classical", "ddnm", "sagd"]
+    assert {m["name"]: m["summary"] for m in methods} == METHOD_SUMMARIES
+    assert {m["name"] for m in methods if m["needs_model"]} == {"ddnm", "sagd"}
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    ctx.redis.set("sagd:capabilities", '{"methods": ["auto", "notch"]}')
+    try:
+        available = {m["name"]: m["available"] for m in client.get("/v1/methods").json()}
+    finally:
+        ctx.redis.delete("sagd:capabilities")
+    assert available == {
+        "auto": True,
+        "notch": True,
+        "classical": False,
+        "ddnm": False,
+        "sagd": False,
+    }

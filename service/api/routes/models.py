@@ -1,15 +1,48 @@
-"""``/v1/models``: the model registry (versions, band spec, noise, schedule, data hash, scores)."""
+"""``/v1/models``: the model registry (versions, band spec, noise, schedule, data hash, scores);
+``/v1/methods``: the restore methods, what each does and whether it needs a model.
+
+``sagd_core.restore.request`` declares the methods without importing torch, so the API process
+stays free of it.
+"""
 
 from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from sagd_core.restore.request import METHOD_SUMMARIES, METHODS, MODEL_FREE_METHODS
 from service.api.deps import Caller, Ctx
 from service.api.errors import ApiProblem, v1_router
+from service.jobs.capabilities import worker_capabilities
 from service.jobs.contracts import ModelPublic
 from service.jobs.registry import ModelNotFoundError
 
 router = v1_router("models", 400, 404)
+methods_router = v1_router("methods")
+
+
+class MethodInfo(BaseModel):
+    name: str
+    summary: str = Field(description="what the method does, in one line")
+    needs_model: bool = Field(description="false: runs on numpy alone, no model, no schedule")
+    available: bool | None = Field(
+        description="whether the running workers announce it (null: no worker has started yet)"
+    )
+
+
+@methods_router.get("", response_model=list[MethodInfo])
+def list_methods(ctx: Ctx, caller: Caller) -> list[MethodInfo]:
+    """The restore methods, ``auto`` first (the default), with a one-line summary each."""
+    announced = worker_capabilities(ctx.redis).get("methods")
+    known = set(announced) if isinstance(announced, list) else None
+    return [
+        MethodInfo(
+            name=name,
+            summary=METHOD_SUMMARIES[name],
+            needs_model=name not in MODEL_FREE_METHODS,
+            available=None if known is None else name in known,
+        )
+        for name in METHODS
+    ]
 
 
 class DefaultVersion(BaseModel):

@@ -21,9 +21,11 @@ export function setApiKey(value) {
 }
 
 // fetch() with the key; throws ApiError for network failures and non-2xx answers.
-// `as`: "json" (default), "blob", or "response" (the raw Response, for 202 + Location).
-export async function api(path, { method = "GET", body, json, as = "json" } = {}) {
+// `as`: "json" (default), "blob", or "response" (the raw Response: 202 + Location, streams).
+// `signal`: an AbortSignal; `accept`: the Accept header.
+export async function api(path, { method = "GET", body, json, as = "json", signal, accept } = {}) {
   const headers = {};
+  if (accept) headers.Accept = accept;
   const key = apiKey();
   if (key) headers.Authorization = `Bearer ${key}`;
   if (json !== undefined) {
@@ -32,7 +34,7 @@ export async function api(path, { method = "GET", body, json, as = "json" } = {}
   }
   let response;
   try {
-    response = await fetch(path, { method, body, headers });
+    response = await fetch(path, { method, body, headers, signal });
   } catch (err) {
     throw new ApiError(0, { code: "network_error", message: `cannot reach the service (${err.message})` });
   }

@@ -1,6 +1,6 @@
 // Entry point: the view tabs, the API key box, and the first load.
 import { apiKey, setApiKey } from "./api.js";
-import { initRestore } from "./restore.js";
+import { initRestore, loadMethods } from "./restore.js";
 import { $, clearError, say } from "./ui.js";
 import { initViews, loadModels, renderJobs } from "./views.js";
 
@@ -22,6 +22,7 @@ function initKey() {
     clearError();
     say($("#api-key").value.trim() ? "API key set for this tab." : "API key cleared.");
     loadModels();
+    loadMethods();
   });
   $("#key-forget").addEventListener("click", () => {
     $("#api-key").value = "";
@@ -34,4 +35,5 @@ for (const tab of document.querySelectorAll(".tab")) tab.addEventListener("click
 initKey();
 initRestore();
 initViews();
+loadMethods();
 loadModels();

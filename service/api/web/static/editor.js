@@ -19,7 +19,7 @@ export function paint(canvas, spectrum, regions, selected = -1, preview = null) 
   } else {
     ctx.fillStyle = "#ddd";
     ctx.font = "16px system-ui, sans-serif";
-    ctx.fillText("No spectrum to show", 20, 30);
+    ctx.fillText("No image yet: choose one, or try the example", 20, 30);
   }
   drawRegions(ctx, geom, regions, selected, preview);
   return geom;

@@ -1,20 +1,28 @@
-// The Restore view: upload, analysis (proposed bands), submission, live progress, result.
-import { ApiError, TERMINAL, api, describe, sleep } from "./api.js";
+// The Restore view: upload (or the example), analysis (proposed bands), the method list from
+// GET /v1/methods, submission, live progress from GET /v1/jobs/{id}/events, the result with its
+// warnings and what was done to each band region.
+import { ApiError, api, describe } from "./api.js";
 import { BandEditor, paint } from "./editor.js";
+import { followJob } from "./events.js";
 import { spectrumOf } from "./spectrum.js";
-import { rememberJob } from "./store.js";
 import { $, clearError, el, fmt, say, showError } from "./ui.js";
 
-const POLL_MS = 400;
 const state = { file: null, inputUrl: null, resultUrls: [], job: null, editor: null };
 
 export function bandSpec() {
   return state.editor.spec();
 }
 
-// Methods that use no model and no sampling schedule (sagd_core.restore.request).
-const MODEL_FREE = ["auto", "notch", "classical"];
-const usesModel = (method) => !MODEL_FREE.includes(method);
+// Methods that use no model and no sampling schedule (sagd_core.restore.request); replaced by
+// GET /v1/methods (needs_model) once it answers.
+let modelFree = new Set(["auto", "notch", "classical"]);
+const summaries = new Map();
+const usesModel = (method) => !modelFree.has(method);
+
+// The chosen models (none: the server's default), as the API's "name[:version],..." field.
+export function chosenModels() {
+  return [...$("#model").selectedOptions].map((option) => option.value).filter(Boolean).join(",");
+}
 
 // The method, model, steps and schedule fields as form data (shared with batches).
 export function runFields(form) {
@@ -22,9 +30,35 @@ export function runFields(form) {
   form.append("band_spec", JSON.stringify(bandSpec()));
   form.append("method", method);
   form.append("steps", $("#steps").value);
-  if (usesModel(method) && $("#model").value) form.append("model", $("#model").value);
+  if ($("#samples").value && $("#samples").value !== "1") form.append("samples", $("#samples").value);
+  if (usesModel(method) && chosenModels()) form.append("model", chosenModels());
   if (usesModel(method)) form.append("schedule", $("#schedule").value);
   return form;
+}
+
+function showMethodSummary() {
+  const method = $("#method").value;
+  $("#method-summary").textContent = summaries.get(method) || "";
+}
+
+// The method list from the API: each option "name: summary", the default (auto) first.
+export async function loadMethods() {
+  try {
+    const methods = await api("/v1/methods");
+    const select = $("#method");
+    const chosen = select.value;
+    summaries.clear();
+    modelFree = new Set(methods.filter((m) => !m.needs_model).map((m) => m.name));
+    select.replaceChildren(...methods.map((m) => {
+      summaries.set(m.name, m.summary);
+      const unavailable = m.available === false ? " [not on the running workers]" : "";
+      return el("option", { value: m.name }, `${m.name}: ${m.summary}${unavailable}`);
+    }));
+    select.value = methods.some((m) => m.name === chosen) ? chosen : "auto";
+    select.dispatchEvent(new Event("change"));
+  } catch (err) {
+    showError(err, "Methods");
+  }
 }
 
 function updateRunButton() {
@@ -32,7 +66,7 @@ function updateRunButton() {
   $("#run").disabled = !ready;
 }
 
-async function loadFile(file) {
+async function loadFile(file, { fallbackSpec = null } = {}) {
   clearError();
   state.file = file;
   $("#result").hidden = true;
@@ -52,18 +86,40 @@ async function loadFile(file) {
   state.editor.setImage(spectrum, spectrum?.height ?? 0, spectrum?.width ?? 0);
   say(`Loaded ${file.name}.`);
   await analyze(file);
+  if (fallbackSpec && state.file === file && !state.editor.regions.length) {
+    for (const region of fallbackSpec.regions) state.editor.add(region, "the example's band spec");
+    $("#analysis-note").textContent += " Using the example's own band spec.";
+  }
   updateRunButton();
+}
+
+// "Try an example": the shipped image (a synthetic scene with periodic interference) and its
+// band spec; the analysis proposes the bands, then the restoration (method auto) starts at once.
+async function tryExample() {
+  clearError();
+  $("#try-example").disabled = true;
+  try {
+    const [image, spec] = await Promise.all([
+      fetch("/static/example.png").then((r) => (r.ok ? r.blob() : Promise.reject(new Error(`HTTP ${r.status}`)))),
+      fetch("/static/example-band.json").then((r) => (r.ok ? r.json() : Promise.reject(new Error(`HTTP ${r.status}`)))),
+    ]);
+    await loadFile(new File([image], "example.png", { type: "image/png" }), { fallbackSpec: spec });
+    $("#method").value = "auto";
+    $("#method").dispatchEvent(new Event("change"));
+    if (!$("#run").disabled) $("#restore-form").requestSubmit();
+  } catch (err) {
+    showError(err, "The example");
+  } finally {
+    $("#try-example").disabled = false;
+  }
 }
 
 async function analysisResult(response) {
   if (response.status === 200) return response.json();
   const job = await response.json(); // 202: the analysis outlived SAGD_ANALYZE_WAIT_S
-  for (;;) {
-    await sleep(POLL_MS);
-    const now = await api(`/v1/jobs/${job.id}`);
-    if (now.state === "succeeded") return api(`/v1/jobs/${job.id}/result?part=report`);
-    if (TERMINAL.has(now.state)) throw new ApiError(422, now.error || { message: `analysis ${now.state}` });
-  }
+  const done = await followJob(job.id, () => {});
+  if (done.state === "succeeded") return api(`/v1/jobs/${job.id}/result?part=report`);
+  throw new ApiError(422, done.error || { message: `analysis ${done.state}` });
 }
 
 async function analyze(file) {
@@ -92,13 +148,14 @@ async function analyze(file) {
   }
 }
 
-function showProgress(job) {
+function showProgress(job, source = "") {
   const p = job.progress || {};
   $("#progress").value = p.fraction || 0;
   const eta = job.eta_s != null ? `, about ${Math.ceil(job.eta_s)} s left` : "";
   const steps = p.total ? `: step ${p.step} of ${p.total} (${Math.round(100 * p.fraction)}%)${eta}` : "";
   const text = `Job ${job.id.slice(0, 8)} ${job.state}${steps}${p.message ? ` — ${p.message}` : ""}`;
   $("#progress-text").textContent = text;
+  if (source) $("#progress-text").dataset.source = source;
   say(text);
 }
 
@@ -115,7 +172,6 @@ async function submit(event) {
     say("The restoration was refused; see the error.");
     return;
   }
-  rememberJob(job.id);
   state.job = job;
   $("#result").hidden = true;
   $("#cancel").hidden = false;
@@ -130,18 +186,12 @@ async function submit(event) {
 }
 
 async function follow(job) {
-  let failures = 0;
-  while (!TERMINAL.has(job.state)) {
-    showProgress(job);
-    await sleep(POLL_MS);
-    try {
-      job = await api(`/v1/jobs/${job.id}`);
-      failures = 0;
-    } catch (err) {
-      if (++failures >= 5) return showError(err, "Lost track of the job");
-    }
-  }
   showProgress(job);
+  try {
+    job = await followJob(job.id, (update) => showProgress(update, "events"));
+  } catch (err) {
+    return showError(err, "Lost track of the job");
+  }
   if (job.state === "succeeded") await showResult(job);
   else if (job.state === "failed") showError(new ApiError(0, job.error || { message: "failed" }), "The job failed");
 }
@@ -160,7 +210,7 @@ async function showResult(job) {
     $("#after").src = imageUrl;
     Object.assign($("#download"), { href: imageUrl, download: `restored-${job.id}.png` });
     Object.assign($("#report-link"), { href: reportUrl, download: `report-${job.id}.json` });
-    showReport(JSON.parse(await report.text()));
+    showReport(JSON.parse(await report.text()), job);
     $("#result").hidden = false;
     paint($("#spectrum-after"), await spectrumOf(image), bandSpec().regions);
     say(`Job ${job.id.slice(0, 8)} succeeded: the result is below.`);
@@ -169,7 +219,30 @@ async function showResult(job) {
   }
 }
 
-function showReport(report) {
+function regionLabel(region) {
+  if (!region) return "–";
+  const numbers = Object.entries(region).filter(([k]) => k !== "kind")
+    .map(([k, v]) => `${k} ${Array.isArray(v) ? v.map((x) => fmt(x, 3)).join("…") : fmt(v, 3)}`);
+  return `${region.kind} (${numbers.join(", ")})`;
+}
+
+// The report next to the result: the method, the warnings, what was done to each region, and
+// the scalar fields. `job.result` (the record's summary) stands in for a report without bands.
+function showReport(report, job) {
+  const summary = job.result || {};
+  const warnings = report.warnings || summary.warnings || [];
+  $("#warnings").replaceChildren(...warnings.map((w) => el("li", {}, String(w))));
+  $("#warnings-box").hidden = warnings.length === 0;
+  $("#result-method").textContent = `Method: ${report.method || summary.method || "?"}`
+    + (report.model ? `, model ${report.model}` : "");
+  const regions = report.band?.regions || [];
+  const bands = report.bands || (summary.band_actions || []).map((action) => ({ action }));
+  $("#band-actions tbody").replaceChildren(...bands.map((band, i) => el("tr", {},
+    el("td", {}, i + 1),
+    el("td", {}, regionLabel(regions[i])),
+    el("td", { class: "action" }, band.action ?? "–"),
+    el("td", {}, band.reason ?? ""))));
+  $("#band-actions").hidden = bands.length === 0;
   const rows = Object.entries(report).filter(([, v]) => v === null || typeof v !== "object");
   $("#report").replaceChildren(...rows.flatMap(([key, value]) => [
     el("dt", {}, key),
@@ -224,7 +297,10 @@ export function initRestore() {
     $("#schedule").disabled = free;
   };
   $("#method").addEventListener("change", learnedOnly);
+  $("#method").addEventListener("change", showMethodSummary);
   learnedOnly();
+  showMethodSummary();
+  $("#try-example").addEventListener("click", tryExample);
   $("#restore-form").addEventListener("submit", submit);
   $("#cancel").addEventListener("click", cancel);
   $("#split").addEventListener("input", setSplit);

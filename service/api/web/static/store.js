@@ -1,6 +1,5 @@
-// Job and batch ids this tab submitted or looked up (sessionStorage): shown even when they are
-// older than the first page of GET /v1/jobs and GET /v1/batches.
-const JOBS = "sagd.jobs";
+// Batch ids this tab submitted or looked up (sessionStorage): shown even when they are older than
+// the first page of GET /v1/batches. (Jobs need no memory: the Jobs view pages GET /v1/jobs.)
 const BATCHES = "sagd.batches";
 
 function read(key) {
@@ -18,7 +17,5 @@ function remember(key, id) {
   sessionStorage.setItem(key, JSON.stringify(ids.slice(0, 50)));
 }
 
-export const jobIds = () => read(JOBS);
 export const batchIds = () => read(BATCHES);
-export const rememberJob = (id) => remember(JOBS, id);
 export const rememberBatch = (id) => remember(BATCHES, id);

@@ -1,10 +1,14 @@
-// The Jobs view (jobs and batches with their items) and the Models view (the registry).
+// The Jobs view (this key's jobs from GET /v1/jobs, filtered and paged; batches with their
+// items) and the Models view (the registry).
 import { ApiError, TERMINAL, api } from "./api.js";
 import { bandSpec, runFields } from "./restore.js";
-import { batchIds, jobIds, rememberBatch, rememberJob } from "./store.js";
+import { batchIds, rememberBatch } from "./store.js";
 import { $, clearError, el, fmt, saveBlob, say, shortId, showError } from "./ui.js";
 
 let refreshTimer = null;
+const JOBS_PAGE = 20;
+// The cursor (`before`) of each page seen so far: page i is GET /v1/jobs?before=cursors[i].
+const paging = { cursors: [null], index: 0, next: null };
 
 const percent = (progress) => `${Math.round(100 * ((progress && progress.fraction) || 0))}%`;
 const when = (iso) => (iso ? new Date(iso).toLocaleString() : "–");
@@ -39,6 +43,11 @@ function jobActions(job) {
       "Download", async () => saveBlob(await api(`/v1/jobs/${job.id}/result`, { as: "blob" }), `restored-${job.id}.png`),
     )));
   }
+  if (job.state === "succeeded") {
+    actions.push(button("Report", `Download the report of job ${shortId(job.id)}`, () => guarded(
+      "Report", async () => saveBlob(await api(`/v1/jobs/${job.id}/result?part=report`, { as: "blob" }), `report-${job.id}.json`),
+    )));
+  }
   if (!TERMINAL.has(job.state)) {
     actions.push(button("Cancel", `Cancel job ${shortId(job.id)}`, () => guarded(
       "Cancel", () => api(`/v1/jobs/${job.id}`, { method: "DELETE" }),
@@ -52,7 +61,7 @@ function jobRow(id, job) {
   const error = job.error ? ` — ${job.error.code}: ${job.error.message}` : "";
   return el("tr", {},
     el("td", { title: job.id }, shortId(job.id)),
-    el("td", {}, job.kind),
+    el("td", {}, job.batch_id ? `${job.kind} (batch ${shortId(job.batch_id)})` : job.kind),
     el("td", { class: `state ${job.state}` }, job.state + error),
     el("td", {}, percent(job.progress)),
     el("td", {}, when(job.timings?.created_at)),
@@ -83,22 +92,46 @@ function batchBlock(id, batch) {
       el("tbody", {}, rows)));
 }
 
+function jobsPath() {
+  const params = new URLSearchParams({ limit: String(JOBS_PAGE) });
+  const before = paging.cursors[paging.index];
+  if (before !== null) params.set("before", String(before));
+  if ($("#jobs-state").value) params.set("state", $("#jobs-state").value);
+  if ($("#jobs-kind").value) params.set("kind", $("#jobs-kind").value);
+  return `/v1/jobs?${params}`;
+}
+
+function turnPage(step) {
+  if (step > 0) {
+    if (paging.next === null) return;
+    paging.cursors[paging.index + 1] = paging.next;
+  }
+  paging.index = Math.max(0, paging.index + step);
+  renderJobs();
+}
+
+function resetPaging() {
+  Object.assign(paging, { cursors: [null], index: 0, next: null });
+  renderJobs();
+}
+
 export async function renderJobs() {
   clearTimeout(refreshTimer);
   try {
-    // This key's jobs and batches from the listings, plus any looked up by id that a page misses.
-    const [jobList, batchList] = await Promise.all([api("/v1/jobs?limit=100"), api("/v1/batches?limit=10")]);
-    const listed = jobList.items.filter((job) => !job.batch_id); // batch items show in their batch
-    const seen = new Set(jobList.items.map((job) => job.id));
-    const extraIds = jobIds().filter((id) => !seen.has(id));
-    const extra = await Promise.all(extraIds.map((id) => fetchOrMissing(`/v1/jobs/${id}`)));
-    const rows = [...listed.map((job) => jobRow(job.id, job)), ...extraIds.map((id, i) => jobRow(id, extra[i]))];
-    $("#jobs-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 6 }, "No jobs yet."))]));
+    // This key's jobs (one page, filtered) and batches, from the listings: a reload loses nothing.
+    const [jobList, batchList] = await Promise.all([api(jobsPath()), api("/v1/batches?limit=10")]);
+    paging.next = jobList.next_before;
+    $("#jobs-older").disabled = paging.next === null;
+    $("#jobs-newer").disabled = paging.index === 0;
+    $("#jobs-page").textContent = `page ${paging.index + 1}`;
+    const rows = jobList.items.map((job) => jobRow(job.id, job));
+    const empty = $("#jobs-state").value || $("#jobs-kind").value ? "No jobs match." : "No jobs yet.";
+    $("#jobs-table tbody").replaceChildren(...(rows.length ? rows : [el("tr", {}, el("td", { colspan: 6 }, empty))]));
     const ids = [...new Set([...batchList.items.map((b) => b.id), ...batchIds()])];
     const batches = await Promise.all(ids.map((id) => fetchOrMissing(`/v1/batches/${id}`)));
     const blocks = ids.map((id, i) => batchBlock(id, batches[i]));
     $("#batches").replaceChildren(...(blocks.length ? blocks : [el("p", {}, "No batches yet.")]));
-    const busy = [...listed, ...extra, ...batches].some((x) => x && !TERMINAL.has(x.state));
+    const busy = [...jobList.items, ...batches].some((x) => x && !TERMINAL.has(x.state));
     if (busy && !$("#view-jobs").hidden) refreshTimer = setTimeout(renderJobs, 1500);
   } catch (err) {
     showError(err, "Jobs");
@@ -108,9 +141,20 @@ export async function renderJobs() {
 async function lookup(event) {
   event.preventDefault();
   const id = $("#lookup-id").value.trim().toLowerCase();
+  const out = $("#lookup-result");
   await guarded("Look up", async () => {
-    if (await fetchOrMissing(`/v1/jobs/${id}`)) return rememberJob(id);
-    if (await fetchOrMissing(`/v1/batches/${id}`)) return rememberBatch(id);
+    const job = await fetchOrMissing(`/v1/jobs/${id}`);
+    if (job) {
+      const error = job.error ? ` — ${job.error.code}: ${job.error.message}` : "";
+      out.replaceChildren(`Job ${shortId(job.id)} (${job.kind}): ${job.state}, ${percent(job.progress)}${error} `,
+        ...jobActions(job));
+      return;
+    }
+    if (await fetchOrMissing(`/v1/batches/${id}`)) {
+      out.textContent = `Batch ${shortId(id)}: shown under Batches.`;
+      return rememberBatch(id);
+    }
+    out.textContent = "";
     throw new ApiError(404, { code: "not_found", message: `no job or batch ${id} for this key` });
   });
 }
@@ -158,19 +202,21 @@ function versionRow(model, v) {
     el("td", {}, action));
 }
 
+// The model list (several may be chosen: an omission model and a band model, or a model and
+// the default); the choice survives a refresh.
 function fillModelSelect(models) {
   const select = $("#model");
-  const chosen = select.value;
-  const options = [el("option", { value: "" }, "server default")];
+  const chosen = new Set([...select.selectedOptions].map((o) => o.value));
+  const options = [];
   for (const model of models) {
-    options.push(el("option", { value: model.name }, `${model.name} (default v${model.default_version})`));
+    const kinds = [...new Set(model.versions.map((v) => v.kind || "?"))].join("/");
+    options.push(el("option", { value: model.name }, `${model.name} (default v${model.default_version}, ${kinds})`));
     for (const v of model.versions) {
       options.push(el("option", { value: `${model.name}:${v.version}` }, `${model.name}:${v.version} (${v.kind || "?"})`));
     }
   }
+  for (const option of options) option.selected = chosen.has(option.value);
   select.replaceChildren(...options);
-  select.value = chosen;
-  if (select.value !== chosen) select.value = "";
 }
 
 export async function loadModels() {
@@ -195,5 +241,9 @@ export function initViews() {
   $("#lookup-form").addEventListener("submit", lookup);
   $("#batch-form").addEventListener("submit", submitBatch);
   $("#jobs-refresh").addEventListener("click", renderJobs);
+  $("#jobs-state").addEventListener("change", resetPaging);
+  $("#jobs-kind").addEventListener("change", resetPaging);
+  $("#jobs-older").addEventListener("click", () => turnPage(1));
+  $("#jobs-newer").addEventListener("click", () => turnPage(-1));
   $("#models-refresh").addEventListener("click", loadModels);
 }
