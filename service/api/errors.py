@@ -123,6 +123,8 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     code = _STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    if exc.status_code == 404 and message == "Not Found":  # Starlette's: no route matched
+        message = "no such endpoint; see /docs for the API's paths"
     return problem_response(
         request, ApiProblem(exc.status_code, code, message, headers=exc.headers)
     )
@@ -156,6 +158,11 @@ async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    """Every failure answered as JSON ``{code, message, request_id}``. A path that matches no
+    route is a JSON 404 too, never a redirect: Starlette's ``redirect_slashes`` would answer
+    ``/v1/corruption-types/..%2f`` (``../`` once decoded) with a 307 to another path and an
+    empty, non-JSON body."""
+    app.router.redirect_slashes = False
     app.add_exception_handler(ApiProblem, _on_problem)
     app.add_exception_handler(StarletteHTTPException, _on_http)
     app.add_exception_handler(RequestValidationError, _on_validation)

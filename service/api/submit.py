@@ -23,7 +23,7 @@ from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.api.context import AppContext
 from service.api.errors import ApiProblem
 from service.jobs.contracts import ModelRef, ModelVersion
-from service.jobs.images import DecodedImage, ImageRejected, decode_image
+from service.jobs.images import ImageInfo, ImageRejected, inspect_image
 from service.jobs.jobstore import NewJob
 from service.jobs.registry import ModelNotFoundError
 from service.jobs.views import job_public
@@ -60,13 +60,26 @@ def admitted(ctx: AppContext, work: Callable[[], R]) -> R:
         return work()
 
 
-def decode_upload(ctx: AppContext, data: bytes, *, what: str = "image") -> DecodedImage:
+def decode_upload(ctx: AppContext, data: bytes, *, what: str = "image") -> ImageInfo:
+    """Check an upload without decoding it to float (``inspect_image``: bounded memory); its
+    size, channels and bit depth, or the refusal as a 4xx naming ``what``."""
     try:
-        return decode_image(
+        return inspect_image(
             data, max_pixels=ctx.settings.max_pixels, min_side=ctx.settings.min_side
         )
     except ImageRejected as exc:
         raise ApiProblem(exc.status, exc.code, f"{what}: {exc}") from exc
+
+
+def check_restorable(image: ImageInfo, *, what: str = "image") -> None:
+    """422 ``constant_image`` for an image whose samples all have one value: the restoration
+    would fail on it after the 202 ("the image is constant"), so it is refused here."""
+    if image.constant:
+        raise ApiProblem(
+            422,
+            "constant_image",
+            f"{what}: every pixel has the same value; there is nothing to restore",
+        )
 
 
 def validated(model: type[M], data: dict[str, Any]) -> M:
@@ -83,14 +96,26 @@ def validated(model: type[M], data: dict[str, Any]) -> M:
 
 
 def parse_model_refs(text: str | None) -> list[dict[str, Any]]:
-    """``"name[:version][,name[:version]...]"`` → model references (422 when malformed)."""
+    """``"name[:version][,name[:version]...]"`` → model references (422 when malformed: a
+    field that is sent names a model in every part; an empty field is unset)."""
     refs: list[dict[str, Any]] = []
-    for part in (text or "").split(","):
+    if not text:
+        return refs
+    for part in text.split(","):
         name, _, version = part.strip().partition(":")
         if not name:
-            continue
-        if version and not version.isdigit():
-            raise ApiProblem(422, "validation_error", f"model version must be a number: {part!r}")
+            raise ApiProblem(
+                422,
+                "validation_error",
+                f"model: {text[:80]!r} has a part with no model name; send "
+                "name[:version][,name[:version]]",
+            )
+        if version and not (version.isascii() and version.isdigit() and len(version) <= 9):
+            raise ApiProblem(
+                422,
+                "validation_error",
+                f"model version must be a whole number (at most 9 digits): {part[:80]!r}",
+            )
         refs.append({"name": name, "version": int(version) if version else None})
     return refs
 

@@ -1,32 +1,47 @@
-"""Decoding untrusted uploads and the PNG files exchanged between API and workers.
+"""Checking untrusted uploads in the API, and decoding them to float32 in the worker.
 
-Only PNG, JPEG, TIFF and WebP are decoded, recognised by their magic bytes (not by the client's
+Only PNG, JPEG, TIFF and WebP are accepted, recognised by their magic bytes (not by the client's
 name or content type). Dimensions are read from the header and checked against the pixel limit
-*before* any pixel is decoded (RELIABILITY.md). The decoder's expected failures become
+*before* any pixel is decoded (RELIABILITY.md). The decoders' expected failures become
 :class:`ImageRejected` (a 4xx); anything else is a bug and is left to propagate.
 
-Every accepted image becomes float32 ``(H, W, C)`` in [0, 1] with C = 1 (gray) or 3 (RGB): EXIF
-orientation applied, alpha dropped, palette expanded, 16-bit kept at 16 bits. The worker receives
-it as a normalized PNG at the input's bit depth (``encode_png``), which is lossless.
+Two steps, so that the API's memory per upload stays bounded (issue #20):
+
+- :func:`inspect_image` (API): the header (format, size, mode, bit depth, EXIF orientation) and
+  a bounded check that every pixel decodes, without float pixels: PNG, WebP and 16-bit TIFF
+  through OpenCV into an 8-bit gray buffer (1 byte a pixel), JPEG at 1/8 scale, other TIFFs
+  natively (at most 4 bytes a pixel), 32-bit float pixels checked for NaN and infinity in
+  strips. It also says whether the image is constant (every sample one value: the library
+  refuses to restore it), exactly, with a second bounded pass only for images whose gray
+  rendering is constant. The upload is then stored as it came (:func:`stored_input`).
+- :func:`decode_image` (worker; :func:`read_image` reads a stored input): the pixels as float32
+  ``(H, W, C)`` in [0, 1], converted once from the decoder's integers (no float64 copy): EXIF
+  orientation applied, alpha dropped, palette expanded, 16-bit kept at 16 bits, C = 1 or 3.
+
+32-bit integer and float pixels follow one rule (docs/API.md): NaN and ±infinity are refused
+(at submit); values within full scale (65535 for integers, 1 for floats) are read as fractions of
+it, any other range is mapped from its minimum and maximum onto [0, 1].
 
 Pillow reads 16-bit colour and 16-bit gray+alpha files (PNG colour types 2, 4, 6; TIFF with 16-bit
-samples) at 8 bits, so their pixels are decoded again with OpenCV at 16 bits once Pillow has
-checked the header and the file; the EXIF orientation Pillow read is applied to them in numpy.
+samples) at 8 bits, so their pixels are decoded with OpenCV at 16 bits once Pillow has read the
+header; the EXIF orientation Pillow reads is applied to them in numpy.
 """
 
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
 import warnings
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 MAGIC: tuple[tuple[bytes, int, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", 0, "PNG"),
@@ -51,10 +66,13 @@ DECODE_ERRORS: tuple[type[BaseException], ...] = (
     Image.DecompressionBombError,
     cv2.error,  # OpenCV's decoder (16-bit colour files)
 )
+#: What a stored input is read with in the worker: the API checked it against the real limit.
+STORED_MAX_PIXELS = 1 << 31
 _TO_RGB = {"P", "PA", "RGBA", "RGBa", "RGBX", "CMYK", "YCbCr", "LAB", "HSV"}
 _TO_GRAY = {"1", "LA", "La"}
+_STRIP_ROWS = 256  # rows of float pixels checked at a time
 # EXIF orientation → the numpy transform of an (H, W, C) array (what ImageOps.exif_transpose does).
-_ORIENT = {
+_ORIENT: dict[int, Callable[[np.ndarray], np.ndarray]] = {
     2: lambda a: a[:, ::-1],
     3: lambda a: a[::-1, ::-1],
     4: lambda a: a[::-1, :],
@@ -75,11 +93,23 @@ class ImageRejected(ValueError):
 
 
 @dataclass(frozen=True)
+class ImageInfo:
+    """What the API knows of an accepted upload without its float pixels: the size after EXIF
+    orientation, the channels after alpha is dropped (1 gray, 3 RGB) and the bit depth (8, 16)."""
+
+    width: int
+    height: int
+    channels: int
+    bit_depth: int
+    format: str
+    constant: bool = False  # every sample has one value: nothing to restore
+
+
+@dataclass(frozen=True)
 class DecodedImage:
     pixels: np.ndarray  # float32 (H, W, C) in [0, 1], C in (1, 3)
     bit_depth: int  # 8 or 16
     format: str
-    plain_png: bool = False  # the upload itself is a PNG that read_png reads as ``pixels``
 
     @property
     def height(self) -> int:
@@ -102,7 +132,7 @@ def sniff_format(head: bytes) -> str | None:
     return None
 
 
-def read_header(handle: IO[bytes], fmt: str) -> tuple[int, int]:
+def read_header(handle: Any, fmt: str) -> tuple[int, int]:
     """``(width, height)`` from an image's header, read from a file-like without reading the
     pixels (Pillow parses headers lazily): lets a caller refuse junk before loading all of it."""
     try:
@@ -128,8 +158,7 @@ def check_dimensions(width: int, height: int, *, max_pixels: int, min_side: int)
         )
 
 
-def decode_image(data: bytes, *, max_pixels: int, min_side: int = 8) -> DecodedImage:
-    """Decode an untrusted upload into float32 (H, W, C) in [0, 1] (see module docstring)."""
+def _format_of(data: bytes) -> str:
     if not data:
         raise ImageRejected("empty_file", "the uploaded file is empty")
     fmt = sniff_format(data[:16])
@@ -137,52 +166,209 @@ def decode_image(data: bytes, *, max_pixels: int, min_side: int = 8) -> DecodedI
         raise ImageRejected(
             "unsupported_format", "not a PNG, JPEG, TIFF or WebP file (by its magic bytes)", 415
         )
+    return fmt
+
+
+@contextlib.contextmanager
+def _refusals(fmt: str) -> Iterator[None]:
+    """Pillow's and OpenCV's expected failures as :class:`ImageRejected` (bombs: 413)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # corrupt EXIF etc.: not worth a log line
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[fmt])  # reads the header only
-            width, height = image.size
-            check_dimensions(width, height, max_pixels=max_pixels, min_side=min_side)
-            image.load()
-            wide = _wide_samples(image, fmt, data)
-            plain = _plain_png(image, fmt, data)
-            if wide is not None:
-                pixels, bit_depth = _decode_wide(data, image, gray=wide == "gray"), 16
-            else:
-                pixels, bit_depth = _to_array(ImageOps.exif_transpose(image))
+            yield
     except ImageRejected:
         raise
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected("too_many_pixels", f"image refused: {exc}", 413) from exc
-    except Image.DecompressionBombWarning as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected("too_many_pixels", f"image refused: {exc}", 413) from exc
     except DECODE_ERRORS as exc:
         raise ImageRejected("invalid_image", f"could not decode the {fmt} image") from exc
-    if not np.isfinite(pixels).all():
-        raise ImageRejected("invalid_image", "image holds non-finite values")
-    return DecodedImage(pixels=pixels, bit_depth=bit_depth, format=fmt, plain_png=plain)
 
 
-# (bit depth, colour type) of PNGs whose samples read_png (OpenCV) reads exactly as decode_image:
-# 8-bit gray, 8-bit RGB, 16-bit gray.
-_PLAIN_PNG = {(8, 0), (8, 2), (16, 0)}
+def inspect_image(data: bytes, *, max_pixels: int, min_side: int = 8) -> ImageInfo:
+    """Check an untrusted upload with bounded memory (see the module docstring): what
+    :func:`decode_image` will make of it, or :class:`ImageRejected`."""
+    fmt = _format_of(data)
+    with _refusals(fmt), Image.open(io.BytesIO(data), formats=[fmt]) as image:
+        width, height = image.size
+        check_dimensions(width, height, max_pixels=max_pixels, min_side=min_side)
+        channels, bit_depth = _layout(image, fmt, data)
+        orientation = _orientation(image, fmt, data)
+        constant = _check_pixels(image, fmt, data)
+    if orientation in (5, 6, 7, 8):  # a quarter turn or a transposition swaps the sides
+        width, height = height, width
+    return ImageInfo(int(width), int(height), channels, bit_depth, fmt, constant)
 
 
-def _plain_png(image: Image.Image, fmt: str, data: bytes) -> bool:
-    """Whether the upload can be stored as it came instead of re-encoded: a gray or RGB PNG with
-    no transparency and no EXIF rotation, which :func:`read_png` decodes to the same pixels."""
-    if fmt != "PNG" or len(data) <= 25 or (data[24], data[25]) not in _PLAIN_PNG:
+def stored_input(info: ImageInfo, data: bytes) -> bytes:
+    """The bytes the API stores as a job's input: the upload as it came (``info`` says it passed
+    :func:`inspect_image`); the worker decodes it with :func:`read_image`."""
+    del info  # the upload itself, whatever its format: nothing is re-encoded in the API
+    return data
+
+
+def _layout(image: Image.Image, fmt: str, data: bytes) -> tuple[int, int]:
+    """``(channels, bit depth)`` of what :func:`decode_image` makes of the file, from its header
+    (the same rules as :func:`_to_array`)."""
+    wide = _wide_samples(image, fmt, data)
+    if wide is not None:
+        return (1 if wide == "gray" else 3), 16
+    mode = image.mode
+    if mode.startswith("I;16") or mode in ("I", "F"):
+        return 1, 16
+    if mode == "L" or mode in _TO_GRAY:
+        return 1, 8
+    return 3, 8
+
+
+def _check_pixels(image: Image.Image, fmt: str, data: bytes) -> bool:
+    """Decode every pixel once within a small buffer (never float): the file is complete and
+    readable by the decoder the worker uses, and 32-bit float pixels are finite. Returns whether
+    every sample of the image the worker will decode has one value (:func:`_constant_samples`)."""
+    if fmt in ("PNG", "WEBP") or _wide_samples(image, fmt, data) is not None:
+        # Into 8-bit gray (1 B/pixel): libpng converts row by row, libtiff strip by strip;
+        # libwebp decodes to BGR first (3 B/pixel), still a third of what Pillow holds for it.
+        flags = cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
+        gray = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+        if gray is None or gray.shape[:2] != (image.height, image.width):
+            raise ImageRejected("invalid_image", f"could not decode the {fmt} image")
+        if gray.min() != gray.max():
+            return False
+        if fmt == "PNG" and data[24] <= 8 and data[25] == 0:  # 8-bit (or less) gray: exact
+            return True
+        del gray
+        return _constant_samples(image, fmt, data)  # rare: a constant-looking image
+    if fmt == "JPEG":
+        # libjpeg scales by 1/8 while decoding every block: the whole file read at 1/64 memory.
+        image.draft(image.mode, ((image.width + 7) // 8, (image.height + 7) // 8))
+    image.load()
+    if image.mode == "F":
+        _check_finite(image)
+    constant = _constant_bands(image)
+    if constant and fmt == "JPEG":  # block means alike; the full-size pixels may still differ
+        with Image.open(io.BytesIO(data), formats=[fmt]) as full:
+            full.load()
+            constant = _constant_bands(full)
+    return constant
+
+
+def _constant_samples(image: Image.Image, fmt: str, data: bytes) -> bool:
+    """Whether every sample (alpha aside) of what the worker decodes has one value, for a file
+    whose 8-bit gray rendering is constant (rare), within 2 bytes a pixel where it matters:
+    16-bit gray first; a gray source is then settled; a 16-bit colour PNG by its high bytes and
+    then its low bytes (Pillow, one byte a sample each); an 8-bit colour file by OpenCV's full
+    decode. A 16-bit colour TIFF answers False: the worker's decode decides."""
+    buffer = np.frombuffer(data, np.uint8)
+    flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
+    gray = cv2.imdecode(buffer, flags)
+    if gray is None:
+        raise ImageRejected("invalid_image", f"could not decode the {fmt} image")
+    if gray.min() != gray.max():
         return False
-    if "transparency" in image.info:
+    del gray
+    wide = _wide_samples(image, fmt, data)
+    if (fmt == "PNG" and data[25] in (0, 4)) or wide == "gray":
+        return True  # gray (alpha aside) at full depth: settled
+    if fmt == "PNG" and wide == "rgb":
+        return all(_png_bytes_constant(data, order) for order in ("B", "L"))
+    if wide is not None:
         return False
-    return image.getexif().get(0x0112, 1) in (1, None)
+    arr = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
+    if arr is None:
+        raise ImageRejected("invalid_image", f"could not decode the {fmt} image")
+    if arr.ndim == 3:
+        arr = arr[..., :1] if arr.shape[2] == 2 else arr[..., :3]
+    return bool(arr.min() == arr.max())
 
 
-def stored_input(decoded: DecodedImage, data: bytes) -> bytes:
-    """The bytes the API stores as a job's ``input.png``: the upload itself when it is a plain
-    PNG (no re-encoding), else the decoded pixels as a PNG at their bit depth (lossless)."""
-    return data if decoded.plain_png else encode_png(decoded.pixels, decoded.bit_depth)
+def _png_bytes_constant(data: bytes, order: str) -> bool:
+    """Whether one byte of every 16-bit sample of a colour PNG (``"B"``: the high one, ``"L"``:
+    the low one, by reading the big-endian samples as little-endian) has one value, alpha aside:
+    Pillow decodes one byte a sample. False where Pillow cannot (the worker decides then)."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["PNG"]) as png:
+            tile = png.tile[0]
+            rawmode = tile.args if isinstance(tile.args, str) else None
+            if rawmode is None or not rawmode.endswith(";16B") or len(png.tile) != 1:
+                return False
+            png.tile = [tile._replace(args=rawmode[:-1] + order)]
+            png.load()
+            return _constant_bands(png)
+    except DECODE_ERRORS:
+        return False
+
+
+def _constant_bands(image: Image.Image) -> bool:
+    """Whether every sample of a loaded image (alpha aside) has one value, from Pillow's extrema
+    (no copy). Modes that the worker converts through a palette or another colour space answer
+    False: the worker's decode decides for them."""
+    bands = {"L": 1, "1": 1, "I": 1, "F": 1, "RGB": 3, "RGBA": 3, "RGBX": 3, "LA": 1}
+    count = 1 if image.mode.startswith("I;16") else bands.get(image.mode)
+    if count is None:
+        return False
+    extrema = image.getextrema()
+    pairs = [extrema] if not isinstance(extrema[0], tuple) else list(extrema)[:count]
+    values = {value for pair in pairs for value in pair}
+    return len(values) == 1
+
+
+def _check_finite(image: Image.Image) -> None:
+    """NaN and ±infinity refused alike, strip by strip (a strip of float32 at a time)."""
+    for top in range(0, image.height, _STRIP_ROWS):
+        box = (0, top, image.width, min(image.height, top + _STRIP_ROWS))
+        if not np.isfinite(np.asarray(image.crop(box))).all():
+            raise ImageRejected("invalid_image", "image holds non-finite values (NaN or infinity)")
+
+
+def _png_chunks_up_front(data: bytes) -> bytes:
+    """The PNG with the chunks that follow its image data (an ``eXIf`` or XMP chunk may) moved
+    before it: opening it gives Pillow every chunk without decoding a pixel, so the orientation
+    read from it is the one Pillow finds after decoding the original."""
+    pos, first_idat, tail = 8, -1, []
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data) or kind == b"IEND":
+            break
+        if kind == b"IDAT":
+            first_idat = pos if first_idat < 0 else first_idat
+        elif first_idat >= 0:
+            tail.append(data[pos:end])
+        pos = end
+    if first_idat < 0 or not tail:
+        return data
+    return data[:first_idat] + b"".join(tail) + data[first_idat:]
+
+
+def _orientation(image: Image.Image, fmt: str, data: bytes) -> int:
+    """The EXIF orientation still to apply (1 to 8; 1 for none or nonsense), read without
+    decoding pixels. A TIFF's is 1: Pillow gives its size already oriented and applies it as it
+    loads, and OpenCV applies it too."""
+    if fmt == "TIFF":
+        return 1
+    if fmt == "PNG":
+        with Image.open(io.BytesIO(_png_chunks_up_front(data)), formats=["PNG"]) as header:
+            value = Image.Image.getexif(header).get(0x0112, 1)  # not PngImageFile's: it decodes
+    else:
+        value = image.getexif().get(0x0112, 1)
+    return value if isinstance(value, int) and value in _ORIENT else 1
+
+
+def decode_image(data: bytes, *, max_pixels: int, min_side: int = 8) -> DecodedImage:
+    """Decode an image into float32 (H, W, C) in [0, 1] (see the module docstring)."""
+    fmt = _format_of(data)
+    with _refusals(fmt), Image.open(io.BytesIO(data), formats=[fmt]) as image:
+        width, height = image.size
+        check_dimensions(width, height, max_pixels=max_pixels, min_side=min_side)
+        wide = _wide_samples(image, fmt, data)
+        if wide is not None:
+            orientation = _orientation(image, fmt, data)
+            pixels = _decode_wide(data, image, gray=wide == "gray", orient=orientation)
+            bit_depth = 16
+        else:
+            image.load()
+            pixels, bit_depth = _to_array(image, _orientation(image, fmt, data))
+    return DecodedImage(pixels=pixels, bit_depth=bit_depth, format=fmt)
 
 
 def _wide_samples(image: Image.Image, fmt: str, data: bytes) -> str | None:
@@ -199,10 +385,23 @@ def _wide_samples(image: Image.Image, fmt: str, data: bytes) -> str | None:
     return None
 
 
-def _decode_wide(data: bytes, image: Image.Image, *, gray: bool) -> np.ndarray:
+def _unit_float(native: np.ndarray, full_scale: float, orientation: int) -> np.ndarray:
+    """``native`` (H, W[, C]) oriented and converted once to float32 (H, W, C), divided in place
+    by ``full_scale``."""
+    arr = native[..., None] if native.ndim == 2 else native
+    transform = _ORIENT.get(orientation)
+    if transform is not None:
+        arr = transform(arr)
+    out = np.array(arr, dtype=np.float32, order="C")  # the one float copy, writable
+    np.divide(out, np.float32(full_scale), out=out)
+    return out
+
+
+def _decode_wide(data: bytes, image: Image.Image, *, gray: bool, orient: int) -> np.ndarray:
     """16-bit samples with OpenCV (dimensions already checked), alpha dropped, EXIF orientation
     applied; float32 (H, W, C) in [0, 1]."""
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    flags = cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
     if arr is None or arr.dtype != np.uint16 or arr.shape[:2] != (image.height, image.width):
         raise ImageRejected("invalid_image", f"could not decode the 16-bit {image.format} image")
     if arr.ndim == 2:
@@ -210,49 +409,51 @@ def _decode_wide(data: bytes, image: Image.Image, *, gray: bool) -> np.ndarray:
     arr = arr[..., :1] if gray else arr[..., 2::-1]  # OpenCV gives BGR(A); gray+alpha as BGRA
     if arr.shape[2] not in (1, 3):
         raise ImageRejected("invalid_image", f"unexpected channels in the {image.format} image")
-    orientation = image.getexif().get(0x0112, 1)
-    transform = _ORIENT.get(orientation) if isinstance(orientation, int) else None
-    if transform is not None:
-        arr = transform(arr)
-    return np.ascontiguousarray(arr, dtype=np.float32) / 65535.0
+    return _unit_float(arr, 65535.0, orient)
 
 
-def _unit_range(arr: np.ndarray, full_scale: float) -> np.ndarray:
+def _unit_range(native: np.ndarray, full_scale: float, orientation: int) -> np.ndarray:
     """One rule for 32-bit integer and float images (docs/API.md): non-finite values are refused
     (NaN and ±infinity alike); values within ``[0, full_scale]`` (65535 for integers, 1 for
     floats) are read as fractions of it; any other range is mapped linearly from its minimum and
-    maximum onto ``[0, 1]``. float32 out."""
-    if not np.isfinite(arr).all():
+    maximum onto ``[0, 1]`` (a constant one onto 0). float32 out, computed in float32."""
+    if native.dtype.kind == "f" and not np.isfinite(native).all():
         raise ImageRejected("invalid_image", "image holds non-finite values (NaN or infinity)")
-    if arr.size == 0:
-        return arr.astype(np.float32)
-    lo, hi = float(arr.min()), float(arr.max())
-    if lo >= 0.0 and hi <= full_scale:
-        return (arr / full_scale).astype(np.float32)
-    span = hi - lo
-    unit = (arr - lo) / span if span > 0 else np.zeros_like(arr)
-    return unit.astype(np.float32)
+    if native.size == 0:
+        return _unit_float(native, 1.0, orientation)
+    lo, hi = native.min(), native.max()
+    if lo >= 0 and hi <= full_scale:
+        return _unit_float(native, full_scale, orientation)
+    span = float(hi) - float(lo)
+    if span == 0.0:
+        return _unit_float(np.zeros_like(native), 1.0, orientation)
+    if native.dtype.kind == "i":  # v - lo exactly, as uint32 (it lies in [0, 2**32)): distinct
+        shifted = native.astype(np.int32).view(np.uint32) - np.array(lo, np.int32).view(np.uint32)
+        out = _unit_float(shifted, span, orientation)  # values stay distinct in float32
+    else:
+        # Distinct float32 values keep a non-zero difference; halved first where it would
+        # pass float32's largest value.
+        scale = 0.5 if span > 1e38 else 1.0
+        out = _unit_float(native, 1.0 / scale, orientation)
+        out -= np.float32(float(lo) * scale)
+        np.divide(out, np.float32(span * scale), out=out)
+    np.clip(out, 0.0, 1.0, out=out)  # float32 rounding at the ends
+    return out
 
 
-def _to_array(image: Image.Image) -> tuple[np.ndarray, int]:
+def _to_array(image: Image.Image, orientation: int) -> tuple[np.ndarray, int]:
     mode = image.mode
     if mode.startswith("I;16"):
-        arr = np.asarray(image).astype(np.float32) / 65535.0
-        return arr[..., None], 16
-    if mode == "I":
-        return _unit_range(np.asarray(image, dtype=np.float64), 65535.0)[..., None], 16
-    if mode == "F":
-        return _unit_range(np.asarray(image, dtype=np.float64), 1.0)[..., None], 16
+        return _unit_float(np.asarray(image), 65535.0, orientation), 16
+    if mode in ("I", "F"):
+        return _unit_range(np.asarray(image), 65535.0 if mode == "I" else 1.0, orientation), 16
     if mode in _TO_GRAY:
         image = image.convert("L")
     elif mode in _TO_RGB:
         image = image.convert("RGBA" if mode in ("P", "PA") else "RGB").convert("RGB")
     elif mode not in ("L", "RGB"):
         image = image.convert("RGB")
-    arr = np.asarray(image, dtype=np.float32) / 255.0
-    if arr.ndim == 2:
-        arr = arr[..., None]
-    return arr, 8
+    return _unit_float(np.asarray(image), 255.0, orientation), 8
 
 
 def encode_png(pixels: np.ndarray, bit_depth: int = 16, *, compression: int | None = None) -> bytes:
@@ -281,13 +482,18 @@ def encode_png(pixels: np.ndarray, bit_depth: int = 16, *, compression: int | No
     return bytes(buf.tobytes())
 
 
-def read_png(path: Path) -> np.ndarray:
-    """A PNG written by :func:`encode_png` as float32 (H, W, C) in [0, 1]."""
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise ValueError(f"cannot read PNG {path.name}")
-    scale = 65535.0 if arr.dtype == np.uint16 else 255.0
-    out = arr.astype(np.float32) / scale
-    if out.ndim == 2:
-        return out[..., None]
-    return np.ascontiguousarray(out[..., 2::-1])  # BGR(A) -> RGB
+def read_image(path: Path) -> np.ndarray:
+    """A stored image as float32 (H, W, C) in [0, 1]: a job's input as uploaded (any accepted
+    format, decoded by :func:`decode_image`), or a PNG written by :func:`encode_png`."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"cannot read image {path.name}") from exc
+    try:
+        return decode_image(data, max_pixels=STORED_MAX_PIXELS, min_side=1).pixels
+    except ImageRejected as exc:
+        raise ValueError(f"cannot read image {path.name}: {exc}") from exc
+
+
+#: The earlier name of :func:`read_image` (job inputs used to be PNGs normalized by the API).
+read_png = read_image

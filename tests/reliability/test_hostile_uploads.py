@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.harness import Api, RedisServer, Stack, make_api, png_bytes, solid_png
+from tests.harness import Api, RedisServer, Stack, make_api, png_bytes
 from tests.reliability.tools import (
     BOMB_FORM,
     BOMBS,
@@ -30,6 +30,7 @@ from tests.reliability.tools import (
     is_problem_json,
     malformed_corpus,
     peak_rise,
+    ramp_gray_png,
     warm_up,
 )
 
@@ -69,7 +70,7 @@ def test_bombs_refused_with_small_api_memory_rise(process_stack: Stack) -> None:
 def test_batch_items_are_decoded_one_at_a_time(process_stack: Stack) -> None:
     """48 images of 768² (a few KB each on the wire, 2.4 MB each as float32, 113 MB together):
     the batch's peak memory is that of a few items, not of all of them."""
-    image = solid_png(768, 90)
+    image = ramp_gray_png(768)
     files = [("images", (f"{i}.png", image, "image/png")) for i in range(48)]
     with (
         process_stack.fresh_api("batch") as api,

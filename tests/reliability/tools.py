@@ -22,7 +22,9 @@ import tempfile
 import time
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
+from service.jobs.images import read_png
 from tests.harness import (
     BAND_JSON,
     ORIENT,
@@ -202,15 +205,11 @@ def sample(fmt: str, mode: str, orientation: int) -> Sample:
 
 
 def read_stored_input(path: Path) -> np.ndarray:
-    """The API's normalized input PNG as uint16 (H, W, C) in RGB order."""
-    array = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if array is None:
+    """A job's stored input (the upload as it came) as the worker reads it, in 16-bit units:
+    uint16 (H, W, C) in RGB order (an 8-bit sample k reads as k/255 == 257k/65535)."""
+    if not path.is_file():
         raise FileNotFoundError(path)
-    if array.dtype == np.uint8:  # 8-bit inputs are stored at 8 bits: k/255 == 257k/65535
-        array = array.astype(np.uint16) * 257
-    if array.ndim == 2:
-        return array[..., None]
-    return np.ascontiguousarray(array[..., 2::-1])
+    return np.rint(read_png(path) * 65535.0).astype(np.uint16)
 
 
 def best_orientation(stored: np.ndarray, mode: str) -> tuple[int, float]:
@@ -653,4 +652,65 @@ def redis_restart_trial(stack: Stack, jobs: int, *, hard_kill: bool) -> dict[str
         "stop": "SIGKILL" if hard_kill else "SIGTERM",
         "succeeded": sum(b["state"] == "succeeded" for b in bodies.values()),
         "same_worker": stack.worker.alive and stack.worker.pid == worker_pid,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Memory per upload (issue #20 item 4)
+# --------------------------------------------------------------------------------------------
+def ramp_png16(side: int) -> bytes:
+    """A ``side``² 16-bit RGB PNG of ramps (not constant, so a worker can restore it): small on
+    the wire (0.46 MB at 4096²), 96 MiB of samples and 192 MiB as float32 once decoded."""
+    ramp = (np.arange(side, dtype=np.uint32) * 16 % 65536).astype(np.uint16)
+    pixels = np.empty((side, side, 3), np.uint16)
+    pixels[..., 0] = ramp[:, None]  # BGR for OpenCV: blue varies down, red across
+    pixels[..., 1] = 30000
+    pixels[..., 2] = ramp[None, :]
+    ok, buffer = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    assert ok
+    return buffer.tobytes()
+
+
+def ramp_gray_png(side: int, seed: int = 0) -> bytes:
+    """A ``side``² 8-bit gray PNG of a ramp (not constant): a few KB that decode to ``side``²
+    float32 pixels; ``seed`` shifts the ramp so that items differ."""
+    ramp = ((np.arange(side) + seed) % 256).astype(np.uint8)
+    pixels = np.broadcast_to(ramp[None, :], (side, side))
+    ok, buffer = cv2.imencode(
+        ".png", np.ascontiguousarray(pixels), [cv2.IMWRITE_PNG_COMPRESSION, 9]
+    )
+    assert ok
+    return buffer.tobytes()
+
+
+def upload_memory(api: ApiProcess, image: bytes, uploads: int) -> dict[str, Any]:
+    """``uploads`` restorations of ``image`` sent at once to a fresh API process (after a
+    warm-up that loads every decoder): its RSS when idle, its peak RSS (``VmHWM``, reset first)
+    while they are in flight, and its RSS once they are answered (MiB), and the statuses."""
+    with httpx.Client(base_url=api.url, timeout=300) as client:
+        warm_up(client)
+    time.sleep(0.5)
+    idle = proc_status(api.pid)["VmRSS"]
+    assert reset_peak_rss(api.pid), "cannot reset VmHWM (Linux /proc/<pid>/clear_refs)"
+
+    def send(_: int) -> int:
+        with httpx.Client(base_url=api.url, timeout=300) as client:
+            response = client.post(
+                "/v1/restorations", files={"image": ("big.png", image)}, data=BOMB_FORM
+            )
+            return response.status_code
+
+    with ThreadPoolExecutor(uploads) as pool:
+        statuses = Counter(pool.map(send, range(uploads)))
+    peak = proc_status(api.pid)["VmHWM"]
+    time.sleep(1.0)  # let the server finish its bookkeeping
+    after = proc_status(api.pid)["VmRSS"]
+    return {
+        "uploads": uploads,
+        "statuses": dict(statuses),
+        "idle_mib": round(idle / MiB, 1),
+        "peak_mib": round(peak / MiB, 1),
+        "rise_mib": round((peak - idle) / MiB, 1),
+        "after_mib": round(after / MiB, 1),
+        "after_above_idle_mib": round((after - idle) / MiB, 1),
     }

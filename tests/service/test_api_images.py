@@ -1,4 +1,5 @@
-"""Upload decoding: formats × modes × EXIF orientations, bombs refused before decoding, fuzzing."""
+"""Upload checks and decoding: formats × modes × EXIF orientations, bombs refused before decoding,
+fuzzing, and the API's bounded check (``inspect_image``) agreeing with the worker's decode."""
 
 from __future__ import annotations
 
@@ -7,16 +8,21 @@ import struct
 import time
 import tracemalloc
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
 from service.jobs.images import (
+    DecodedImage,
+    ImageInfo,
     ImageRejected,
     decode_image,
     encode_png,
+    inspect_image,
     read_png,
     sniff_format,
     stored_input,
@@ -142,12 +148,13 @@ BOMBS = {
 }
 
 
+@pytest.mark.parametrize("check", [inspect_image, decode_image], ids=["api", "worker"])
 @pytest.mark.parametrize("name", BOMBS)
-def test_bombs_refused_before_decoding(name: str) -> None:
+def test_bombs_refused_before_decoding(name: str, check: Callable[..., object]) -> None:
     tracemalloc.start()
     started = time.perf_counter()
     with pytest.raises(ImageRejected) as info:
-        decode_image(BOMBS[name], max_pixels=LIMIT)
+        check(BOMBS[name], max_pixels=LIMIT)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert time.perf_counter() - started < 1.0
@@ -187,14 +194,29 @@ def test_fuzzed_files_are_rejected_cleanly() -> None:
             start = int(rng.integers(8, len(data)))
             data[start : start + 32] = bytes(rng.integers(0, 256, 32, dtype=np.uint8))
         try:
-            decoded = decode_image(bytes(data), max_pixels=LIMIT, min_side=1)
+            info = inspect_image(bytes(data), max_pixels=LIMIT, min_side=1)
         except ImageRejected as exc:
             assert 400 <= exc.status < 500
             outcomes["rejected"] += 1
-        else:
+        else:  # accepted at submit: the worker decodes it to what the check announced
+            decoded = decode_image(bytes(data), max_pixels=LIMIT, min_side=1)
             assert np.isfinite(decoded.pixels).all()
+            assert announced(decoded) == info, i
             outcomes["ok"] += 1
     assert outcomes["rejected"] > 300
+    assert outcomes["ok"] > 100
+
+
+def announced(decoded: DecodedImage) -> ImageInfo:
+    """What ``inspect_image`` should have said of an image the worker decoded."""
+    return ImageInfo(
+        decoded.width,
+        decoded.height,
+        decoded.channels,
+        decoded.bit_depth,
+        decoded.format,
+        constant=bool(np.ptp(decoded.pixels) == 0),
+    )
 
 
 def test_png_roundtrip_for_worker(tmp_path: object) -> None:
@@ -212,38 +234,108 @@ def test_png_roundtrip_for_worker(tmp_path: object) -> None:
     assert sniff_format(b"RIFF\0\0\0\0AVI LIST") is None
 
 
-def test_plain_pngs_are_stored_as_uploaded_and_read_back_exactly(tmp_path: Path) -> None:
-    """No re-encoding for gray/RGB/16-bit-gray PNGs without transparency or rotation; anything
-    else is normalized. Either way the worker reads the decoded pixels back exactly."""
+def test_uploads_are_stored_as_uploaded_and_the_worker_reads_what_was_announced(
+    tmp_path: Path,
+) -> None:
+    """Nothing is re-encoded in the API: the stored input is the upload, and the worker's read of
+    it has the size (after EXIF orientation), channels and bit depth the API's check announced."""
     rng = np.random.default_rng(3)
-    cases: dict[str, tuple[Image.Image, dict[str, object], bool]] = {
-        "gray": (Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)), {}, True),
-        "rgb": (Image.fromarray(rng.integers(0, 255, (20, 30, 3), np.uint8)), {}, True),
-        "gray16": (Image.fromarray(rng.integers(0, 65535, (20, 30), np.uint16)), {}, True),
-        "palette": (
-            Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)).convert("P"),
-            {},
-            False,
-        ),
-        "rgba": (Image.fromarray(rng.integers(0, 255, (20, 30, 4), np.uint8)), {}, False),
+    cases: dict[str, tuple[Image.Image, dict[str, object]]] = {
+        "gray": (Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)), {}),
+        "rgb": (Image.fromarray(rng.integers(0, 255, (20, 30, 3), np.uint8)), {}),
+        "gray16": (Image.fromarray(rng.integers(0, 65535, (20, 30), np.uint16)), {}),
+        "palette": (Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)).convert("P"), {}),
+        "rgba": (Image.fromarray(rng.integers(0, 255, (20, 30, 4), np.uint8)), {}),
         "gray+tRNS": (
             Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8)),
             {"transparency": 7},
-            False,
         ),
+        "float": (Image.fromarray(rng.random((20, 30)).astype(np.float32) * 7 - 3), {}),
     }
-    rotated = Image.fromarray(rng.integers(0, 255, (20, 30), np.uint8))
+    rotated = Image.fromarray(rng.integers(0, 255, (20, 30, 3), np.uint8))
     exif = rotated.getexif()
     exif[0x0112] = 6
-    cases["rotated"] = (rotated, {"exif": exif.tobytes()}, False)
-    for name, (image, options, plain) in cases.items():
-        buffer = io.BytesIO()
-        image.save(buffer, format="PNG", **options)
-        data = buffer.getvalue()
-        decoded = decode_image(data, max_pixels=1 << 20)
-        assert decoded.plain_png is plain, name
-        stored = stored_input(decoded, data)
-        assert (stored == data) is plain, name
-        path = tmp_path / f"{name}.png"
+    cases["rotated"] = (rotated, {"exif": exif.tobytes()})
+    for name, (image, options) in cases.items():
+        fmt = "TIFF" if image.mode == "F" else "PNG"
+        data = encode(image, fmt, **options)
+        info = inspect_image(data, max_pixels=1 << 20)
+        stored = stored_input(info, data)
+        assert stored == data, name
+        path = tmp_path / f"{name}.input"
         path.write_bytes(stored)
-        np.testing.assert_array_equal(read_png(path), decoded.pixels, err_msg=name)
+        pixels = read_png(path)
+        decoded = decode_image(data, max_pixels=1 << 20)
+        np.testing.assert_array_equal(pixels, decoded.pixels, err_msg=name)
+        assert announced(decoded) == info, name
+        expected_channels = 1 if name.startswith(("gray", "float")) else 3
+        assert info.channels == expected_channels, name
+        assert (info.height, info.width) == ((30, 20) if name == "rotated" else (20, 30)), name
+
+
+def test_exif_orientation_after_the_pixels_is_read_by_the_check_too() -> None:
+    """A PNG may carry its eXIf chunk after the image data: the API reads it without decoding
+    pixels and swaps the sides as the worker's decode does."""
+    arr = pattern()
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    data = encode(Image.fromarray(arr), "PNG", exif=exif.tobytes())
+    start = data.index(b"eXIf") - 4
+    length = struct.unpack(">I", data[start : start + 4])[0]
+    chunk = data[start : start + 12 + length]
+    moved = data[:start] + data[start + len(chunk) : -12] + chunk + data[-12:]  # before IEND
+    assert moved.index(b"eXIf") > moved.index(b"IDAT")
+    info = inspect_image(moved, max_pixels=LIMIT)
+    decoded = decode_image(moved, max_pixels=LIMIT)
+    assert (info.height, info.width) == decoded.pixels.shape[:2] == (20, 12)
+    np.testing.assert_allclose(decoded.pixels, ORIENT[8](arr).astype(np.float32) / 255)
+
+
+def _constant_cases() -> dict[str, bytes]:
+    rng = np.random.default_rng(5)
+    rgb16 = np.zeros((16, 24, 3), np.uint16)
+    nearly = rgb16.copy()
+    nearly[3, 4, 1] = 1  # differs in the low byte only: constant at 8 bits, not at 16
+    hidden = rgb16.copy()
+    hidden[3, 4, 2] = 1  # red + 1: the 16-bit luma rounds it away, the samples differ
+    solid = np.empty_like(rgb16)
+    solid[...] = (3000, 2000, 1000)  # one colour, not one value
+    palette = Image.fromarray(np.tile(np.arange(2, dtype=np.uint8), (16, 12))).convert("P")
+    palette.putpalette([40, 40, 40] * 256)  # two indices, one colour
+    checker = (np.indices((64, 64)).sum(0) % 2 * 200 + 20).astype(np.uint8)  # block means alike
+    return {
+        "gray8 constant": encode(Image.new("L", (16, 16), 90), "PNG"),
+        "rgb constant gray": encode(Image.new("RGB", (16, 16), (7, 7, 7)), "PNG"),
+        "rgb solid red": encode(Image.new("RGB", (16, 16), (255, 0, 0)), "PNG"),
+        "rgba constant, alpha varies": encode(
+            Image.fromarray(
+                np.dstack(
+                    [np.full((16, 16, 3), 9, np.uint8), rng.integers(0, 255, (16, 16))]
+                ).astype(np.uint8)
+            ),
+            "PNG",
+        ),
+        "rgb16 zeros": cv2.imencode(".png", rgb16)[1].tobytes(),
+        "rgb16 one low bit": cv2.imencode(".png", nearly)[1].tobytes(),
+        "rgb16 red low bit": cv2.imencode(".png", hidden)[1].tobytes(),
+        "rgb16 solid colour": cv2.imencode(".png", solid)[1].tobytes(),
+        "webp solid colour": encode(Image.new("RGB", (16, 16), (50, 60, 70)), "WEBP"),
+        "palette one colour": encode(palette, "PNG"),
+        "jpeg constant": encode(Image.new("L", (64, 64), 128), "JPEG", quality=95),
+        "jpeg checkerboard": encode(Image.fromarray(checker), "JPEG", quality=95),
+        "tiff float constant": encode(Image.fromarray(np.full((16, 16), -3.5, np.float32)), "TIFF"),
+        "tiff int32 constant": encode(Image.fromarray(np.full((16, 16), 2**30, np.int32)), "TIFF"),
+        "tiff rgb varies": encode(
+            Image.fromarray(rng.integers(0, 255, (16, 16, 3), np.uint8)), "TIFF"
+        ),
+        "webp constant": encode(Image.new("RGB", (16, 16), (50, 50, 50)), "WEBP"),
+    }
+
+
+@pytest.mark.parametrize(("name", "data"), list(_constant_cases().items()))
+def test_the_check_knows_a_constant_image_as_the_worker_decodes_it(name: str, data: bytes) -> None:
+    """``constant`` (nothing to restore: the library refuses such an image) is what the worker's
+    decode shows: every sample equal, alpha aside, at full precision."""
+    info = inspect_image(data, max_pixels=LIMIT)
+    pixels = decode_image(data, max_pixels=LIMIT).pixels
+    assert info.constant is bool(np.ptp(pixels) == 0), name

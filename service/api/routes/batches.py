@@ -25,6 +25,7 @@ from service.api.routes.restorations import RestoreForm, restore_params
 from service.api.submit import (
     ChosenModels,
     check_callback,
+    check_restorable,
     decode_upload,
     enqueue,
     enqueue_chunk,
@@ -97,6 +98,7 @@ def _stage(
     label = display_name(name, index)
     what = f"item {index} ({label})"
     decoded = decode_upload(ctx, data, what=what)
+    check_restorable(decoded, what=what)
     check_band_for_image(spec, decoded.height, decoded.width)
     models.check_image(decoded.channels, what=what)
     job_id = uuid.uuid4()

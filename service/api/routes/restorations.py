@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal, Protocol
 from fastapi import Header, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from pydantic import ConfigDict, Field, WithJsonSchema
+from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.datastructures import FormData, UploadFile
 
 from sagd_core.restore.request import RestoreOptions, RestoreSchedule
@@ -21,6 +21,7 @@ from service.api.submit import (
     admitted,
     check_callback,
     check_models,
+    check_restorable,
     decode_upload,
     in_memory,
     parse_model_refs,
@@ -95,6 +96,15 @@ _SCHEDULE_AS_TEXT = WithJsonSchema(
 )
 
 
+def _number_from_text(value: Any) -> Any:
+    """A form sends ``"8"``: read it as the number a ``Literal[8, 16]`` compares with (pydantic
+    compares literals strictly, so the text itself would never match). Anything else is left
+    for the literal to refuse."""
+    if isinstance(value, str) and 0 < len(value) <= 6 and value.isascii() and value.isdigit():
+        return int(value)
+    return value
+
+
 class RestoreForm(RestoreOptions):
     """The form fields of an upload besides ``image``: every :class:`RestoreOptions` field (the
     one declaration of a restore's parameters) plus what only HTTP carries. FastAPI's rules
@@ -108,7 +118,7 @@ class RestoreForm(RestoreOptions):
     model: str | None = Field(
         default=None, description="registered models: name[:version][,name[:version]]"
     )
-    output_bit_depth: Literal[8, 16] | None = Field(
+    output_bit_depth: Annotated[Literal[8, 16] | None, BeforeValidator(_number_from_text)] = Field(
         default=None, description="8 or 16; default: the input's"
     )
     callback_url: str | None = None
@@ -192,6 +202,7 @@ def _accept(
     idempotency_key: str | None,
 ) -> JSONResponse:
     decoded = decode_upload(ctx, data)
+    check_restorable(decoded)
     params, _ = restore_params(ctx, [decoded], form)
     hook = check_callback(ctx, form.callback_url)
     job = NewJob(JobKind.RESTORE, owner, params.model_dump(mode="json"), hook)
