@@ -13,9 +13,10 @@ declared as ``input_noise_std``).
 
 Columns: identity (the input), notch, each classical estimator forced on every region
 (``"model"`` in the spec), classical as chosen by the geometry, and the anchors that run here: a
-textbook column-mean destriper, and BM3D in its correlated-noise mode when the optional
-``bm3d`` package is installed (non-commercial licence: a benchmark extra only, never a
-dependency of the restore path).
+textbook column-mean destriper, the wavelet-FFT destriper of Münch et al. (the method of
+``pystripe``) and BM3D in its correlated-noise mode, the last two when the optional ``bench``
+extra is installed (:mod:`sagd_core.bench.anchors`; ``bm3d`` has a non-commercial licence: a
+benchmark extra only, never a dependency of the restore path).
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
+from sagd_core.bench.anchors import bm3d_correlated, column_mean_destriper, wavelet_fft_destriper
 from sagd_core.bench.scenes import HIGH, LOW, Scene, photo_crop
 from sagd_core.data.builtin import NATURAL_TEST_IMAGES, _photo
 from sagd_core.data.dead_leaves import dead_leaves
@@ -137,30 +138,6 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     )
 
 
-def column_mean_destriper(y: np.ndarray, spec: BandSpec) -> np.ndarray:
-    """Anchor: the textbook destriper — each column's mean minus its smoothed version (Gaussian,
-    σ = 5 px), subtracted from the column."""
-    del spec
-    means = y.mean(axis=0, keepdims=True)
-    return y - (means - ndimage.gaussian_filter1d(means, 5.0, axis=1, mode="reflect"))
-
-
-def bm3d_correlated(y: np.ndarray, spec: BandSpec, sigma: float) -> np.ndarray | None:
-    """Anchor: BM3D with the band's noise PSD (when the optional ``bm3d`` package is present)."""
-    try:
-        import bm3d
-    except ImportError:
-        return None
-    n = y.shape[0]
-    r = np.hypot(np.fft.fftfreq(n)[:, None], np.fft.fftfreq(n)[None, :])
-    band = (r >= 0.15) & (r < 0.30)
-    psd = band * (0.06**2 / band.mean()) + sigma**2
-    psd = psd * n * n  # bm3d's PSD scaling: the FFT of the noise without normalisation
-    if y.ndim == 2:
-        return np.asarray(bm3d.bm3d(y, sigma_psd=psd))
-    return np.stack([bm3d.bm3d(y[..., c], sigma_psd=psd) for c in range(3)], axis=-1)
-
-
 def _timed(fn: Callable[[], np.ndarray]) -> tuple[np.ndarray, float]:
     t0 = time.perf_counter()
     out = fn()
@@ -177,7 +154,7 @@ def _restored(y: np.ndarray, request: RestoreRequest) -> tuple[np.ndarray, float
 def columns_for(kind: str) -> list[str]:
     cols = ["identity", "notch"] + [f"classical:{m}" for m in ESTIMATORS] + ["classical"]
     if kind == "stripes":
-        cols.append("anchor:column-mean")
+        cols += ["anchor:column-mean", "anchor:wavelet-fft"]
     if kind == "band_noise":
         cols += ["wiener:unguarded", "anchor:bm3d"]
     return cols
@@ -221,6 +198,12 @@ def run_case(scene: Scene, kind: str, sigma: float, seed: int) -> list[dict[str,
             )
         elif column == "anchor:column-mean":
             out, sec = _timed(lambda: column_mean_destriper(y, spec))
+        elif column == "anchor:wavelet-fft":
+            t0 = time.perf_counter()
+            maybe = wavelet_fft_destriper(y, spec)
+            if maybe is None:
+                continue
+            out, sec = maybe, time.perf_counter() - t0
         elif column == "wiener:unguarded":
             out, sec = _timed(lambda: unguarded_wiener(y, spec, sigma))
         else:

@@ -29,6 +29,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from sagd_core.bench import real
+    from sagd_core.bench.anchors import missing_anchors
     from sagd_core.data import write_image
 
     kinds = args.kinds or list(real.KINDS)
@@ -40,12 +41,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"command: sagd bench real {' '.join(sys.argv[3:]) if len(sys.argv) > 3 else ''}")
     scenes = real.scenes(args.sizes, quick=args.quick)
     print(f"{len(scenes)} scenes: {', '.join(s.name for s in scenes)}")
-    try:
-        import bm3d  # noqa: F401
-    except ImportError:
-        print(
-            "anchor bm3d: skipped (the optional 'bm3d' package is not installed: pip install bm3d)"
-        )
+    for line in missing_anchors():
+        print(line)
     rows = []
     for i, scene in enumerate(scenes):
         for kind in kinds:
