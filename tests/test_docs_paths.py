@@ -10,7 +10,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 #: A repository path inside backticks, e.g. `sagd_core/restore/request.py` or `service/api/`.
-PATH = re.compile(r"`((?:sagd_core|service|worker|tests|benchmarks|scripts|docs)/[\w./-]*)`")
+PATH = re.compile(
+    r"`((?:sagd_core|service|worker|tests|benchmarks|scripts|docs|examples)/[\w./-]*)`"
+)
 
 
 @pytest.mark.parametrize("doc", DOCS, ids=[d.name for d in DOCS])
