@@ -21,6 +21,8 @@ bounded loops:
    uploads (and per burst), and whether every job succeeds.
 9. **Soak**: ``--soak-jobs`` jobs on one worker; pool-process RSS at job 100 and at the end.
 10. **Redis restart** with jobs queued: SIGTERM, then SIGKILL (AOF ``everysec``).
+11. **Durability** (``benchmarks/reliability_durability.py``, its own processes): stop/start
+    cycles of ``make serve`` and Redis SIGKILL trials with a job running.
 
 The environment (Python, torch, CPU count, platform, load average) is printed first, then one
 JSON line per section and a PASS/MISS table. ``--strict`` makes a missed target exit 1.
@@ -44,6 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the helpers live with the tests (tests/harness.py, reliability)
     sys.path.insert(0, str(REPO))
 
+from benchmarks import reliability_durability as durability  # noqa: E402
 from tests.harness import Stack, environment, make_api, solid_png, start_process_stack  # noqa: E402
 from tests.reliability import api_fuzz  # noqa: E402
 from tests.reliability import tools as rt  # noqa: E402
@@ -59,6 +62,7 @@ SECTIONS = (
     "load",
     "soak",
     "redis",
+    "durability",
 )
 
 
@@ -263,6 +267,8 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> dict[str, bool
         out[f"soak {soak['jobs']} jobs: growth job 100 -> end < 50 MB"] = soak[
             "growth_mib"
         ] < 50 and soak["states"] == {"succeeded": soak["jobs"]}
+    if "durability" in r:
+        out.update(durability.targets(r["durability"]))
     if "redis" in r:
         for trial in r["redis"]:
             out[f"Redis restart ({trial['stop']}): queued jobs complete, same worker"] = (
@@ -286,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bursts", type=int, default=5, help="bursts in the load section")
     parser.add_argument("--soak-jobs", type=int, default=1000)
     parser.add_argument("--redis-jobs", type=int, default=6)
+    parser.add_argument("--durability-cycles", type=int, default=5)
+    parser.add_argument("--durability-trials", type=int, default=10)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
@@ -298,6 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         "bursts": (1, 100),
         "soak_jobs": (10, 100_000),
         "redis_jobs": (1, 100),
+        "durability_cycles": (0, 100),
+        "durability_trials": (0, 200),
     }
     for name, (low, high) in bounds.items():
         if not low <= getattr(args, name) <= high:
@@ -323,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
             rt.redis_restart_trial(s, args.redis_jobs, hard_kill=False),
             rt.redis_restart_trial(s, args.redis_jobs, hard_kill=True),
         ],
+        "durability": lambda s: durability.run(args.durability_cycles, args.durability_trials),
     }
     with (
         tempfile.TemporaryDirectory(prefix="sagd-reliability-") as scratch,

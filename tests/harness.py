@@ -9,7 +9,10 @@ Used by every test directory's ``conftest.py`` and by ``benchmarks/``:
   process (``TestClient``, its real Celery producer) or in its own (``python -m service.serve``).
   The command lines are production's (``service.embedded``, ``service.serve``).
 * **Stacks**: Redis + one worker + the API, with the helpers the tests drive them with (submit,
-  wait, slow jobs, kill the pool process, restart Redis, fresh API processes).
+  wait, slow jobs, kill the pool process or the whole worker, restart or SIGKILL Redis, fresh API
+  processes), and the Redis SIGKILL trial shared by the tests and the benchmark.
+* **The embedded service** (``python -m service.embedded``, as ``make serve`` runs it) in its own
+  process group: start, readiness, its processes, Ctrl-C.
 * **The app with a fake queue** (no workers) on the session's Redis, and its builders.
 * **Builders** (images, zips, the EXIF orientation oracle) and **measurements** (environment,
   percentiles, ``/proc`` memory) shared by tests and benchmarks.
@@ -26,6 +29,7 @@ import os
 import platform
 import signal
 import subprocess
+import sys
 import time
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -179,15 +183,15 @@ class RedisServer(Proc):
         except redis.ConnectionError:
             return False
 
-    def restart(self, *, hard: bool = False) -> None:
-        """Stop (SIGTERM: Redis writes its AOF and exits; ``hard``: SIGKILL), wait 1 s, start
-        again on the same port and directory."""
+    def restart(self, *, hard: bool = False, down_s: float = 1.0) -> None:
+        """Stop (SIGTERM: Redis writes its AOF and exits; ``hard``: SIGKILL), wait ``down_s``,
+        start again on the same port and directory."""
         if hard:
             self.process.kill()
             self.process.wait(timeout=10)
         else:
             self.stop()
-        time.sleep(1.0)
+        time.sleep(down_s)
         self.process = self._launch()
         self._wait()
 
@@ -396,6 +400,23 @@ class Stack:
             os.kill(pid, signal.SIGKILL)
         return children
 
+    def kill_worker_hard(self) -> list[int]:
+        """SIGKILL the whole worker: its main process and its pool processes (no warm shutdown,
+        no requeue by Celery, its task message left unacknowledged); their ids."""
+        pids = [*self.worker.children(), self.worker.pid]
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.worker.process.wait(timeout=10)
+        return pids
+
+    def replace_worker(self, name: str = "replacement") -> WorkerProcess:
+        """Start another worker on this stack (as a container's restart policy would) and make
+        it the stack's worker; the old one is stopped first if it still runs."""
+        self.worker.stop()
+        self.worker = start_worker(self.env, self.base / f"worker-{name}.log", name=name)
+        return self.worker
+
     def finished_counts(self) -> dict[str, int]:
         """How many times each ``kind|state`` was recorded final (the workers' job counter)."""
         raw = self.redis.client().hgetall("sagd:metrics:jobs") or {}
@@ -485,11 +506,12 @@ def start_stack(
 
             from service.api.app import create_app
 
+            unlimited = {} if rate_limits else {"rate_limit_per_s": 1e6, "rate_limit_burst": 10**6}
             app_settings = Settings(  # type: ignore[call-arg]
                 _env_file=None,
                 storage_root=base / "storage",
                 redis_url=redis_server.url,
-                **(settings or {}),
+                **{**unlimited, **(settings or {})},
             )
             client = TestClient(create_app(app_settings))
         stack = Stack(base, redis_server, worker, env, client, process, soft_limit_s, hard_limit_s)
@@ -527,6 +549,145 @@ def start_process_stack(base: Path) -> Stack:
         rate_limits=False,
         name="reliability",
     )
+
+
+def redis_kill_trial(
+    stack: Stack, *, queued: int = 5, steps: int = 40, down_s: float = 1.0
+) -> dict[str, Any]:
+    """SIGKILL the stack's Redis (AOF on) while a job runs (``steps`` fake steps, killed half-way,
+    so it ends while Redis is down) and ``queued`` more wait; start Redis again ``down_s`` later on
+    the same port and directory and wait for every job. How long after Redis was back the last
+    job was final, the states, and the final transitions recorded (more than the jobs: a
+    duplicate)."""
+    before = sum(stack.finished_counts().values())
+    stack.slow(steps)
+    try:
+        running = stack.submit()
+        stack.wait_running(running, step=max(1, steps // 2))
+    finally:
+        stack.slow(0)  # the queued jobs run at their own speed
+    waiting = [stack.submit(noise_png(32, seed=i)) for i in range(queued)]
+    stack.redis.restart(hard=True, down_s=down_s)  # SIGKILL: what reached the AOF is all left
+    back = time.monotonic()
+    ids = [running, *waiting]
+    try:
+        bodies = stack.wait(ids, timeout_s=120, poll_s=0.1)
+        stuck = 0
+    except TimeoutError:
+        bodies = {j: stack.client.get(f"/v1/jobs/{j}").json() for j in ids}
+        stuck = sum(not is_terminal(b) for b in bodies.values())
+    final_s = time.monotonic() - back
+    transitions = sum(stack.finished_counts().values()) - before
+    results = sum(
+        stack.client.get(f"/v1/jobs/{j}/result").status_code == 200
+        for j, body in bodies.items()
+        if body["state"] == "succeeded"
+    )
+    return {
+        "jobs": len(ids),
+        "states": sorted(body["state"] for body in bodies.values()),
+        "running_job": {k: bodies[running].get(k) for k in ("state", "attempts", "error")},
+        "stuck": stuck,
+        "final_s_after_redis_back": round(final_s, 1),
+        "final_transitions": transitions,
+        "duplicates": max(0, transitions - len(ids)),
+        "results_200": results,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The embedded service (``make serve``) in its own process
+# --------------------------------------------------------------------------------------------
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children first, then theirs), whichever of its threads
+    started them."""
+    found: list[int] = []
+    children: list[str] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            children += (task / "children").read_text().split()
+    for child in map(int, children):
+        found += [child, *descendants(child)]
+    return found
+
+
+def process_alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@dataclass
+class Embedded:
+    """``python -m service.embedded`` (``make serve``) at ``url``, its output in ``log``."""
+
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+    def wait_ready(self, timeout_s: float = 120) -> None:
+        """Wait until ``/readyz`` answers 200 (an AssertionError with the log's tail if not)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if self.readyz()[0] == 200:
+                return
+            time.sleep(0.3)
+        raise AssertionError(f"make serve not ready in {timeout_s} s:\n{self.tail()}")
+
+    def readyz(self) -> tuple[int, dict[str, Any]]:
+        try:
+            response = httpx.get(f"{self.url}/readyz", timeout=5)
+        except httpx.HTTPError:
+            return 0, {}
+        return response.status_code, response.json()
+
+    def pids(self, word: str) -> list[int]:
+        """The processes below it whose command line holds ``word`` (``redis-server``,
+        ``celery``)."""
+        return [p for p in descendants(self.process.pid) if word in command_line(p)]
+
+    def tail(self, chars: int = 3000) -> str:
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def ctrl_c(self, timeout_s: float = 60) -> int:
+        """SIGINT, as Ctrl-C; its exit code."""
+        self.process.send_signal(signal.SIGINT)
+        return self.process.wait(timeout=timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL its whole process group (cleanup after a failed test)."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+
+def start_embedded(storage: Path, log: Path, **extra_env: str) -> Embedded:
+    """``python -m service.embedded --no-demo`` on a free port with its data in ``storage``,
+    its own Redis (never a ``SAGD_REDIS_URL`` of this environment), no API keys."""
+    port = free_port()
+    env = {**os.environ, "SAGD_STORAGE_ROOT": str(storage), **extra_env}
+    env.pop("SAGD_API_KEYS", None)
+    env.pop("SAGD_REDIS_URL", None)  # the embedded Redis, whatever answers on 6379
+    with log.open("wb") as out:  # a file, not a pipe: nobody reads a pipe while a test waits
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.embedded", "--port", str(port), "--no-demo"],
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Embedded(process, f"http://127.0.0.1:{port}", log)
 
 
 # --------------------------------------------------------------------------------------------

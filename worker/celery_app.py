@@ -5,6 +5,9 @@ backend, late acks with reject-on-worker-lost, prefetch 1, an explicit visibilit
 every hard time limit. Models are loaded after fork: ``worker_process_init`` drops any context
 inherited from the parent, and the device (CUDA or CPU) is chosen in the child on first use.
 Run one worker process per GPU (``CUDA_VISIBLE_DEVICES``, ``--concurrency=1``), see docs/DEPLOY.md.
+Each worker's main process also runs the lease reaper (``worker.hooks.Reaper``) and, at start,
+reports how the job folders and records compare; it rides out a Redis restart (the broker
+connection is retried without end, ``service/jobs/celery_config.py``).
 """
 
 from __future__ import annotations
@@ -17,8 +20,11 @@ from celery import Celery, signals
 from service.jobs.capabilities import publish
 from service.jobs.celery_config import celery_config
 from service.jobs.contracts import TASK_WEBHOOK
+from service.jobs.jobstore import JobStore, connect, report_reconciliation
+from service.jobs.storage import Storage
 from service.settings import get_settings
 from worker import context
+from worker.hooks import Reaper
 from worker.priority import lower_priority
 
 logger = logging.getLogger(__name__)
@@ -47,7 +53,35 @@ def _after_fork(**_: Any) -> None:
     context.set_context(None)
     ctx = context.get_context()
     ctx.engine.warm_up(ctx.device)  # picks CUDA or CPU here, in the child, after fork
+    ctx.leases.start()  # renews the leases of the jobs this process runs
     try:
         publish(ctx.jobs.r, ctx.engine.capabilities())
     except Exception as exc:  # capabilities are advisory; never stop a worker for them
         logger.warning("could not publish worker capabilities: %s", exc)
+
+
+_reapers: list[Reaper] = []
+
+
+@signals.worker_ready.connect
+def _start_reaper(**_: Any) -> None:
+    """In the main worker process, once it consumes: report the reconciliation (the first worker
+    in a minute) and start the lease reaper."""
+    settings = get_settings()
+    jobs = JobStore(
+        connect(settings.redis_url), ttl_s=settings.result_ttl_s, lease_s=settings.job_lease_s
+    )
+    try:
+        folders = Storage(settings.storage_path).job_folders()
+        report_reconciliation(jobs, folders, settings.result_ttl_s, once=True)
+    except Exception as exc:  # a report; never stop a worker for it
+        logger.warning("reconciliation at start failed: %s", exc)
+    reaper = Reaper(settings, jobs)
+    reaper.start()
+    _reapers.append(reaper)
+
+
+@signals.worker_shutdown.connect
+def _stop_reaper(**_: Any) -> None:
+    for reaper in _reapers:
+        reaper.stop()

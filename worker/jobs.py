@@ -12,6 +12,12 @@ which brings the job's record back; the progress reports but a restore's last; t
 script that sets the final state, writes that last report and records the metrics. A cancel is
 honoured before start, at each progress report, and for a restore at the finish too (a cancel
 requested during its last step wins).
+
+Redis may go away mid-job (a restart, a kill): progress reports are then skipped (the work goes
+on), and the claim and the final state are retried with backoff for up to
+``SAGD_FINAL_WRITE_RETRY_S``, so the job's result is stored once Redis is back instead of the job
+being dropped. While it runs, the job's lease is renewed by ``WorkerContext.leases``; if the
+process dies, the lease runs out and the reaper (``worker.hooks.Reaper``) requeues the job.
 """
 
 from __future__ import annotations
@@ -25,9 +31,10 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
 from sagd_core.restore.request import MODEL_FREE_METHODS
@@ -43,6 +50,10 @@ from worker.engine import EngineError
 logger = logging.getLogger(__name__)
 
 Result = dict[str, Any]
+T = TypeVar("T")
+#: Redis errors that pass once Redis is back (refused, reset, timed out, loading its AOF).
+REDIS_OUTAGE = (redis.ConnectionError, redis.TimeoutError)
+PROGRESS_PAUSE_S = 5.0  # after a failed progress report, the next ones wait this long
 # A job body computes and returns the job's result summary, or a function that stores its files
 # and returns the summary (so that storing can overlap the next job's compute in a chunk).
 Body = Callable[[WorkerContext, UUID, dict[str, str], "Reporter"], Result | Callable[[], Result]]
@@ -68,6 +79,7 @@ class Reporter:
         self.started = time.perf_counter()
         self._defer_final = False
         self._pending: tuple[int, int, str] | None = None
+        self._offline_until = 0.0
 
     def defer_final(self) -> None:
         self._defer_final = True
@@ -94,8 +106,39 @@ class Reporter:
         return {"step": step, "total": total, "message": message}
 
     def _send(self, step: int, total: int, message: str) -> None:
-        if self.ctx.jobs.progress(self.job_id, step, total, message):
+        """Report, unless Redis was found unreachable in the last :data:`PROGRESS_PAUSE_S`:
+        progress is advice, so a failed report is logged and the work goes on."""
+        now = time.monotonic()
+        if now < self._offline_until:
+            return
+        try:
+            cancelled = self.ctx.jobs.progress(self.job_id, step, total, message)
+        except REDIS_OUTAGE as exc:
+            self._offline_until = time.monotonic() + PROGRESS_PAUSE_S
+            logger.warning("job %s: progress not recorded (%s); the work goes on", self.job_id, exc)
+            return
+        if cancelled:
             raise JobCancelled(f"job {self.job_id} cancelled at step {step}/{total}")
+
+
+def until_redis_answers(ctx: WorkerContext, what: str, call: Callable[[], T]) -> T:
+    """``call()``, retried with backoff (0.5 s doubling to 10 s) while Redis is unreachable, for
+    up to ``SAGD_FINAL_WRITE_RETRY_S``; then the last error is raised. The calls retried are the
+    claim and the finish, atomic scripts: if a first run took effect but its answer was lost, a
+    claim run again counts one attempt more (still capped), and a finish run again answers
+    "already final"."""
+    deadline = time.monotonic() + ctx.settings.final_write_retry_s
+    pause = 0.5
+    while True:
+        try:
+            return call()
+        except REDIS_OUTAGE as exc:
+            if time.monotonic() + pause > deadline:
+                logger.error("%s: Redis still unreachable, giving up: %s", what, exc)
+                raise
+            logger.warning("%s: Redis unreachable (%s); retrying in %.1f s", what, exc, pause)
+            time.sleep(pause)
+            pause = min(2 * pause, 10.0)
 
 
 def execute(ctx: WorkerContext, job_id: str, body: Body) -> str:
@@ -159,23 +202,36 @@ class Run:
 
 def _run(ctx: WorkerContext, job_id: str, body: Body, *, defer: bool = False) -> Run:
     uid = UUID(job_id)
-    claim = ctx.jobs.claim(uid, ctx.settings.max_attempts)
+    max_attempts = ctx.settings.max_attempts
+    claim = until_redis_answers(
+        ctx, f"job {job_id}: claim", lambda: ctx.jobs.claim(uid, max_attempts)
+    )
     job = claim.job or {}  # the record as the claim left it (same round trip)
     if claim.outcome != "run":
         return Run(_not_run(ctx, uid, claim, job))
-    reporter = Reporter(ctx, uid)
-    outcome = _attempt(ctx, job_id, job, lambda: body(ctx, uid, job, reporter))
-    result = outcome.fields.get("result")
-    if outcome.state == "succeeded" and callable(result):  # the body left its storing to us
-        store: Callable[[], Result] = result
+    ctx.leases.hold(job_id)  # renewed until the job is final (or this process dies)
+    handed_over = False  # a deferred storing releases the lease itself, on the storing thread
+    try:
+        reporter = Reporter(ctx, uid)
+        outcome = _attempt(ctx, job_id, job, lambda: body(ctx, uid, job, reporter))
+        result = outcome.fields.get("result")
+        if outcome.state == "succeeded" and callable(result):  # the body left its storing to us
+            store: Callable[[], Result] = result
 
-        def finish_storing() -> str:
-            return _finish(ctx, uid, job, reporter, _attempt(ctx, job_id, job, store))
+            def finish_storing() -> str:
+                try:
+                    return _finish(ctx, uid, job, reporter, _attempt(ctx, job_id, job, store))
+                finally:
+                    ctx.leases.release(job_id)
 
-        if defer:
-            return Run("succeeded", store=finish_storing)
-        return Run(finish_storing())
-    return Run(_finish(ctx, uid, job, reporter, outcome), timed_out=outcome.timed_out)
+            if defer:
+                handed_over = True
+                return Run("succeeded", store=finish_storing)
+            return Run(finish_storing())
+        return Run(_finish(ctx, uid, job, reporter, outcome), timed_out=outcome.timed_out)
+    finally:
+        if not handed_over:
+            ctx.leases.release(job_id)
 
 
 def _not_run(ctx: WorkerContext, uid: UUID, claim: Claim, job: dict[str, str]) -> str:
@@ -265,14 +321,18 @@ def finish_job(
         counters = job_finished_updates(kind, state, latency)
         if cancel_wins:
             if_cancelled = job_finished_updates(kind, "cancelled", latency)
-    ended = ctx.jobs.finish_counted(
-        uid,
-        state,
-        fields,
-        counters=counters,
-        always=steps_updates(*steps) if steps is not None else [],
-        cancel_wins=cancel_wins,
-        if_cancelled=if_cancelled,
+    ended = until_redis_answers(
+        ctx,
+        f"job {uid}: final state {state}",
+        lambda: ctx.jobs.finish_counted(
+            uid,
+            state,
+            fields,
+            counters=counters,
+            always=steps_updates(*steps) if steps is not None else [],
+            cancel_wins=cancel_wins,
+            if_cancelled=if_cancelled,
+        ),
     )
     if ended is None:
         logger.info("job %s was already final; %s not recorded", uid, state)

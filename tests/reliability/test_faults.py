@@ -2,7 +2,9 @@
 
 The short versions run here (3 kill trials); ``bench_reliability`` runs 20. A Redis restart with
 jobs queued is covered by ``tests/integration/test_e2e_redis_restart.py`` (and by the bench, also
-with SIGKILL); the soft time limit by ``tests/integration/test_e2e_jobs.py``.
+with SIGKILL); a Redis SIGKILL with a job running, and a whole worker SIGKILLed (its job found by
+its lease), by ``tests/integration/test_no_job_stuck.py``; the soft time limit by
+``tests/integration/test_e2e_jobs.py``.
 """
 
 from __future__ import annotations
