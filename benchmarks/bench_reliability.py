@@ -23,6 +23,8 @@ bounded loops:
 10. **Redis restart** with jobs queued: SIGTERM, then SIGKILL (AOF ``everysec``).
 11. **Durability** (``benchmarks/reliability_durability.py``, its own processes): stop/start
     cycles of ``make serve`` and Redis SIGKILL trials with a job running.
+12. **Memory** (``benchmarks/reliability_memory.py``, its own processes): API RSS for one 4096²
+    16-bit upload and 20 in flight, and a worker's RSS for 4096² restores.
 
 The environment (Python, torch, CPU count, platform, load average) is printed first, then one
 JSON line per section and a PASS/MISS table. ``--strict`` makes a missed target exit 1.
@@ -47,7 +49,8 @@ if str(REPO) not in sys.path:  # the helpers live with the tests (tests/harness.
     sys.path.insert(0, str(REPO))
 
 from benchmarks import reliability_durability as durability  # noqa: E402
-from tests.harness import Stack, environment, make_api, solid_png, start_process_stack  # noqa: E402
+from benchmarks import reliability_memory as memory  # noqa: E402
+from tests.harness import Stack, environment, make_api, start_process_stack  # noqa: E402
 from tests.reliability import api_fuzz  # noqa: E402
 from tests.reliability import tools as rt  # noqa: E402
 
@@ -63,6 +66,7 @@ SECTIONS = (
     "soak",
     "redis",
     "durability",
+    "memory",
 )
 
 
@@ -130,7 +134,7 @@ def bombs(stack: Stack) -> dict[str, Any]:
 
     with stack.fresh_api("bombs") as api:
         outcomes = rt.bomb_rises(api)
-    image = solid_png(768, 90)
+    image = rt.ramp_gray_png(768)  # not constant: the API refuses a constant image
     files = [("images", (f"{i}.png", image, "image/png")) for i in range(48)]
     with stack.fresh_api("batch") as api, httpx.Client(base_url=api.url, timeout=300) as client:
         rt.warm_up(client)
@@ -269,6 +273,8 @@ def targets(results: dict[str, Any], args: argparse.Namespace) -> dict[str, bool
         ] < 50 and soak["states"] == {"succeeded": soak["jobs"]}
     if "durability" in r:
         out.update(durability.targets(r["durability"]))
+    if "memory" in r:
+        out.update(memory.targets(r["memory"]))
     if "redis" in r:
         for trial in r["redis"]:
             out[f"Redis restart ({trial['stop']}): queued jobs complete, same worker"] = (
@@ -334,6 +340,7 @@ def main(argv: list[str] | None = None) -> int:
             rt.redis_restart_trial(s, args.redis_jobs, hard_kill=True),
         ],
         "durability": lambda s: durability.run(args.durability_cycles, args.durability_trials),
+        "memory": lambda s: memory.run(),
     }
     with (
         tempfile.TemporaryDirectory(prefix="sagd-reliability-") as scratch,

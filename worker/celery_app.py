@@ -20,7 +20,8 @@ from celery import Celery, signals
 from service.jobs.capabilities import publish
 from service.jobs.celery_config import celery_config
 from service.jobs.contracts import TASK_WEBHOOK
-from service.jobs.jobstore import JobStore, connect, report_reconciliation
+from service.jobs.jobstore import JobStore, connect
+from service.jobs.reconcile import report_reconciliation
 from service.jobs.storage import Storage
 from service.settings import get_settings
 from worker import context

@@ -39,7 +39,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 
 from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.jobs.contracts import AnalyzeParams, ModelRef, RestoreParams, TrainParams
-from service.jobs.images import decode_image, encode_png, read_png
+from service.jobs.images import decode_image, encode_png, read_image
 from service.jobs.jobstore import Claim
 from service.jobs.metrics import Update, job_finished_updates, steps_updates
 from service.jobs.registry import ModelNotFoundError
@@ -391,7 +391,7 @@ def read_restore_input(ctx: WorkerContext, uid: UUID) -> tuple[Path, Any]:
     """A restore job's folder (resolved once: the files in it have fixed names) and its input
     image."""
     folder = ctx.storage.job_dir(uid)
-    return folder, read_png(folder / "input.png")
+    return folder, read_image(folder / "input.png")
 
 
 def report_json(report: dict[str, Any]) -> bytes:
@@ -438,7 +438,7 @@ def analyze_body(
     ctx: WorkerContext, uid: UUID, job: dict[str, str], rep: Reporter
 ) -> dict[str, Any]:
     AnalyzeParams.model_validate(ctx.jobs.params(job))
-    image = read_png(ctx.storage.job_file(uid, "input.png"))
+    image = read_image(ctx.storage.job_file(uid, "input.png"))
     analysis = ctx.engine.analyze(image)
     ctx.storage.write_json(ctx.storage.job_file(uid, "analysis.json"), analysis)
     return analysis

@@ -255,9 +255,9 @@ def _check_pixels(image: Image.Image, fmt: str, data: bytes) -> bool:
 def _constant_samples(image: Image.Image, fmt: str, data: bytes) -> bool:
     """Whether every sample (alpha aside) of what the worker decodes has one value, for a file
     whose 8-bit gray rendering is constant (rare), within 2 bytes a pixel where it matters:
-    16-bit gray first; a gray source is then settled; a 16-bit colour PNG by its high bytes and
-    then its low bytes (Pillow, one byte a sample each); an 8-bit colour file by OpenCV's full
-    decode. A 16-bit colour TIFF answers False: the worker's decode decides."""
+    16-bit gray first; a gray source is then settled; a 16-bit colour PNG or TIFF by its high
+    bytes and then its low bytes (Pillow, one byte a sample each); an 8-bit colour file by
+    OpenCV's full decode."""
     buffer = np.frombuffer(data, np.uint8)
     flags = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_GRAYSCALE | cv2.IMREAD_IGNORE_ORIENTATION
     gray = cv2.imdecode(buffer, flags)
@@ -269,8 +269,8 @@ def _constant_samples(image: Image.Image, fmt: str, data: bytes) -> bool:
     wide = _wide_samples(image, fmt, data)
     if (fmt == "PNG" and data[25] in (0, 4)) or wide == "gray":
         return True  # gray (alpha aside) at full depth: settled
-    if fmt == "PNG" and wide == "rgb":
-        return all(_png_bytes_constant(data, order) for order in ("B", "L"))
+    if wide == "rgb":
+        return all(_wide_bytes_constant(data, fmt, order) for order in ("B", "L"))
     if wide is not None:
         return False
     arr = cv2.imdecode(buffer, cv2.IMREAD_UNCHANGED | cv2.IMREAD_IGNORE_ORIENTATION)
@@ -281,19 +281,22 @@ def _constant_samples(image: Image.Image, fmt: str, data: bytes) -> bool:
     return bool(arr.min() == arr.max())
 
 
-def _png_bytes_constant(data: bytes, order: str) -> bool:
-    """Whether one byte of every 16-bit sample of a colour PNG (``"B"``: the high one, ``"L"``:
-    the low one, by reading the big-endian samples as little-endian) has one value, alpha aside:
-    Pillow decodes one byte a sample. False where Pillow cannot (the worker decides then)."""
+def _wide_bytes_constant(data: bytes, fmt: str, order: str) -> bool:
+    """Whether one byte of every 16-bit sample of a colour PNG or TIFF has one value, alpha
+    aside: Pillow decodes one byte a sample, and the unpacker's byte order picks which one
+    (``"B"`` and ``"L"``: between them both bytes, whatever the file's or the host's order).
+    False where Pillow cannot (the worker decides then)."""
     try:
-        with Image.open(io.BytesIO(data), formats=["PNG"]) as png:
-            tile = png.tile[0]
-            rawmode = tile.args if isinstance(tile.args, str) else None
-            if rawmode is None or not rawmode.endswith(";16B") or len(png.tile) != 1:
+        with Image.open(io.BytesIO(data), formats=[fmt]) as wide:
+            tile = wide.tile[0]
+            args = (tile.args,) if isinstance(tile.args, str) else tuple(tile.args or ())
+            rawmode = args[0] if args and isinstance(args[0], str) else None
+            if rawmode is None or rawmode[-4:-1] != ";16" or len(wide.tile) != 1:
                 return False
-            png.tile = [tile._replace(args=rawmode[:-1] + order)]
-            png.load()
-            return _constant_bands(png)
+            swapped = (rawmode[:-1] + order, *args[1:])
+            wide.tile = [tile._replace(args=swapped[0] if isinstance(tile.args, str) else swapped)]
+            wide.load()
+            return _constant_bands(wide)
     except DECODE_ERRORS:
         return False
 
@@ -493,7 +496,3 @@ def read_image(path: Path) -> np.ndarray:
         return decode_image(data, max_pixels=STORED_MAX_PIXELS, min_side=1).pixels
     except ImageRejected as exc:
         raise ValueError(f"cannot read image {path.name}: {exc}") from exc
-
-
-#: The earlier name of :func:`read_image` (job inputs used to be PNGs normalized by the API).
-read_png = read_image

@@ -7,20 +7,19 @@ worker``. State moves queued → running → (succeeded | failed | cancelled); a
 Attempts are counted per job on every claim, so a job whose worker keeps dying is given up after
 ``max_attempts``.
 
-A running job holds a lease (``lease_until``, also in the :data:`LEASES` sorted set), taken by the
-claim, renewed by its worker and dropped by the finish; a job whose lease ran out lost its worker
-and :meth:`JobStore.reap` requeues it. :func:`reconcile` compares the records with the job folders
-at start.
+A running job holds a lease (``lease_until``, also in the ``sagd:leases`` sorted set), taken by
+the claim and dropped by the finish, both here; its renewal and the reaping of the jobs whose lease
+ran out are ``service.jobs.leases`` (:attr:`JobStore.leases`). The start-up comparison of the
+records with the job folders is ``service.jobs.reconcile``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
@@ -29,27 +28,17 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
+from service.jobs.leases import DEFAULT_LEASE_S, LEASES, SERVER_NOW, Leases
+
 if TYPE_CHECKING:
     from service.jobs.queue import TaskMessage
 
-logger = logging.getLogger(__name__)
 PREFIX = "sagd"
 TERMINAL = ("succeeded", "failed", "cancelled")
-#: The running jobs' leases: a sorted set of job ids scored by the deadline of their lease.
-LEASES = f"{PREFIX}:leases"
-DEFAULT_LEASE_S = 60.0
-REQUEUED_MESSAGE = "requeued: its worker stopped renewing the job's lease (worker lost)"
-
-# Leases are deadlines in the Redis server's clock (``TIME``), so workers on machines whose clocks
-# disagree still agree on when a lease has run out.
-_NOW = (
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) + math.floor(tonumber(t[2]) / 1000) / 1000\n"
-)
 
 # KEYS[1]: the job, KEYS[2]: the leases. ARGV: max attempts, started_at, lease seconds, holder, id.
 _CLAIM = (
-    _NOW
+    SERVER_NOW
     + """
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {'missing', 0, {}} end
@@ -66,52 +55,6 @@ redis.call('HSET', KEYS[1], 'state', 'running', 'started_at', ARGV[2], 'step', 0
            'lease_until', string.format('%.3f', deadline), 'worker', ARGV[4])
 redis.call('ZADD', KEYS[2], deadline, ARGV[5])
 return {'run', attempts, redis.call('HGETALL', KEYS[1])}
-"""
-)
-
-# KEYS[1]: the job, KEYS[2]: the leases. ARGV: lease seconds, id. Extends the lease of a running
-# job; 0 (and the lease dropped) when the job is no longer running.
-_RENEW = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
-  redis.call('ZREM', KEYS[2], ARGV[2])
-  return 0
-end
-local deadline = now + tonumber(ARGV[1])
-redis.call('HSET', KEYS[1], 'lease_until', string.format('%.3f', deadline))
-redis.call('ZADD', KEYS[2], deadline, ARGV[2])
-return 1
-"""
-)
-
-# KEYS[1]: the job, KEYS[2]: the leases, KEYS[3]: its queue. ARGV: id, task message, ttl, message.
-# A running job whose lease ran out (its worker stopped renewing it: killed, or cut off from
-# Redis for longer than the lease) goes back to its queue, or ends cancelled if a cancel was
-# asked for; the next claim counts the attempt and fails it once it is out of attempts.
-_REAP = (
-    _NOW
-    + """
-if redis.call('HGET', KEYS[1], 'state') ~= 'running' then
-  redis.call('ZREM', KEYS[2], ARGV[1])
-  return 'gone'
-end
-local lease = tonumber(redis.call('HGET', KEYS[1], 'lease_until') or '0') or 0
-if lease > now then
-  redis.call('ZADD', KEYS[2], lease, ARGV[1])
-  return 'live'
-end
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('HDEL', KEYS[1], 'lease_until', 'worker')
-if redis.call('HGET', KEYS[1], 'cancel') == '1' then
-  redis.call('HSET', KEYS[1], 'state', 'cancelled', 'finished_at', string.format('%.3f', now),
-             'error_code', 'cancelled', 'error_message', 'cancelled')
-  if tonumber(ARGV[3]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[3]) end
-  return 'cancelled'
-end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'message', ARGV[4])
-redis.call('LPUSH', KEYS[3], ARGV[2])
-return 'requeued'
 """
 )
 
@@ -163,7 +106,6 @@ return 'cancelling'
 
 ClaimOutcome = Literal["run", "missing", "terminal", "cancel", "exhausted"]
 CancelOutcome = Literal["missing", "terminal", "cancelled", "cancelling"]
-ReapOutcome = Literal["gone", "live", "cancelled", "requeued"]
 
 
 # A counter update done with a job's final state: (command, hash key, field, value), the command
@@ -232,7 +174,7 @@ def connect(url: str, *, retries: int = 8) -> redis.Redis:
 class JobStore:
     """Jobs and batches in Redis. A running job holds a lease of ``lease_s`` seconds, taken by its
     claim and renewed by its worker (``worker.context.LeaseKeeper``); :meth:`reap` puts the jobs
-    whose lease ran out back in their queue."""
+    whose lease ran out back in their queue (both done by :attr:`leases`)."""
 
     def __init__(
         self,
@@ -244,13 +186,16 @@ class JobStore:
     ) -> None:
         self.r = client
         self.ttl_s = ttl_s
-        self.lease_s = lease_s
         self.holder = holder  # who claims: a worker's host and process, shown in the record
+        self.leases = Leases(client, self.key, lease_s=lease_s)
         self._claim = client.register_script(_CLAIM)
         self._finish = client.register_script(_FINISH)
         self._cancel = client.register_script(_CANCEL)
-        self._renew = client.register_script(_RENEW)
-        self._reap = client.register_script(_REAP)
+
+    @property
+    def lease_s(self) -> float:
+        """How long a claim or a renewal holds a running job (:attr:`leases`)."""
+        return self.leases.lease_s
 
     @staticmethod
     def key(job_id: UUID | str) -> str:
@@ -324,14 +269,8 @@ class JobStore:
         return _claim_from(reply)
 
     def renew(self, job_ids: Sequence[UUID | str]) -> list[bool]:
-        """Extend the leases of running jobs by :attr:`lease_s` from now (one round trip); False
-        for a job that is no longer running."""
-        pipe = self.r.pipeline(transaction=False)
-        for job_id in job_ids:
-            self._renew(
-                keys=[self.key(job_id), LEASES], args=[self.lease_s, str(job_id)], client=pipe
-            )
-        return [bool(done) for done in pipe.execute()]
+        """:meth:`Leases.renew <service.jobs.leases.Leases.renew>`."""
+        return self.leases.renew(job_ids)
 
     def finish(self, job_id: UUID | str, state: str, **fields: Any) -> bool:
         """Move a non-terminal job to terminal ``state``; False if it already was terminal."""
@@ -398,30 +337,17 @@ class JobStore:
     def cancel_requested(self, job_id: UUID | str) -> bool:
         return bool(self.r.hget(self.key(job_id), "cancel") == "1")
 
-    # leases: running jobs whose worker is gone -----------------------------------------------
+    # leases: running jobs whose worker is gone (service.jobs.leases) -------------------------
     def expired(self, limit: int = 100) -> list[str]:
         """Ids of running jobs whose lease ran out, by the Redis server's clock."""
-        seconds, micros = self.r.time()
-        now = float(seconds) + float(micros) / 1e6
-        found = self.r.zrangebyscore(LEASES, "-inf", now, start=0, num=limit)
-        return [str(member) for member in found]
+        return self.leases.expired(limit)
 
     def reap(
         self, message_for: Callable[[str, str], TaskMessage], limit: int = 100
     ) -> Counter[str]:
-        """Put every running job whose lease ran out back in its queue, with the task message
-        ``message_for(kind, job id)`` (or end it cancelled if a cancel was asked for), each in one
-        atomic script, so that several reapers (one per worker) never requeue a job twice and a
-        lease renewed meanwhile wins. Counts by outcome (``requeued``, ``cancelled``; ``live``
-        and ``gone``: nothing done)."""
-        counts: Counter[str] = Counter()
-        for job_id in self.expired(limit):
-            kind = str(self.r.hget(self.key(job_id), "kind") or "restore")
-            task = message_for(kind, job_id)
-            keys = [self.key(job_id), LEASES, task.key]
-            args: list[Any] = [job_id, task.body, self.ttl_s, REQUEUED_MESSAGE]
-            counts[str(self._reap(keys=keys, args=args))] += 1
-        return counts
+        """:meth:`Leases.reap <service.jobs.leases.Leases.reap>`, a job ended cancelled kept for
+        :attr:`ttl_s`."""
+        return self.leases.reap(message_for, self.ttl_s, limit)
 
     def job_ids(self) -> Iterator[str]:
         """Every job id with a record (a SCAN: for start-up checks, not for requests)."""
@@ -533,98 +459,3 @@ class JobStore:
         ids = [str(member) for member, _ in rows]
         next_cursor = float(rows[-1][1]) if len(rows) == limit else None
         return ids, next_cursor
-
-
-# start-up reconciliation ---------------------------------------------------------------------
-NEEDS_FOLDER = ("restore", "analyze")  # kinds whose input lives in the job's folder
-RECONCILED_KEY = f"{PREFIX}:reconciled"  # set for a minute by whoever reported last
-RECONCILE_GRACE_S = 600.0  # a younger folder may be a job being created: not an orphan
-
-
-@dataclass(frozen=True)
-class Reconciliation:
-    """How the job folders on disk and the job records in Redis compare (:func:`reconcile`)."""
-
-    records: int
-    folders: int
-    folders_without_record: int  # expired records or lost ones: swept once past the result TTL
-    waiting_without_folder: int  # queued or running restores/analyses whose input is gone
-    running: int
-    running_without_lease: int  # from before leases, or whose lease entry was lost: now leased
-    running_lease_expired: int  # their worker is gone: the reaper requeues them
-
-    def summary(self, ttl_s: int) -> str:
-        return (
-            f"{self.records} job records, {self.folders} job folders; "
-            f"{self.folders_without_record} folders without a record (deleted by the result "
-            f"sweeper once older than {ttl_s} s); {self.waiting_without_folder} queued or "
-            f"running jobs without their folder (they will fail); {self.running} running, of "
-            f"which {self.running_lease_expired} with their lease run out (requeued by the "
-            f"reaper) and {self.running_without_lease} had no lease (given one that has run out)"
-        )
-
-
-def reconcile(
-    jobs: JobStore, folders: Mapping[str, float], *, grace_s: float = 600
-) -> Reconciliation:
-    """Compare the job folders (``folders``: job id → last change, epoch seconds) with the
-    records in Redis; a folder changed in the last ``grace_s`` may be a job being created now and
-    is not counted without a record. Running records that the reaper would never see (no entry
-    in :data:`LEASES`) get an entry whose lease has run out, so the reaper requeues them; nothing
-    else is changed here."""
-    seen: set[str] = set()
-    waiting_without_folder = running = without_lease = expired = 0
-    now = time.time()
-    ids = list(jobs.job_ids())
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        pipe = jobs.r.pipeline(transaction=False)
-        for job_id in chunk:
-            pipe.hmget(jobs.key(job_id), ["state", "kind", "lease_until"])
-            pipe.zscore(LEASES, job_id)
-        replies = pipe.execute()
-        for index, job_id in enumerate(chunk):
-            (state, kind, lease), score = replies[2 * index], replies[2 * index + 1]
-            if state is None:
-                continue
-            seen.add(job_id)
-            if state in ("queued", "running") and kind in NEEDS_FOLDER and job_id not in folders:
-                waiting_without_folder += 1
-            if state != "running":
-                continue
-            running += 1
-            if score is None:
-                without_lease += 1
-                jobs.r.zadd(LEASES, {job_id: float(lease or 0)})
-            if float(lease or 0) <= now:
-                expired += 1
-    return Reconciliation(
-        records=len(seen),
-        folders=len(folders),
-        folders_without_record=sum(
-            job_id not in seen and changed < now - grace_s for job_id, changed in folders.items()
-        ),
-        waiting_without_folder=waiting_without_folder,
-        running=running,
-        running_without_lease=without_lease,
-        running_lease_expired=expired,
-    )
-
-
-def report_reconciliation(
-    jobs: JobStore, folders: Mapping[str, float], ttl_s: int, *, once: bool
-) -> Reconciliation | None:
-    """:func:`reconcile` and log the outcome (a warning when something disagrees). With
-    ``once``, only if nobody did in the last minute (several workers starting together report
-    once; the embedded runner reports without ``once``, and the workers it starts then do not);
-    None when skipped."""
-    if not jobs.r.set(RECONCILED_KEY, "1", nx=once, ex=60) and once:
-        return None
-    found = reconcile(jobs, folders, grace_s=RECONCILE_GRACE_S)
-    disagree = found.folders_without_record or found.waiting_without_folder or found.running
-    logger.log(
-        logging.WARNING if disagree else logging.INFO,
-        "reconciliation at start: %s",
-        found.summary(ttl_s),
-    )
-    return found

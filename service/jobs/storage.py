@@ -131,7 +131,7 @@ class Storage:
 
     def job_folders(self) -> dict[str, float]:
         """Every job folder: job id → its last change (epoch seconds), for the start-up
-        reconciliation with the job records (``service.jobs.jobstore.reconcile``)."""
+        reconciliation with the job records (``service.jobs.reconcile.reconcile``)."""
         jobs = self.root / "jobs"
         found: dict[str, float] = {}
         if not jobs.is_dir():

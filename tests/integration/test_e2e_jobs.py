@@ -17,7 +17,7 @@ from PIL import Image
 from service.jobs.capabilities import worker_capabilities
 from service.jobs.webhooks import SIGNATURE_HEADER, verify
 from service.settings import DEV_WEBHOOK_SECRET
-from tests.harness import Stack, free_port, make_zip, png_bytes, restore_form
+from tests.harness import Stack, free_port, is_terminal, make_zip, png_bytes, restore_form
 
 pytestmark = pytest.mark.integration
 
@@ -105,12 +105,20 @@ def test_cancel_stops_a_running_job(e2e_stack: Stack) -> None:
 def test_soft_time_limit_fails_readably_and_next_job_runs(e2e_stack: Stack) -> None:
     soft_limit_s = e2e_stack.soft_limit_s
     assert soft_limit_s is not None
-    e2e_stack.slow(int(soft_limit_s / 0.05) + 40)
+    steps = int(soft_limit_s / 0.05) + 40
+    e2e_stack.slow(steps)
+
+    def slow_steps_begun(body: dict[str, Any]) -> bool:
+        progress = body["progress"]
+        return is_terminal(body) or (progress["step"] >= 1 and progress["total"] == steps)
+
     try:
         job_id = submit(e2e_stack)
-        e2e_stack.wait_running(job_id)
+        # The worker reads the switch when the steps start, a moment after the job reads
+        # running: only once it has reported a fake step is the switch read (and can change).
+        e2e_stack.wait([job_id], until=slow_steps_begun, poll_s=0.02)
     finally:
-        e2e_stack.slow(0)  # read at task start, so the next job is fast again
+        e2e_stack.slow(0)  # so the next job is fast again
     body = e2e_stack.wait_done(job_id, timeout_s=30)
     assert body["state"] == "failed"
     assert body["error"]["code"] == "time_limit"

@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from service.jobs.images import read_png
+from service.jobs.images import read_image
 from tests.harness import (
     BAND_JSON,
     ORIENT,
@@ -209,7 +209,7 @@ def read_stored_input(path: Path) -> np.ndarray:
     uint16 (H, W, C) in RGB order (an 8-bit sample k reads as k/255 == 257k/65535)."""
     if not path.is_file():
         raise FileNotFoundError(path)
-    return np.rint(read_png(path) * 65535.0).astype(np.uint16)
+    return np.rint(read_image(path) * 65535.0).astype(np.uint16)
 
 
 def best_orientation(stored: np.ndarray, mode: str) -> tuple[int, float]:

@@ -23,7 +23,7 @@ from service.jobs.images import (
     decode_image,
     encode_png,
     inspect_image,
-    read_png,
+    read_image,
     sniff_format,
     stored_input,
 )
@@ -227,7 +227,7 @@ def test_png_roundtrip_for_worker(tmp_path: object) -> None:
         pixels = rng.random(shape).astype(np.float32)
         path = Path(str(tmp_path)) / f"x{shape[2]}.png"
         path.write_bytes(encode_png(pixels, 16))
-        back = read_png(path)
+        back = read_image(path)
         assert back.shape == shape
         np.testing.assert_allclose(back, pixels, atol=1 / 65535)
     assert sniff_format(b"RIFF\0\0\0\0WEBPVP8 ") == "WEBP"
@@ -264,7 +264,7 @@ def test_uploads_are_stored_as_uploaded_and_the_worker_reads_what_was_announced(
         assert stored == data, name
         path = tmp_path / f"{name}.input"
         path.write_bytes(stored)
-        pixels = read_png(path)
+        pixels = read_image(path)
         decoded = decode_image(data, max_pixels=1 << 20)
         np.testing.assert_array_equal(pixels, decoded.pixels, err_msg=name)
         assert announced(decoded) == info, name

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from service.api.context import AppContext
 from service.jobs.contracts import TASK_RESTORE
-from service.jobs.images import read_png
+from service.jobs.images import read_image
 from service.jobs.storage import Storage
 from service.settings import Settings
 from tests.harness import FakeQueue, png_bytes, restore_form
@@ -41,7 +41,7 @@ def test_accepted_with_location_and_job_fields(
     # The input is stored under the job id as a normalized 16-bit PNG, never under the client name.
     job_dir = Storage(settings.storage_path).job_dir(job_id)
     assert sorted(p.name for p in job_dir.iterdir()) == ["input.png"]
-    assert read_png(job_dir / "input.png").shape == (30, 40, 3)
+    assert read_image(job_dir / "input.png").shape == (30, 40, 3)
     assert not list(settings.storage_path.rglob("*evil*"))
     status = client.get(f"/v1/jobs/{job_id}").json()
     assert status["id"] == str(job_id) and status["timings"]["queue_s"] >= 0
@@ -136,8 +136,8 @@ def test_upload_spooled_to_disk_is_accepted_and_stored_whole(
         ids.append(UUID(response.json()["id"]))
     assert queue.sent == [(TASK_RESTORE, job_id) for job_id in ids]
     stored = Storage(settings.storage_path)
-    assert read_png(stored.job_file(ids[0], "input.png")).shape == (600, 700, 3)
-    assert read_png(stored.job_file(ids[1], "input.png")).shape == (60, 70, 3)
+    assert read_image(stored.job_file(ids[0], "input.png")).shape == (600, 700, 3)
+    assert read_image(stored.job_file(ids[1], "input.png")).shape == (60, 70, 3)
 
 
 def test_bad_images_are_4xx_json(client: TestClient) -> None:

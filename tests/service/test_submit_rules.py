@@ -138,6 +138,26 @@ def test_a_constant_image_is_refused_at_submit(client: TestClient) -> None:
     assert "item 1 (flat)" in response.json()["message"]
 
 
+@pytest.mark.parametrize("fmt", [".tiff", ".png"])
+@pytest.mark.parametrize("bump", [0, 1, 256])
+def test_16_bit_colour_constancy_is_decided_on_both_bytes(
+    client: TestClient, fmt: str, bump: int
+) -> None:
+    """A 16-bit colour file whose 8-bit rendering is constant: refused only when every sample
+    has one value (one sample off in its low byte, ``bump=1``, or high byte, ``256``: accepted)."""
+    arr = np.full((16, 16, 3), 1000, np.uint16)
+    arr[5, 5, 1] += bump
+    ok, buf = cv2.imencode(fmt, arr)
+    assert ok
+    response = client.post(
+        "/v1/restorations", files={"image": ("x", buf.tobytes())}, data=restore_form()
+    )
+    if bump == 0:
+        assert response.status_code == 422 and response.json()["code"] == "constant_image"
+    else:
+        assert response.status_code == 202, response.text
+
+
 PATHS = [
     "/v1/corruption-types/..%2f",
     "/v1/corruption-types/%2e%2e/",

@@ -12,7 +12,7 @@ import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 
 from service.jobs.contracts import TrainParams
-from service.jobs.images import read_png
+from service.jobs.images import read_image
 from tests.worker.worker_helpers import BAND, FakeEngine, new_restore_job
 from worker.context import WorkerContext
 from worker.engine import EngineError
@@ -27,8 +27,8 @@ def test_restore_succeeds_and_writes_results(wctx: WorkerContext, engine: FakeEn
     assert int(job["step"]) == int(job["total"]) == engine.steps
     files = sorted(p.name for p in wctx.storage.job_dir(job_id).iterdir())
     assert files == ["input.png", "report.json", "result.png"]
-    result = read_png(wctx.storage.job_file(job_id, "result.png"))
-    source = read_png(wctx.storage.job_file(job_id, "input.png"))
+    result = read_image(wctx.storage.job_file(job_id, "result.png"))
+    source = read_image(wctx.storage.job_file(job_id, "input.png"))
     np.testing.assert_allclose(result, 1.0 - source, atol=1 / 255)
     report = json.loads(wctx.storage.job_file(job_id, "report.json").read_text())
     assert report["method"] == "notch" and report["device"] == "cpu"
@@ -142,7 +142,7 @@ def test_uncertainty_map_written(wctx: WorkerContext, engine: FakeEngine) -> Non
     engine.uncertainty = True
     job = new_restore_job(wctx, samples=4)
     execute(wctx, str(job), restore_body)
-    assert read_png(wctx.storage.job_file(job, "uncertainty.png")).shape == (8, 10, 1)
+    assert read_image(wctx.storage.job_file(job, "uncertainty.png")).shape == (8, 10, 1)
     report = json.loads(wctx.storage.job_file(job, "report.json").read_text())
     assert abs(report["uncertainty_scale"] - 0.1) < 1e-6
 

@@ -15,8 +15,10 @@ from uuid import UUID, uuid4
 import pytest
 import redis
 
-from service.jobs.jobstore import LEASES, REQUEUED_MESSAGE, JobStore, reconcile
+from service.jobs.jobstore import JobStore
+from service.jobs.leases import LEASES, REQUEUED_MESSAGE
 from service.jobs.queue import TaskMessage
+from service.jobs.reconcile import reconcile
 from tests.harness import wait_until
 from tests.worker.worker_helpers import FakeEngine, new_restore_job
 from worker.context import LeaseKeeper, WorkerContext
