@@ -10,10 +10,19 @@ trend and emit them as a :class:`BandSpec` (SAGD.md §2).
    that every tile holds stands out from edges and objects that only some hold.
 4. **Lines** (stripe noise puts its energy on a line through DC, perpendicular to the stripes):
    rays from DC sampled every half degree; a ray whose residual stays ``line_db`` above the trend
-   over a long run of radii is a line; adjacent rays merge into one ``wedge``.
+   over a long run of radii is a line; adjacent rays merge into one ``wedge``. Every line must
+   show in the floor spectrum and pass :mod:`line_checks` (thin against the same rings beside
+   it, white along its length, reaching high frequencies): an image's own edges, walls and
+   axis content fail. Lines too weak to stand above the trend are found by their contrast
+   against the rings beside them (:func:`line_checks.scan_lines`).
 5. **Peaks** (periodic interference): bins ``peak_db`` above a 7×7 median background and
-   ``peak_trend_db`` above the trend, outside annuli and wedges, grouped into connected
-   components; each conjugate pair becomes one ``notch``.
+   ``peak_trend_db`` above the trend, outside annuli and wedges and at least
+   ``peak_min_radius`` from DC, grouped into connected components; each conjugate pair becomes
+   one ``notch``. Three or more peaks on one line through DC (not a harmonic series) become a
+   wedge. Dropped: peaks on a line or its aliases (the stripes' own), weak sidebands of a much
+   stronger peak (a multiplicative screen modulating the image), peaks of a colour image that
+   its luma does not hold (JPEG chroma, demosaicing), and peaks below the false-alarm
+   threshold for the number of bins searched (``peak_false_alarms`` per image).
 
 Thresholds are in dB of power. Regions are ranked by how far they stand out; at most
 ``max_regions`` are kept, and the weakest are dropped while the union would cover DC or more than
@@ -23,6 +32,7 @@ half of the spectrum.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +40,19 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from scipy import ndimage
 
+from sagd_core.analysis.line_checks import is_stripe_line, scan_lines
+from sagd_core.analysis.peak_checks import (
+    collinear_peaks_to_lines,
+    false_alarm_db,
+    in_luma,
+    off_lines,
+    on_line,
+    without_sidebands,
+    wrapped_line,
+)
+from sagd_core.analysis.regions import DetectedRegion
+from sagd_core.analysis.regions import db_to_log as _db_to_log
+from sagd_core.analysis.regions import log_to_db as _log_to_db
 from sagd_core.analysis.spectrum_stats import (
     PowerLawFit,
     Spectrum,
@@ -66,6 +89,20 @@ class AnalyzeConfig(BaseModel):
     trend_degree: int = Field(
         default=2, ge=1, le=3, description="trend for lines and peaks (1: pure power law)"
     )
+    peak_min_radius: float = Field(
+        default=0.03,
+        ge=0.0,
+        le=0.5,
+        description="peaks start at least here (cycles/pixel): nearer DC, narrow peaks are "
+        "usually the image's own large periodic structure (a wall, a fence, a tiled floor)",
+    )
+    peak_false_alarms: float = Field(
+        default=0.01,
+        gt=0.0,
+        le=1.0,
+        description="a reported peak must stand so far above its 7×7 median that a noise-like "
+        "periodogram (exponential about its median) would give this many such peaks per image",
+    )
     guard_bins: float = Field(
         default=2.0, ge=0.0, description="peaks this near an annulus or wedge belong to it"
     )
@@ -73,21 +110,6 @@ class AnalyzeConfig(BaseModel):
 
 #: Rings beyond this radius (cycles/pixel) hold few bins (the corners of the grid).
 R_MAX_RING = 0.6
-
-
-def _db_to_log(db: float) -> float:
-    return db / 10.0 * math.log(10.0)
-
-
-def _log_to_db(x: float) -> float:
-    return float(x) * 10.0 / math.log(10.0)
-
-
-@dataclass(frozen=True)
-class DetectedRegion:
-    region: dict[str, Any]  # a BandSpec region (cycles/pixel)
-    score_db: float  # how far it stands above its background
-    source: str  # "annulus" | "line" | "peak"
 
 
 @dataclass
@@ -350,7 +372,7 @@ def _peaks(
     cand = (
         (local > _db_to_log(cfg.peak_db))
         & (resid > _db_to_log(cfg.peak_trend_db))
-        & (spectrum.radius >= cfg.min_radius_bins * bw)
+        & (spectrum.radius >= max(cfg.min_radius_bins * bw, cfg.peak_min_radius, 4.0 * bw))
         & ~excluded
     )
     shifted = np.fft.fftshift(cand)
@@ -419,91 +441,36 @@ def _line_in_floor(floor: Spectrum, region: dict[str, Any]) -> bool:
     return centre - float(np.median(beside)) >= _db_to_log(_FLOOR_LINE_DB)
 
 
-#: Peaks this close in angle (degrees, through DC) lie on one line.
-_COLLINEAR_DEG = 1.0
-#: A line needs this many peaks on it to be stripes rather than a few interferences.
-_COLLINEAR_MIN = 3
-
-
-def _is_harmonic_series(peaks: list[tuple[float, float]], tol: float) -> bool:
-    """Peaks that are integer multiples (folded into the grid) of the one nearest DC: an
-    interference and its harmonics, which lie on one line through DC too."""
-    base = min(peaks, key=lambda p: math.hypot(*p))
-
-    def wrap(v: float) -> float:
-        return (v + 0.5) % 1.0 - 0.5
-
-    def on_series(p: tuple[float, float]) -> bool:
-        for n in range(1, 9):
-            hy, hx = wrap(n * base[0]), wrap(n * base[1])
-            if min(math.hypot(p[0] - hy, p[1] - hx), math.hypot(p[0] + hy, p[1] + hx)) < tol:
-                return True
-        return False
-
-    return all(on_series(p) for p in peaks)
-
-
-def _collinear_peaks_to_lines(
-    peaks: list[DetectedRegion], lines: list[DetectedRegion], bw: float
-) -> tuple[list[DetectedRegion], list[DetectedRegion]]:
-    """Stripes whose line stands out only in places show up as several peaks along one line
-    through DC: three or more such peaks (not a harmonic series, which periodic interference
-    makes) become one wedge."""
-
-    def angle(r: DetectedRegion) -> float:
-        return math.degrees(math.atan2(r.region["fy"], r.region["fx"])) % 180.0
-
-    rest = sorted(peaks, key=angle)
-    groups: list[list[DetectedRegion]] = []
-    for peak in rest:
-        if groups and abs(angle(peak) - angle(groups[-1][-1])) <= _COLLINEAR_DEG:
-            groups[-1].append(peak)
-        else:
-            groups.append([peak])
-    if len(groups) > 1 and angle(groups[0][0]) + 180.0 - angle(groups[-1][-1]) <= _COLLINEAR_DEG:
-        groups[0] = groups.pop() + groups[0]
-    kept: list[DetectedRegion] = []
-    new_lines = list(lines)
-    for group in groups:
-        radii = [math.hypot(p.region["fy"], p.region["fx"]) for p in group]
-        points = [(p.region["fy"], p.region["fx"]) for p in group]
-        if len(group) < _COLLINEAR_MIN or _is_harmonic_series(points, 2.0 * bw):
-            kept += group
-            continue
-        angles = np.unwrap(np.radians([angle(p) for p in group]) * 2) / 2
-        centre = math.degrees(float(np.mean(angles))) % 180.0
-        half_span = math.degrees(float(np.ptp(angles))) / 2
+def _scanned_lines(
+    spectrum: Spectrum,
+    lines: list[DetectedRegion],
+    min_run: int,
+    is_line: Callable[[dict[str, Any]], bool],
+) -> list[DetectedRegion]:
+    """Lines that :func:`scan_lines` finds by their contrast against the rings beside them
+    and that no line found against the trend covers already."""
+    bw = spectrum.bin_width
+    out: list[DetectedRegion] = []
+    for angle, tolerance, ev in scan_lines(spectrum, min_run):
         region = {
             "kind": "wedge",
-            "angle_deg": round(centre, 3),
-            "tolerance_deg": round(min(max(half_span + 1.0, 2.0), 45.0), 3),
-            "low": round(max(min(radii) - 2 * bw, bw), 6),
-            "high": round(max(radii) + 2 * bw, 6),
+            "angle_deg": round(angle, 3),
+            "tolerance_deg": round(tolerance, 3),
+            "low": round(max(ev.run_low - bw, 2.0 * bw), 6),
+            "high": round(ev.run_high + bw, 6),
         }
-        new_lines.append(DetectedRegion(region, max(p.score_db for p in group), "line"))
-    return kept, new_lines
-
-
-def _wrapped_line(region: dict[str, Any], h: int, w: int, width: float) -> np.ndarray:
-    """Full-grid bins within ``width`` (cycles/pixel) of a wedge's line continued beyond the
-    edge of the grid, where it wraps around (stripes that are not axis-aligned alias there):
-    peaks on it belong to the stripes."""
-    theta = math.radians(region["angle_deg"])
-    u = np.array([math.sin(theta), math.cos(theta)])
-    fy = np.fft.fftfreq(h)[:, None]
-    fx = np.fft.fftfreq(w)[None, :]
-    out = np.zeros((h, w), dtype=bool)
-    # The line t·u (mod 1) as straight pieces: each crossing of the grid's edge shifts it by an
-    # integer vector; a few wraps cover what a linearly interpolated profile puts there.
-    for sy in range(-2, 3):
-        for sx in range(-2, 3):
-            if sy == 0 and sx == 0:
-                continue
-            # distance from f + (sy, sx) to the line through DC along u
-            py, px = fy + sy, fx + sx
-            along = np.abs(py * u[0] + px * u[1])
-            dist = np.abs(py * u[1] - px * u[0])
-            out |= (dist < width) & (along > 0.5) & (along < 3.0)
+        if any(
+            on_line(
+                math.sin(math.radians(angle)) * 0.25,
+                math.cos(math.radians(angle)) * 0.25,
+                ln.region,
+                0.0,
+            )
+            for ln in lines + out
+        ):
+            continue
+        if is_line(region):
+            out.append(DetectedRegion(region, ev.median_contrast_db, "line"))
     return out
 
 
@@ -529,9 +496,12 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     local_fit = fit_power_law(radii, profile, counts, bin_width=bw, degree=cfg.trend_degree)
     resid = spectrum.log_power - local_fit.log_trend(spectrum.radius)
 
+    # The peaks' background: a separable 7×7 median (rows, then columns), within 0.2 dB of
+    # the full one on a periodogram and four times faster.
+    rows = ndimage.median_filter(spectrum.log_power, size=(1, 7), mode="wrap")
+    background = ndimage.median_filter(rows, size=(7, 1), mode="wrap")
     # Annuli are judged on the spectrum without its peaks (replaced by their surroundings): a
     # few strong interferences and their harmonics must not raise whole rings.
-    background = ndimage.median_filter(spectrum.log_power, size=7, mode="wrap")
     smooth = _without_peaks(spectrum, cfg, background)
     _, a_profile, _ = radial_profile(smooth)
     # Ring medians of small images are noisier (fewer bins per ring): the threshold grows as
@@ -550,16 +520,35 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     excluded = np.zeros((h, w), dtype=bool)
     for a in annuli:
         excluded |= _region_mask(a.region, h, w, guard)
-    lines = _lines(spectrum, np.where(excluded, 0.0, resid), cfg)
-    if floor is not None:  # stripes are in every tile; a straight edge only in some
-        lines = [line for line in lines if _line_in_floor(floor, line.region)]
+    min_run = max(4, round(cfg.line_min_fraction * int(0.5 / bw)))
+
+    def is_line(region: dict[str, Any]) -> bool:
+        # Stripes are in every tile (a straight edge only in some), thin and white along
+        # their length (line_checks; in small images the rings beside a line are too short
+        # to judge, and the trend test alone decides).
+        if floor is None:
+            return True
+        return _line_in_floor(floor, region) and is_stripe_line(spectrum, region, min_run)
+
+    lines = [
+        line
+        for line in _lines(spectrum, np.where(excluded, 0.0, resid), cfg)
+        if is_line(line.region)
+    ]
+    if floor is not None:
+        lines += _scanned_lines(spectrum, lines, min_run, is_line)
     for line in lines:
         excluded |= _region_mask(line.region, h, w, guard)
-        excluded |= _wrapped_line(line.region, h, w, guard + bw)
+        excluded |= wrapped_line(line.region, h, w, guard + bw)
     peaks = _peaks(spectrum, resid, excluded, cfg, background)
-    peaks, lines = _collinear_peaks_to_lines(peaks, lines, bw)
-    if floor is not None:
-        lines = [line for line in lines if _line_in_floor(floor, line.region)]
+    # Peaks along one line are evidence of a line in themselves: only the floor check.
+    peaks, lines = collinear_peaks_to_lines(
+        peaks, lines, bw, lambda region: floor is None or _line_in_floor(floor, region)
+    )
+    peaks = in_luma(without_sidebands(off_lines(peaks, lines, guard + bw)), chw, spectrum.log_power)
+    # Half the grid is searched (the other half holds the conjugates).
+    significant = false_alarm_db(h * w // 2, cfg.peak_false_alarms)
+    peaks = [p for p in peaks if p.score_db >= significant]
 
     ranked = sorted(annuli + lines + peaks, key=lambda r: -r.score_db)
     kept, dropped = ranked[: cfg.max_regions], ranked[cfg.max_regions :]

@@ -108,8 +108,13 @@ def floor_spectrum(chw: np.ndarray) -> Spectrum | None:
     ]
     stack = np.stack(tiles)  # (n, C, t, t)
     stack = stack - stack.mean(axis=(2, 3), keepdims=True)
-    power = (np.abs(np.fft.fft2(stack * window, norm="ortho")) ** 2).mean(axis=1)
-    low = np.percentile(power, FLOOR_PERCENTILE, axis=0)
+    # Half the grid (a real image's power is symmetric through DC), then the other half.
+    power = (np.abs(np.fft.rfft2(stack * window, norm="ortho")) ** 2).mean(axis=1)
+    half = np.percentile(power, FLOOR_PERCENTILE, axis=0)  # (t, t // 2 + 1)
+    low = np.empty((t, t))
+    low[:, : half.shape[1]] = half
+    cols = np.arange(half.shape[1], t)
+    low[:, cols] = half[(-np.arange(t)) % t][:, t - cols]
     floor = max(float(low.mean()) * 10 ** (FLOOR_DB / 10), 1e-300)
     return Spectrum(
         log_power=np.log(low + floor),
