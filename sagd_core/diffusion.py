@@ -1,11 +1,11 @@
-"""The SAGD forward process and ε-prediction loss (SAGD.md §3).
+"""The SAGD forward process and ε-prediction loss (DESIGN.md §3).
 
 ``x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε_w`` with ``ε_w = T_w ξ``; the loss is ``‖ε_θ(x_t, t) − ε_w‖²``,
 returned per sample (unreduced) so the training loop owns the reduction (EDM's habit).
 
 For omission models the network input still holds the corrupted band (scaled by √ᾱ_t) during
 training but zero during sampling. :class:`EpsPredictor` can project both the input and the output
-onto the trusted bands, ``P = F⁻¹ diag(1−M) F``, which removes that mismatch (SAGD.md "Pitfalls").
+onto the trusted bands, ``P = F⁻¹ diag(1−M) F``, which removes that mismatch (DESIGN.md §3.5).
 """
 
 from __future__ import annotations

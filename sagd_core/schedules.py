@@ -1,9 +1,9 @@
-"""Noise schedules ``ᾱ_t`` (SAGD.md §3: schedules are unchanged by SAGD).
+"""Noise schedules ``ᾱ_t`` (DESIGN.md §3: schedules are unchanged by SAGD).
 
 A named registry (unknown names raise), arrays precomputed in float64 and validated, JSON round
 trip, and :class:`SamplingPlan` — the descending list of (model time, ᾱ) pairs an N-step sampler
 visits, from training timesteps (``leading``/``trailing``/``linspace`` spacing as in diffusers) or
-from a fitted ᾱ grid (schedule design, SAGD.md §5).
+from a fitted ᾱ grid (schedule design, DESIGN.md §5).
 
 :class:`SamplingPlan` is the one owner of plans: only :class:`Schedule` builds them, and every
 cut or change of a plan is one of its methods (:meth:`~SamplingPlan.started_at` for a chain that
@@ -168,7 +168,7 @@ class Schedule:
         self, alpha_bars: np.ndarray | list[float], final_alpha_bar: float = 1.0
     ) -> SamplingPlan:
         """A plan visiting a fitted ᾱ grid (any order; sampled from the smallest ᾱ upwards) and
-        ending at ``final_alpha_bar`` (ᾱ_0 of SAGD.md §5)."""
+        ending at ``final_alpha_bar`` (ᾱ_0 of DESIGN.md §5)."""
         a = np.sort(np.asarray(alpha_bars, dtype=np.float64))
         if a.size < 1 or np.any(a <= 0) or np.any(a >= 1) or np.any(np.diff(a) <= 0):
             raise ValueError("a fitted grid needs distinct ᾱ values in (0, 1)")

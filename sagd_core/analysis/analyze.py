@@ -1,5 +1,5 @@
 """Band detection (``sagd analyze``): find frequency regions standing above an image's spectral
-trend and emit them as a :class:`BandSpec` (SAGD.md §2).
+trend and emit them as a :class:`BandSpec` (DESIGN.md §2).
 
 1. Log periodogram of the Hann-windowed image (:mod:`spectrum_stats`), channels averaged.
 2. Radial profile (median per one-bin ring) and a robust power-law fit ``log P ≈ a + b log r``.

@@ -1,5 +1,5 @@
 """Checks that a candidate spectral line is stripe noise and not an image's own straight
-structure (``sagd analyze``, SAGD.md §2).
+structure (``sagd analyze``, DESIGN.md §2).
 
 A line found against the radial trend (:func:`sagd_core.analysis.analyze._lines`) may be the
 image's own anisotropy: long edges, a brick wall's mortar, a tower, the axis content of a

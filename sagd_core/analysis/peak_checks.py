@@ -1,4 +1,4 @@
-"""What becomes of candidate peaks in ``sagd analyze`` (SAGD.md §2): peaks along one line through
+"""What becomes of candidate peaks in ``sagd analyze`` (DESIGN.md §2): peaks along one line through
 DC become a wedge; peaks that belong to something else are dropped — those on a stripe line or
 its aliases, weak sidebands of a much stronger peak, colour-only peaks of a colour image, and
 peaks below the false-alarm threshold for the number of bins searched."""

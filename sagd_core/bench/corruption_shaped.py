@@ -1,9 +1,9 @@
-"""Corruption-shaped forward noise on Gaussian images, in closed form (SAGD.md §4.3, last point).
+"""Corruption-shaped forward noise on Gaussian images, in closed form (DESIGN.md §4.3, last point).
 
 Band-limited Gaussian noise of pixel std ``s`` (flat in an annulus) corrupts images from a known
 Gaussian prior with a ``1/f^α`` spectrum (:func:`~sagd_core.restore.gaussian_oracle.
 power_law_spectrum`, pixel std 0.5; α = 2 puts about 21% of the energy in [0.15, 0.30) at 32×32,
-α = 3.5 about 3%, natural photos about 1.3%, SAGD.md §4.3): ``stationary``, or ``modulated`` by
+α = 3.5 about 3%, natural photos about 1.3%, DESIGN.md §4.3): ``stationary``, or ``modulated`` by
 a fixed smooth envelope so that the frequencies are correlated and the band can be predicted from
 its surroundings. For each ``s`` the table holds the exact MSE, in dB (``10 log10 MSE``, lower is
 better), of

@@ -1,4 +1,4 @@
-"""The corruption-shaped identity on a *network* (SAGD.md §4.3, last point): a band model trained
+"""The corruption-shaped identity on a *network* (DESIGN.md §4.3, last point): a band model trained
 only on corrupted Gaussian images, read in one call, against the exact posterior mean, the band
 fill and the notch.
 

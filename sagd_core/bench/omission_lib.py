@@ -1,4 +1,4 @@
-"""``sagd bench omission``: P1's selective-omission experiment on ``digits`` (SAGD.md §6).
+"""``sagd bench omission``: P1's selective-omission experiment on ``digits`` (DESIGN.md §6).
 
 For each band ``[a, a+0.1)``, a = 0.1 … 0.8 under the *normalized* radius, the training images are
 corrupted as ``x' = x + γ ε_[a,b)`` (γ = 1, unit-variance band noise). Two models are trained on

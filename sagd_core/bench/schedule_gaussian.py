@@ -1,5 +1,5 @@
 """Part (a) of ``sagd bench schedule``: heuristic versus fitted grids on Gaussian data, in closed
-form (SAGD.md §5; the closed forms are checked against the real samplers in the test suite).
+form (DESIGN.md §5; the closed forms are checked against the real samplers in the test suite).
 
 A case is a data spectrum, a forward noise and an image size. For each sampler and N the table
 holds the pixel-space W2² between the sampler's output Gaussian and the data for the linear plan
@@ -58,7 +58,7 @@ class CaseResult:
 
 
 def power_law_case(noise: NoiseSpec, size: int = 32) -> GaussianCase:
-    """``λ ∝ r⁻²`` on ``size × size`` (``r ≥ 1/size``), unscaled, zero mean (SAGD.md §5)."""
+    """``λ ∝ r⁻²`` on ``size × size`` (``r ≥ 1/size``), unscaled, zero mean (DESIGN.md §5)."""
     label = "white" if noise.is_white else noise.describe()
     return GaussianCase(
         f"power law r^-2 {size}x{size}, {label}",

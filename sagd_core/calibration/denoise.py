@@ -1,4 +1,4 @@
-"""Calibrating the omission model's denoising of the trusted bands (SAGD.md §4.2) on held-out
+"""Calibrating the omission model's denoising of the trusted bands (DESIGN.md §4.2) on held-out
 corrupted images: a Wiener-like shrinkage informed by the model.
 
 Corrupted training images are *clean* outside the band, so their trusted bands are exact

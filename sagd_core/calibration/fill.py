@@ -1,4 +1,4 @@
-"""Calibrating a band model's fill on held-out *corrupted* images (SAGD.md §4.3: "validate on
+"""Calibrating a band model's fill on held-out *corrupted* images (DESIGN.md §4.3: "validate on
 held-out data; never assume").
 
 The fill ``x̃_B`` is computed from the trusted bands only, so it is independent of the band

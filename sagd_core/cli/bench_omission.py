@@ -1,4 +1,4 @@
-"""``sagd bench omission``: P1's selective-omission table on ``digits`` (SAGD.md §6), standard DPM
+"""``sagd bench omission``: P1's selective-omission table on ``digits`` (DESIGN.md §6), standard DPM
 versus bpm-SAGD with the corrupted band omitted, with our download-free metrics beside P1's FID.
 
 Prints the environment, writes ``OUT/results.md``, ``OUT/results.json`` and sample grids under

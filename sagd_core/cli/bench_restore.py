@@ -1,5 +1,5 @@
 """``sagd bench restore``: restoration quality of notch, SDEdit, DDNM and SAGD on held-out
-package data, band detection precision/recall, and latency (SAGD.md §4; issue targets).
+package data, band detection precision/recall, and latency (DESIGN.md §4; issue targets).
 
 Prints the environment, trains what is missing (models are kept under ``OUT/models`` and reused),
 then writes ``OUT/results.md`` (the tables for docs/BENCHMARKS.md), ``OUT/results.json`` and

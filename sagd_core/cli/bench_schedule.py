@@ -1,4 +1,4 @@
-"""``sagd bench schedule``: heuristic versus fitted sampling schedules (SAGD.md §5).
+"""``sagd bench schedule``: heuristic versus fitted sampling schedules (DESIGN.md §5).
 
 (a) Gaussian data, closed form: pixel-space W2² of DDIM and DDPM at N steps for the linear plan,
     the cosine grid and the fitted grid, on a 32×32 ``λ ∝ r⁻²`` spectrum and on the digits

@@ -1,4 +1,4 @@
-"""``sagd calibrate``: calibrate a band model's fill on held-out corrupted images (SAGD.md §4.3).
+"""``sagd calibrate``: calibrate a band model's fill on held-out corrupted images (DESIGN.md §4.3).
 
 The images are a folder of corrupted images (``--images``) or a built-in dataset split the model
 did not train on, corrupted here (``--data --split --corruption``, corruption seed

@@ -1,4 +1,4 @@
-"""``sagd restore``: restore one image or a folder with notch, DDNM or SAGD (SAGD.md §4).
+"""``sagd restore``: restore one image or a folder with notch, DDNM or SAGD (DESIGN.md §4).
 
 Writes, per input ``NAME.ext``: ``NAME.png`` (the restored image), ``NAME.report.json`` and, when
 ``--samples > 1``, ``NAME.uncertainty.png`` (per-pixel std scaled to its maximum, which the

@@ -1,4 +1,4 @@
-"""``sagd schedule fit|show``: fit an N-step ᾱ grid to a data spectrum (SAGD.md §5), inspect it.
+"""``sagd schedule fit|show``: fit an N-step ᾱ grid to a data spectrum (DESIGN.md §5), inspect it.
 
 ``fit`` takes the spectrum of a dataset (``--data``: built-in name or image folder, with the
 forward noise given by ``--noise``) or of a trained model (``--model``: its saved spectrum, noise
@@ -32,7 +32,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _actions(p: argparse.ArgumentParser) -> None:
     """fit sampling schedules to a data spectrum
 
-    Spectral schedule design (SAGD.md §5)."""
+    Spectral schedule design (DESIGN.md §5)."""
     actions = add_sub_commands(p, "schedule_command", "ACTION")
     add_command(actions, "fit", _fit_arguments, run_fit)
     add_command(actions, "show", _show_arguments, run_show)

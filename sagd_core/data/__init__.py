@@ -1,6 +1,6 @@
 """Data for sagd: built-in datasets, image folders, patches, synthetic corruptions and the
 on-disk dataset format. Images are float32 ``(N, C, H, W)`` numpy arrays in ``[-1, 1]``
-(SAGD.md §1); callers make torch tensors from them.
+(DESIGN.md §1); callers make torch tensors from them.
 """
 
 from sagd_core.data.builtin import (

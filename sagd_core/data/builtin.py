@@ -1,4 +1,4 @@
-"""Built-in datasets made from package data only: nothing is downloaded (SAGD.md §6).
+"""Built-in datasets made from package data only: nothing is downloaded (DESIGN.md §6).
 
 - ``digits``: scikit-learn's 1,797 handwritten digits (8×8, values 0..16), upscaled with bicubic
   interpolation and clipped; grayscale. Our offline stand-in for MNIST.

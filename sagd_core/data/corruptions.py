@@ -1,13 +1,13 @@
-"""Synthetic corruptions that live in known frequency bands (SAGD.md §4, §6).
+"""Synthetic corruptions that live in known frequency bands (DESIGN.md §4, §6).
 
 Three kinds, each a frozen pydantic model that round-trips through JSON (discriminated by
 ``kind``):
 
-- :class:`BandNoise` (``band_noise``): P1's corruption ``x' = x + γ ε_[a,b)`` (SAGD.md §6), where
+- :class:`BandNoise` (``band_noise``): P1's corruption ``x' = x + γ ε_[a,b)`` (DESIGN.md §6), where
   ``ε_[a,b) = F⁻¹ M F ξ / sqrt(mean M²)`` is white Gaussian noise ``ξ`` filtered by the hard
   annulus mask ``M = 1[a ≤ r < b)`` with the orthonormal DFT. Dividing by ``sqrt(mean M²)`` (the
   mean over the full grid) gives unit pixel variance *in expectation* (analytic normalization,
-  SAGD.md §3), not per sample, so the noise stays Gaussian.
+  DESIGN.md §3), not per sample, so the noise stays Gaussian.
 - :class:`OrientedStripes` (``oriented``): the same construction with a thin wedge mask: noise
   whose energy lies on the line through DC at ``angle_deg``, within ``tolerance_deg``, for
   ``low ≤ r < high``; in pixels it is a stripe pattern. ``amplitude`` is its pixel standard
@@ -24,7 +24,7 @@ The pattern then varies along the pixel direction ``(x, y) = (cos θ, sin θ)`` 
 perpendicular to it: ``angle_deg = 0`` gives vertical stripes (constant down each column),
 ``angle_deg = 90`` horizontal ones.
 
-Every corruption is applied to each channel independently (SAGD.md §1) and is deterministic given
+Every corruption is applied to each channel independently (DESIGN.md §1) and is deterministic given
 ``seed``: image ``i`` uses the generator ``default_rng([seed, i])``, so its corruption does not
 depend on the batch it is processed in. Nothing is clipped (P1 does not clip);
 :func:`corruption_band_spec` gives the band specification that describes where the corruption lives,

@@ -1,7 +1,7 @@
 """Random square patches from images of any size.
 
 Used for the ``natural`` built-in dataset and for training on large images: a model trained on
-``p × p`` patches is fully convolutional and restores larger images by tiling (SAGD.md §4.5).
+``p × p`` patches is fully convolutional and restores larger images by tiling (DESIGN.md §4.5).
 """
 
 from __future__ import annotations

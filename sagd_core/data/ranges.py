@@ -1,4 +1,4 @@
-"""Conversions between stored pixel values and the model range ``[-1, 1]`` (SAGD.md §1).
+"""Conversions between stored pixel values and the model range ``[-1, 1]`` (DESIGN.md §1).
 
 Inside the library images are float32 ``(N, C, H, W)`` arrays in ``[-1, 1]``; files and previews
 use ``[0, 1]`` floats or 8/16-bit integers. These two functions are the only place the affine map
@@ -31,7 +31,7 @@ def to_model_range(x: np.ndarray) -> np.ndarray:
 
 def from_model_range(x: np.ndarray, *, clip: bool = False) -> np.ndarray:
     """Map model-range values ``[-1, 1]`` to float32 ``[0, 1]``; ``clip`` cuts what falls outside
-    (corrupted images do: P1's corruption is not clipped, SAGD.md §6)."""
+    (corrupted images do: P1's corruption is not clipped, DESIGN.md §6)."""
     arr = np.asarray(x, dtype=np.float64)
     unit = (arr + 1.0) / 2.0
     if clip:

@@ -1,4 +1,4 @@
-"""Restoration and generation metrics that need no downloads (SAGD.md §6).
+"""Restoration and generation metrics that need no downloads (DESIGN.md §6).
 
 - :mod:`quality`: PSNR and SSIM overall, in-band and out-of-band; band energies.
 - :mod:`spectra`: radially averaged power spectra and their distance.

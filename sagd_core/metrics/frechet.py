@@ -1,4 +1,4 @@
-"""Fréchet distance in the feature space of a small digits classifier trained here (SAGD.md §6:
+"""Fréchet distance in the feature space of a small digits classifier trained here (DESIGN.md §6:
 offline we have no Inception weights, so FID's recipe runs on our own features).
 
 The classifier (three convolutions, global average pooling, 64 features, linear head) is trained

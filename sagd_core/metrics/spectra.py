@@ -1,4 +1,4 @@
-"""Radially averaged power spectra and the distance between two image sets' spectra (SAGD.md §6:
+"""Radially averaged power spectra and the distance between two image sets' spectra (DESIGN.md §6:
 a download-free check that generated images have the data's frequency content)."""
 
 from __future__ import annotations

@@ -103,7 +103,7 @@ _PRESETS: dict[str, dict[str, object]] = {
         "mid_attention": True,
         "num_groups": 8,
     },
-    # P1's 4-level U-Net, 32/64/128/256 channels, ≈15.9 M parameters (SAGD.md §6); this
+    # P1's 4-level U-Net, 32/64/128/256 channels, ≈15.9 M parameters (DESIGN.md §6); this
     # layout gives 15.89 M for one channel.
     "p1": {
         "base_channels": 32,

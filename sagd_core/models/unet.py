@@ -4,7 +4,7 @@ The network maps ``(x_t, t)`` to a tensor of the same spatial size (ARCHITECTURE
 it knows nothing of noise schedules; ``t`` is a float model time (any scale — the sinusoidal
 embedding works for fractional times, e.g. the grids of ``Schedule.plan``). Any ``H, W ≥ 1``
 works: the input is padded to a multiple of ``2**(levels - 1)`` and the output cropped back,
-which is what lets restoration process arbitrary image sizes and tiles (SAGD.md §4, point 5).
+which is what lets restoration process arbitrary image sizes and tiles (DESIGN.md §4.5).
 
 Inference on the CPU (no autograd) runs in the channels-last memory format (oneDNN's faster
 convolutions) and applies SiLU in place (fewer fresh activation buffers). For ``cpu-tiny`` on a

@@ -1,4 +1,4 @@
-"""The ``fit`` restoration plan of a band model: designed for the fill chain (SAGD.md §4.3, §5).
+"""The ``fit`` restoration plan of a band model: designed for the fill chain (DESIGN.md §4.3, §5).
 
 With the ``mean`` estimator the band fill runs from the top of the plan up to the first level
 with ``ᾱ ≥ 0.1`` (the *cut*, :meth:`sagd_core.schedules.SamplingPlan.truncated`) and reads

@@ -1,4 +1,4 @@
-"""A trained model fits its own N-step schedule on demand (SAGD.md §5), cached in-process.
+"""A trained model fits its own N-step schedule on demand (DESIGN.md §5), cached in-process.
 
 What the fit needs from a model: its training-data spectrum λ (``meta["spectrum"]``, saved by the
 training loop; older checkpoints re-estimate it from ``config.data``), its forward noise ``w`` and

@@ -1,4 +1,4 @@
-"""Restoring a given image (SAGD.md §4): the contract (``RestoreRequest``), the dispatcher
+"""Restoring a given image (DESIGN.md §4): the contract (``RestoreRequest``), the dispatcher
 (``restore``) and, under :mod:`sagd_core.restore.methods`, one module per method.
 
 Importing this package loads only the torch-free contract; ``restore`` and the model helpers

@@ -1,4 +1,4 @@
-"""An exact ε-predictor for a model trained on *corrupted* Gaussian images (SAGD.md §4.3).
+"""An exact ε-predictor for a model trained on *corrupted* Gaussian images (DESIGN.md §4.3).
 
 The data are ``y = x + c`` with ``x ~ N(0, Σ)`` (any covariance, stationary or not) and
 ``c ~ N(0, Σ_c)``; the model's forward noise has covariance ``Σ_w``. The optimal predictor is

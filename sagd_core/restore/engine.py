@@ -1,7 +1,7 @@
 """The restoration entry point the worker calls (ARCHITECTURE.md "Contracts the worker calls").
 
 ``restore(image, request, models)`` returns the restored image and a JSON-able report. Methods
-(SAGD.md §4):
+(DESIGN.md §4):
 
 - ``auto`` (the default): the best model-free restoration, today the classical tier;
 - ``notch``: the floor (hard, Gaussian or Butterworth roll-off), no model;

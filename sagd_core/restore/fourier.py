@@ -1,5 +1,5 @@
 """Fourier-domain helpers for the learned methods: band split and merge on torch tensors
-(SAGD.md §1, §4). Band energies (numpy) are in :mod:`sagd_core.spectral.energy`.
+(DESIGN.md §1, §4). Band energies (numpy) are in :mod:`sagd_core.spectral.energy`.
 
 All transforms are orthonormal ``rfft2``/``irfft2`` on the unshifted grid; masks live on the half
 grid ``(H, W//2+1)``.
@@ -25,7 +25,7 @@ def apply_gain(x: torch.Tensor, gain: torch.Tensor) -> torch.Tensor:
 
 
 def merge_bands(trusted: torch.Tensor, filled: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """``F⁻¹[(1−M)·F trusted + M·F filled]`` (SAGD.md §4.1, DDNM's null-space replacement)."""
+    """``F⁻¹[(1−M)·F trusted + M·F filled]`` (DESIGN.md §4.1, DDNM's null-space replacement)."""
     h, w = trusted.shape[-2:]
     m = mask.to(trusted.dtype)
     spec = (1.0 - m) * rfft2(trusted) + m * rfft2(filled.to(trusted.dtype))

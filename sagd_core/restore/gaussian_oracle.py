@@ -1,7 +1,7 @@
 """An exact ε-predictor for stationary Gaussian images: checks restoration against the truth.
 
 For data ``x₀ ~ N(0, Σ₀)`` with ``Σ₀`` diagonal in the Fourier basis (power ``λ(f)``) and SAGD
-noise of weights ``w`` (SAGD.md §3, §5), each frequency is a scalar problem:
+noise of weights ``w`` (DESIGN.md §3, §5), each frequency is a scalar problem:
 ``X_t = √ᾱ X₀ + √(1−ᾱ) w Ξ`` and the optimal predictor is
 ``ε*(x_t) = F⁻¹[√(1−ᾱ) w² / (ᾱ λ + (1−ᾱ) w²) · F x_t]``. Wrapped as a :class:`LoadedModel`, it
 lets tests and sanity checks run the real restoration code with a perfect model of known

@@ -1,7 +1,7 @@
 """Validating the image a caller sends and converting it to and from the model range.
 
 The public contract takes ``(H, W)`` or ``(H, W, C)`` arrays (C = 1 or 3) with values in ``[0, 1]``
-(floats) or 8/16-bit integers; the library works on ``(C, H, W)`` in ``[-1, 1]`` (SAGD.md §1).
+(floats) or 8/16-bit integers; the library works on ``(C, H, W)`` in ``[-1, 1]`` (DESIGN.md §1).
 Corrupted images may overshoot ``[0, 1]`` slightly, so float values are not required to lie in
 it, only to be finite.
 """

@@ -1,5 +1,5 @@
 """The learned methods' side of :func:`sagd_core.restore.restore`: models on a device, sampling
-plans, and the ``ddnm`` / ``sagd`` runs on torch tensors (SAGD.md §4.3, §4.4).
+plans, and the ``ddnm`` / ``sagd`` runs on torch tensors (DESIGN.md §4.3, §4.4).
 
 Kept apart from the dispatcher so that the notch and the classical tier never import torch.
 """

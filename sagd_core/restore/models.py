@@ -1,6 +1,6 @@
 """Loading trained models for restoration and grouping them by role (ARCHITECTURE.md contract).
 
-A restoration uses up to three models (SAGD.md §4): an ``omission`` model (forward noise zero in
+A restoration uses up to three models (DESIGN.md §4): an ``omission`` model (forward noise zero in
 the band, trained on corrupted images) to denoise the trusted bands, a ``band`` model (noise only
 in the band, trained on corrupted images) to fill the band, and a ``full`` support model (trained on
 clean images) for DDNM. The role is read from the checkpoint's ``config.role``.

@@ -1,5 +1,5 @@
 """Sampling schedules for restoration (issue "every sampler and ``sagd restore`` accept a fitted
-schedule"; SAGD.md §4–5).
+schedule"; DESIGN.md §4–5).
 
 A restoration request names the ᾱ levels its chains visit (:class:`RestoreSchedule`):
 

@@ -1,7 +1,7 @@
 """The JSON-able restoration report: what was done to which band, and how well it held.
 
 Every report states the method, the bands (with what happened to each and why), the out-of-band
-relative residual over the strictly trusted bins (SAGD.md §4.1), per-band energies before and
+relative residual over the strictly trusted bins (DESIGN.md §4.1), per-band energies before and
 after (mean square per pixel and channel, model range ``[-1, 1]``) with the hard notch's beside
 them (the floor every method is compared with), timings and warnings.
 """

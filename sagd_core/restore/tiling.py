@@ -1,4 +1,4 @@
-"""Overlapping tiles for large images (SAGD.md §4.5).
+"""Overlapping tiles for large images (DESIGN.md §4.5).
 
 The image is cut into tiles of one size (the last row/column of tiles is shifted to end at the
 border, so every tile has the same shape and the band mask is computed once per tile shape);

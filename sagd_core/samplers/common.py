@@ -44,7 +44,7 @@ def initial_state(
     generator: torch.Generator | None,
     x_T: torch.Tensor | None,
 ) -> torch.Tensor:
-    """The prior draw ``x_T ~ N(0, Σ_w)`` — shaped like every other draw (SAGD.md "Pitfalls":
+    """The prior draw ``x_T ~ N(0, Σ_w)`` — shaped like every other draw (DESIGN.md §3.5:
     a white prior leaves energy in an omitted band that DDIM amplifies by 1/√ᾱ_T)."""
     if x_T is not None:
         if tuple(x_T.shape) != tuple(shape):

@@ -1,4 +1,4 @@
-"""One network call from a corrupted-data model to the clean posterior mean (SAGD.md §4.3, last
+"""One network call from a corrupted-data model to the clean posterior mean (DESIGN.md §4.3, last
 point): the model was trained on corrupted images with forward noise shaped like the corruption.
 
 **Setting.** Images ``y = x + c`` with a Gaussian corruption of the forward noise's shape,

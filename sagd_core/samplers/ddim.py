@@ -1,4 +1,4 @@
-"""DDIM (Song et al. 2021) in pixel space with shaped noise (SAGD.md §3: in the whitened
+"""DDIM (Song et al. 2021) in pixel space with shaped noise (DESIGN.md §3: in the whitened
 coordinates the process is standard, so the update formulas hold unchanged; every fresh draw —
 the prior and the η-noise — is shaped)."""
 

@@ -1,4 +1,4 @@
-"""Ancestral DDPM (Ho et al. 2020) in pixel space with shaped step noise (SAGD.md §3)."""
+"""Ancestral DDPM (Ho et al. 2020) in pixel space with shaped step noise (DESIGN.md §3)."""
 
 from __future__ import annotations
 

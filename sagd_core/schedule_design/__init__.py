@@ -1,4 +1,4 @@
-"""Spectral schedule design (SAGD.md §5): data spectrum, closed-form sampler transfer, fitting.
+"""Spectral schedule design (DESIGN.md §5): data spectrum, closed-form sampler transfer, fitting.
 
 Typical use::
 

@@ -1,7 +1,7 @@
 """The result of a schedule fit and its JSON document (``sagd schedule fit -o schedule.json``).
 
 Grid convention of :mod:`sagd_core.schedule_design.transfer`: ``alpha_bars`` is decreasing
-``ᾱ_1 > … > ᾱ_N`` and ``final_alpha_bar`` is ``ᾱ_0`` (SAGD.md §5). A sampler visits the grid in
+``ᾱ_1 > … > ᾱ_N`` and ``final_alpha_bar`` is ``ᾱ_0`` (DESIGN.md §5). A sampler visits the grid in
 reverse order; :func:`sagd_core.schedule_design.plans.plan_for_fitted` turns it into a
 :class:`~sagd_core.schedules.SamplingPlan`.
 """

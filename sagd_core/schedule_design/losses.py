@@ -1,4 +1,4 @@
-"""Distances between the generated and the data Gaussian, per frequency (SAGD.md §5).
+"""Distances between the generated and the data Gaussian, per frequency (DESIGN.md §5).
 
 Both distributions are zero-mean and diagonal in the Fourier basis, with variances ``v`` (sampler
 output) and ``λ`` (data), so the distances are sums of per-frequency terms::

@@ -1,11 +1,11 @@
-"""Fit an N-step ᾱ grid to a data spectrum by minimising W2² or KL (SAGD.md §5).
+"""Fit an N-step ᾱ grid to a data spectrum by minimising W2² or KL (DESIGN.md §5).
 
 Grids follow :mod:`sagd_core.schedule_design.transfer`: ``alpha_bars`` decreasing ``ᾱ_1 > … > ᾱ_N``
 plus ``final_alpha_bar = ᾱ_0`` (default 1). The starting grids are the heuristics of
 :mod:`sagd_core.schedule_design.heuristics`; the result is a
 :class:`~sagd_core.schedule_design.fitted.FittedSchedule`.
 
-Optimisation. SLSQP over ``z_i = logit(ᾱ_i)`` (the log-SNR): this is the problem of SAGD.md §5
+Optimisation. SLSQP over ``z_i = logit(ᾱ_i)`` (the log-SNR): this is the problem of DESIGN.md §5
 (bounds ``ᾱ ∈ [1e-6, 0.99999]`` by default, monotone with a margin, here
 ``z_i − z_{i+1} ≥ margin``) in better scaled coordinates. Gradients are exact, by the complex step
 (every closed form is analytic). If SLSQP fails or does not improve, an unconstrained

@@ -1,6 +1,6 @@
 """Turn ᾱ grids (fitted or heuristic) into :class:`~sagd_core.schedules.SamplingPlan` objects.
 
-Two conventions meet here (SAGD.md §5):
+Two conventions meet here (DESIGN.md §5):
 
 - schedule design: ``alpha_bars`` *decreasing* ``ᾱ_1 > … > ᾱ_N`` plus ``final_alpha_bar = ᾱ_0``;
 - samplers: a :class:`SamplingPlan` whose ``alpha_bars`` *increase* along the plan (ᾱ_N first),

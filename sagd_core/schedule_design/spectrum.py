@@ -1,8 +1,8 @@
-"""Per-frequency data variance λ(f) for schedule design (SAGD.md §5).
+"""Per-frequency data variance λ(f) for schedule design (DESIGN.md §5).
 
 Model: stationary Gaussian data, diagonal in the orthonormal Fourier basis, so each frequency and
 channel is an independent scalar problem with variance ``λ = E|F x_0|²`` (per-pixel dataset mean
-removed). We store λ on the ``rfft2`` half grid ``(C, H, W//2+1)`` (SAGD.md §1) and carry the
+removed). We store λ on the ``rfft2`` half grid ``(C, H, W//2+1)`` (DESIGN.md §1) and carry the
 bookkeeping explicitly: a half-grid bin stands for 1 or 2 full-grid bins
 (:func:`~sagd_core.spectral.grid.half_grid_multiplicity`), and every sum over "all frequencies" is
 a multiplicity-weighted sum over the half grid. Both grids give the same per-frequency variance
@@ -70,7 +70,7 @@ class Spectrum:
 
     ``num_samples`` is the number of images it was estimated from (0 for synthetic spectra);
     ``radial`` says whether ``lam`` was replaced by its radial average. ``mean_power`` (optional,
-    same shape) is ``|F x̄|²``, the power of the dataset's mean image: SAGD.md §5 models zero-mean
+    same shape) is ``|F x̄|²``, the power of the dataset's mean image: DESIGN.md §5 models zero-mean
     data, but a sampler started from a zero-mean prior at ``ᾱ_N`` misses ``√ᾱ_N x̄``, an error
     the schedule losses count when this is present (:func:`~.transfer.mean_error_gain`).
     """
@@ -160,7 +160,7 @@ class Spectrum:
         )
 
     def without_mean(self) -> Spectrum:
-        """The same λ with no mean image (the pure zero-mean model of SAGD.md §5)."""
+        """The same λ with no mean image (the pure zero-mean model of DESIGN.md §5)."""
         return Spectrum(self.lam, self.height, self.width, self.num_samples, self.radial)
 
     def resized(self, height: int, width: int) -> Spectrum:
@@ -194,7 +194,7 @@ class Spectrum:
         return Spectrum(lam, height, width, self.num_samples, radial=True, mean_power=mean_power)
 
     def whiten(self, w: np.ndarray) -> Spectrum:
-        """Eigenvalues in SAGD-whitened coordinates, ``λ / w²`` (SAGD.md §5).
+        """Eigenvalues in SAGD-whitened coordinates, ``λ / w²`` (DESIGN.md §5).
 
         ``w`` is the noise weight on the half grid ``(H, W//2+1)`` (or per channel
         ``(C, H, W//2+1)``). Where ``w == 0`` the result is 0 (pseudo-inverse): those frequencies
@@ -279,7 +279,7 @@ def estimate_spectrum(
     n_radial_bins: int | None = None,
     batch_size: int = 256,
 ) -> Spectrum:
-    """Unbiased per-frequency variance ``λ = E|F(x − x̄)|²`` of a dataset (SAGD.md §5).
+    """Unbiased per-frequency variance ``λ = E|F(x − x̄)|²`` of a dataset (DESIGN.md §5).
 
     ``images`` is ``(N, C, H, W)``; ``x̄`` is the per-pixel dataset mean; ``F`` the orthonormal
     ``rfft2``. With ``radial=True`` λ is replaced by its radial average (see
@@ -343,7 +343,7 @@ def gaussian_spectrum_power_law(
 def sample_gaussian_images(spectrum: Spectrum, num: int, *, rng: np.random.Generator) -> np.ndarray:
     """Draw ``(num, C, H, W)`` zero-mean stationary Gaussian images with covariance eigenvalues λ.
 
-    Exact: white noise filtered by ``√λ`` through the orthonormal ``rfft2`` (SAGD.md §3).
+    Exact: white noise filtered by ``√λ`` through the orthonormal ``rfft2`` (DESIGN.md §3).
     """
     if num < 1:
         raise SpectrumError(f"num must be at least 1, got {num}")

@@ -1,4 +1,4 @@
-r"""Closed-form spectral transfer of DDIM/DDPM samplers on Gaussian data (SAGD.md §5).
+r"""Closed-form spectral transfer of DDIM/DDPM samplers on Gaussian data (DESIGN.md §5).
 
 Setting. Each frequency (and channel) is an independent scalar problem: ``x_0 ~ N(0, λ)``, with λ
 the data variance in (SAGD-)whitened coordinates, ``x_t = √ᾱ_t x_0 + √(1−ᾱ_t) ε``. The ideal
@@ -6,7 +6,7 @@ the data variance in (SAGD-)whitened coordinates, ``x_t = √ᾱ_t x_0 + √(1�
 
     x̂_0 = √ᾱ λ x / D,        ε̂ = (x − √ᾱ x̂_0)/√(1−ᾱ) = √(1−ᾱ) x / D.
 
-Grid convention (SAGD.md §5). ``alpha_bars`` is the decreasing array ``ᾱ_1 > … > ᾱ_N`` (index 0
+Grid convention (DESIGN.md §5). ``alpha_bars`` is the decreasing array ``ᾱ_1 > … > ᾱ_N`` (index 0
 holds ᾱ_1, the last entry ᾱ_N, the prior level); ``final_alpha_bar`` is ``ᾱ_0 ≥ ᾱ_1``, the level
 the last step lands on (default 1: the last DDIM step then *is* the Wiener denoiser x̂_0). The prior
 is ``x_N ~ N(0, prior_variance)`` (1 for a VP process in whitened coordinates). The sampler output

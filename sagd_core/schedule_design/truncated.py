@@ -1,4 +1,4 @@
-"""Schedules for truncated chains: the band fill's posterior-mean chain (SAGD.md §4.3, §5).
+"""Schedules for truncated chains: the band fill's posterior-mean chain (DESIGN.md §4.3, §5).
 
 The SAGD band fill does not run a whole reverse process. It starts at ``ᾱ_top`` from
 ``x = √ᾱ_top P z + √(1−ᾱ_top) ε_band`` (trusted bands of the image, pure noise in the band),

@@ -1,4 +1,4 @@
-"""Spectral masks, weights and the shaped-noise operator (SAGD.md §1–3)."""
+"""Spectral masks, weights and the shaped-noise operator (DESIGN.md §1–3)."""
 
 from sagd_core.spectral.bands import (
     Annulus,

@@ -1,4 +1,4 @@
-"""The band specification: which frequency regions a user believes corrupted (SAGD.md §2).
+"""The band specification: which frequency regions a user believes corrupted (DESIGN.md §2).
 
 A :class:`BandSpec` is what users send (JSON). It is validated here with pydantic and numpy only,
 so the API process can check specs without importing torch. It becomes a mask ``M(f) ∈ [0, 1]``
@@ -6,7 +6,7 @@ so the API process can check specs without importing torch. It becomes a mask ``
 
 Region kinds (all made symmetric, ``M(f) = M(-f)``):
 
-- ``annulus {low, high}``: radial band ``low ≤ r < high`` (half-open, SAGD.md §1);
+- ``annulus {low, high}``: radial band ``low ≤ r < high`` (half-open, DESIGN.md §1);
 - ``notch {fy, fx, radius}``: disk ``|f − c| < radius``; the conjugate ``−c`` is added
   automatically;
 - ``wedge {angle_deg, tolerance_deg, low, high}``: frequencies within ``tolerance_deg`` of the line

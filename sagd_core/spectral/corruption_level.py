@@ -1,5 +1,5 @@
 """The corruption level ``s²`` of band-limited noise, estimated from corrupted images alone
-(SAGD.md §4.3, last point: "in-band energy above the spectrum's trend").
+(DESIGN.md §4.3, last point: "in-band energy above the spectrum's trend").
 
 A model trained with forward noise shaped like the corruption reads the clean posterior mean only
 if it knows ``s²``, the corruption's power in units of the forward noise (``c ~ N(0, s² Σ_w)``,

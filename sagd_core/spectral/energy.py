@@ -1,4 +1,4 @@
-"""Band energies from orthonormal spectra, in numpy (SAGD.md §1, §4.1).
+"""Band energies from orthonormal spectra, in numpy (DESIGN.md §1, §4.1).
 
 Spectra are ``rfft2`` with ``norm="ortho"`` on the unshifted grid; masks live on the half grid
 ``(H, W//2+1)``. Energies weight each half-grid bin by its multiplicity so that they equal
@@ -25,7 +25,7 @@ def residual_from_power(
 ) -> float:
     """``‖T F(result − reference)‖ / ‖T F reference‖`` over the trusted bins ``T`` (where
     ``M = 0``) from the power spectra of ``result − reference`` and of ``reference``: the
-    out-of-band residual every restoration reports (SAGD.md §4.1)."""
+    out-of-band residual every restoration reports (DESIGN.md §4.1)."""
     h = diff_power.shape[-2]
     num = energy_of(diff_power, trusted_half, h, width)
     den = energy_of(reference_power, trusted_half, h, width)

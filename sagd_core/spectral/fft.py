@@ -1,4 +1,4 @@
-"""Orthonormal real FFTs and spectral gains on numpy arrays (SAGD.md §1): the torch-free
+"""Orthonormal real FFTs and spectral gains on numpy arrays (DESIGN.md §1): the torch-free
 counterpart of :mod:`sagd_core.restore.fourier`, used by the notch, the classical estimators
 and every report."""
 

@@ -1,4 +1,5 @@
-"""Exact posterior means of Gaussian images under band corruption, as dense matrices (SAGD.md §4.3).
+"""Exact posterior means of Gaussian images under band corruption, as dense matrices
+(DESIGN.md §4.3).
 
 A small image of ``n = H·W`` pixels (one channel) with a Gaussian prior ``x ~ N(0, Σ)`` — stationary
 (``Σ`` circulant, diagonal in the Fourier basis) or not (a stationary field times a fixed envelope,

@@ -1,4 +1,4 @@
-"""Frequency grids in cycles per pixel (SAGD.md §1).
+"""Frequency grids in cycles per pixel (DESIGN.md §1).
 
 The grid is the unshifted DFT grid: ``fy = fftfreq(H)``, ``fx = fftfreq(W)`` (or ``rfftfreq(W)`` on
 the half grid used by ``rfft2``), so every frequency lies in ``[-1/2, 1/2)`` and DC is at index

@@ -1,4 +1,4 @@
-"""Band masks ``M(f) ∈ [0, 1]`` from a :class:`BandSpec` at a given image size (SAGD.md §2).
+"""Band masks ``M(f) ∈ [0, 1]`` from a :class:`BandSpec` at a given image size (DESIGN.md §2).
 
 Masks are computed on the full unshifted grid in the spec's units, symmetrised exactly
 (``M = max(M, M(−f))`` on the discrete grid, which also settles the Nyquist bins where ``rfftfreq``

@@ -1,4 +1,4 @@
-"""The spectral noise operator ``T_w = F⁻¹ diag(w) F`` (SAGD.md §3).
+"""The spectral noise operator ``T_w = F⁻¹ diag(w) F`` (DESIGN.md §3).
 
 Shaped noise is ``ε_w = irfft2(w · rfft2(ξ))`` with orthonormal transforms and ``ξ ~ N(0, I)``:
 exact, real and Gaussian with covariance ``Σ_w = F⁻¹ diag(w²) F``. For white noise the operator is

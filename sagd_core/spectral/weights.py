@@ -1,4 +1,4 @@
-"""Noise weight families ``w(f)`` and the noise specification (SAGD.md §3 "Weight families").
+"""Noise weight families ``w(f)`` and the noise specification (DESIGN.md §3.2).
 
 Every family is real and radially or point symmetric, so filtered real noise stays real. Weights
 live on the ``rfft2`` half grid and are normalised analytically so the shaped noise has unit pixel
@@ -54,7 +54,7 @@ class NoiseSpec(BaseModel):
 
     ``kind``: ``white`` (w ≡ 1), ``plw`` (``max(r, r_min)^alpha``), ``bpm`` (band-pass mixture,
     one pass then normalised), ``exp`` (``exp(−beta r²)``), ``equal_snr`` (``w² ∝ C(f)``),
-    ``band`` (``w = M_band``: noise only inside a band, the "band model" of SAGD.md §4.3).
+    ``band`` (``w = M_band``: noise only inside a band, the "band model" of DESIGN.md §4.3).
     ``omit``: multiply ``w`` by ``1 − M_omit`` (selective omission).
     """
 

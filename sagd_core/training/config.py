@@ -14,7 +14,7 @@ from sagd_core.models import UNetConfig
 from sagd_core.schedules import Schedule, make_schedule, schedule_names
 from sagd_core.spectral import BandSpec, NoiseSpec
 
-#: What a model is for (SAGD.md §4): ``standard`` isotropic or shaped generative model,
+#: What a model is for (DESIGN.md §4): ``standard`` isotropic or shaped generative model,
 #: ``omission`` (noise zero in the corrupted band), ``band`` (noise only in the band),
 #: ``full`` (full-support model trained on clean images, for DDNM).
 ModelRole = Literal["standard", "omission", "band", "full"]

@@ -171,7 +171,7 @@ def train(
     )
 
     # The data spectrum λ(f) is saved with every model so schedules can be fitted to it later
-    # (SAGD.md §5); computed once here, not at every checkpoint.
+    # (DESIGN.md §5); computed once here, not at every checkpoint.
     spectrum = estimate_spectrum(data).to_dict()
 
     def save() -> None:

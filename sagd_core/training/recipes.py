@@ -1,4 +1,4 @@
-"""Training recipes for one corruption type (SAGD.md §4.2–4.3), shared by ``sagd train --recipe``,
+"""Training recipes for one corruption type (DESIGN.md §4.2–4.3), shared by ``sagd train --recipe``,
 the ``{dataset}-{corruption}-{role}`` presets and ``sagd bench restore``.
 
 From the corrupted images only:

@@ -1,4 +1,4 @@
-"""Corruption-shaped forward noise (SAGD.md §4.3, last point), checked exactly on Gaussian images:
+"""Corruption-shaped forward noise (DESIGN.md §4.3, last point), checked exactly on Gaussian images:
 a model trained on ``y = x + c`` with forward noise shaped like ``c`` is a clean-data model above
 the corruption level, and its one-call read is the clean posterior mean from the whole observation.
 

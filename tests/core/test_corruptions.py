@@ -1,5 +1,5 @@
 """Synthetic corruptions: spectra inside the stated band, unit variance, stripe geometry,
-determinism, validation and JSON round trips (SAGD.md §1, §6)."""
+determinism, validation and JSON round trips (DESIGN.md §1, §6)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shaped noise: spectrum = w², real, seeded, omitted band empty; weight families (SAGD.md §3)."""
+"""Shaped noise: spectrum = w², real, seeded, omitted band empty; weight families (DESIGN.md §3)."""
 
 from __future__ import annotations
 

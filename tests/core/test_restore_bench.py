@@ -62,7 +62,7 @@ def test_bench_omission_smoke(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     band = data["bands"][0]
     assert band["band"] == "[0.1,0.2)" and band["p1_fid"] == [3.23, 2.76]
     assert len(band["metrics"]["sagd"]["fd"]) == 2
-    # The omitted band stays empty in SAGD samples (SAGD.md §3, "Pitfalls").
+    # The omitted band stays empty in SAGD samples (DESIGN.md §3, §3.5).
     assert max(band["metrics"]["sagd"]["band_energy"]) < 1e-6
 
 

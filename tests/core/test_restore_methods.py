@@ -1,4 +1,4 @@
-"""DDNM and SAGD restoration with exact Gaussian (Wiener) ε-models (SAGD.md §4).
+"""DDNM and SAGD restoration with exact Gaussian (Wiener) ε-models (DESIGN.md §4).
 
 The oracle models of :mod:`sagd_core.restore.gaussian_oracle` have a known posterior, so these
 tests check the restoration code against the truth without training anything.

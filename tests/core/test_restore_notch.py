@@ -1,4 +1,4 @@
-"""Notch restoration and input validation (SAGD.md §4.1–4.2)."""
+"""Notch restoration and input validation (DESIGN.md §4.1–4.2)."""
 
 from __future__ import annotations
 

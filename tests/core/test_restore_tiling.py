@@ -1,4 +1,4 @@
-"""Tiling (SAGD.md §4.5): tiles cover the image, blending is a partition of unity, and the
+"""Tiling (DESIGN.md §4.5): tiles cover the image, blending is a partition of unity, and the
 whole-image out-of-band projection makes tiled and untiled results agree outside the band."""
 
 from __future__ import annotations

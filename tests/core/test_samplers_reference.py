@@ -1,4 +1,4 @@
-"""With w ≡ 1 our forward process and samplers equal diffusers' DDPM/DDIM (SAGD.md §3)."""
+"""With w ≡ 1 our forward process and samplers equal diffusers' DDPM/DDIM (DESIGN.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Spectral schedule design (SAGD.md §5): spectrum estimate, closed forms vs Monte Carlo, fit."""
+"""Spectral schedule design (DESIGN.md §5): spectrum estimate, closed forms vs Monte Carlo, fit."""
 
 from __future__ import annotations
 
@@ -333,7 +333,7 @@ def test_half_grid_loss_equals_full_grid_loss() -> None:
 
 @pytest.mark.parametrize("pixel_variance", [None, 1.0])
 def test_w2_ordering_on_power_law_spectrum(pixel_variance: float | None) -> None:
-    # SAGD.md §5 reports DDIM W2² 38.6 (linear) / 106.7 (cosine) / 23.5 (optimised) at N=10 on a
+    # DESIGN.md §5 reports DDIM W2² 38.6 (linear) / 106.7 (cosine) / 23.5 (optimised) at N=10 on a
     # 32×32 λ ∝ r⁻² of unknown normalisation; the ordering is what must hold.
     spectrum = gaussian_spectrum_power_law(32, 32, -2.0, pixel_variance=pixel_variance)
     linear = schedule_loss(linear_alpha_bars(10), spectrum)

@@ -1,9 +1,9 @@
-"""The project's real samplers versus the closed-form spectral transfer (SAGD.md §5).
+"""The project's real samplers versus the closed-form spectral transfer (DESIGN.md §5).
 
 ``sample_ddim`` (η = 0) and ``sample_ddpm`` run with the exact Wiener ε-predictor of stationary
 Gaussian data of known spectrum λ, with white and shaped (plw, omission) SAGD noise, on heuristic
 plans (``Schedule.plan``) and fitted grids (``plan_from_grid``). Their per-frequency output
-variance must equal ``w² · v(λ / w²)`` (the closed form in whitened coordinates, SAGD.md §3/§5),
+variance must equal ``w² · v(λ / w²)`` (the closed form in whitened coordinates, DESIGN.md §3/§5),
 and 0 where ``w = 0``.
 
 Two Monte Carlo estimators:

@@ -1,4 +1,4 @@
-"""Band specs and masks: validation, symmetry, exact bins, units, caching (SAGD.md §1–2)."""
+"""Band specs and masks: validation, symmetry, exact bins, units, caching (DESIGN.md §1–2)."""
 
 from __future__ import annotations
 

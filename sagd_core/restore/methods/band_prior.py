@@ -1,5 +1,5 @@
 """What held-out *corrupted* images tell about the corruption in the band, used to sharpen the
-band fill of SAGD (SAGD.md §4.3). Both statistics are measured on corrupted images only.
+band fill of SAGD (DESIGN.md §4.3). Both statistics are measured on corrupted images only.
 
 1. **Corruption-to-noise ratio ρ** (``corruption_ratio``). A band model trained on ``x' = x + c``
    learns ``E[x'_B | x_t]``, not ``E[x_B | x_t]``: at time ``t`` the band of ``x_t`` holds

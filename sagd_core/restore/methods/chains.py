@@ -3,7 +3,7 @@ and checks that a model's forward noise has support where the method needs it.
 
 Sampling is ancestral (DDIM with η = 1, i.e. DDPM posterior steps on the plan's grid) so that
 ``samples > 1`` gives independent posterior samples whose mean is the MMSE estimate and whose
-spread is the uncertainty (SAGD.md §4.4).
+spread is the uncertainty (DESIGN.md §4.4).
 """
 
 from __future__ import annotations
@@ -49,7 +49,7 @@ def require_support(
     model: LoadedModel, region: np.ndarray, h: int, w: int, *, role: str, where: str
 ) -> SpectralNoise:
     """The model's noise operator at ``h × w``, after checking that its forward noise covers
-    ``region`` (else the model cannot act there: SAGD.md §3 "Pitfalls", §4.2)."""
+    ``region`` (else the model cannot act there: DESIGN.md §3.5, §4.2)."""
     try:
         noise_op = model.noise_op(h, w)
     except ValueError as exc:

@@ -1,5 +1,5 @@
 """One-call clean restoration with a model trained on the corrupted images with forward noise
-shaped like the corruption (SAGD.md §4.3, last point; the math in :mod:`sagd_core.samplers.
+shaped like the corruption (DESIGN.md §4.3, last point; the math in :mod:`sagd_core.samplers.
 corrupted_read`).
 
 For band-limited noise of pixel std ``s`` (flat in the band) a **band model** (``w = M``) trained

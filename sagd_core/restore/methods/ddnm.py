@@ -1,4 +1,4 @@
-"""DDNM: null-space sampling with a full-support model (SAGD.md §4.3; Wang et al., arXiv
+"""DDNM: null-space sampling with a full-support model (DESIGN.md §4.3; Wang et al., arXiv
 2212.00490, with ``A = (1−M) F``).
 
 At every step the trusted part of the predicted ``x̂₀`` is replaced by that of ``y``:
@@ -10,7 +10,7 @@ the trusted part to the model, which denoises it.
 
 The output is the mean of the K finished samples for either ``estimator``: a model trained on
 clean images samples clean bands, so their mean is already an estimate of the posterior mean
-(SAGD.md §4.4). Cutting the chains early and averaging x̂₀, as SAGD's fill does because its
+(DESIGN.md §4.4). Cutting the chains early and averaging x̂₀, as SAGD's fill does because its
 samples carry the corruption, was measured worse here (the early x̂₀ amplifies model error by
 ``1/√ᾱ``): 19.6 dB against 24.1 dB in-band on the quick bench's band [0.15, 0.30).
 """

@@ -1,4 +1,4 @@
-"""Notch filters: the classical baselines (SAGD.md §4.2 — an omission model with no broadband
+"""Notch filters: the classical baselines (DESIGN.md §4.2 — an omission model with no broadband
 noise is exactly the hard notch).
 
 The gain ``g(f)`` multiplies the spectrum of every channel:

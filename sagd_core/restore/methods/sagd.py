@@ -1,5 +1,5 @@
 """SAGD restoration: selective omission for the trusted bands, a band model for the band
-(SAGD.md §4).
+(DESIGN.md §4).
 
 1. **Trusted bands.** With no declared input noise they are returned exactly (§4.1). With noise
    of std ``s`` and an omission model they are denoised (§4.2): the reverse process starts at the
@@ -8,7 +8,7 @@
    makes the noise exactly the model's ``(1−ᾱ*) Σ_w`` when ``w`` is not flat), with the band kept
    at 0 (``P = F⁻¹ diag(1−M) F`` applied to every ``x̂₀``). With ``estimator="mean"`` the
    denoised bands are Tweedie's posterior mean ``E[x₀ | x_{t*}]``, one network call: the MMSE
-   estimate (best PSNR, SAGD.md §4.4); with ``"sample"`` each sample runs the reverse chain.
+   estimate (best PSNR, DESIGN.md §4.4); with ``"sample"`` each sample runs the reverse chain.
    If the omission model carries a denoising blend calibrated at this noise level
    (:mod:`denoise_calibration`), the posterior mean is blended per frequency ring with the input.
 2. **The band.** An omission model cannot fill it (its score has no component there, §4.2). A band
@@ -342,7 +342,7 @@ def run_sagd(
             if tweedie
             else "sampled from the band model conditioned on the trusted bands"
         )
-        band = BandAction("filled", how + " (SAGD.md §4.3)")
+        band = BandAction("filled", how + " (DESIGN.md §4.3)")
         details["uncertainty"] = (
             "spread of the K posterior-mean estimates (Monte Carlo error × √K), not the "
             "posterior spread: use estimator 'sample' for that"
@@ -356,7 +356,7 @@ def run_sagd(
             if models.omission is None
             else (
                 "no band model given; an omission model has no support in the band and cannot "
-                "fill it (SAGD.md §4.2)"
+                "fill it (DESIGN.md §4.2)"
             )
         )
         band = BandAction("omitted", why + ": the band is set to zero (a hard notch)")

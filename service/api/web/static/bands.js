@@ -1,4 +1,4 @@
-// Band-spec regions (SAGD.md §2, all in cycles/pixel): numeric fields, defaults, drawing, drags.
+// Band-spec regions (DESIGN.md §2, all in cycles/pixel): numeric fields, defaults, drawing, drags.
 const R_DRAW = 0.75; // beyond the corner radius √2/2: "up to the edge" when drawing
 
 // Each field: [label, key, index (for box ranges) or null, axis for cycles/image: y | x | r | deg].

@@ -1,5 +1,5 @@
 // The band editor: the spectrum canvas (click a peak, drag an annulus or a wedge) and the list of
-// regions with numeric fields in cycles/pixel, each shown in cycles/image too (SAGD.md §2).
+// regions with numeric fields in cycles/pixel, each shown in cycles/image too (DESIGN.md §2).
 import { FIELDS, defaultRegion, drawRegions, getField, regionFromDrag, setField } from "./bands.js";
 import { SpectrumGeometry, snapToPeak, spectrumImage } from "./spectrum.js";
 import { el, fmt } from "./ui.js";

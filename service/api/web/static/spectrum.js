@@ -1,4 +1,4 @@
-// Log-magnitude spectrum for display (SAGD.md §1 grid: cycles/pixel, fftshift puts DC at the centre).
+// Log-magnitude spectrum for display (DESIGN.md §1 grid: cycles/pixel, fftshift puts DC at the centre).
 //
 // A Welch estimate: Hann-windowed tiles of at most 128×128 pixels at FULL resolution, their
 // periodograms averaged (at most 3×3 tiles). Unlike a downscaled copy, tiles keep the axes in
