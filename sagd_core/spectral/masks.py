@@ -42,7 +42,8 @@ def _soft(distance: np.ndarray, softness: float) -> np.ndarray:
     inside = (distance < 0).astype(np.float64)
     if softness <= 0:
         return inside
-    ramp = 0.5 * (1.0 + np.cos(np.pi * np.clip(distance / softness, 0.0, 1.0)))
+    with np.errstate(over="ignore"):  # a subnormal softness: the quotient is inf, clipped to 1
+        ramp = 0.5 * (1.0 + np.cos(np.pi * np.clip(distance / softness, 0.0, 1.0)))
     return np.where(distance < 0, 1.0, np.where(distance < softness, ramp, 0.0))
 
 
