@@ -15,8 +15,9 @@ from uuid import UUID
 
 import redis
 
-from service.jobs.contracts import TASK_ANALYZE, TASK_RESTORE, TASK_TRAIN
+from service.jobs.contracts import QUEUES, TASK_ANALYZE, TASK_RESTORE, TASK_TRAIN
 from service.jobs.jobstore import JobStore
+from service.jobs.lost_messages import LostMessages
 from service.jobs.queue import CeleryQueue, TaskMessage
 from service.jobs.views import job_public
 from service.jobs.webhooks import deliver
@@ -55,10 +56,13 @@ def sweep_expired(ctx: WorkerContext) -> int:
 
 
 class Reaper:
-    """Requeues the running jobs whose lease ran out, every quarter lease, on a daemon thread."""
+    """Requeues the running jobs whose lease ran out, and sends again the task message of queued
+    jobs that lost it (:mod:`service.jobs.lost_messages`), every quarter lease, on a daemon
+    thread."""
 
     def __init__(self, settings: Settings, jobs: JobStore) -> None:
         self.jobs = jobs
+        self.lost = LostMessages(jobs.r, jobs.key, QUEUES)
         self.every_s = max(0.25, settings.job_lease_s / 4)
         self.queue = CeleryQueue(settings)
         self._stop = threading.Event()
@@ -70,6 +74,7 @@ class Reaper:
     def reap_once(self) -> int:
         """One pass; how many jobs were requeued or ended cancelled (each logged)."""
         counts = self.jobs.reap(self.message_for)
+        self.lost.check(self.message_for)
         acted = counts["requeued"] + counts["cancelled"]
         if acted:
             logger.warning(

@@ -29,6 +29,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from service.jobs.leases import DEFAULT_LEASE_S, LEASES, SERVER_NOW, Leases
+from service.jobs.lost_messages import QUEUED
 
 if TYPE_CHECKING:
     from service.jobs.queue import TaskMessage
@@ -36,10 +37,12 @@ if TYPE_CHECKING:
 PREFIX = "sagd"
 TERMINAL = ("succeeded", "failed", "cancelled")
 
-# KEYS[1]: the job, KEYS[2]: the leases. ARGV: max attempts, started_at, lease seconds, holder, id.
+# KEYS[1]: the job, KEYS[2]: the leases, KEYS[3]: the queued jobs. ARGV: max attempts,
+# started_at, lease seconds, holder, id.
 _CLAIM = (
     SERVER_NOW
     + """
+redis.call('ZREM', KEYS[3], ARGV[5])
 local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {'missing', 0, {}} end
 if st == 'succeeded' or st == 'failed' or st == 'cancelled' then return {'terminal', 0, {}} end
@@ -230,6 +233,7 @@ class JobStore:
             pipe.hset(self.key(fields["id"]), mapping=fields)  # type: ignore[arg-type]
         scores = {fields["id"]: float(fields["created_at"]) for fields in records}
         self._index_add(pipe, "jobs", job.owner, scores)
+        pipe.zadd(QUEUED, scores)  # until claimed (service.jobs.lost_messages)
         if task is not None:
             pipe.lpush(task.key, task.body)
         pipe.execute()
@@ -265,7 +269,7 @@ class JobStore:
         """Count an attempt and mark the job running, holding a lease of :attr:`lease_s` for
         :attr:`holder`; the job's record comes back with the outcome, in the same round trip."""
         args: list[Any] = [max_attempts, time.time(), self.lease_s, self.holder, str(job_id)]
-        reply = self._claim(keys=[self.key(job_id), LEASES], args=args)
+        reply = self._claim(keys=[self.key(job_id), LEASES, QUEUED], args=args)
         return _claim_from(reply)
 
     def renew(self, job_ids: Sequence[UUID | str]) -> list[bool]:

@@ -17,6 +17,8 @@ from uuid import UUID
 
 import redis
 
+from service.jobs.lost_messages import QUEUED
+
 if TYPE_CHECKING:
     from service.jobs.queue import TaskMessage
 
@@ -48,7 +50,8 @@ return 1
 """
 )
 
-# KEYS[1]: the job, KEYS[2]: the leases, KEYS[3]: its queue. ARGV: id, task message, ttl, message.
+# KEYS[1]: the job, KEYS[2]: the leases, KEYS[3]: its queue, KEYS[4]: the queued jobs
+# (service.jobs.lost_messages). ARGV: id, task message, ttl, message.
 # A running job whose lease ran out (its worker stopped renewing it: killed, or cut off from
 # Redis for longer than the lease) goes back to its queue, or ends cancelled if a cancel was
 # asked for; the next claim counts the attempt and fails it once it is out of attempts.
@@ -74,6 +77,7 @@ if redis.call('HGET', KEYS[1], 'cancel') == '1' then
 end
 redis.call('HSET', KEYS[1], 'state', 'queued', 'message', ARGV[4])
 redis.call('LPUSH', KEYS[3], ARGV[2])
+redis.call('ZADD', KEYS[4], now, ARGV[1])
 return 'requeued'
 """
 )
@@ -127,7 +131,7 @@ class Leases:
         for job_id in self.expired(limit):
             kind = str(self.r.hget(self.job_key(job_id), "kind") or "restore")
             task = message_for(kind, job_id)
-            keys = [self.job_key(job_id), LEASES, task.key]
+            keys = [self.job_key(job_id), LEASES, task.key, QUEUED]
             args: list[Any] = [job_id, task.body, ttl_s, REQUEUED_MESSAGE]
             counts[str(self._reap(keys=keys, args=args))] += 1
         return counts
