@@ -5,6 +5,8 @@ entry points: ``sagd_core.restore.restore`` / ``load_model`` / ``analyze`` and
 ``sagd_core.training.train``. Library imports are lazy, so a worker whose ``sagd_core`` lacks a
 feature still runs the others and reports what it can do (:meth:`CoreEngine.capabilities`).
 Tasks are unit-tested with a fake engine that has the same methods (:class:`Engine`).
+A restore's ``progress`` callback may carry a ``preview`` sink (``worker.previews``): the real
+engine hands it to the library, which sends it previews while a learned method samples.
 """
 
 from __future__ import annotations
@@ -177,12 +179,15 @@ class CoreEngine:
         from sagd_core.restore import ModelSet, RestoreError, restore
 
         request = params.request()  # the job's params are the library's request plus service data
+        preview = getattr(progress, "preview", None)  # worker.previews.PreviewingProgress
 
         source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
         try:
             model_set = ModelSet.from_models(models) if models else None
             with _single_thread(params.method in MODEL_FREE_METHODS and device == "cpu"):
-                result = restore(source, request, model_set, device=device, progress=progress)
+                result = restore(
+                    source, request, model_set, device=device, progress=progress, preview=preview
+                )
         except RestoreError as exc:  # bad input for this image or these models: tell the client
             raise EngineError(str(exc)) from exc
         restored = np.asarray(result.image, dtype=np.float32)

@@ -46,6 +46,7 @@ from service.jobs.registry import ModelNotFoundError
 from service.jobs.zips import read_zip_images
 from worker.context import WorkerContext
 from worker.engine import EngineError
+from worker.previews import PreviewingProgress, job_preview_writer
 
 logger = logging.getLogger(__name__)
 
@@ -359,7 +360,10 @@ def restore_body(
             used[ref.name] = version
         used = {"models": used, "model": ",".join(f"{n}:{v}" for n, v in used.items())}
     rep.defer_final()  # after the last step only the storing is left (see Reporter)
-    out = ctx.engine.restore(image, params, models, device=ctx.device, progress=rep.step)
+    progress: Callable[[int, int], None] = rep.step
+    if params.method not in MODEL_FREE_METHODS:  # a learned method samples: previews meanwhile
+        progress = PreviewingProgress(rep.step, job_preview_writer(ctx.storage, folder))
+    out = ctx.engine.restore(image, params, models, device=ctx.device, progress=progress)
     report = {**out.report, **used, "method": params.method, "device": ctx.device}
 
     def store() -> Result:

@@ -15,7 +15,9 @@
 Inputs are validated here (``RestoreError``, a ``ValueError``); whatever the ``progress``
 callback raises propagates unchanged (cancellation). The notch and the classical tier run on
 numpy and never import torch; the learned methods load it on first use
-(:mod:`sagd_core.restore.learned`).
+(:mod:`sagd_core.restore.learned`). The learned methods can also hand low-resolution previews of
+the current estimate to a ``preview`` sink while they sample (:mod:`sagd_core.restore.previews`);
+the others finish too fast to need one and ignore it.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     import torch
 
     from sagd_core.restore.models import ModelSet
+    from sagd_core.restore.previews import PreviewSink
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ def restore(
     *,
     device: str | torch.device = "cpu",
     progress: ProgressFn | None = None,
+    preview: PreviewSink | None = None,
     tile_size: int = DEFAULT_TILE,
     tile_overlap: int = DEFAULT_OVERLAP,
 ) -> RestoreResult:
@@ -71,7 +75,8 @@ def restore(
 
     Raises :class:`RestoreError` (a ``ValueError``) for bad input, :class:`BandError` for a band
     spec that is ill-posed at this size, :class:`ModelMismatchError` for unusable models.
-    ``models``, ``device`` and the tiling only matter to the learned methods.
+    ``models``, ``device``, the tiling and ``preview`` (previews while sampling) only matter to
+    the learned methods.
     """
     started = time.perf_counter()
     if not isinstance(request, RestoreRequest):
@@ -114,6 +119,7 @@ def restore(
             models,
             device=device,
             progress=progress,
+            preview=preview,
             tile_size=tile_size,
             tile_overlap=tile_overlap,
         )

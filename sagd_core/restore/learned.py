@@ -18,7 +18,8 @@ from sagd_core.restore.methods.ddnm import run_ddnm
 from sagd_core.restore.methods.sagd import run_sagd
 from sagd_core.restore.models import LoadedModel, ModelSet
 from sagd_core.restore.plans import resolve_plans
-from sagd_core.restore.progress import ProgressFn
+from sagd_core.restore.previews import PreviewCanvas, PreviewSink
+from sagd_core.restore.progress import ProgressFn, StepWatchingProgress
 from sagd_core.restore.report import MethodOutcome
 from sagd_core.restore.request import RestoreRequest
 from sagd_core.restore.tiling import tile_grid, tile_shape
@@ -66,9 +67,11 @@ def run_learned(
     progress: ProgressFn | None,
     tile_size: int,
     tile_overlap: int,
+    preview: PreviewSink | None = None,
 ) -> LearnedRun:
     """Run ``request.method`` (``ddnm`` or ``sagd``) on ``y`` ``(1, C, H, W)`` float64 (model
-    range). Runs without autograd (the network's CPU inference path)."""
+    range). Runs without autograd (the network's CPU inference path). ``preview``: previews of
+    the whole image while sampling (:mod:`sagd_core.restore.previews`)."""
     c, h, w = y.shape[1:]
     dev = _resolve_device(device)
     models = (models or ModelSet()).to(dev)
@@ -77,6 +80,9 @@ def run_learned(
     yt = torch.as_tensor(y, dtype=torch.float64, device=dev)
     tiles = tile_grid(h, w, tile_size, tile_overlap)
     run = run_ddnm if request.method == "ddnm" else run_sagd
+    if preview is not None:
+        canvas = PreviewCanvas(preview, yt, tile=tile_size, overlap=tile_overlap)
+        progress = StepWatchingProgress(progress, canvas)
     outcome = run(
         yt, request, models, plans, progress=progress, tile=tile_size, overlap=tile_overlap
     )

@@ -25,8 +25,18 @@ logger = logging.getLogger(__name__)
 
 MAX_PART_LENGTH = 255
 MAX_PATH_LENGTH = 1024
+#: A running learned restoration's latest preview (``worker.previews``), replaced atomically.
+PREVIEW_FILE = "preview.png"
 JOB_FILES = frozenset(
-    {"input.png", "result.png", "report.json", "uncertainty.png", "dataset.zip", "analysis.json"}
+    {
+        "input.png",
+        "result.png",
+        "report.json",
+        "uncertainty.png",
+        "dataset.zip",
+        "analysis.json",
+        PREVIEW_FILE,
+    }
 )
 
 
@@ -90,16 +100,18 @@ class Storage:
         with open(directory / name, "xb") as handle:
             handle.write(data)
 
-    def write_job_files(self, folder: Path, files: dict[str, bytes]) -> None:
-        """Write a job's result files (each as :func:`atomic_write`, fsynced) into its folder
-        ``folder``, as :meth:`job_dir` returned it (resolved and checked inside the root), so
-        nothing is resolved again."""
+    def write_job_files(
+        self, folder: Path, files: dict[str, bytes], *, durable: bool = True
+    ) -> None:
+        """Write a job's result files (each as :func:`atomic_write`, fsynced unless not
+        ``durable``) into its folder ``folder``, as :meth:`job_dir` returned it (resolved and
+        checked inside the root), so nothing is resolved again."""
         token = secrets.token_hex(8)
         for name in files:
             if name not in JOB_FILES:
                 raise UnsafePathError(f"not a job file name: {name!r}")
         for name, data in files.items():
-            _replace(os.fspath(folder), name, data, token, durable=True)
+            _replace(os.fspath(folder), name, data, token, durable=durable)
 
     def delete_job(self, job_id: UUID) -> None:
         shutil.rmtree(self.job_dir(job_id), ignore_errors=True)

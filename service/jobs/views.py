@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -153,8 +154,9 @@ def batch_summary(batch_id: str, meta: dict[str, str], states: list[str | None])
 #: The event names of a job's stream: ``state`` (the first snapshot and every change of state),
 #: ``progress`` (a new step or message while the state stays), ``timeout`` (the stream reached
 #: its maximum duration: reconnect to go on), ``error`` (the record expired or the job store is
-#: unavailable). The stream ends after the ``state`` event of a final state.
-SSE_EVENTS = ("state", "progress", "timeout", "error")
+#: unavailable), ``preview`` (on request: a running restoration wrote a new low-resolution
+#: preview, :func:`preview_event`). The stream ends after the ``state`` event of a final state.
+SSE_EVENTS = ("state", "progress", "preview", "timeout", "error")
 
 
 def sse_frame(event: str, data: Any, *, event_id: int | None = None) -> bytes:
@@ -189,3 +191,34 @@ def job_event(job: JobPublic, previous: JobPublic | None) -> str | None:
     if (now.step, now.total, now.message) != (before.step, before.total, before.message):
         return "progress"
     return None
+
+
+@dataclass(frozen=True)
+class PreviewStamp:
+    """One preview file as the stream saw it: what tells a new one from the last (the file is
+    replaced by a rename, so a new one has a new inode and modification time) and its size in
+    pixels (from the PNG header)."""
+
+    inode: int
+    mtime_ns: int
+    width: int
+    height: int
+
+
+def png_size(header: bytes) -> tuple[int, int] | None:
+    """``(width, height)`` from the first 24 bytes of a PNG (None: not a PNG header)."""
+    if len(header) < 24 or header[:8] != b"\x89PNG\r\n\x1a\n" or header[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(header[16:20], "big"), int.from_bytes(header[20:24], "big")
+
+
+def preview_event(job_id: UUID, stamp: PreviewStamp, number: int) -> dict[str, Any]:
+    """The data of a ``preview`` event: the ``number``-th preview this stream announces, its
+    size and where to fetch it (``GET /v1/jobs/{id}/preview``; the query only defeats caches)."""
+    return {
+        "id": str(job_id),
+        "number": number,
+        "width": stamp.width,
+        "height": stamp.height,
+        "url": f"/v1/jobs/{job_id}/preview?v={stamp.mtime_ns}",
+    }

@@ -1,6 +1,7 @@
 """The page's newer parts in headless Chromium against the real stack: the method list from
 ``GET /v1/methods``, several models at once, "try an example" (spectrum, detected bands and a
 restoration in one click) followed live through ``GET /v1/jobs/{id}/events`` (no polling), the
+live preview a running restoration's stream announces (shown until the result replaces it), the
 result's warnings, per-region actions and downloads, and the Jobs view read from ``GET /v1/jobs``
 (filters, pages, nothing lost on a reload)."""
 
@@ -11,12 +12,15 @@ import re
 import uuid
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
 from sagd_core.restore.request import METHOD_SUMMARIES, METHODS
 from service.api.context import AppContext
 from service.api.web.make_example import SIDE
+from service.jobs.images import encode_png
+from service.jobs.storage import PREVIEW_FILE, Storage
 from tests.browser.conftest import Ui
 from tests.browser.test_web_page import (
     FAKE_MODEL,
@@ -119,7 +123,7 @@ def test_try_an_example_restores_it_followed_live(
     job = stack.client.get("/v1/jobs", params={"kind": "restore", "limit": 1}).json()["items"][0]
     assert job["state"] == "succeeded"
     job_url = f"/v1/jobs/{job['id']}"
-    assert ("GET", f"{ui.page.url.rstrip('/')}{job_url}/events") in requests
+    assert ("GET", f"{ui.page.url.rstrip('/')}{job_url}/events?preview=1") in requests
     assert not [url for method, url in requests if url.endswith(job_url)]
     assert page.locator("#progress-text").get_attribute("data-source") == "events"
     seen = page.evaluate("window.progressSeen")
@@ -155,6 +159,41 @@ def test_try_an_example_restores_it_followed_live(
     expect(
         row.get_by_role("button", name=f"Download the report of job {job['id'][:8]}")
     ).to_be_visible()
+    assert ui.errors == []
+
+
+def test_a_running_restorations_preview_is_shown_until_the_result(
+    ui: Ui, stack: Stack, tmp_path: Path
+) -> None:
+    """The preview file stands in for the worker's (a notch restoration writes none; the worker
+    writing them is tests/integration/test_preview_e2e.py): the page follows the stream's
+    ``preview`` event, fetches the image and shows it while the job runs."""
+    from playwright.sync_api import expect
+
+    page = ui.page
+    upload(ui, corrupted_image(tmp_path / "p.png"))
+    clear_regions(ui)
+    page.click("[data-add=notch]")
+    page.select_option("#method", "notch")
+    stack.slow(60)  # 3 s of fake steps (the stack's soft limit: 4 s): time to write a preview
+    try:
+        with page.expect_response(lambda r: r.url.endswith("/v1/restorations")) as submitted:
+            page.click("#run")
+        job_id = submitted.value.json()["id"]
+        stack.wait_running(job_id, step=1)
+        preview = encode_png(np.linspace(0, 1, 24 * 40).reshape(24, 40), 8)
+        folder = stack.storage / "jobs" / job_id
+        Storage(stack.storage).write_job_files(folder, {PREVIEW_FILE: preview})
+        expect(page.locator("#live")).to_be_visible(timeout=LONG)
+        expect(page.locator("#live-caption")).to_contain_text("Preview 1 (40×24 pixels)")
+        loaded = "() => document.querySelector('#live-preview').naturalWidth"
+        page.wait_for_function(f"({loaded})() === 40")
+        ui.shot("live-preview")
+        assert page.locator("#result").is_hidden()
+    finally:
+        stack.slow(0)
+    expect(page.locator("#result")).to_be_visible(timeout=LONG)
+    expect(page.locator("#live")).to_be_hidden()
     assert ui.errors == []
 
 

@@ -1,7 +1,8 @@
 """Server-sent events of a job: the frame format, the stream's rules (one event per change, the
-end after the final state, keep-alive, maximum duration, a vanished record), and the route's
-auth and ownership (the app on the session's Redis with a fake queue: no worker moves the job,
-the test does)."""
+end after the final state, keep-alive, maximum duration, a vanished record, previews announced
+once each and only when asked), and the routes' auth and ownership, the stream's and the
+preview's (the app on the session's Redis with a fake queue: no worker moves the job, the test
+does)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import json
 import time
 from collections.abc import Iterator
 from typing import Any
+from uuid import UUID
 
 import anyio
+import numpy as np
 import pytest
 import redis
 from fastapi.testclient import TestClient
@@ -19,7 +22,9 @@ from service.api.app import create_app
 from service.api.context import AppContext
 from service.api.routes import jobs as jobs_routes
 from service.api.routes.jobs import job_event_stream
-from service.jobs.views import sse_comment, sse_frame, sse_retry
+from service.jobs.images import encode_png
+from service.jobs.storage import PREVIEW_FILE
+from service.jobs.views import PreviewStamp, png_size, sse_comment, sse_frame, sse_retry
 from service.settings import Settings, hash_api_key
 from tests.harness import FakeQueue, png_bytes, restore_form
 
@@ -247,3 +252,129 @@ def test_the_route_has_the_rules_of_get_job(keyed: TestClient) -> None:
     assert unknown.status_code == 404
     bad = keyed.get("/v1/jobs/not-a-uuid/events", headers=auth(KEY))
     assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+
+
+# ---- previews --------------------------------------------------------------------------------
+STAMP_A = PreviewStamp(inode=1, mtime_ns=10, width=40, height=30)
+STAMP_B = PreviewStamp(inode=2, mtime_ns=20, width=40, height=30)
+
+
+def test_each_new_preview_is_announced_once_while_the_job_runs() -> None:
+    script = Script(
+        [
+            record("queued"),
+            record("running", 1, 4),
+            record("running", 1, 4),
+            record("running", 2, 4),
+            record("succeeded", 4, 4),
+        ]
+    )
+    stamps = iter([None, STAMP_A, STAMP_A, STAMP_B])  # one look per non-final record
+    looked: list[int] = []
+
+    async def look_preview() -> PreviewStamp | None:
+        looked.append(script.looks)
+        return next(stamps)
+
+    async def collect() -> str:
+        frames = job_event_stream(
+            script.load,
+            poll_s=0,
+            keepalive_s=100,
+            max_s=1000,
+            clock=script.clock,
+            look_preview=look_preview,
+        )
+        return "".join([frame.decode() async for frame in frames])
+
+    events = [f for f in parse_stream(anyio.run(collect)) if "event" in f]
+    assert [e["event"] for e in events] == [
+        "state",
+        "state",
+        "preview",
+        "progress",
+        "preview",
+        "state",
+    ]
+    assert [e["id"] for e in events] == ["1", "2", "3", "4", "5", "6"]
+    first, second = events[2]["data"], events[4]["data"]
+    job_id = record("queued")["id"]
+    assert first == {
+        "id": job_id,
+        "number": 1,
+        "width": 40,
+        "height": 30,
+        "url": f"/v1/jobs/{job_id}/preview?v=10",
+    }
+    assert second["number"] == 2 and second["url"].endswith("?v=20")
+    assert looked == [1, 2, 3, 4]  # never after the final state
+
+
+def test_png_size_reads_the_header_and_refuses_other_bytes(tmp_path: Any) -> None:
+    png = encode_png(np.zeros((3, 7, 3), np.float32), 8)
+    assert png_size(png[:24]) == (7, 3)
+    assert png_size(png[:20]) is None and png_size(b"GIF89a" + png[6:24]) is None
+    path = tmp_path / "preview.png"
+    assert jobs_routes.read_preview_stamp(path) is None  # none yet
+    path.write_bytes(b"not a png, but long enough to have a header")
+    assert jobs_routes.read_preview_stamp(path) is None
+    path.write_bytes(png)
+    stamp = jobs_routes.read_preview_stamp(path)
+    assert stamp is not None and (stamp.width, stamp.height) == (7, 3)
+
+
+def write_preview(client: TestClient, job_id: str, height: int, width: int) -> bytes:
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    png = encode_png(np.full((height, width), 0.5, np.float32), 8)
+    folder = ctx.storage.job_dir(UUID(job_id))
+    ctx.storage.write_job_files(folder, {PREVIEW_FILE: png}, durable=False)
+    return png
+
+
+def test_the_preview_route_has_the_rules_of_get_job(keyed: TestClient) -> None:
+    job_id = submit(keyed)
+    none_yet = keyed.get(f"/v1/jobs/{job_id}/preview", headers=auth(KEY))
+    assert none_yet.status_code == 404 and none_yet.json()["code"] == "not_found"
+    assert "no preview yet" in none_yet.json()["message"]
+    png = write_preview(keyed, job_id, 12, 20)
+    response = keyed.get(f"/v1/jobs/{job_id}/preview?v=1", headers=auth(KEY))
+    assert response.status_code == 200 and response.content == png
+    assert response.headers["content-type"] == "image/png"
+    assert response.headers["cache-control"] == "no-store"
+    assert keyed.get(f"/v1/jobs/{job_id}/preview").status_code == 401
+    other = keyed.get(f"/v1/jobs/{job_id}/preview", headers=auth(OTHER))
+    assert other.status_code == 404 and other.json()["code"] == "not_found"
+    bad = keyed.get("/v1/jobs/nope/preview", headers=auth(KEY))
+    assert bad.status_code == 422 and bad.json()["code"] == "validation_error"
+
+
+@pytest.mark.parametrize("asked", [True, False])
+def test_the_stream_announces_previews_only_when_asked(keyed: TestClient, asked: bool) -> None:
+    job_id = submit(keyed)
+    ctx: AppContext = keyed.app.state.ctx  # type: ignore[attr-defined]
+    url = f"/v1/jobs/{job_id}/events" + ("?preview=1" if asked else "")
+    received = ""
+    with keyed.stream("GET", url, headers=auth(KEY)) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_text():
+            received += chunk
+            events = [f for f in parse_stream(received) if "event" in f]
+            if not events:  # the retry field comes first
+                continue
+            if len(events) == 1:  # queued: the job starts and writes its first preview
+                ctx.jobs.claim(job_id, 3)
+                ctx.jobs.progress(job_id, 1, 5, "")
+                write_preview(keyed, job_id, 12, 20)
+            elif events[-1]["event"] == "preview" or (
+                not asked and events[-1]["data"]["state"] == "running"
+            ):
+                ctx.jobs.finish(job_id, "succeeded", result={"warnings": []})
+    events = [f for f in parse_stream(received) if "event" in f]
+    previews = [e["data"] for e in events if e["event"] == "preview"]
+    assert events[-1]["data"]["state"] == "succeeded"
+    if not asked:
+        assert previews == []
+        return
+    assert len(previews) == 1 and previews[0]["width"] == 20 and previews[0]["height"] == 12
+    fetched = keyed.get(previews[0]["url"], headers=auth(KEY))
+    assert fetched.status_code == 200 and fetched.content.startswith(b"\x89PNG")

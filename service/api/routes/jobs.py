@@ -9,13 +9,22 @@ fraction of a millisecond per look, never for its whole stream, and a Redis that
 that look, not the event loop. A stream sends a keep-alive comment after :data:`KEEPALIVE_S`
 seconds without an event, ends after the final state, and ends anyway (event ``timeout``) after
 :data:`MAX_STREAM_S` seconds; a client that disconnects cancels its generator.
+
+With ``?preview=1`` a restoration's stream also announces each new low-resolution preview that
+its worker writes while a learned method samples (``worker.previews``): at each look, the
+preview file is stat'ed and its PNG header read (one small read on the thread pool), and a
+``preview`` event carries its size and URL, ``GET /v1/jobs/{id}/preview``. A URL rather than the
+image inline: the events stay small for every follower, and only a client that shows the image
+fetches it, once, with the same key and ownership rules as the job's other routes.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Annotated, Literal
 from uuid import UUID
 
@@ -28,7 +37,17 @@ from starlette.concurrency import run_in_threadpool
 from service.api.deps import Caller, Ctx, JobsPage, Page
 from service.api.errors import ApiProblem, error_responses, v1_router
 from service.jobs.contracts import JobKind, JobList, JobPublic, JobState
-from service.jobs.views import job_event, job_public, sse_comment, sse_frame, sse_retry
+from service.jobs.storage import PREVIEW_FILE
+from service.jobs.views import (
+    PreviewStamp,
+    job_event,
+    job_public,
+    png_size,
+    preview_event,
+    sse_comment,
+    sse_frame,
+    sse_retry,
+)
 
 router = v1_router("jobs", 404)
 
@@ -107,6 +126,22 @@ def get_job(ctx: Ctx, caller: Caller, job_id: UUID) -> JobPublic:
     return job_public(owned_job(ctx, job_id, caller.key_id))
 
 
+def read_preview_stamp(path: Path) -> PreviewStamp | None:
+    """The preview file at ``path`` as a :class:`PreviewStamp` (None: none yet, or not a PNG)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        info = os.fstat(fd)
+        size = png_size(os.read(fd, 24))
+    finally:
+        os.close(fd)
+    if size is None:
+        return None
+    return PreviewStamp(info.st_ino, info.st_mtime_ns, *size)
+
+
 async def job_event_stream(
     load: Callable[[], Awaitable[dict[str, str] | None]],
     *,
@@ -114,11 +149,15 @@ async def job_event_stream(
     keepalive_s: float,
     max_s: float,
     clock: Callable[[], float] = time.monotonic,
+    look_preview: Callable[[], Awaitable[PreviewStamp | None]] | None = None,
 ) -> AsyncIterator[bytes]:
     """The frames of one job's event stream (see the module docstring); ``load`` reads the
-    job's record (None once it is gone)."""
+    job's record (None once it is gone); ``look_preview`` (previews asked for) its preview
+    file's stamp, looked at after the record while the job is not final."""
     start = last_sent = clock()
     previous: JobPublic | None = None
+    shown: PreviewStamp | None = None
+    previews = 0
     sequence = 0
     yield sse_retry(RETRY_MS)
     while True:
@@ -139,6 +178,11 @@ async def job_event_stream(
             last_sent, previous = clock(), job
         if job.state.terminal:
             return
+        stamp = await look_preview() if look_preview is not None else None
+        if stamp is not None and stamp != shown:
+            sequence, previews, shown = sequence + 1, previews + 1, stamp
+            yield sse_frame("preview", preview_event(job.id, stamp, previews), event_id=sequence)
+            last_sent = clock()
         if clock() - start >= max_s:
             message = f"the stream ended after {max_s:g} s; reconnect to follow the job"
             yield sse_frame("timeout", {"code": "stream_timeout", "message": message})
@@ -154,19 +198,60 @@ async def job_event_stream(
     response_class=StreamingResponse,
     responses={200: {"content": {"text/event-stream": {}}, "description": "the job's events"}},
 )
-async def job_events(ctx: Ctx, caller: Caller, job_id: UUID) -> StreamingResponse:
+async def job_events(
+    ctx: Ctx,
+    caller: Caller,
+    job_id: UUID,
+    preview: Annotated[
+        bool,
+        Query(description="also send a `preview` event for each new preview of a restoration"),
+    ] = False,
+) -> StreamingResponse:
     """Follow a job live (server-sent events). ``state`` and ``progress`` events carry the job
     as ``GET /v1/jobs/{id}`` shows it (progress fraction, ``eta_s``, at the end the result
     summary); the stream ends after the final state, or with a ``timeout`` event after its
-    maximum duration (reconnect then); ``error``: the record expired or the store is down."""
-    await run_in_threadpool(owned_job, ctx, job_id, caller.key_id)  # a 404 before any stream
+    maximum duration (reconnect then); ``error``: the record expired or the store is down.
+    With ``preview=true``, a restoration by a learned method (``sagd``, ``ddnm``) also sends a
+    ``preview`` event (``number``, ``width``, ``height``, ``url``) for each new low-resolution
+    preview of its current estimate (at most about one a second, 20 per job)."""
+    job = await run_in_threadpool(owned_job, ctx, job_id, caller.key_id)  # a 404 before any stream
 
     async def load() -> dict[str, str] | None:
         return await run_in_threadpool(ctx.jobs.get_owned, job_id, caller.key_id)
 
-    frames = job_event_stream(load, poll_s=POLL_S, keepalive_s=KEEPALIVE_S, max_s=MAX_STREAM_S)
+    path = ctx.storage.job_file(job_id, PREVIEW_FILE)
+
+    async def look_preview() -> PreviewStamp | None:
+        return await run_in_threadpool(read_preview_stamp, path)
+
+    frames = job_event_stream(
+        load,
+        poll_s=POLL_S,
+        keepalive_s=KEEPALIVE_S,
+        max_s=MAX_STREAM_S,
+        look_preview=look_preview if preview and job["kind"] == "restore" else None,
+    )
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     return StreamingResponse(frames, media_type="text/event-stream", headers=headers)
+
+
+@router.get(
+    "/{job_id}/preview",
+    response_class=Response,
+    responses={200: {"content": {"image/png": {}}, "description": "the latest preview"}},
+)
+def get_preview(ctx: Ctx, caller: Caller, job_id: UUID) -> Response:
+    """The latest low-resolution preview (8-bit PNG, longest side at most 128 px) of a
+    restoration that a learned method is running; 404 while there is none yet (and for other
+    jobs). Announced by the ``preview`` events of ``GET /v1/jobs/{id}/events?preview=true``."""
+    job = owned_job(ctx, job_id, caller.key_id)
+    if job["kind"] != "restore":
+        raise ApiProblem(404, "not_found", f"a {job['kind']} job has no preview")
+    try:  # read whole: the worker may replace the file at any moment (a rename)
+        data = ctx.storage.job_file(job_id, PREVIEW_FILE).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        raise ApiProblem(404, "not_found", "no preview yet") from None
+    return Response(data, media_type="image/png", headers={"Cache-Control": "no-store"})
 
 
 @router.get(

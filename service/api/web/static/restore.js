@@ -1,6 +1,7 @@
 // The Restore view: upload (or the example), analysis (proposed bands), the method list from
-// GET /v1/methods, submission, live progress from GET /v1/jobs/{id}/events, the result with its
-// warnings and what was done to each band region.
+// GET /v1/methods, submission, live progress from GET /v1/jobs/{id}/events (with the learned
+// methods' low-resolution previews while they sample), the result with its warnings and what
+// was done to each band region.
 import { ApiError, api, describe } from "./api.js";
 import { BandEditor, paint } from "./editor.js";
 import { followJob } from "./events.js";
@@ -8,6 +9,9 @@ import { spectrumOf } from "./spectrum.js";
 import { $, clearError, el, fmt, say, showError } from "./ui.js";
 
 const state = { file: null, inputUrl: null, resultUrls: [], job: null, editor: null };
+// The live preview: its object URL, whether a fetch runs, the newest announced one not fetched,
+// and whether previews are still wanted (false once the job has ended).
+const live = { url: null, busy: false, next: null, wanted: false, job: null };
 
 export function bandSpec() {
   return state.editor.spec();
@@ -185,13 +189,53 @@ async function submit(event) {
   }
 }
 
+// A "preview" event: fetch the image it names (one fetch at a time; the newest announced one
+// next) and show it, with its number and size, until the result replaces it.
+async function showPreview(preview) {
+  live.next = preview;
+  if (live.busy) return;
+  live.busy = true;
+  try {
+    while (live.next) {
+      const { url, number, width, height } = live.next;
+      const job = live.job;
+      live.next = null;
+      const blob = await api(url, { as: "blob" });
+      if (!live.wanted || live.job !== job) return; // that job ended: its result shows instead
+      if (live.url) URL.revokeObjectURL(live.url);
+      live.url = URL.createObjectURL(blob);
+      $("#live-preview").src = live.url;
+      $("#live-caption").textContent = `Preview ${number} (${width}×${height} pixels): the `
+        + "current estimate, low resolution; the result replaces it.";
+      $("#live").hidden = false;
+    }
+  } catch {
+    // a preview is advice: a failed fetch (expired, 404 after the job ended) is not an error
+  } finally {
+    live.busy = false;
+  }
+}
+
+function hidePreview() {
+  live.wanted = false;
+  $("#live").hidden = true;
+  live.next = null;
+  if (live.url) URL.revokeObjectURL(live.url);
+  live.url = null;
+  $("#live-preview").removeAttribute("src");
+}
+
 async function follow(job) {
   showProgress(job);
+  hidePreview();
+  Object.assign(live, { wanted: true, job: job.id });
   try {
-    job = await followJob(job.id, (update) => showProgress(update, "events"));
+    job = await followJob(job.id, (update) => showProgress(update, "events"), { onPreview: showPreview });
   } catch (err) {
+    hidePreview();
     return showError(err, "Lost track of the job");
   }
+  hidePreview();
   if (job.state === "succeeded") await showResult(job);
   else if (job.state === "failed") showError(new ApiError(0, job.error || { message: "failed" }), "The job failed");
 }
