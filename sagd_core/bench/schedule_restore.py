@@ -113,6 +113,7 @@ def restore_curve(
     """PSNR of band fills for every schedule in ``steps`` (schedule name → list of N);
     ``read_alpha_bar``: the fill's read level for every schedule (default: the cut)."""
     from sagd_core.restore import ModelSet, RestoreRequest, restore
+    from sagd_core.restore.methods.sagd import as_raw_fill
 
     if model.config.role != "band" or model.config.band is None:
         raise ValueError(
@@ -131,7 +132,7 @@ def restore_curve(
         for n in sorted(set(ns)):
             t0 = time.perf_counter()
             overall, inside, each, calls = [], [], [], 0
-            models = ModelSet(band=model)
+            models = ModelSet(band=as_raw_fill(model))  # the fill chain, not the guard's pick
             choice = RestoreSchedule(
                 kind=schedule_kind(model, schedule), read_alpha_bar=read_alpha_bar
             )

@@ -23,6 +23,19 @@ model); the candidate whose Noise2Noise estimate of the in-band squared error re
 estimated reduction is not above :data:`SIGNIFICANCE` standard errors (over the images) gets
 gain 0: with few or very corrupted images the estimate is too noisy to trust, and SAGD then
 omits the band (a notch).
+
+The calibration records the size it was measured at (``size``): a restoration whose network
+works at another size does not trust the stored gain and checks the fill on a probe band of the
+image instead (:mod:`sagd_core.restore.methods.sagd`). The calibration's own restorations are
+marked :data:`~sagd_core.restore.methods.sagd.RAW_FILL` so that they run the fill as it is (no
+guard, no one-call read).
+
+For a corruption-shaped band model (:func:`~sagd_core.restore.methods.corruption_shaped.
+corruption_shaped_reason`, or ``corruption_shaped=True`` for a model trained on a folder of images
+corrupted by band-limited noise flat in its band) the calibration also records the corruption
+level ``corruption_var`` (:func:`~sagd_core.spectral.corruption_level.estimate_corruption_level`)
+and the one-call read's ``read_excess`` chosen by SURE on the same images
+(:func:`~sagd_core.calibration.one_call_read.choose_read_excess`), with ``read_sure``.
 """
 
 from __future__ import annotations
@@ -32,7 +45,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 
+from sagd_core.calibration.one_call_read import choose_read_excess
 from sagd_core.data import apply_corruption, load_builtin, parse_corruption
 from sagd_core.data.builtin import Split
 from sagd_core.data.corruptions import Corruption
@@ -41,9 +56,12 @@ from sagd_core.metrics import band_split
 from sagd_core.restore.engine import restore
 from sagd_core.restore.methods.band_prior import corruption_ratio, magnitude_stats
 from sagd_core.restore.methods.chains import MEAN_ALPHA_BAR
+from sagd_core.restore.methods.corruption_shaped import corruption_shaped_reason
+from sagd_core.restore.methods.sagd import RAW_FILL
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel, ModelSet
 from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral import BandSpec
+from sagd_core.spectral.corruption_level import estimate_corruption_level
 from sagd_core.training.checkpoints import TrainedModel
 
 #: The fill is used only when its estimated error reduction exceeds this many standard errors.
@@ -90,9 +108,11 @@ def calibrate_fill_gain(
     directory: Path | None = None,
     device: str = "cpu",
     read_levels: tuple[float, ...] = READ_LEVELS,
+    corruption_shaped: bool = False,
 ) -> dict[str, Any]:
     """Estimate the fill gain, ρ and read level on ``corrupted`` ``(N, C, H, W)`` images (model
-    range).
+    range), at their size; for a corruption-shaped model (or with ``corruption_shaped``) also
+    the corruption level and the one-call read's κ (module docstring).
 
     Stores them in ``model.meta`` and, when ``directory`` is given, in its
     ``fill_calibration.json`` (atomically)."""
@@ -131,11 +151,35 @@ def calibrate_fill_gain(
         "read_alpha_bar": best["read_alpha_bar"],
         "candidates": candidates,
         "magnitude": magnitude_stats(corrupted, spec),
+        "size": [int(h), int(w)],
     }
+    if corruption_shaped or corruption_shaped_reason(model) is not None:
+        calib.update(one_call_calibration(model, corrupted, spec, weights, seed=seed))
     model.meta["fill_calibration"] = calib
     if directory is not None:
         write_bytes_atomic(Path(directory) / CALIBRATION_FILE, json.dumps(calib, indent=2).encode())
     return calib
+
+
+def one_call_calibration(
+    model: LoadedModel, corrupted: np.ndarray, spec: BandSpec, weights: np.ndarray, *, seed: int
+) -> dict[str, Any]:
+    """The corruption level of ``corrupted`` and the one-call read's κ chosen by SURE on them
+    (module docstring); a level too small to read gives no κ."""
+    level = estimate_corruption_level(corrupted, spec, weights)
+    out: dict[str, Any] = {
+        "corruption_shaped": True,
+        "corruption_var": level.variance,
+        "read_excess": None,
+        "read_sure": None,
+    }
+    if level.variance > 0.0:
+        held_out = torch.as_tensor(corrupted, dtype=torch.float32, device=model.device)
+        with torch.no_grad():
+            choice = choose_read_excess(model, held_out, level.variance**0.5, seed=seed)
+        out["read_excess"] = choice.excess
+        out["read_sure"] = {str(k): v for k, v in choice.sure.items()}
+    return out
 
 
 def best_candidate(candidates: list[dict[str, float]]) -> dict[str, float]:
@@ -163,6 +207,7 @@ def _candidate(
     of the in-band squared error it removes, ``2 g ⟨y_B, x̃_B⟩ − g² ‖x̃_B‖²`` (per image)."""
     meta = {k: v for k, v in model.meta.items() if k != "fill_calibration"}
     meta["fill_calibration"] = {"gain": 1.0, "corruption_ratio": rho, "read_alpha_bar": read}
+    meta[RAW_FILL] = True
     uncalibrated = TrainedModel(
         net=model.net, config=model.config, schedule=model.schedule, meta=meta, device=model.device
     )
@@ -197,4 +242,10 @@ def _candidate(
     }
 
 
-__all__ = ["READ_LEVELS", "SIGNIFICANCE", "best_candidate", "calibrate_fill_gain"]
+__all__ = [
+    "READ_LEVELS",
+    "SIGNIFICANCE",
+    "best_candidate",
+    "calibrate_fill_gain",
+    "one_call_calibration",
+]

@@ -79,6 +79,13 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--steps", type=int, default=25, help="sampler steps of the fill")
     p.add_argument("--samples", type=int, default=4, help="samples averaged per fill")
     p.add_argument("--seed", type=int, default=0, help="sampler seed")
+    p.add_argument(
+        "--corruption-shaped",
+        action="store_true",
+        help="the images' corruption is band-limited noise flat in the model's band (the model "
+        "was trained on such images): also record its level and the one-call read's level "
+        "(automatic when the model's training config names such a corruption)",
+    )
     add_device_options(p, device="cpu")
 
 
@@ -210,14 +217,27 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         directory=args.model,
         device=device,
+        corruption_shaped=args.corruption_shaped,
     )
     print(
         f"calibrated the fill of {args.model} on {calib['images']} image(s) "
         f"({args.steps} steps, {args.samples} samples): gain {calib['gain']:.4f} "
         f"(raw {calib['raw_gain']:.4f}), corruption-to-noise ratio "
         f"{calib['corruption_ratio']:.4g} (measured {calib['measured_corruption_ratio']:.4g}), "
-        f"read at ᾱ = {calib.get('read_alpha_bar', 0.1):.2g}"
+        f"read at ᾱ = {calib.get('read_alpha_bar', 0.1):.2g}, measured at "
+        f"{calib['size'][0]}×{calib['size'][1]} (restorations of another size check the fill "
+        "on a probe band instead of trusting this gain)"
     )
+    if calib.get("corruption_shaped"):
+        excess = calib.get("read_excess")
+        print(
+            f"corruption-shaped band model: corruption level s² = {calib['corruption_var']:.4g}; "
+            + (
+                f"one-call read at κ = {excess:g} (SURE)"
+                if excess is not None
+                else "no corruption measured, no one-call read level"
+            )
+        )
     if calib["gain"] == 0.0:
         print(
             "gain 0: the fill did not reduce the in-band error significantly on these images; "

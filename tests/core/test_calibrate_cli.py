@@ -96,6 +96,33 @@ def test_calibrate_image_folder(models: dict[str, Path], tmp_path: Path) -> None
     assert main(["calibrate", str(band), "--images", str(folder), *FAST]) == 0
     calib = json.loads((band / CALIBRATION_FILE).read_text())
     assert calib["images"] == 3 and 0.0 <= calib["gain"] <= 1.0
+    assert calib["size"] == [16, 16]  # restorations of another size re-check the fill
+    assert "corruption_var" not in calib  # a periodic-corruption model is not corruption-shaped
+
+
+def test_calibrate_a_corruption_shaped_folder_model_records_the_one_call_read(
+    models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--corruption-shaped`` declares a folder-trained band model's corruption as noise of its
+    band's shape: the calibration records the level in that band and the one-call read's κ
+    (chosen by SURE on the same images), and the command says so."""
+    band = _fresh_band(models, tmp_path)
+    folder = tmp_path / "held-out"
+    folder.mkdir()
+    spec = load_model(band).config.band
+    assert spec is not None
+    noise = {"kind": "band_noise", "low": 0.15, "high": 0.3, "gamma": 0.3}
+    clean = load_builtin("digits", image_size=16, split="test")[:4]
+    corrupted = apply_corruption(clean, parse_corruption(noise), seed=5)
+    for k, img in enumerate(corrupted):
+        write_image(folder / f"{k}.png", np.clip((img[0] + 1) / 2, 0, 1), bit_depth=16)
+    argv = ["calibrate", str(band), "--images", str(folder), "--corruption-shaped", *FAST]
+    assert main(argv) == 0
+    calib = json.loads((band / CALIBRATION_FILE).read_text())
+    assert calib["corruption_shaped"] is True and calib["corruption_var"] >= 0.0
+    assert calib["read_excess"] is None or calib["read_excess"] in (0.03, 0.1, 0.3, 1.0)
+    out = capsys.readouterr().out
+    assert "measured at 16×16" in out and "corruption-shaped band model" in out
 
 
 def test_calibrate_refusals_write_nothing(

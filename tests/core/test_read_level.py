@@ -13,6 +13,7 @@ import pytest
 from sagd_core.calibration.fill import best_candidate, calibrate_fill_gain
 from sagd_core.restore import ModelSet, RestoreRequest, restore
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
+from sagd_core.restore.methods.sagd import as_raw_fill
 from sagd_core.restore.models import CALIBRATION_FILE, LoadedModel
 from sagd_core.restore.request import RestoreSchedule
 from sagd_core.spectral import NoiseSpec, parse_band_spec
@@ -27,7 +28,7 @@ def _band_model(calibration: dict[str, float] | None = None) -> LoadedModel:
     )
     if calibration is not None:
         model.meta["fill_calibration"] = calibration
-    return model
+    return as_raw_fill(model)  # the fill's read level itself, without the probe-band guard
 
 
 def _restore(model: LoadedModel, **request: object) -> tuple[np.ndarray, dict[str, object]]:

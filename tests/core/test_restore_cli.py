@@ -166,7 +166,7 @@ def test_fill_calibration_sidecar_is_validated(tmp_path: Path) -> None:
         sidecar.write_text(bad)
         with pytest.raises(CheckpointError, match=r"calibration|outside"):
             load_model(tmp_path / "m")
-    sidecar.write_text('{"gain": 0.25, "samples": 4}')
+    sidecar.write_text('{"gain": 0.25, "samples": 4, "size": [32, 32]}')
     model = load_model(tmp_path / "m")
     res = restore(
         _striped(32, 32), RestoreRequest(band=band, method="sagd", steps=3), ModelSet(band=model)

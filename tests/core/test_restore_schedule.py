@@ -20,6 +20,7 @@ from sagd_core.models import unet_preset
 from sagd_core.restore import ModelSet, RestoreRequest, restore
 from sagd_core.restore.errors import RestoreError
 from sagd_core.restore.gaussian_oracle import oracle_model, sample_gaussian_images
+from sagd_core.restore.methods.sagd import as_raw_fill
 from sagd_core.restore.plans import plan_source
 from sagd_core.restore.request import RestoreSchedule
 from sagd_core.schedule_design.fitted import FittedSchedule
@@ -34,7 +35,9 @@ GRID = (0.9, 0.5, 0.2, 0.05, 0.01)
 
 
 def _band_model():  # type: ignore[no-untyped-def]
-    return oracle_model("band", NoiseSpec(kind="band", band=BAND), band=BAND, spectrum=SPECTRUM)
+    """The oracle band model, its fill run as it is (no probe-band guard)."""
+    model = oracle_model("band", NoiseSpec(kind="band", band=BAND), band=BAND, spectrum=SPECTRUM)
+    return as_raw_fill(model)
 
 
 def _omission_model():  # type: ignore[no-untyped-def]

@@ -35,13 +35,33 @@
    chain's band noise, which looks like the corruption), and the constant-magnitude bins of
    random-phase periodic interference, where the component of the clean band along the
    corruption's direction is recovered from its known magnitude.
+   **The one-call read.** A band model trained on band-limited-noise-corrupted images with forward
+   noise of the corruption's shape (:func:`~corruption_shaped.corruption_shaped_reason`) is a
+   clean-data model above the corruption level: with ``estimator="mean"``, no declared input noise
+   and only noise-like regions, the band is its clean posterior mean from the whole observation,
+   one network call per tile (:func:`~corruption_shaped.one_call_clean_mean`), the corruption std
+   from the calibration or estimated from the image, κ from the calibration at this size.
 3. **Whole image.** Tiles are blended, then ``x̂ = F⁻¹[(1−M) F z + M F x̃]`` is applied with the
    mask of the whole image, so out-of-band exactness holds for any tiling (§4.5).
+4. **The guard: a learned fill is never trusted blindly.** The classical tier restores the image
+   too (the fallback); a probe image is made from its result by decimation so that the band holds
+   known clean content (:func:`~classical.guard.scaled_probe`), noise at the level measured in each
+   region is added there, and both the learned path and the classical tier restore it. Per
+   region, the learned estimate is kept only if its error on the probe is smaller; otherwise the
+   classical estimate replaces it there, with a warning naming both errors. A fill calibration
+   measured at another size than the network's (or that did not record its size) is not
+   trusted: the fill's gain is fitted on the probe instead (calibration on the spot); when no
+   probe fits, an uncalibrated learned fill is not used at all (the classical estimate, with a
+   warning) and a calibrated one is kept unchecked (with a warning). A model marked
+   :data:`RAW_FILL` (the fill calibration's own runs, tests and benchmarks of the fill itself)
+   skips the guard and the one-call read.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -56,15 +76,31 @@ from sagd_core.restore.methods.chains import (
     require_support,
     run_chain,
 )
+from sagd_core.restore.methods.classical import plan_regions, run_classical
+from sagd_core.restore.methods.classical.guard import (
+    ScaledProbe,
+    probe_region_errors,
+    scaled_probe,
+)
+from sagd_core.restore.methods.classical.wiener import estimate_noise
+from sagd_core.restore.methods.corruption_shaped import (
+    ReadSetting,
+    corruption_shaped_reason,
+    flat_in_band,
+    one_call_clean_mean,
+    read_setting,
+)
 from sagd_core.restore.methods.denoise_blend import apply_blend, find_calibration
 from sagd_core.restore.models import LoadedModel, ModelSet, RolePlans
 from sagd_core.restore.progress import Progress, ProgressFn
-from sagd_core.restore.report import BandAction, MethodOutcome
+from sagd_core.restore.report import BandAction, MethodOutcome, region_specs
 from sagd_core.restore.tiling import run_tiled, tile_grid, tile_shape
 from sagd_core.samplers.common import predict_x0
 from sagd_core.schedules import SamplingPlan
 from sagd_core.spectral.bands import BandSpec
+from sagd_core.spectral.grid import half_grid_multiplicity
 from sagd_core.spectral.masks import band_mask
+from sagd_core.training.checkpoints import TrainedModel
 
 if TYPE_CHECKING:
     from sagd_core.restore.request import RestoreRequest
@@ -226,6 +262,266 @@ def corruption_ratio(model: LoadedModel) -> float:
     return float(calib.get("corruption_ratio", 0.0)) if isinstance(calib, dict) else 0.0
 
 
+def calibration_status(model: LoadedModel, size: tuple[int, int]) -> tuple[bool, str]:
+    """Whether the band model's fill calibration holds for a restore whose network works at
+    ``size`` (tile shape), and what to say about it: a gain fitted at another size (or one
+    that did not record its size) is not trusted (issue #18: a gain fitted at 32 px said 1 at
+    256² where the fill hurt)."""
+    calib = model.meta.get("fill_calibration")
+    if not isinstance(calib, dict) or "gain" not in calib:
+        return False, "the band model has no fill calibration"
+    measured = calib.get("size")
+    if measured is None:
+        return False, "the band model's fill calibration did not record the size it was measured at"
+    if tuple(int(v) for v in measured) != tuple(size):
+        return False, (
+            f"the band model's fill calibration was measured at {measured[0]}×{measured[1]}, "
+            f"not at this restore's {size[0]}×{size[1]}"
+        )
+    return True, f"calibrated at {size[0]}×{size[1]}"
+
+
+#: ``model.meta[RAW_FILL]``: run the band model's fill as it is, no guard and no one-call read
+#: (the fill calibration's own restorations; tests and benchmarks of the fill itself).
+RAW_FILL = "raw_fill"
+
+
+def is_raw_fill(model: LoadedModel | None) -> bool:
+    """Whether ``model`` is marked :data:`RAW_FILL`."""
+    return model is not None and bool(model.meta.get(RAW_FILL))
+
+
+def as_raw_fill(model: LoadedModel) -> LoadedModel:
+    """The same band model marked :data:`RAW_FILL` (a new object; ``model`` is unchanged)."""
+    meta = {**model.meta, RAW_FILL: True}
+    return TrainedModel(
+        net=model.net, config=model.config, schedule=model.schedule, meta=meta, device=model.device
+    )
+
+
+def _one_call_read(
+    model: LoadedModel,
+    y: torch.Tensor,
+    request: RestoreRequest,
+    calibrated: bool,
+    notes: dict[str, object],
+) -> ReadSetting | None:
+    """The one-call read's setting when it applies (module docstring of
+    :mod:`corruption_shaped`), else None with the reason in ``notes["one_call"]``."""
+    why = corruption_shaped_reason(model)
+    if why is None:
+        return None
+    h, w = y.shape[-2:]
+    kinds = {p.kind for p in plan_regions(request)}
+    blocked = (
+        "estimator 'sample' asks for posterior samples; the read gives the posterior mean"
+        if request.estimator != "mean"
+        else "input noise is declared; the read assumes the band corruption alone"
+        if request.input_noise_std > 0
+        else f"the band is not noise-like for the classical tier ({', '.join(sorted(kinds))})"
+        if kinds != {"noise"}
+        else "the model's forward noise is not flat in the band"
+        if not flat_in_band(model, h, w)
+        else None
+    )
+    if blocked is None:
+        setting = read_setting(model, y[0].cpu().numpy(), request.band, calibrated_here=calibrated)
+        if isinstance(setting, ReadSetting):
+            return setting
+        blocked = setting
+    notes["one_call"] = f"not used although the band model is corruption-shaped ({why}): {blocked}"
+    return None
+
+
+#: How the report names the one-call read (DESIGN.md §4.3, last point).
+ONE_CALL = "clean posterior mean from the whole observation, one call"
+
+#: ``(x, z, progress, generator) → the band model's estimate`` (see :func:`run_sagd`).
+LearnedFn = Callable[[torch.Tensor, torch.Tensor, Progress, torch.Generator], torch.Tensor]
+#: ``(x, progress, generator) → the trusted bands of x`` (denoised when asked).
+DenoisedFn = Callable[[torch.Tensor, Progress, torch.Generator], torch.Tensor]
+
+
+@dataclass
+class GuardCheck:
+    """The per-image check of a learned fill against the classical tier (its fallback): the
+    classical outcome on the image, the probe (None when none fits), both candidates' errors
+    per region on it, the gain calibrated on it (when the stored one is not valid here), and
+    which regions kept the learned estimate."""
+
+    fallback: MethodOutcome
+    probe: ScaledProbe | None
+    learned_errors: list[float] = field(default_factory=list)
+    fallback_errors: list[float] = field(default_factory=list)
+    spot_gain: float | None = None
+    kept: list[bool] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def describe(self, calibration: str) -> dict[str, object]:
+        regions = [
+            {
+                "index": i,
+                "learned_error": self.learned_errors[i] if self.learned_errors else None,
+                "fallback_error": self.fallback_errors[i] if self.fallback_errors else None,
+                "chosen": "learned" if kept else "classical",
+            }
+            for i, kept in enumerate(self.kept)
+        ]
+        return {
+            "fallback": "classical tier",
+            "probe": None if self.probe is None else self.probe.describe(),
+            "calibration": calibration,
+            "gain_on_the_spot": self.spot_gain,
+            "regions": regions,
+        }
+
+
+def _region_levels(y: np.ndarray, request: RestoreRequest) -> list[list[float]]:
+    """Per region of the band, the excess power per bin and channel of ``y`` ``(C, H, W)`` over
+    the trusted spectrum's trend (the classical tier's noise level, :mod:`classical.wiener`)."""
+    h, w = y.shape[-2:]
+    subs = region_specs(request.band)
+    regions = {i: band_mask(sub, h, w) for i, sub in enumerate(subs)}
+    power = np.abs(np.fft.rfft2(y, norm="ortho")) ** 2
+    band = band_mask(request.band, h, w)
+    _, estimate = estimate_noise(power, regions, band, request.input_noise_std**2, w)
+    return [estimate.levels[i] for i in range(len(subs))]
+
+
+def _spot_gain(clean: np.ndarray, fill: torch.Tensor, mask: torch.Tensor) -> float:
+    """The least-squares gain of ``fill`` ``(C, h, w)`` towards the probe's hidden ``clean``
+    content in the band, clipped to [0, 1] (the fill calibration, on the image itself)."""
+    h, w = clean.shape[-2:]
+    weight = (mask > 0).cpu().numpy() * half_grid_multiplicity(h, w)
+    spec_c = np.fft.rfft2(clean, norm="ortho")
+    spec_f = np.fft.rfft2(fill.cpu().numpy(), norm="ortho")
+    num = float(((spec_c.conj() * spec_f).real * weight).sum())
+    den = float(((spec_f.real**2 + spec_f.imag**2) * weight).sum())
+    return float(np.clip(num / den, 0.0, 1.0)) if den > 0 else 0.0
+
+
+def _probe_run(
+    x: torch.Tensor, seed: int, denoised: DenoisedFn, learned: LearnedFn
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The learned path on a probe image: its trusted bands and the band model's estimate."""
+    silent = Progress(1, None)
+    gen = generator_for(x.device, seed)
+    z = denoised(x, silent, gen)
+    return z, learned(x, z, silent, gen)
+
+
+def _probe_check(
+    y: torch.Tensor,
+    request: RestoreRequest,
+    run: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    *,
+    spot_gain: bool,
+    gain: float,
+) -> GuardCheck:
+    """Run the classical tier on ``y``, build the probe from its result
+    (:func:`~sagd_core.restore.methods.classical.guard.scaled_probe`) and measure both
+    candidates on it; ``spot_gain``: fit the fill's gain on the probe instead of ``gain``."""
+    image = y[0].cpu().numpy()
+    subs = region_specs(request.band)
+    fallback = run_classical(image[None], request, Progress(len(subs) + 1, None))
+    levels = _region_levels(image, request)
+    probe = scaled_probe(fallback.samples[0], request.band, subs, levels, request.input_noise_std)
+    check = GuardCheck(fallback=fallback, probe=probe)
+    if probe is None:
+        return check
+    x = torch.as_tensor(probe.observed[None], dtype=torch.float64, device=y.device)
+    z, estimate = run(x)
+    mask = mask_on(request.band, x.shape[-2], x.shape[-1], y.device)
+    if spot_gain:
+        gain = check.spot_gain = _spot_gain(probe.clean, estimate.mean(0), mask)
+    learned = merge_bands(z, gain * estimate, mask).mean(0).cpu().numpy()
+    classical = run_classical(probe.observed[None], request, Progress(len(subs) + 1, None))
+    check.learned_errors = probe_region_errors(probe, learned)
+    check.fallback_errors = probe_region_errors(probe, classical.samples[0])
+    return check
+
+
+def _apply_check(
+    check: GuardCheck,
+    samples: torch.Tensor,
+    request: RestoreRequest,
+    how: str,
+    calibrated: bool,
+    calibration_note: str,
+    one_call: bool,
+) -> tuple[torch.Tensor, list[BandAction]]:
+    """Keep the learned estimate in the regions where it won on the probe, the classical tier's
+    elsewhere (and everywhere when no probe fits and the model is not calibrated at this size);
+    the regions' actions, and the warnings in ``check.warnings``."""
+    h, w = samples.shape[-2:]
+    subs = region_specs(request.band)
+    label = "one-call read" if one_call else "fill"
+    fallback_actions = check.fallback.regions or [check.fallback.band] * len(subs)
+    probed = check.probe is not None
+    check.kept = (
+        [le < fe for le, fe in zip(check.learned_errors, check.fallback_errors, strict=True)]
+        if probed
+        else [calibrated] * len(subs)
+    )
+    if not probed and calibrated:
+        check.warnings.append(
+            f"no probe band fits this band at {h}×{w}: the learned {label} was not checked on "
+            f"this image (its calibration at this size is trusted)"
+        )
+    elif not probed:
+        check.warnings.append(
+            f"{calibration_note}, and no probe band fits this band at {h}×{w}: the learned "
+            f"{label} is not used; the classical tier's estimate is returned"
+        )
+    elif not calibrated:
+        check.warnings.append(
+            f"{calibration_note}: "
+            + (
+                "its stored gain is not trusted here; the gain was calibrated on the spot on a "
+                f"probe band of this image: {check.spot_gain:.3g}"
+                if check.spot_gain is not None
+                else f"the learned {label} is checked on a probe band of this image instead"
+            )
+        )
+    fallback = torch.as_tensor(
+        check.fallback.samples[0], dtype=samples.dtype, device=samples.device
+    )
+    actions: list[BandAction] = []
+    for i, (sub, kept) in enumerate(zip(subs, check.kept, strict=True)):
+        figures = (
+            f"error {check.learned_errors[i]:.4g} against {check.fallback_errors[i]:.4g} for "
+            "the classical tier"
+            if probed
+            else ""
+        )
+        if kept:
+            note = f"; kept: on a probe band its {figures}" if probed else "; not checked"
+            actions.append(BandAction("filled", how + note))
+            continue
+        samples = samples + apply_gain(fallback - samples, mask_on(sub, h, w, samples.device))
+        action = fallback_actions[i]
+        if probed:
+            ratio = check.learned_errors[i] / max(check.fallback_errors[i], 1e-300)
+            why = f"the learned {label} lost on a probe band ({figures})"
+            check.warnings.append(
+                f"regions[{i}]: the learned {label} lost to the classical tier on a probe band of "
+                f"this image ({figures}, {10 * math.log10(max(ratio, 1e-300)):+.1f} dB): the "
+                f"classical estimate ({action.action}) is used there"
+            )
+        else:
+            why = f"the learned {label} could not be checked on this image ({calibration_note})"
+        actions.append(
+            BandAction(action.action, f"fallback to the classical tier ({action.reason}): {why}")
+        )
+    if not all(check.kept):  # what the classical tier said, but not about samples
+        check.warnings += [
+            f"fallback: {text}"
+            for text in check.fallback.warnings
+            if not text.startswith("the classical tier is deterministic")
+        ]
+    return samples, actions
+
+
 def run_sagd(
     y: torch.Tensor,
     request: RestoreRequest,
@@ -237,7 +533,8 @@ def run_sagd(
     overlap: int,
 ) -> MethodOutcome:
     """SAGD restoration of ``y`` ``(1, C, H, W)`` float64 (see the module docstring), its chains
-    cut from ``plans["omission"]`` (the denoiser) and ``plans["band"]`` (the fill)."""
+    cut from ``plans["omission"]`` (the denoiser) and ``plans["band"]`` (the fill); a learned
+    fill is then checked against the classical tier on a probe band (:func:`_probe_check`)."""
     h, w = y.shape[-2:]
     th, tw = tile_shape(h, w, tile)
     s = request.input_noise_std
@@ -256,6 +553,15 @@ def run_sagd(
 
     chains: dict[str, SamplingPlan] = {}
     tweedie = request.estimator == "mean"
+    checked = filler is not None and not is_raw_fill(filler)
+    calibrated, calibration_note = (
+        calibration_status(filler, (th, tw)) if filler is not None else (False, "")
+    )
+    read = (
+        _one_call_read(filler, y, request, calibrated, details)
+        if checked and filler is not None
+        else None
+    )
     work = 0
     if denoiser is not None:
         chains["denoise"], reached = denoise_plan(denoiser, plans["omission"], spec, th, tw, s)
@@ -269,7 +575,21 @@ def run_sagd(
             "model": denoiser.config.noise.describe(),
         }
     gain = 1.0
-    if filler is not None:
+    if filler is not None and read is not None:
+        work += 1
+        details["fill"] = fill_details = {
+            "steps": 1,
+            "model": filler.config.noise.describe(),
+            "estimator": ONE_CALL,
+            "gain": gain,
+            **read.describe(),
+        }
+        if not read.in_range:
+            warnings.append(
+                f"the one-call read for corruption std {read.corruption_std:.3g} is outside the "
+                "band model's schedule (its smallest noise is above κ s²): it is read at t = 0"
+            )
+    elif filler is not None:
         # A read level set by the request's schedule is already in the model's plan.
         requested = request.schedule.read_alpha_bar
         chains["fill"] = fill_plan(
@@ -279,72 +599,116 @@ def run_sagd(
         )
         work += len(chains["fill"])
         gain = fill_gain(filler) if tweedie else 1.0
-        read = float(chains["fill"].alpha_bars[-1])
+        read_at = float(chains["fill"].alpha_bars[-1])
         details["fill"] = fill_details = {
             "steps": len(chains["fill"]),
             "model": filler.config.noise.describe(),
-            "estimator": f"posterior mean (Tweedie at ᾱ = {read:.3g}, averaged over the samples)"
+            "estimator": f"posterior mean (Tweedie at ᾱ = {read_at:.3g}, averaged over the samples)"
             if tweedie
             else "sample",
             "gain": gain,
         }
         if tweedie:
-            fill_details["read_alpha_bar"] = read
+            fill_details["read_alpha_bar"] = read_at
     n_tiles = len(tile_grid(h, w, tile, overlap))
     tracker = Progress(n_tiles * work or 1, progress)
-    gen = generator_for(y.device, request.seed)
     mask = mask_on(spec, h, w, y.device)
-    stochastic = filler is not None or (denoiser is not None and not tweedie)
+    stochastic = (filler is not None and read is None) or (denoiser is not None and not tweedie)
     k = request.samples if stochastic else 1
-    z = y.expand(1 if tweedie else k, -1, -1, -1).contiguous()
 
-    if denoiser is not None:
-        model_d, plan_d = denoiser, chains["denoise"]
-        z = run_tiled(
-            lambda t: denoise_tile(
-                model_d,
-                t,
-                spec,
-                plan_d,
-                noise_std=s,
-                generator=gen,
-                progress=tracker,
-                posterior_mean=tweedie,
-            ).to(torch.float64),
-            z,
-            tile,
-            overlap,
-        )
-        blend = find_calibration(denoiser, s) if tweedie else None
-        if blend is not None:  # calibrated Wiener-like blend with the input (denoise_blend)
-            z = apply_blend(z, y, blend)
-        denoise_details["calibrated_blend"] = blend is not None
-        z = apply_gain(z, 1.0 - mask)
-    z = z.expand(k, -1, -1, -1).contiguous() if z.shape[0] != k else z
-    if filler is not None:
+    def denoised(x: torch.Tensor, steps: Progress, gen: torch.Generator) -> torch.Tensor:
+        """The trusted bands of ``x`` (denoised when asked), ``k`` copies, band at 0 if denoised."""
+        z = x.expand(1 if tweedie else k, -1, -1, -1).contiguous()
+        if denoiser is not None:
+            model_d, plan_d = denoiser, chains["denoise"]
+            z = run_tiled(
+                lambda t: denoise_tile(
+                    model_d,
+                    t,
+                    spec,
+                    plan_d,
+                    noise_std=s,
+                    generator=gen,
+                    progress=steps,
+                    posterior_mean=tweedie,
+                ).to(torch.float64),
+                z,
+                tile,
+                overlap,
+            )
+            blend = find_calibration(denoiser, s) if tweedie else None
+            if blend is not None:  # calibrated Wiener-like blend with the input (denoise_blend)
+                z = apply_blend(z, x, blend)
+            denoise_details["calibrated_blend"] = blend is not None
+            z = apply_gain(z, 1.0 - mask_on(spec, x.shape[-2], x.shape[-1], x.device))
+        return z.expand(k, -1, -1, -1).contiguous() if z.shape[0] != k else z
+
+    def learned(
+        x: torch.Tensor, z: torch.Tensor, steps: Progress, gen: torch.Generator
+    ) -> torch.Tensor:
+        """The band model's estimate for ``x`` (its band is what counts), before any gain."""
+        assert filler is not None
+        if read is not None:
+            model_r, setting = filler, read
+            return run_tiled(
+                lambda t: one_call_clean_mean(
+                    model_r, t, setting.corruption_std, t=setting.t, dtype=torch.float32
+                )[0].to(torch.float64),
+                x,
+                tile,
+                overlap,
+            )
         model_f, plan_f = filler, chains["fill"]
-        filled = run_tiled(
+        return run_tiled(
             lambda t: fill_tile(
-                model_f, t, spec, plan_f, generator=gen, progress=tracker, posterior_mean=tweedie
+                model_f, t, spec, plan_f, generator=gen, progress=steps, posterior_mean=tweedie
             ).to(torch.float64),
             z,
             tile,
             overlap,
         )
-        samples = merge_bands(z, gain * filled, mask)
-        if tweedie:  # constant-magnitude (periodic) bins: band_prior point 2
+
+    gen = generator_for(y.device, request.seed)
+    z = denoised(y, tracker, gen)
+    regions: list[BandAction] | None = None
+    if filler is not None:
+        estimate = learned(y, z, tracker, gen)
+        check: GuardCheck | None = None
+        if checked:
+            check = _probe_check(
+                y,
+                request,
+                lambda x: _probe_run(x, request.seed, denoised, learned),
+                spot_gain=read is None and tweedie and not calibrated,
+                gain=gain,
+            )
+            if check.spot_gain is not None:
+                gain = fill_details["gain"] = check.spot_gain
+        samples = merge_bands(z, gain * estimate, mask)
+        if tweedie and read is None:  # constant-magnitude (periodic) bins: band_prior point 2
             calib = filler.meta.get("fill_calibration")
             stats = calib.get("magnitude") if isinstance(calib, dict) else None
             samples, n_bins = project_magnitude(samples, y, stats, noise_std=s)
             fill_details["constant_magnitude_bins"] = n_bins
         how = (
-            f"posterior mean of the band model given the trusted bands, fill gain {gain:.3g}"
+            ONE_CALL + " (corruption-shaped band model, DESIGN.md §4.3)"
+            if read is not None
+            else f"posterior mean of the band model given the trusted bands, fill gain {gain:.3g}"
+            " (DESIGN.md §4.3)"
             if tweedie
-            else "sampled from the band model conditioned on the trusted bands"
+            else "sampled from the band model conditioned on the trusted bands (DESIGN.md §4.3)"
         )
-        band = BandAction("filled", how + " (DESIGN.md §4.3)")
+        band = BandAction("filled", how)
+        if check is not None:
+            samples, regions = _apply_check(
+                check, samples, request, how, calibrated, calibration_note, read is not None
+            )
+            details["guard"] = check.describe(calibration_note)
+            warnings += check.warnings
         details["uncertainty"] = (
-            "spread of the K posterior-mean estimates (Monte Carlo error × √K), not the "
+            "none: the one-call read is deterministic"
+            if read is not None
+            else "spread of the K posterior-mean estimates (Monte Carlo error × √K), not the "
             "posterior spread: use estimator 'sample' for that"
             if tweedie
             else "spread of K posterior samples (of the corrupted band distribution)"
@@ -366,14 +730,17 @@ def run_sagd(
         )
     if request.samples > 1 and not stochastic:
         done = (
-            "the trusted bands are Tweedie's posterior mean, one network call; "
+            "the band is the one-call clean posterior mean"
+            if read is not None
+            else "the trusted bands are Tweedie's posterior mean, one network call; "
             "estimator 'sample' draws several"
             if denoiser is not None
             else "nothing is sampled"
         )
+        state = "the band is read in one call, so" if read is not None else "with the band omitted"
         warnings.append(
-            f"samples={request.samples} ignored: with the band omitted this restoration is "
-            f"deterministic ({done}), so it gives one result and no uncertainty map"
+            f"samples={request.samples} ignored: {state} this restoration is deterministic "
+            f"({done}), so it gives one result and no uncertainty map"
         )
     tracker.finish()
     trusted = (
@@ -388,14 +755,20 @@ def run_sagd(
         details=details,
         warnings=warnings,
         stochastic=stochastic,
+        regions=regions,
     )
 
 
 __all__ = [
+    "ONE_CALL",
+    "RAW_FILL",
+    "as_raw_fill",
+    "calibration_status",
     "denoise_plan",
     "denoise_tile",
     "fill_plan",
     "fill_read_level",
     "fill_tile",
+    "is_raw_fill",
     "run_sagd",
 ]

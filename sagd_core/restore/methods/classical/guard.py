@@ -15,16 +15,29 @@ the fit did not explain, and the notch deletes what is left there. If the fit ex
 ``EXPLAINED_SHARE`` of the region's power (a corruption that is not a sinusoid), it is dropped
 first: a wrong sinusoid leaks into every bin. Real lines with more around them (a screen's
 sidebands) keep their fit.
+
+A *learned* fill is checked the same way, but a band model acts only on its own band, so the
+probe cannot be a neighbouring shell: :func:`scaled_probe` brings clean content *into* the band
+instead. A reference restoration (the classical tier's) is decimated by an integer factor ``z``
+(Fourier cropping: probe bin ``k`` holds the reference's bin ``k``, i.e. the frequency ``f/z`` of
+the original lands at ``f``), chosen so that every probe-band bin comes from a trusted bin of
+the original; natural images are close to scale-invariant, so the probe's band relates to its
+context as the original's does. Synthetic noise at the level estimated for each region is added
+there, both candidates restore the probe, and their errors against the hidden band are compared
+region by region (:func:`probe_region_errors`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from sagd_core.restore.methods.classical.wiener import wiener_denoise
+from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.fft import rfft2
+from sagd_core.spectral.masks import band_mask
 
 PROBE_SIDE = 256
 _PROBE_SEED = 20261206
@@ -146,6 +159,100 @@ def residual_ratio(power: np.ndarray, region: np.ndarray, band: np.ndarray) -> f
     return float(power[region].mean() / max(power[ring].mean(), 1e-300))
 
 
+#: Decimation factors of the learned probe, smallest first (:func:`scaled_probe`).
+SCALED_PROBE_FACTORS = (2, 3, 4)
+#: Smallest side of a learned probe (pixels): smaller ones hold too few band bins to judge.
+SCALED_PROBE_MIN_SIDE = 16
+#: Largest side of a learned probe: the reference is cropped centrally to ``z`` times this first.
+SCALED_PROBE_MAX_SIDE = 128
+
+
+@dataclass(frozen=True)
+class ScaledProbe:
+    """A probe image for a learned fill: ``clean`` ``(C, h, w)`` (model range) whose band holds
+    content from trusted bins of the original, ``observed`` (``clean`` plus synthetic noise in
+    the band, and broadband noise when declared), the decimation ``factor`` and one half-grid
+    mask per region of the band at the probe's size."""
+
+    clean: np.ndarray
+    observed: np.ndarray
+    factor: int
+    regions: list[np.ndarray]
+
+    def describe(self) -> dict[str, object]:
+        return {"factor": self.factor, "size": list(self.clean.shape[-2:])}
+
+
+def _decimated(reference: np.ndarray, factor: int, height: int, width: int) -> np.ndarray:
+    """``reference`` ``(C, H, W)`` decimated to ``height × width`` by Fourier cropping: probe bin
+    ``k`` takes the reference's bin ``k`` (orthonormal transforms, rescaled to keep pixel
+    values)."""
+    big_h, big_w = reference.shape[-2:]
+    ky = np.rint(np.fft.fftfreq(height) * height).astype(int) % big_h
+    kx = np.arange(width // 2 + 1)
+    spectrum = rfft2(reference)[:, ky[:, None], kx[None, :]]
+    spectrum = spectrum * math.sqrt(height * width / (big_h * big_w))
+    return np.fft.irfft2(spectrum, s=(height, width), norm="ortho")
+
+
+def _clear_factor(spec: BandSpec, crop: tuple[int, int], probe: tuple[int, int]) -> bool:
+    """Whether every band bin of the ``probe``-sized grid comes from a bin outside the band of
+    the ``crop``-sized grid (the same integer index, :func:`_decimated`)."""
+    (ch, cw), (ph, pw) = crop, probe
+    source = band_mask(spec, ch, cw, half=False) > 0
+    ky = np.rint(np.fft.fftfreq(ph) * ph).astype(int) % ch
+    kx = np.arange(pw // 2 + 1)
+    return not bool((source[ky[:, None], kx[None, :]] & (band_mask(spec, ph, pw) > 0)).any())
+
+
+def scaled_probe(
+    reference: np.ndarray,
+    spec: BandSpec,
+    subs: list[BandSpec],
+    levels: list[list[float]],
+    white_std: float = 0.0,
+) -> ScaledProbe | None:
+    """The probe of a learned fill (module docstring) from ``reference`` ``(C, H, W)``: the
+    smallest factor of :data:`SCALED_PROBE_FACTORS` that clears the band, ``levels[i]`` the
+    noise power per bin and channel put into region ``subs[i]``; None when no factor gives a
+    clear probe of at least :data:`SCALED_PROBE_MIN_SIDE` pixels with every region present."""
+    c, h, w = reference.shape
+    for factor in SCALED_PROBE_FACTORS:
+        ch, cw = min(h, factor * SCALED_PROBE_MAX_SIDE), min(w, factor * SCALED_PROBE_MAX_SIDE)
+        ph, pw = ch // factor, cw // factor
+        if min(ph, pw) < SCALED_PROBE_MIN_SIDE:
+            return None
+        try:
+            regions = [(band_mask(sub, ph, pw) > 0).astype(np.float64) for sub in subs]
+            clear = _clear_factor(spec, (ch, cw), (ph, pw))
+        except ValueError:  # a region with no bin at this size
+            continue
+        if not clear or not all(r.any() for r in regions):
+            continue
+        top, left = (h - ch) // 2, (w - cw) // 2
+        clean = _decimated(reference[:, top : top + ch, left : left + cw], factor, ph, pw)
+        rng = np.random.default_rng(_PROBE_SEED)
+        gain = np.zeros((c, ph, pw // 2 + 1))
+        for region, level in zip(regions, levels, strict=True):
+            gain = np.maximum(gain, np.sqrt(np.asarray(level))[:, None, None] * region)
+        noise = np.fft.irfft2(
+            rfft2(rng.standard_normal((c, ph, pw))) * gain, s=(ph, pw), norm="ortho"
+        )
+        if white_std > 0:
+            noise = noise + white_std * rng.standard_normal((c, ph, pw))
+        return ScaledProbe(clean=clean, observed=clean + noise, factor=factor, regions=regions)
+    return None
+
+
+def probe_region_errors(probe: ScaledProbe, estimate: np.ndarray) -> list[float]:
+    """Per region of ``probe``, the squared error of ``estimate`` ``(C, h, w)`` against the
+    hidden clean content (full-grid sum over the region's bins and the channels)."""
+    h, w = probe.clean.shape[-2:]
+    diff = rfft2(estimate) - rfft2(probe.clean)
+    power = (diff.real**2 + diff.imag**2).sum(axis=0) * _multiplicity(h, w)
+    return [float((power * region).sum()) for region in probe.regions]
+
+
 def _multiplicity(height: int, width: int) -> np.ndarray:
     from sagd_core.spectral.grid import half_grid_multiplicity
 
@@ -156,8 +263,14 @@ __all__ = [
     "EXPLAINED_SHARE",
     "PROBE_SIDE",
     "RESIDUAL_RATIO",
+    "SCALED_PROBE_FACTORS",
+    "SCALED_PROBE_MAX_SIDE",
+    "SCALED_PROBE_MIN_SIDE",
     "ProbeVerdict",
+    "ScaledProbe",
     "check_noise_region",
+    "probe_region_errors",
     "probe_shell",
     "residual_ratio",
+    "scaled_probe",
 ]

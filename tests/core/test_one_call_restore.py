@@ -1,0 +1,164 @@
+"""The one-call read wired into ``method="sagd"`` (``sagd_core.restore.methods.sagd``, point 2):
+a band model trained on band-noise-corrupted images with forward noise of the corruption's shape
+fills the band with ``one_call_clean_mean`` (one call per tile), labelled in the report, still
+under the guard; and the calibration records what the read needs."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import numpy as np
+import pytest
+import torch
+
+from sagd_core.calibration.fill import calibrate_fill_gain
+from sagd_core.data import apply_corruption, parse_corruption
+from sagd_core.models import UNet, unet_preset
+from sagd_core.restore import ModelSet, RestoreRequest, restore
+from sagd_core.restore.gaussian_oracle import WienerEps, power_law_spectrum, sample_gaussian_images
+from sagd_core.restore.methods.corruption_shaped import (
+    corruption_shaped_reason,
+    one_call_clean_mean,
+)
+from sagd_core.restore.methods.sagd import ONE_CALL
+from sagd_core.restore.models import LoadedModel
+from sagd_core.spectral import NoiseSpec
+from sagd_core.spectral.weights import noise_weights
+from sagd_core.training.checkpoints import TrainedModel
+from sagd_core.training.config import DataConfig, TrainConfig
+
+GAMMA = 0.3
+CORRUPTION = {"kind": "band_noise", "low": 0.15, "high": 0.3, "gamma": GAMMA}
+BAND = parse_corruption(CORRUPTION).band_spec()
+NOISE = NoiseSpec(kind="band", band=BAND)
+SPECTRUM = {"scale": 0.002}
+SIZE = 64
+
+
+class CorruptedStationaryEps(WienerEps):
+    """The exact ε of a band model trained on ``x + c``: stationary Gaussian ``x`` (power ``λ``)
+    and ``c ~ N(0, γ² Σ_w)``, i.e. the Wiener ε with the corrupted power ``λ + γ² w²``, at any
+    size."""
+
+    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        if (h, w) not in self._grids:
+            w2 = noise_weights(self.noise, h, w) ** 2
+            self._grids[(h, w)] = (w2, power_law_spectrum(h, w, **SPECTRUM) + GAMMA**2 * w2)
+        return self._grids[(h, w)]
+
+
+def _shaped(calibration: dict[str, Any] | None = None, corrupted: bool = True) -> LoadedModel:
+    config = TrainConfig(
+        model=unet_preset("cpu-tiny", 1),
+        noise=NOISE,
+        band=BAND,
+        role="band",
+        data=DataConfig(corruption=CORRUPTION if corrupted else None),
+    )
+    schedule = config.schedule.build()
+    meta: dict[str, Any] = {} if calibration is None else {"fill_calibration": calibration}
+    return TrainedModel(
+        net=cast(UNet, CorruptedStationaryEps(schedule, NOISE, SPECTRUM)),
+        config=config,
+        schedule=schedule,
+        meta=meta,
+        device=torch.device("cpu"),
+    )
+
+
+def _clean_and_corrupted(size: int = SIZE, count: int = 1, seed: int = 7) -> tuple[np.ndarray, ...]:
+    clean = sample_gaussian_images(count, 1, size, size, seed=seed, **SPECTRUM)
+    return clean, apply_corruption(clean, parse_corruption(CORRUPTION), seed=seed + 1)
+
+
+def test_a_corruption_shaped_band_model_fills_with_one_call_and_the_guard_keeps_it() -> None:
+    clean, corrupted = _clean_and_corrupted()
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    model = _shaped()
+    calls: list[int] = []
+    model.net.register_forward_hook(lambda *_: calls.append(1))
+    res = restore(y, RestoreRequest(band=BAND, method="sagd", steps=20), ModelSet(band=model))
+    fill = res.report["details"]["fill"]
+    assert fill["estimator"] == ONE_CALL and fill["steps"] == 1
+    assert fill["corruption_std_from"] == "estimated from the image"
+    assert fill["corruption_std"] == pytest.approx(GAMMA, rel=0.3)
+    assert fill["read_excess_from"] == "default" and fill["in_range"]
+    assert len(calls) == 2  # one call on the image, one on the probe
+    band = res.report["bands"][0]
+    assert band["action"] == "filled" and band["reason"].startswith(ONE_CALL)
+    region = res.report["details"]["guard"]["regions"][0]
+    assert region["chosen"] == "learned" and region["learned_error"] < region["fallback_error"]
+    assert not res.report["stochastic"] and res.uncertainty is None
+
+    # The output is one_call_clean_mean's, with the read the report names.
+    expected, info = one_call_clean_mean(
+        model, torch.as_tensor(corrupted), fill["corruption_std"], dtype=torch.float32
+    )
+    assert info["t"] == fill["t"]
+    np.testing.assert_allclose(2.0 * res.unclipped - 1.0, expected[0, 0].numpy(), atol=1e-5)
+    assert res.report["out_of_band_residual"] <= 1e-5
+    # ... and it restores: closer to the clean image than the corrupted input and the notch.
+    notch = restore(y, RestoreRequest(band=BAND, method="notch"))
+    err = float(((2.0 * res.unclipped - 1.0 - clean[0, 0]) ** 2).mean())
+    assert err < float(((corrupted[0, 0] - clean[0, 0]) ** 2).mean())
+    assert err < float(((2.0 * notch.unclipped - 1.0 - clean[0, 0]) ** 2).mean())
+
+
+def test_the_read_uses_the_calibrated_level_and_warns_outside_the_schedule() -> None:
+    _, corrupted = _clean_and_corrupted()
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    calib = {"gain": 1.0, "size": [SIZE, SIZE], "corruption_var": 0.09, "read_excess": 0.1}
+    res = restore(y, RestoreRequest(band=BAND, method="sagd"), ModelSet(band=_shaped(calib)))
+    fill = res.report["details"]["fill"]
+    assert (
+        fill["corruption_std"] == pytest.approx(0.3)
+        and fill["corruption_std_from"] == "calibration"
+    )
+    assert (fill["read_excess"], fill["read_excess_from"]) == (0.1, "calibration (SURE)")
+    other_size = {**calib, "size": [32, 32]}
+    res = restore(y, RestoreRequest(band=BAND, method="sagd"), ModelSet(band=_shaped(other_size)))
+    assert res.report["details"]["fill"]["read_excess_from"] == "default"  # κ is per size
+
+    weak = {**calib, "corruption_var": 1e-6}  # κ s² below the schedule's smallest noise
+    res = restore(y, RestoreRequest(band=BAND, method="sagd"), ModelSet(band=_shaped(weak)))
+    assert res.report["details"]["fill"]["in_range"] is False
+    assert any("outside the band model's schedule" in w for w in res.report["warnings"])
+
+
+def test_the_one_call_read_is_only_taken_where_it_holds() -> None:
+    _, corrupted = _clean_and_corrupted()
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    assert corruption_shaped_reason(_shaped(corrupted=False)) is None
+    plain = restore(
+        y,
+        RestoreRequest(band=BAND, method="sagd", steps=5),
+        ModelSet(band=_shaped(corrupted=False)),
+    )
+    assert plain.report["details"]["fill"]["estimator"] != ONE_CALL
+    sampled = restore(
+        y,
+        RestoreRequest(band=BAND, method="sagd", steps=5, estimator="sample"),
+        ModelSet(band=_shaped()),
+    )
+    assert sampled.report["details"]["fill"]["estimator"] == "sample"
+    assert "estimator 'sample'" in sampled.report["details"]["one_call"]
+    # a folder-trained model is declared corruption-shaped by its calibration
+    declared = _shaped({"gain": 1.0, "corruption_shaped": True}, corrupted=False)
+    assert corruption_shaped_reason(declared) is not None
+
+
+def test_calibration_records_its_size_and_the_one_call_read() -> None:
+    size = 16
+    _, corrupted = _clean_and_corrupted(size=size, count=4, seed=3)
+    model = _shaped()
+    calib = calibrate_fill_gain(model, corrupted, BAND, steps=4, samples=1, read_levels=(0.1,))
+    assert calib["size"] == [size, size]
+    assert calib["corruption_shaped"] is True
+    assert calib["corruption_var"] == pytest.approx(GAMMA**2, rel=0.5)
+    assert calib["read_excess"] in (0.03, 0.1, 0.3, 1.0)
+    assert set(calib["read_sure"]) == {"0.03", "0.1", "0.3", "1.0"}
+    assert calib["read_sure"][str(calib["read_excess"])] == min(calib["read_sure"].values())
+    plain = calibrate_fill_gain(
+        _shaped(corrupted=False), corrupted, BAND, steps=4, samples=1, read_levels=(0.1,)
+    )
+    assert "corruption_var" not in plain and plain["size"] == [size, size]
