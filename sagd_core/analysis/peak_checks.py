@@ -87,6 +87,12 @@ def collinear_peaks_to_lines(
     return kept, new_lines
 
 
+#: A detected line's direction is known to a fraction of a degree (rays every half degree):
+#: far along its wrapped continuation that error grows, so the band around an alias widens by
+#: this much per cycle/pixel along the line (about 0.6°).
+ALIAS_SLOPE = 0.01
+
+
 def wrapped_line(region: dict[str, Any], h: int, w: int, width: float) -> np.ndarray:
     """Full-grid bins within ``width`` (cycles/pixel) of a wedge's line continued beyond the
     edge of the grid, where it wraps around (stripes that are not axis-aligned alias there):
@@ -106,7 +112,7 @@ def wrapped_line(region: dict[str, Any], h: int, w: int, width: float) -> np.nda
             py, px = fy + sy, fx + sx
             along = np.abs(py * u[0] + px * u[1])
             dist = np.abs(py * u[1] - px * u[0])
-            out |= (dist < width) & (along > 0.5) & (along < 3.0)
+            out |= (dist < width + along * ALIAS_SLOPE) & (along > 0.5) & (along < 3.0)
     return out
 
 
@@ -181,7 +187,8 @@ def false_alarm_db(bins: int, false_alarms: float) -> float:
 
 def on_line(fy: float, fx: float, region: dict[str, Any], width: float) -> bool:
     """Whether the frequency ``(fy, fx)`` lies on a wedge's line through DC (within its
-    tolerance) or within ``width`` of the line's continuation wrapped around the grid."""
+    tolerance) or within ``width`` of the line's continuation wrapped around the grid (widened
+    by :data:`ALIAS_SLOPE` along it)."""
     theta = math.radians(region["angle_deg"])
     uy, ux = math.sin(theta), math.cos(theta)
     angle = math.degrees(math.atan2(fy, fx)) % 180.0
@@ -190,7 +197,8 @@ def on_line(fy: float, fx: float, region: dict[str, Any], width: float) -> bool:
     for sy in range(-2, 3):
         for sx in range(-2, 3):
             py, px = fy + sy, fx + sx
-            if abs(py * ux - px * uy) < width and abs(py * uy + px * ux) < 3.0:
+            along = abs(py * uy + px * ux)
+            if abs(py * ux - px * uy) < width + along * ALIAS_SLOPE and along < 3.0:
                 return True
     return False
 

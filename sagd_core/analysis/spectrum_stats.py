@@ -88,12 +88,10 @@ FLOOR_STRIDE = 32
 FLOOR_PERCENTILE = 25.0
 
 
-def floor_spectrum(chw: np.ndarray) -> Spectrum | None:
-    """The log power that *every* part of the image holds: per frequency, a low percentile
-    over overlapping Hann-windowed ``FLOOR_TILE``² tiles (channels averaged). Stationary noise
-    is in every tile; edges and objects are only in some, so a band of noise stands out here
-    when the whole image's spectrum hides it under its content. None when the image holds
-    fewer than four tiles."""
+def tile_powers(chw: np.ndarray) -> np.ndarray | None:
+    """Periodograms of overlapping Hann-windowed ``FLOOR_TILE``² tiles (stride
+    ``FLOOR_STRIDE``), channels averaged, on half the grid: ``(tiles, t, t // 2 + 1)`` (the
+    ``rfft2`` layout). None when the image holds fewer than four tiles."""
     _c, h, w = chw.shape
     t, step = FLOOR_TILE, FLOOR_STRIDE
     if h < 2 * t or w < 2 * t:
@@ -108,8 +106,20 @@ def floor_spectrum(chw: np.ndarray) -> Spectrum | None:
     ]
     stack = np.stack(tiles)  # (n, C, t, t)
     stack = stack - stack.mean(axis=(2, 3), keepdims=True)
+    return (np.abs(np.fft.rfft2(stack * window, norm="ortho")) ** 2).mean(axis=1)
+
+
+def floor_spectrum(chw: np.ndarray, tiles: np.ndarray | None = None) -> Spectrum | None:
+    """The log power that *every* part of the image holds: per frequency, a low percentile
+    over overlapping Hann-windowed ``FLOOR_TILE``² tiles (channels averaged). Stationary noise
+    is in every tile; edges and objects are only in some, so a band of noise stands out here
+    when the whole image's spectrum hides it under its content. None when the image holds
+    fewer than four tiles. ``tiles``: :func:`tile_powers` of ``chw`` when already computed."""
+    power = tile_powers(chw) if tiles is None else tiles
+    if power is None:
+        return None
+    t = FLOOR_TILE
     # Half the grid (a real image's power is symmetric through DC), then the other half.
-    power = (np.abs(np.fft.rfft2(stack * window, norm="ortho")) ** 2).mean(axis=1)
     half = np.percentile(power, FLOOR_PERCENTILE, axis=0)  # (t, t // 2 + 1)
     low = np.empty((t, t))
     low[:, : half.shape[1]] = half
