@@ -37,7 +37,6 @@ half of the spectrum.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -59,8 +58,8 @@ from sagd_core.analysis.peak_checks import (
 from sagd_core.analysis.regions import DetectedRegion
 from sagd_core.analysis.regions import db_to_log as _db_to_log
 from sagd_core.analysis.regions import log_to_db as _log_to_db
+from sagd_core.analysis.result import Analysis
 from sagd_core.analysis.spectrum_stats import (
-    PowerLawFit,
     Spectrum,
     fit_power_law,
     floor_spectrum,
@@ -73,52 +72,6 @@ from sagd_core.analysis.tile_bands import tile_annuli
 from sagd_core.restore.inputs import prepare_image
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask, mask_report
-
-
-@dataclass
-class Analysis:
-    """What :func:`analyze_image` found."""
-
-    height: int
-    width: int
-    fit: PowerLawFit
-    radii: np.ndarray
-    profile: np.ndarray  # median log power per ring
-    regions: list[DetectedRegion] = field(default_factory=list)
-    dropped: list[DetectedRegion] = field(default_factory=list)
-
-    @property
-    def spec(self) -> BandSpec | None:
-        if not self.regions:
-            return None
-        return BandSpec.model_validate({"regions": [r.region for r in self.regions]})
-
-    def to_dict(self) -> dict[str, Any]:
-        spec = self.spec
-        return {
-            "image": {"height": self.height, "width": self.width},
-            "band_spec": spec.model_dump(mode="json") if spec is not None else None,
-            "regions": [
-                {"region": r.region, "score_db": r.score_db, "source": r.source}
-                for r in self.regions
-            ],
-            "dropped": [
-                {"region": r.region, "score_db": r.score_db, "source": r.source}
-                for r in self.dropped
-            ],
-            "power_law": {
-                "slope": self.fit.slope,
-                "intercept": self.fit.intercept,
-                "r_low": self.fit.r_low,
-                "r_high": self.fit.r_high,
-                "scatter_db": _log_to_db(self.fit.scatter),
-            },
-            "radial_profile": {
-                "radii": [round(float(r), 6) for r in self.radii],
-                "log_power": [round(float(p), 4) for p in self.profile],
-                "log_trend": [round(float(t), 4) for t in self.fit.log_trend(self.radii)],
-            },
-        }
 
 
 def _without_peaks(spectrum: Spectrum, cfg: AnalyzeConfig, background: np.ndarray) -> Spectrum:

@@ -10,7 +10,7 @@ from sagd_core.analysis.regions import DetectedRegion
 from sagd_core.spectral.bands import BandSpec
 
 if TYPE_CHECKING:
-    from sagd_core.analysis.analyze import Analysis
+    from sagd_core.analysis.result import Analysis
 
 
 def _same_region(a: dict[str, Any], b: dict[str, Any], tol: float) -> bool:
