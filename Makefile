@@ -10,7 +10,7 @@ LOCK    := requirements.lock
 QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: install test test-fast lint format serve lock check-fresh bench bench-restore \
-	bench-omission bench-schedule bench-service bench-reliability clean
+	bench-omission bench-schedule bench-service bench-reliability default-model clean
 
 # Install exactly the locked versions (pip itself included), then the project without
 # re-resolving, then check that the environment is consistent.
@@ -60,6 +60,13 @@ check-fresh:
 
 serve: $(STAMP)
 	$(BIN)/python -m service.embedded
+
+# Rebuild the shipped default natural-image model (sagd_core/models/default/, MODEL_CARD.md):
+# 12 minutes (723 s) on 2 CPU cores shared with other jobs, at nice 10 with THREADS=2; resumes
+# from var/default-model-train.
+THREADS ?= 2
+default-model: $(STAMP)
+	OMP_NUM_THREADS=$(THREADS) nice -n 10 $(BIN)/python -m sagd_core.bench.default_model.build
 
 # Benchmarks print their environment and markdown tables (record them in docs/BENCHMARKS.md).
 bench: $(STAMP)

@@ -73,7 +73,9 @@ class Settings(BaseSettings):
     # share, uploads and polls then stay fast while restorations run, and the work still gets
     # every cycle the API leaves idle. 0 leaves the priority as started.
     worker_niceness: int = Field(default=10, ge=0, le=19)
-    default_model: str = "demo"
+    # The model learned methods use when a request names none: the natural-image model that ships
+    # in sagd_core/models/default/ (registered by `make serve`; a full model, for method=ddnm).
+    default_model: str = "default"
     models_cache_size: int = Field(default=4, ge=1)
     # A running job holds a lease that its worker renews every quarter of it; a job whose lease
     # runs out (its worker was killed or cut off from Redis that long) is requeued by the

@@ -84,7 +84,9 @@ class UNetConfig(BaseModel):
 
 
 _PRESETS: dict[str, dict[str, object]] = {
-    # ~0.26 M parameters: unit tests and the demo; no attention at all.
+    # ~0.26 M parameters: unit tests, the demo and the shipped default natural-image model
+    # (sagd_core/models/default/); no attention at all, so it is purely convolutional and
+    # carries from its training patches to any image size.
     "cpu-tiny": {
         "base_channels": 16,
         "channel_mults": (1, 2, 2),

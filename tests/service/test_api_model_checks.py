@@ -60,14 +60,14 @@ def refused(response: Response, code: str) -> str:
 def test_sagd_with_only_an_omission_model_is_refused_unless_noise_is_declared(
     client: TestClient, queue: FakeQueue, tmp_path: Path
 ) -> None:
-    register(client, tmp_path, "demo", kind="omission", channels=3)  # SAGD_DEFAULT_MODEL
+    register(client, tmp_path, "default", kind="omission", channels=3)  # SAGD_DEFAULT_MODEL
     message = refused(post(client, method="sagd"), "model_cannot_fill_band")
     # what the model is, that the default was used, and what to do instead
-    assert "model 'demo' v1 is an omission model" in message and "cannot fill" in message
+    assert "model 'default' v1 is an omission model" in message and "cannot fill" in message
     assert "SAGD_DEFAULT_MODEL" in message
     for hint in ("method=auto", "notch", "model_kind=band", "input_noise_std > 0"):
         assert hint in message, hint
-    explicit = refused(post(client, method="sagd", model="demo:1"), "model_cannot_fill_band")
+    explicit = refused(post(client, method="sagd", model="default:1"), "model_cannot_fill_band")
     assert "SAGD_DEFAULT_MODEL" not in explicit
     assert queue.sent == []  # nothing was queued
     # Out-of-band denoising only: accepted (the report then says the band was omitted).
@@ -79,11 +79,11 @@ def test_sagd_with_only_an_omission_model_is_refused_unless_noise_is_declared(
 def test_sagd_accepts_a_band_model_and_refuses_a_full_one(
     client: TestClient, tmp_path: Path
 ) -> None:
-    register(client, tmp_path, "demo", kind="omission", channels=3)
+    register(client, tmp_path, "default", kind="omission", channels=3)
     register(client, tmp_path, "filler", kind="band", channels=3)
     register(client, tmp_path, "clean", kind="full", channels=3)
     assert post(client, method="sagd", model="filler").status_code == 202
-    assert post(client, method="sagd", model="demo,filler:1").status_code == 202
+    assert post(client, method="sagd", model="default,filler:1").status_code == 202
     message = refused(post(client, method="sagd", model="clean"), "model_cannot_fill_band")
     assert "full model" in message
     # A full model cannot denoise either: declared noise does not make it acceptable.
@@ -93,7 +93,7 @@ def test_sagd_accepts_a_band_model_and_refuses_a_full_one(
 
 
 def test_ddnm_needs_a_full_model(client: TestClient, tmp_path: Path) -> None:
-    register(client, tmp_path, "demo", kind="omission", channels=3)
+    register(client, tmp_path, "default", kind="omission", channels=3)
     register(client, tmp_path, "filler", kind="band", channels=3)
     register(client, tmp_path, "clean", kind="full", channels=3)
     message = refused(post(client, method="ddnm"), "model_cannot_fill_band")
@@ -141,7 +141,7 @@ def test_kind_and_channels_of_old_entries_come_from_the_checkpoint_config(
 def test_batches_check_the_models_and_every_image(
     client: TestClient, queue: FakeQueue, tmp_path: Path
 ) -> None:
-    register(client, tmp_path, "demo", kind="omission", channels=3)
+    register(client, tmp_path, "default", kind="omission", channels=3)
     register(client, tmp_path, "rgb-band", kind="band", channels=3)
     files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
     response = client.post("/v1/batches", files=files, data=restore_form(method="sagd"))
