@@ -8,7 +8,6 @@ gets a 503 (``service.api.errors``).
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
 from collections.abc import Callable
@@ -24,7 +23,7 @@ from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.api.context import AppContext
 from service.api.errors import ApiProblem
 from service.jobs.contracts import ModelRef, ModelVersion
-from service.jobs.images import ImageInfo, ImageRejected, inspect_image, read_header, sniff_format
+from service.jobs.images import ImageInfo, ImageRejected, inspect_image
 from service.jobs.jobstore import NewJob
 from service.jobs.registry import ModelNotFoundError
 from service.jobs.views import job_public
@@ -53,25 +52,6 @@ def in_memory(upload: UploadFile) -> bool:
     """Whether the upload is small enough for Starlette to have kept it in memory (it spools
     larger ones to a temporary file): reading and decoding it cost no disk I/O and little CPU."""
     return upload.size is not None and upload.size <= INLINE_UPLOAD_BYTES
-
-
-#: The largest image (pixels, from its header) checked on the event loop. A small file can
-#: declare a large image (a 4096² PNG of zeros is 98 KB) whose check costs a second of CPU:
-#: that one goes to the thread pool like a large file.
-INLINE_MAX_PIXELS = 512 * 512
-
-
-def small_image(data: bytes) -> bool:
-    """Whether ``data``'s header declares at most :data:`INLINE_MAX_PIXELS` pixels (a file that
-    has no readable header is refused at once by the check: cheap, so True)."""
-    fmt = sniff_format(data[:16])
-    if fmt is None:
-        return True
-    try:
-        width, height = read_header(io.BytesIO(data), fmt)
-    except ImageRejected:
-        return True
-    return width * height <= INLINE_MAX_PIXELS
 
 
 def admitted(ctx: AppContext, work: Callable[[], R]) -> R:

@@ -213,15 +213,3 @@ def test_the_bounded_band_check_says_what_the_library_says(spec: dict[str, Any])
         assert ours.empty_regions == theirs.empty_regions
         assert ours.fraction == pytest.approx(theirs.fraction, abs=1e-12)
         assert ours.problems == theirs.problems
-
-
-def test_only_images_small_by_their_header_are_checked_on_the_event_loop() -> None:
-    """A 98 KB file can declare a 4096² image whose check costs a second of CPU: the header,
-    not the file size, decides whether the check may run on the event loop."""
-    from service.api.submit import INLINE_MAX_PIXELS, small_image
-
-    large = cv2.imencode(".png", np.zeros((1024, 1024), np.uint8))[1].tobytes()
-    assert len(large) < 64 * 1024 and INLINE_MAX_PIXELS < 1024 * 1024
-    assert not small_image(large)
-    assert small_image(png_bytes(64, 64))
-    assert small_image(b"not an image at all")  # refused at once by the check itself

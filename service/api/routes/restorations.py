@@ -26,7 +26,6 @@ from service.api.submit import (
     in_memory,
     parse_model_refs,
     read_upload,
-    small_image,
     submit,
     validated,
 )
@@ -174,9 +173,8 @@ async def create_restoration(
     caller: Caller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
-    """Accept one upload. An upload Starlette kept in memory (≤ 1 MiB, the usual case) whose
-    header declares at most ``INLINE_MAX_PIXELS`` pixels is checked, stored and queued right here
-    on the event loop: a few milliseconds of CPU, and under
+    """Accept one upload. An upload Starlette kept in memory (≤ 1 MiB, the usual case) is
+    checked, stored and queued right here on the event loop: a few milliseconds of CPU, and under
     a burst each process then answers its uploads in arrival order instead of sharing the CPU
     (and the GIL) among all of them so that every answer comes late. A larger one (spooled to
     disk) goes to the thread pool, a few at a time (``SAGD_ACCEPT_CONCURRENCY``), so its decode
@@ -185,16 +183,12 @@ async def create_restoration(
     try:
         image, form = _form_fields(form_data)
 
-        data: bytes | None = None
-        if in_memory(image) and not form.callback_url:  # a callback URL is resolved (DNS): not here
-            data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
-            if small_image(data):
-                return _accept(ctx, caller.key_id, data, form, idempotency_key)
-
         def accept() -> JSONResponse:
-            body = data or read_upload(image, ctx.settings.max_upload_bytes, what="image")
-            return _accept(ctx, caller.key_id, body, form, idempotency_key)
+            data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
+            return _accept(ctx, caller.key_id, data, form, idempotency_key)
 
+        if in_memory(image) and not form.callback_url:  # a callback URL is resolved (DNS): not here
+            return accept()
         return await run_in_threadpool(admitted, ctx, accept)
     finally:
         await form_data.close()
