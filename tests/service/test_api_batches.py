@@ -84,7 +84,7 @@ def test_learned_batch_items_go_one_per_task(
     staged = tmp_path / "stage"
     staged.mkdir()
     (staged / "config.json").write_text("{}")
-    ctx.models.add_version("demo", staged, {"kind": "band", "band": json.loads(BAND_JSON)})
+    ctx.models.add_version("default", staged, {"kind": "band", "band": json.loads(BAND_JSON)})
     files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
     response = client.post("/v1/batches", files=files, data=restore_form(method="sagd"))
     assert response.status_code == 202, response.text
