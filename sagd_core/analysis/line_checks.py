@@ -16,6 +16,7 @@ photo. Stripe noise differs in two ways that a photo's lines rarely share:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +48,20 @@ class LineEvidence:
     run_samples: int
     median_contrast_db: float
     slope: float  # d log P / d log r of the line's own power over the run
+
+
+def cyclic_groups(indices: Iterable[int], count: int, gap: int = 2) -> list[list[int]]:
+    """``indices`` of a cyclic axis of ``count`` directions (over 180°) grouped into runs whose
+    neighbours are at most ``gap`` apart, the run across the wrap joined into one."""
+    groups: list[list[int]] = []
+    for j in sorted(indices):
+        if groups and j - groups[-1][-1] <= gap:
+            groups[-1].append(j)
+        else:
+            groups.append([j])
+    if len(groups) > 1 and groups[0][0] + count - groups[-1][-1] <= gap:
+        groups[0] = groups.pop() + groups[0]
+    return groups
 
 
 def _sample(spectrum: Spectrum, radii: np.ndarray, angles: np.ndarray) -> np.ndarray:
@@ -182,16 +197,8 @@ def scan_lines(spectrum: Spectrum, min_samples: int) -> list[tuple[float, float,
         if ev.median_contrast_db >= RUN_MEDIAN_DB and ev.slope >= MIN_LINE_SLOPE:
             hits[j] = ev
     # Group adjacent directions (cyclic over 180°); each group is one line at its best one.
-    groups: list[list[int]] = []
-    for j in sorted(hits):
-        if groups and j - groups[-1][-1] <= 2:
-            groups[-1].append(j)
-        else:
-            groups.append([j])
-    if len(groups) > 1 and groups[0][0] + thetas.size - groups[-1][-1] <= 2:
-        groups[0] = groups.pop() + groups[0]
     out = []
-    for g in groups:
+    for g in cyclic_groups(hits, thetas.size):
         best = max(g, key=lambda j: (hits[j].run_samples, hits[j].median_contrast_db))
         span = (len(g) - 1) * step / 2
         out.append((float(best * step), min(max(span + 1.5, 2.0), 45.0), hits[best]))

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from sagd_core.analysis.config import AnalyzeConfig
-from sagd_core.analysis.line_checks import scan_lines
+from sagd_core.analysis.line_checks import cyclic_groups, scan_lines
 from sagd_core.analysis.peak_checks import on_line
 from sagd_core.analysis.regions import DetectedRegion
 from sagd_core.analysis.regions import db_to_log as _db_to_log
@@ -56,16 +56,8 @@ def trend_lines(spectrum: Spectrum, resid: np.ndarray, cfg: AnalyzeConfig) -> li
             a, b = max(runs, key=lambda ab: ab[1] - ab[0])
             hits[j] = (a, b, float(np.median(values[j, a:b])))
     # Group adjacent angles (cyclic over 180°).
-    groups: list[list[int]] = []
-    for j in sorted(hits):
-        if groups and j - groups[-1][-1] <= 2:
-            groups[-1].append(j)
-        else:
-            groups.append([j])
-    if len(groups) > 1 and groups[0][0] + thetas.size - groups[-1][-1] <= 2:
-        groups[0] = groups.pop() + groups[0]
     out = []
-    for g in groups:
+    for g in cyclic_groups(hits, thetas.size):
         angles = np.unwrap(np.radians(thetas[g]) * 2) / 2  # continuous across 180°
         centre = math.degrees(float(np.mean(angles))) % 180.0
         half_span = math.degrees(float(np.ptp(angles))) / 2
