@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib.util
 import io
 import json
 import os
@@ -35,6 +36,7 @@ import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Literal
 from uuid import UUID
 
@@ -58,6 +60,16 @@ REPO = Path(__file__).resolve().parents[1]
 TEST_WORKER_APP = "tests.worker_app"  # worker.celery_app with the slow-steps switch
 STEP_S = 0.05  # one fake step of the slow-steps switch
 TERMINAL = ("succeeded", "failed", "cancelled")
+
+
+def load_script(name: str) -> ModuleType:
+    """``scripts/<name>.py`` as a module (the scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # --------------------------------------------------------------------------------------------
 # Processes

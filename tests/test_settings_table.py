@@ -4,25 +4,12 @@ variable the code reads (``SAGD_PORT``, ``SAGD_HOST``, …), each with a meaning
 
 from __future__ import annotations
 
-import importlib.util
 import re
-from pathlib import Path
-from types import ModuleType
 
 from service.settings import Settings
+from tests.harness import load_script
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, REPO / "scripts" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-settings_table = _load("settings_table")
+settings_table = load_script("settings_table")
 
 
 def _committed_block() -> str:
