@@ -5,7 +5,9 @@ Writes, per input ``NAME.ext``: ``NAME.png`` (the restored image), ``NAME.report
 report gives). Everything is written into a temporary folder beside ``--out`` and moved into place
 only when every image succeeded: an error leaves nothing half-written. With ``--auto``, an image in
 which no band is detected is written unchanged, with a warning in its report and on stderr.
-``--method sagd`` and ``ddnm`` need ``--model`` (without one they could only delete the band).
+``--method ddnm`` without ``--model`` uses the shipped default model (``sagd_core/models/default``,
+a full-support RGB prior); ``--method sagd`` needs ``--model`` (a band model: without one it could
+only delete the band, and the default model has no band role).
 """
 
 from __future__ import annotations
@@ -232,21 +234,28 @@ def _restore_one(
     return report
 
 
-#: The model each learned method fills the band with, and the ``sagd train`` that makes one.
-_FILL_MODELS = {"sagd": ("band", "a band model"), "ddnm": ("full", "a full model")}
-
-
 def _check_models_given(args: argparse.Namespace) -> None:
-    """A learned method without ``--model`` would only delete the band (sagd) or fail (ddnm):
-    refuse it and say how to get a model."""
-    if args.method not in _FILL_MODELS or args.model:
+    """Without ``--model``, ``ddnm`` uses the shipped default model (said on stderr); ``sagd``
+    would only delete the band, so it is refused with how to get a band model, naming the
+    default model and the method that uses it."""
+    if args.model or args.method not in ("sagd", "ddnm"):
         return
-    role, what = _FILL_MODELS[args.method]
+    from sagd_core.models.default import DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAME
+
+    if args.method == "ddnm":
+        args.model = [DEFAULT_MODEL_DIR]
+        print(
+            f"--method ddnm without --model: using the shipped {DEFAULT_MODEL_NAME!r} model "
+            f"({DEFAULT_MODEL_DIR})",
+            file=sys.stderr,
+        )
+        return
     raise CliError(
-        f"--method {args.method} needs a trained model directory (--model DIR: {what}, to fill "
-        f"the band); train one with `sagd train --recipe {role} --corruption NAME|JSON --data "
-        f"DATASET --out DIR` (or `sagd train --preset digits-{role} --out DIR`), or use "
-        "--method auto, classical or notch, which need none"
+        "--method sagd needs a trained band model directory (--model DIR, to fill the band); "
+        "train one with `sagd train --recipe band --corruption NAME|JSON --data DATASET --out "
+        "DIR` (or `sagd train --preset digits-band --out DIR`). The shipped "
+        f"{DEFAULT_MODEL_NAME!r} model ({DEFAULT_MODEL_DIR}) is a full-support prior: "
+        "--method ddnm uses it without --model. --method auto, classical and notch need no model"
     )
 
 

@@ -14,6 +14,7 @@ import torch
 
 from sagd_core.devices import DeviceError, resolve_device
 from sagd_core.restore.errors import ModelMismatchError, RestoreError
+from sagd_core.restore.gray_via_rgb import back_to_gray, takes_gray_via_rgb, to_rgb
 from sagd_core.restore.methods.ddnm import run_ddnm
 from sagd_core.restore.methods.sagd import run_sagd
 from sagd_core.restore.models import LoadedModel, ModelSet
@@ -75,6 +76,9 @@ def run_learned(
     c, h, w = y.shape[1:]
     dev = _resolve_device(device)
     models = (models or ModelSet()).to(dev)
+    gray_via_rgb = takes_gray_via_rgb(models, c)
+    if gray_via_rgb:
+        y, c = to_rgb(y), 3
     check_models(models, c)
     plans, schedule_report = resolve_plans(models, request, tile_shape(h, w, tile_size))
     yt = torch.as_tensor(y, dtype=torch.float64, device=dev)
@@ -86,6 +90,8 @@ def run_learned(
     outcome = run(
         yt, request, models, plans, progress=progress, tile=tile_size, overlap=tile_overlap
     )
+    if gray_via_rgb:
+        outcome = back_to_gray(outcome)
     return LearnedRun(
         outcome=outcome,
         device=str(dev),

@@ -141,8 +141,13 @@ class ChosenModels:
 
     def check_image(self, channels: int, *, what: str = "image") -> None:
         """422 ``model_channel_mismatch`` if a model was trained on other channels than the
-        image's (gray against RGB): the worker would refuse it after the 202. A model whose
-        channels the registry does not know is left to the worker."""
+        image's: the worker would refuse it after the 202. A gray image against RGB models only
+        is accepted (the library restores it as three equal channels,
+        ``sagd_core.restore.gray_via_rgb``); an RGB image against a gray model is not. A model
+        whose channels the registry does not know is left to the worker."""
+        known = [m.info.channels for m in self.models if m.info.channels is not None]
+        if channels == 1 and known and all(c == 3 for c in known):
+            return
         for model in self.models:
             expected = model.info.channels
             if expected is not None and expected != channels:

@@ -10,11 +10,11 @@ import json
 import numpy as np
 import pytest
 
-from sagd_core.bench.default_model.channels import as_rgb, restore_any_channels
 from sagd_core.bench.default_model.data import default_training_images, dihedral, half_scale
 from sagd_core.data.dead_leaves import dead_leaves
 from sagd_core.models.default import DEFAULT_MODEL_DIR
 from sagd_core.restore.engine import restore
+from sagd_core.restore.gray_via_rgb import to_rgb
 from sagd_core.restore.models import ModelSet, load_model
 from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral.bands import BandSpec
@@ -79,11 +79,11 @@ def _trusted_residual(a: np.ndarray, b: np.ndarray) -> float:
 def test_ddnm_fills_the_band_and_keeps_the_rest(models: ModelSet, channels: int) -> None:
     y = _scene(channels)
     request = RestoreRequest(band=BAND, method="ddnm", steps=6, seed=1)
-    out = restore_any_channels(y, request, models)
+    out = restore(y, request, models)
     notch = restore(y, RestoreRequest(band=BAND, method="notch")).unclipped
     assert out.unclipped.shape == y.shape and np.all(np.isfinite(out.unclipped))
     assert out.report["bands"][0]["action"] == "filled"
-    assert out.report.get("gray_via_rgb", False) == (channels == 1)
+    assert ("gray_via_rgb" in out.report["details"]) == (channels == 1)
     # the notch leaves the band empty; the model puts content there and keeps the trusted bins
     assert _band_energy(notch) < 1e-12 * _band_energy(y)
     assert _band_energy(out.unclipped) > 1e-3 * _band_energy(y)
@@ -92,11 +92,10 @@ def test_ddnm_fills_the_band_and_keeps_the_rest(models: ModelSet, channels: int)
 
 
 def test_a_gray_image_runs_as_three_equal_channels() -> None:
-    gray = np.arange(12.0).reshape(3, 4) / 12
-    rgb = as_rgb(gray)
-    assert rgb.shape == (3, 4, 3) and np.array_equal(rgb[..., 0], gray)
-    assert np.array_equal(rgb[..., 2], gray)
-    assert as_rgb(rgb) is rgb
+    gray = np.arange(12.0).reshape(1, 1, 3, 4) / 12
+    rgb = to_rgb(gray)
+    assert rgb.shape == (1, 3, 3, 4) and np.array_equal(rgb[:, 0], gray[:, 0])
+    assert np.array_equal(rgb[:, 2], gray[:, 0])
 
 
 def test_half_scale_averages_blocks_and_dihedral_only_moves_pixels() -> None:

@@ -15,6 +15,7 @@ from sagd_core.cli.common import EXIT_USAGE, CliError
 from sagd_core.cli.main import main
 from sagd_core.data import ImageReadError, read_image, write_image
 from sagd_core.models import unet_preset
+from sagd_core.models.default import DEFAULT_MODEL_DIR, DEFAULT_MODEL_NAME
 from sagd_core.restore import ModelSet, RestoreRequest, load_model, restore
 from sagd_core.spectral import BandSpec, NoiseSpec, parse_band_spec
 from sagd_core.training import TrainConfig, train
@@ -194,23 +195,38 @@ def test_restore_cli_auto_writes_an_image_without_detection_unchanged(
     assert "t.png" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize(("method", "role"), [("sagd", "band"), ("ddnm", "full")])
-def test_restore_cli_learned_method_without_a_model_is_an_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], method: str, role: str
+def test_restore_cli_sagd_without_a_model_is_an_error_naming_the_default_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Without --model, sagd could only delete the band (a notch in disguise) and ddnm fails:
-    refused before any work, with how to get a model."""
+    """Without --model, sagd could only delete the band (a notch in disguise): refused before
+    any work, with how to get a band model and which method uses the shipped default model."""
     write_image(tmp_path / "x.png", _striped(32, 32))
     out = tmp_path / "out"
-    args = _restore(tmp_path / "x.png", out, "--band", json.dumps(BAND), "--method", method)
-    with pytest.raises(CliError, match=rf"--method {method} needs a trained model directory"):
+    args = _restore(tmp_path / "x.png", out, "--band", json.dumps(BAND), "--method", "sagd")
+    with pytest.raises(CliError, match=r"--method sagd needs a trained band model directory"):
         args.func(args)
     assert not out.exists()
     argv = ["restore", str(tmp_path / "x.png"), "-o", str(out), "--band", json.dumps(BAND)]
-    assert main([*argv, "--method", method, "--no-progress"]) == EXIT_USAGE
+    assert main([*argv, "--method", "sagd", "--no-progress"]) == EXIT_USAGE
     err = capsys.readouterr().err
-    assert "--model DIR" in err and f"sagd train --recipe {role}" in err
+    assert "--model DIR" in err and "sagd train --recipe band" in err
+    assert str(DEFAULT_MODEL_DIR) in err and "--method ddnm uses it" in err
     assert main([*argv, "--method", "auto", "--no-progress"]) == 0  # model-free: no model needed
+
+
+def test_restore_cli_ddnm_without_a_model_uses_the_default_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--method ddnm with no --model fills the band with the shipped default model (an RGB prior,
+    used per channel on this gray image) and says so on stderr and in the report."""
+    write_image(tmp_path / "x.png", _striped(32, 32))
+    out = tmp_path / "out"
+    argv = ["restore", str(tmp_path / "x.png"), "-o", str(out), "--band", json.dumps(BAND)]
+    assert main([*argv, "--method", "ddnm", "--steps", "3", "--no-progress"]) == 0
+    assert f"using the shipped {DEFAULT_MODEL_NAME!r} model" in capsys.readouterr().err
+    report = json.loads((out / "x.report.json").read_text())
+    assert report["method"] == "ddnm"
+    assert read_image(out / "x.png").shape[:2] == (32, 32)
 
 
 def test_restore_with_only_an_omission_model_says_the_band_was_not_filled(tmp_path: Path) -> None:

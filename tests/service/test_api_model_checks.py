@@ -119,7 +119,9 @@ def test_channel_mismatch_is_refused_at_submit(client: TestClient, tmp_path: Pat
     assert "model 'gray-band' v1" in message and "gray (1 channel)" in message
     assert "RGB (3 channels)" in message
     assert post(client, GRAY, method="sagd", model="gray-band").status_code == 202
-    refused(post(client, GRAY, method="sagd", model="rgb-band"), "model_channel_mismatch")
+    # a gray image through RGB models runs as three equal channels (the library's route)
+    assert post(client, GRAY, method="sagd", model="rgb-band").status_code == 202
+    refused(post(client, GRAY, method="sagd", model="rgb-band,gray-band"), "model_channel_mismatch")
     assert post(client, method="sagd", model="rgb-band").status_code == 202
     assert post(client, method="notch", model="gray-band").status_code == 202  # no model used
 
@@ -147,9 +149,12 @@ def test_batches_check_the_models_and_every_image(
     response = client.post("/v1/batches", files=files, data=restore_form(method="sagd"))
     refused(response, "model_cannot_fill_band")
     assert queue.sent == [] and queue.chunks == []
-    # The third item is gray: the batch is refused and the items already queued are cancelled.
-    files[2] = ("images", ("2.png", png_bytes(seed=2, mode=GRAY), "image/png"))
-    form = restore_form(method="sagd", model="rgb-band")
+    # Gray items against a gray model, the third item RGB: the batch is refused and the items
+    # already queued are cancelled.
+    register(client, tmp_path, "gray-band", kind="band", channels=1)
+    files = [("images", (f"{i}.png", png_bytes(seed=i, mode=GRAY), "image/png")) for i in range(3)]
+    files[2] = ("images", ("2.png", png_bytes(seed=2), "image/png"))
+    form = restore_form(method="sagd", model="gray-band")
     message = refused(client.post("/v1/batches", files=files, data=form), "model_channel_mismatch")
     assert message.startswith("item 2 (2)")
     sent = [job_id for _, job_id in queue.sent]
@@ -158,6 +163,6 @@ def test_batches_check_the_models_and_every_image(
         job = ctx_of(client).jobs.get(job_id) or {}
         assert job["state"] == "cancelled"
         assert job["error_message"].startswith("batch refused: item 2")
-    files[2] = ("images", ("2.png", png_bytes(seed=2), "image/png"))
+    files[2] = ("images", ("2.png", png_bytes(seed=2, mode=GRAY), "image/png"))
     accepted = client.post("/v1/batches", files=files, data=form)
     assert accepted.status_code == 202, accepted.text

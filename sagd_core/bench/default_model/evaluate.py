@@ -4,7 +4,8 @@ corruption kind, with the seconds per image of each column.
 
     python -m sagd_core.bench.default_model.evaluate [--full] [--steps 25] [--sigmas 0 0.02]
 
-Gray scenes go through the RGB model as three equal channels (:mod:`.channels`). The scenes are
+Gray scenes go through the RGB model as three equal channels
+(:mod:`sagd_core.restore.gray_via_rgb`). The scenes are
 the ``natural`` TEST photos and dead-leaves seeds 1-2, none of which the model was trained on.
 """
 
@@ -19,7 +20,6 @@ from typing import Any
 
 import numpy as np
 
-from sagd_core.bench.default_model.channels import restore_any_channels
 from sagd_core.bench.real import KINDS, corrupt, psnr, scenes
 from sagd_core.bench.scenes import Scene
 from sagd_core.models.default import DEFAULT_MODEL_DIR
@@ -58,7 +58,7 @@ def run_scene(
                 samples=samples,
                 input_noise_std=declared,
             )
-            out = restore_any_channels(y, request, models).unclipped
+            out = restore(y, request, models).unclipped
         else:
             method: Method = "notch" if column == "notch" else "classical"
             out = restore(
