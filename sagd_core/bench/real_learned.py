@@ -1,0 +1,92 @@
+"""The learned columns of the real-size benchmark (``sagd bench real --learned``): ``auto`` (with
+the method it chose and why, per image), DDNM with the shipped default model, and ``sagd`` with
+band models retrained on the benchmark's own corrupted kind (``--retrained KIND=DIR``), on the
+same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`.
+
+The default model is a full-support prior (``sagd_core/models/default/``), so it fills through
+``ddnm``; ``method="sagd"`` needs a band model and gets one only from ``--retrained``. A gray
+model is not run on RGB scenes (the engine refuses that route); an RGB model runs gray scenes as
+three equal channels (:mod:`sagd_core.restore.gray_via_rgb`).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from sagd_core.bench.real import corrupt, psnr, ssim
+from sagd_core.bench.scenes import Scene
+from sagd_core.restore.engine import restore
+from sagd_core.restore.models import ModelSet
+from sagd_core.restore.request import RestoreRequest
+
+#: Sampler steps of the DDNM column (the default model's card measures 25).
+DDNM_STEPS = 25
+
+
+def _row(scene: Scene, kind: str, sigma: float, column: str, out: Any, sec: float) -> dict:
+    return {
+        "scene": scene.name,
+        "size": scene.size,
+        "channels": scene.channels,
+        "kind": kind,
+        "sigma": sigma,
+        "column": column,
+        "psnr": psnr(out, scene.image),
+        "ssim": ssim(out, scene.image),
+        "seconds": sec,
+    }
+
+
+def learned_rows(
+    scene: Scene,
+    kind: str,
+    sigma: float,
+    seed: int,
+    *,
+    default: ModelSet | None,
+    retrained: dict[str, ModelSet],
+    steps: int = DDNM_STEPS,
+) -> list[dict[str, Any]]:
+    """``auto``, ``ddnm:default`` (when ``default`` is given) and ``sagd:retrained`` (when a band
+    model for ``kind`` with the scene's channels is given) on one corrupted scene; the ``auto``
+    row also holds the method it chose and why (``chosen``, ``why``)."""
+    y, spec = corrupt(scene, kind, sigma, seed)
+    declared = 2.0 * sigma  # model range [-1, 1]
+    runs: list[tuple[str, RestoreRequest, ModelSet | None]] = [
+        ("auto", RestoreRequest(band=spec, method="auto", input_noise_std=declared), default)
+    ]
+    if default is not None:
+        request = RestoreRequest(
+            band=spec, method="ddnm", steps=steps, seed=seed, input_noise_std=declared
+        )
+        runs.append(("ddnm:default", request, default))
+    band_model = retrained.get(kind)
+    band = None if band_model is None else band_model.band
+    if band_model is not None and band is not None and band.channels == scene.channels:
+        request = RestoreRequest(band=spec, method="sagd", seed=seed, input_noise_std=declared)
+        runs.append(("sagd:retrained", request, band_model))
+    rows = []
+    for column, request, models in runs:
+        t0 = time.perf_counter()
+        result = restore(y, request, models)
+        row = _row(scene, kind, sigma, column, result.unclipped, time.perf_counter() - t0)
+        if column == "auto":
+            choice = result.report["details"].get("auto", {})
+            row["chosen"] = choice.get("chosen", result.report["method"])
+            row["why"] = choice.get("why", "")
+        rows.append(row)
+    return rows
+
+
+def auto_choices(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per distinct (choice, reason) of the ``auto`` rows, with how many images."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        if row["column"] == "auto":
+            key = (row["chosen"], row["why"])
+            counts[key] = counts.get(key, 0) + 1
+    return [f"auto chose {c} on {n} image(s): {why}" for (c, why), n in counts.items()]
+
+
+__all__ = ["DDNM_STEPS", "auto_choices", "learned_rows"]
