@@ -456,10 +456,22 @@ class JobStore:
     def _page(
         self, what: str, owner: str, limit: int, before: float | None
     ) -> tuple[list[str], float | None]:
+        """Up to ``limit`` ids created before ``before``, newest first, and the next cursor.
+
+        The cursor is a creation time and the next page starts strictly below it, so a full page
+        also takes every further record that shares its last creation time (records created in
+        one call can share it to the float's resolution): a page may then hold a few more than
+        ``limit``, and none is skipped."""
+        key = self._index_key(what, owner)
         top = f"({before}" if before is not None else "+inf"
         rows: list[tuple[str, float]] = self.r.zrevrangebyscore(  # type: ignore[assignment]
-            self._index_key(what, owner), top, "-inf", start=0, num=limit, withscores=True
+            key, top, "-inf", start=0, num=limit, withscores=True
         )
         ids = [str(member) for member, _ in rows]
-        next_cursor = float(rows[-1][1]) if len(rows) == limit else None
-        return ids, next_cursor
+        if len(rows) < limit:
+            return ids, None
+        last = float(rows[-1][1])
+        tied: list[str] = self.r.zrevrangebyscore(key, last, last)  # type: ignore[assignment]
+        seen = set(ids)
+        ids += [str(member) for member in tied if str(member) not in seen]
+        return ids, last

@@ -29,6 +29,28 @@ def test_jobs_are_listed_newest_first_with_a_cursor(client: TestClient) -> None:
     assert [j["id"] for j in everything] == made[::-1]
 
 
+def test_jobs_sharing_a_creation_time_are_not_skipped_across_pages(client: TestClient) -> None:
+    """Records created in one call can share a creation time (float resolution): a page that
+    ends inside such a group takes the whole group, so the next page skips none of it."""
+    made = [_restore(client, seed) for seed in range(5)]
+    ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
+    key = ctx.jobs._index_key("jobs", "anonymous")
+    owner_keys = [k for k in ctx.jobs.r.scan_iter(match=key.rsplit(":", 2)[0] + ":*:jobs")]
+    assert len(owner_keys) == 1
+    tie = float(ctx.jobs.r.zscore(owner_keys[0], made[2]))
+    ctx.jobs.r.zadd(owner_keys[0], {made[1]: tie, made[3]: tie})  # 1, 2, 3 created "at once"
+    seen: list[str] = []
+    before = None
+    for _ in range(5):
+        params = {"limit": 2} if before is None else {"limit": 2, "before": before}
+        page = client.get("/v1/jobs", params=params).json()
+        seen += [j["id"] for j in page["items"]]
+        before = page["next_before"]
+        if before is None:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == len(made)
+
+
 def test_expired_jobs_leave_the_listing(client: TestClient) -> None:
     ids = [_restore(client, seed) for seed in range(3)]
     ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
