@@ -6,18 +6,14 @@ for an explicit spec; exactly one of the two is required.
 
 from __future__ import annotations
 
-import functools
 from typing import Any
 
-import numpy as np
-
 from sagd_core.spectral.bands import BandSpec, BandSpecError, parse_band_spec
-from sagd_core.spectral.masks import MaskReport, _coordinates, _region_mask
+from service.api.band_coverage import coverage, fraction_is_decided
 from service.api.errors import ApiProblem
 from service.jobs.registry import CorruptionTypes
 
 MAX_SPEC_CHARS = 64 * 1024
-_STRIP_ROWS = 64  # rows of the frequency grid evaluated at a time (2 MiB a row-strip at 4096)
 MAX_NUMBER_DIGITS = 4300  # Python's default limit on the digits of an integer it reads
 
 
@@ -66,9 +62,16 @@ def resolve_band(
 
 def check_band_for_image(spec: BandSpec, height: int, width: int) -> None:
     """Refuse a spec that is ill-posed (or empty) at this image size: 422 ``ill_posed_band``,
-    with the library's rule and words (``check_spec_for_shape``) on :func:`coverage`."""
-    report = coverage(spec, height, width)
+    with the library's rule and words (``check_spec_for_shape``) on the bounded
+    :func:`~service.api.band_coverage.coverage` (an estimate within a hair of the one-half
+    limit is left to the worker's exact check)."""
+    if height < 1 or width < 1:
+        raise ApiProblem(422, "ill_posed_band", f"image size {width}x{height} is empty")
+    found = coverage(spec, height, width)
+    report = found.report
     problems = report.problems
+    if not fraction_is_decided(found):
+        problems = [p for p in problems if "of the spectrum" not in p]
     if report.empty_regions:
         problems = [p for p in problems if "holds no" in p]
     elif problems and not spec.allow_ill_posed:
@@ -79,45 +82,4 @@ def check_band_for_image(spec: BandSpec, height: int, width: int) -> None:
         422,
         "ill_posed_band",
         f"band spec is ill-posed for a {width}x{height} image: {'; '.join(problems)}",
-    )
-
-
-def coverage(spec: BandSpec, height: int, width: int) -> MaskReport:
-    """What ``spec`` covers at ``height × width``: ``sagd_core``'s ``mask_report``, computed a
-    strip of rows at a time. The library's keeps the full float64 mask of every (spec, size) it
-    has seen (128 MiB at 4096², plus several more while it is built): in the API, which only needs
-    these three figures, that was most of an upload's memory. Cached by (spec, size)."""
-    if height < 1 or width < 1:
-        raise ApiProblem(422, "ill_posed_band", f"image size {width}x{height} is empty")
-    return _coverage(spec.cache_key(), height, width)
-
-
-@functools.lru_cache(maxsize=256)
-def _coverage(key: str, height: int, width: int) -> MaskReport:
-    spec = BandSpec.model_validate_json(key)
-    fy, fx, rscale = _coordinates(spec, height, width)  # (H, 1) and (1, W)
-    # M(-f) on the discrete grid is M at index (-k) mod N on both axes (masks._conjugate).
-    fy_conj = fy[(-np.arange(height)) % height]
-    fx_conj = fx[:, (-np.arange(width)) % width]
-    soft = spec.softness
-    total, covers_dc = 0.0, False
-    holds_a_bin = [False] * len(spec.regions)
-    for top in range(0, height, _STRIP_ROWS):
-        rows = slice(top, min(height, top + _STRIP_ROWS))
-        full = np.zeros((rows.stop - rows.start, width))
-        for index, region in enumerate(spec.regions):
-            mask = _region_mask(region, fy[rows], fx, rscale, soft)
-            full = np.maximum(full, mask)
-            full = np.maximum(full, _region_mask(region, fy_conj[rows], fx_conj, rscale, soft))
-            if not holds_a_bin[index]:
-                hard = mask if soft == 0 else _region_mask(region, fy[rows], fx, rscale, 0.0)
-                holds_a_bin[index] = bool(np.any(hard > 0))
-        total += float(full.sum())
-        covers_dc = covers_dc or (top == 0 and bool(full[0, 0] > 0))
-    return MaskReport(
-        height=height,
-        width=width,
-        fraction=total / (height * width),
-        covers_dc=covers_dc,
-        empty_regions=tuple(i for i, held in enumerate(holds_a_bin) if not held),
     )

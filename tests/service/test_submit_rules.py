@@ -3,11 +3,13 @@ parameter validated, messages in the product's words (no interpreter internals),
 answered with JSON and never a redirect, a model the registry does not know refused at submit,
 and odd pixel values refused (NaN, ±inf) or accepted by the documented rule.
 
-Also: the API's bounded band check (``service.api.bands.coverage``, a strip of the frequency grid
-at a time) says exactly what the library's ``mask_report`` says."""
+Also: the API's bounded band check (``service.api.band_coverage.coverage``, a strip of the
+frequency grid at a time) says exactly what the library's ``mask_report`` says within its budget,
+and beyond it stays close at a bounded cost."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -18,7 +20,8 @@ from fastapi.testclient import TestClient
 
 from sagd_core.spectral.bands import parse_band_spec
 from sagd_core.spectral.masks import mask_report
-from service.api.bands import coverage
+from service.api import band_coverage
+from service.api.band_coverage import coverage
 from tests.harness import png_bytes, restore_form
 
 HUGE = "1" * 5000  # more digits than Python reads as an integer by default
@@ -208,8 +211,84 @@ SPECS = [
 def test_the_bounded_band_check_says_what_the_library_says(spec: dict[str, Any]) -> None:
     band = parse_band_spec(json.dumps(spec))
     for height, width in [(8, 8), (9, 13), (64, 31), (130, 200)]:  # even, odd, > one strip
-        ours, theirs = coverage(band, height, width), mask_report(band, height, width)
+        found, theirs = coverage(band, height, width), mask_report(band, height, width)
+        assert found.exact
+        ours = found.report
         assert ours.covers_dc == theirs.covers_dc
         assert ours.empty_regions == theirs.empty_regions
         assert ours.fraction == pytest.approx(theirs.fraction, abs=1e-12)
         assert ours.problems == theirs.problems
+
+
+def test_a_costly_band_check_samples_the_grid_and_still_finds_every_region(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Beyond the budget the fraction is measured on a sampled grid (close to the library's),
+    DC is exact, and a region too small for the sampled grid is still found (or not) at full
+    resolution: notches and boxes in their bounding boxes, annuli by a scan."""
+    monkeypatch.setattr(band_coverage, "EXACT_BUDGET", 20_000)
+    band_coverage._coverage.cache_clear()
+    spec = parse_band_spec(
+        json.dumps(
+            {
+                "regions": [
+                    {"kind": "annulus", "low": 0.1, "high": 0.3},
+                    {"kind": "notch", "fy": 0.21, "fx": 0.33, "radius": 0.004},  # one or two bins
+                    {"kind": "notch", "fy": 0.1, "fx": 0.2, "radius": 0.0001},  # none
+                    {"kind": "box", "fy": [0.4, 0.404], "fx": [0.02, 0.024]},
+                    {"kind": "annulus", "low": 0.4501, "high": 0.4502},
+                    {
+                        "kind": "wedge",
+                        "angle_deg": 60,
+                        "tolerance_deg": 5,
+                        "low": 0.05,
+                        "high": 0.2,
+                    },
+                ]
+            }
+        )
+    )
+    for height, width in [(256, 256), (255, 300)]:
+        found, theirs = coverage(spec, height, width), mask_report(spec, height, width)
+        assert found.stride > 1
+        assert found.report.covers_dc == theirs.covers_dc
+        assert found.report.empty_regions == theirs.empty_regions
+        assert 2 in theirs.empty_regions and 1 not in theirs.empty_regions
+        assert found.report.fraction == pytest.approx(theirs.fraction, abs=0.01)
+    band_coverage._coverage.cache_clear()
+
+
+def test_the_band_check_spends_a_bounded_number_of_evaluations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """64 wide wedges on a 4096² image: a few kilobytes of request were two billion mask
+    evaluations on the API's event loop; now at most twice the budget."""
+    counted = [0]
+    real = band_coverage._region_mask
+
+    def counting(region: Any, fy: Any, fx: Any, rscale: float, soft: float) -> Any:
+        out = real(region, fy, fx, rscale, soft)
+        counted[0] += out.size
+        return out
+
+    monkeypatch.setattr(band_coverage, "_region_mask", counting)
+    band_coverage._coverage.cache_clear()
+    wedges = [
+        {"kind": "wedge", "angle_deg": 2.8 * i, "tolerance_deg": 0.5, "low": 0.05, "high": 0.5}
+        for i in range(64)
+    ]
+    spec = parse_band_spec(json.dumps({"regions": wedges}))
+    found = coverage(spec, 4096, 4096)
+    assert found.stride > 1 and not found.report.empty_regions
+    assert counted[0] <= 2 * band_coverage.EXACT_BUDGET
+    assert 0.2 < found.report.fraction < 0.35  # 64 wedges of 1° through 45 % of the radius
+    band_coverage._coverage.cache_clear()
+
+
+def test_an_estimated_fraction_near_one_half_is_left_to_the_worker() -> None:
+    report = mask_report(parse_band_spec(json.dumps(SPECS[0])), 8, 8)
+    near = dataclasses.replace(report, fraction=0.51)
+    assert not band_coverage.fraction_is_decided(band_coverage.Coverage(near, stride=3))
+    assert band_coverage.fraction_is_decided(band_coverage.Coverage(near, stride=1))
+    far = dataclasses.replace(report, fraction=0.6)
+    assert band_coverage.fraction_is_decided(band_coverage.Coverage(far, stride=3))
