@@ -9,7 +9,9 @@ trend and emit them as a :class:`BandSpec` (DESIGN.md §2).
    profile of its *floor spectrum* (per frequency, a low percentile over tiles), where noise
    that every tile holds stands out from edges and objects that only some hold, and in the
    per-tile radial profiles, where the *median* tile shows a band with steps at both edges
-   (:mod:`tile_bands`: bands several dB under the image's own power at low frequencies).
+   (:mod:`tile_bands`: bands several dB under the image's own power at low frequencies), and
+   in the tiles of the image minus its 3×3 median (:mod:`residual_bands`: bands under a
+   scene's dense edges).
 4. **Lines** (stripe noise puts its energy on a line through DC, perpendicular to the stripes):
    rays from DC sampled every half degree; a ray whose residual stays ``line_db`` above the trend
    over a long run of radii is a line; adjacent rays merge into one ``wedge``. Every line must
@@ -21,13 +23,19 @@ trend and emit them as a :class:`BandSpec` (DESIGN.md §2).
    ``peak_trend_db`` above the trend, outside annuli and wedges and at least
    ``peak_min_radius`` from DC, grouped into connected components; each conjugate pair becomes
    one ``notch``. Three or more peaks on one line through DC (not a harmonic series) become a
-   wedge. Dropped: peaks on a line or its aliases (the stripes' own), weak sidebands of a much
-   stronger peak (a multiplicative screen modulating the image), peaks of a colour image that
-   its luma does not hold (JPEG chroma, demosaicing), and peaks below the false-alarm
-   threshold for the number of bins searched (``peak_false_alarms`` per image).
+   wedge; three or more harmonics of a fundamental nearer DC than ``peak_min_radius`` are the
+   image's own periodic structure (brick courses) and are dropped. Dropped too: peaks on a
+   line or its aliases (the stripes' own), weak sidebands of a much stronger peak (a
+   multiplicative screen modulating the image) and copies of the image's own spectrum that a
+   screen peak carries (:mod:`modulation`), peaks of a colour image that its luma does not
+   hold (JPEG chroma, demosaicing), and peaks below the false-alarm threshold for the number
+   of bins searched (``peak_false_alarms`` per image).
 6. **Spread** (:mod:`stationarity`): a peak's or an annulus' excess over its surroundings
    must spread over the image's tiles (``peak_min_spread``, ``annulus_min_spread``):
-   interference and noise are everywhere, a photo's own texture is local.
+   interference and noise are everywhere, a photo's own texture is local. A peak may instead
+   spread evenly once divided by the tiles' brightness (a screen multiplies the image, so it
+   is weak in dark parts). In the tiles, the bins of strong peaks are left out of the ring
+   medians (at a tile's resolution a screen's peaks fill much of a ring).
 
 Thresholds are in dB of power. Regions are ranked by how far they stand out; at most
 ``max_regions`` are kept, and the weakest are dropped while the union would cover DC or more than
@@ -47,6 +55,7 @@ from sagd_core.analysis.combine import combine_analyses
 from sagd_core.analysis.config import AnalyzeConfig
 from sagd_core.analysis.line_checks import is_stripe_line
 from sagd_core.analysis.lines import line_in_floor, scanned_lines, trend_lines
+from sagd_core.analysis.modulation import without_image_copies
 from sagd_core.analysis.peak_checks import (
     collinear_peaks_to_lines,
     false_alarm_db,
@@ -58,28 +67,38 @@ from sagd_core.analysis.peak_checks import (
 from sagd_core.analysis.regions import DetectedRegion
 from sagd_core.analysis.regions import db_to_log as _db_to_log
 from sagd_core.analysis.regions import log_to_db as _log_to_db
+from sagd_core.analysis.residual_bands import residual_annuli
 from sagd_core.analysis.result import Analysis
 from sagd_core.analysis.spectrum_stats import (
+    FLOOR_TILE,
     Spectrum,
     fit_power_law,
     floor_spectrum,
     power_spectrum,
     radial_profile,
+    tile_brightness,
     tile_powers,
 )
-from sagd_core.analysis.stationarity import TileSpectra, band_excess, participation, peak_excess
+from sagd_core.analysis.stationarity import (
+    TileSpectra,
+    band_excess,
+    participation,
+    peak_spread,
+    tile_bins,
+)
 from sagd_core.analysis.tile_bands import tile_annuli
 from sagd_core.restore.inputs import prepare_image
 from sagd_core.spectral.bands import BandSpec
 from sagd_core.spectral.masks import band_mask, mask_report
 
 
-def _without_peaks(spectrum: Spectrum, cfg: AnalyzeConfig, background: np.ndarray) -> Spectrum:
-    """``spectrum`` with every bin standing ``peak_db`` above ``background`` (its 7×7 median)
-    and the bins next to it replaced by that median."""
-    logp = spectrum.log_power
-    peaks = ndimage.binary_dilation(logp - background > _db_to_log(cfg.peak_db), iterations=2)
-    return Spectrum(log_power=np.where(peaks, background, logp), fy=spectrum.fy, fx=spectrum.fx)
+def _without_peaks(spectrum: Spectrum, bins: np.ndarray, background: np.ndarray) -> Spectrum:
+    """``spectrum`` with its peak ``bins`` (standing ``peak_db`` above ``background``, its 7×7
+    median) and the bins next to them replaced by that median."""
+    peaks = ndimage.binary_dilation(bins, iterations=2)
+    return Spectrum(
+        log_power=np.where(peaks, background, spectrum.log_power), fy=spectrum.fy, fx=spectrum.fx
+    )
 
 
 def _peaks(
@@ -158,7 +177,7 @@ def _spread(detected: DetectedRegion, tile_grid: TileSpectra) -> float:
     """How evenly a peak's or an annulus' excess spreads over the tiles (:mod:`stationarity`)."""
     r = detected.region
     if r["kind"] == "notch":
-        return participation(peak_excess(tile_grid, r["fy"], r["fx"]))
+        return peak_spread(tile_grid, r["fy"], r["fx"])
     return participation(band_excess(tile_grid, r["low"], r["high"]))
 
 
@@ -182,7 +201,8 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     background = ndimage.median_filter(rows, size=(7, 1), mode="wrap")
     # Annuli are judged on the spectrum without its peaks (replaced by their surroundings): a
     # few strong interferences and their harmonics must not raise whole rings.
-    smooth = _without_peaks(spectrum, cfg, background)
+    peak_bins = spectrum.log_power - background > _db_to_log(cfg.peak_db)
+    smooth = _without_peaks(spectrum, peak_bins, background)
     _, a_profile, _ = radial_profile(smooth)
     # Ring medians of small images are noisier (fewer bins per ring): the threshold grows as
     # 1/√side below 256 px (the floor spectrum's rings are medians over many tiles).
@@ -190,16 +210,23 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     annuli = find_annuli(radii, a_profile, bw, cfg, sector_profiles(smooth, radii), scale=small)
     tiles = tile_powers(chw)
     floor = floor_spectrum(chw, tiles)
-    tile_grid = TileSpectra.from_half(tiles) if tiles is not None else None
+    # At a tile's resolution a strong peak (and the copies of the image a screen's peak
+    # carries) fills much of a ring: the tile rings leave the peaks' bins out.
+    in_tiles = tile_bins(h, w, peak_bins, FLOOR_TILE) if tiles is not None else None
+    tile_grid = (
+        TileSpectra.from_half(tiles, in_tiles, tile_brightness(chw)) if tiles is not None else None
+    )
     if floor is not None:  # bands of noise under strong image content (module docstring)
-        f_radii, f_profile, _ = radial_profile(floor)
-        f_sectors = sector_profiles(floor, f_radii)
+        f_radii, f_profile, _ = radial_profile(floor, in_tiles)
+        f_sectors = sector_profiles(floor, f_radii, in_tiles)
         extras = find_annuli(f_radii, f_profile, floor.bin_width, cfg, f_sectors)
         annuli += [a for a in extras if not _overlaps_any(a, annuli)]
     if tile_grid is not None:
         extras = tile_annuli(tile_grid, cfg.tile_band_db)
         annuli += [a for a in extras if not _overlaps_any(a, annuli)]
         annuli = [a for a in annuli if _spread(a, tile_grid) >= cfg.annulus_min_spread]
+        extras = residual_annuli(chw, cfg.residual_band_db, cfg.residual_min_spread, in_tiles)
+        annuli += [a for a in extras if not _overlaps_any(a, annuli)]
     guard = cfg.guard_bins * bw
     excluded = np.zeros((h, w), dtype=bool)
     for a in annuli:
@@ -227,9 +254,14 @@ def analyze_chw(chw: np.ndarray, config: AnalyzeConfig | None = None) -> Analysi
     peaks = _peaks(spectrum, resid, excluded, cfg, background)
     # Peaks along one line are evidence of a line in themselves: only the floor check.
     peaks, lines = collinear_peaks_to_lines(
-        peaks, lines, bw, lambda region: floor is None or line_in_floor(floor, region)
+        peaks,
+        lines,
+        bw,
+        lambda region: floor is None or line_in_floor(floor, region),
+        cfg.peak_min_radius,
     )
     peaks = in_luma(without_sidebands(off_lines(peaks, lines, guard + bw)), chw, spectrum.log_power)
+    peaks = without_image_copies(peaks, chw)
     # Half the grid is searched (the other half holds the conjugates).
     significant = false_alarm_db(h * w // 2, cfg.peak_false_alarms)
     peaks = [p for p in peaks if p.score_db >= significant]

@@ -11,7 +11,7 @@ from sagd_core.analysis.config import AnalyzeConfig
 from sagd_core.analysis.regions import DetectedRegion
 from sagd_core.analysis.regions import db_to_log as _db_to_log
 from sagd_core.analysis.regions import log_to_db as _log_to_db
-from sagd_core.analysis.spectrum_stats import Spectrum
+from sagd_core.analysis.spectrum_stats import Spectrum, masked_group_medians
 
 #: Rings beyond this radius (cycles/pixel) hold few bins (the corners of the grid).
 R_MAX_RING = 0.6
@@ -64,7 +64,14 @@ def find_annuli(
         flank = np.maximum(3, (bs - a) // 2)
         la = np.maximum(lo_i, a - flank)
         rb = np.minimum(hi_i, bs + flank)
-        ok = (a - la >= 2) & (rb - bs >= 2) & (before2[bs] - after2[bs] >= edge_thr)
+        # A flank cut short by the end of the search range (the rings next to DC) leaves the
+        # baseline to a few rings of the image's steep low-frequency power: at least half of
+        # each flank must remain.
+        ok = (
+            (a - la >= np.maximum(2, (flank + 1) // 2))
+            & (rb - bs >= np.maximum(2, (flank + 1) // 2))
+            & (before2[bs] - after2[bs] >= edge_thr)
+        )
         if not ok.any():
             continue
         bs, la, rb = bs[ok], la[ok], rb[ok]
@@ -104,25 +111,23 @@ SECTORS = 8
 SECTORS_NEEDED = 6
 
 
-def sector_profiles(spectrum: Spectrum, radii: np.ndarray) -> np.ndarray:
+def sector_profiles(
+    spectrum: Spectrum, radii: np.ndarray, exclude: np.ndarray | None = None
+) -> np.ndarray:
     """``(SECTORS, rings)``: the median log power per one-bin ring within each angular sector
-    (NaN where a sector holds no bin of a ring)."""
+    (NaN where a sector holds no bin of a ring); ``exclude`` leaves bins out, except where it
+    would leave too few of a sector's ring (:func:`kept_enough`)."""
     bw = spectrum.bin_width
     ring = np.rint(spectrum.radius / bw - 0.5).astype(int).ravel()
     angle = np.degrees(np.arctan2(spectrum.fy, spectrum.fx)) % 180.0
     sector = np.broadcast_to(
         np.minimum((angle / (180.0 / SECTORS)).astype(int), SECTORS - 1), spectrum.shape
     ).ravel()
-    values = spectrum.log_power.ravel()
-    out = np.full((SECTORS, radii.size), np.nan)
-    order = np.lexsort((ring, sector))
-    keys = sector[order] * (radii.size + 1) + np.clip(ring[order], 0, radii.size)
-    bounds = np.flatnonzero(np.diff(keys)) + 1
-    for chunk in np.split(order, bounds):
-        sec, rg = int(sector[chunk[0]]), int(ring[chunk[0]])
-        if 0 <= rg < radii.size:
-            out[sec, rg] = float(np.median(values[chunk]))
-    return out
+    n = radii.size + 1  # keys per sector: one per ring, the last for rings beyond
+    keys = sector * n + np.minimum(ring, radii.size)
+    left_out = exclude.ravel() if exclude is not None else None
+    medians, _ = masked_group_medians(keys, spectrum.log_power.ravel(), SECTORS * n, left_out)
+    return medians.reshape(SECTORS, n)[:, : radii.size]
 
 
 def _raised_all_around(

@@ -47,7 +47,8 @@ class AnalyzeConfig(BaseModel):
         ge=0.0,
         le=1.0,
         description="a peak's excess over its surroundings must spread this evenly over the "
-        "image's tiles (participation ratio, 1: every tile alike): interference is everywhere, "
+        "image's tiles (participation ratio, 1: every tile alike), as it is or divided by each "
+        "tile's brightness (a screen multiplies the image): interference is everywhere, "
         "a photo's own texture is local",
     )
     annulus_min_spread: float = Field(
@@ -61,6 +62,18 @@ class AnalyzeConfig(BaseModel):
         gt=0.0,
         description="an annulus is also found where the median tile's rings stand this far "
         "above the rings beside them",
+    )
+    residual_band_db: float = Field(
+        default=2.5,
+        gt=0.0,
+        description="an annulus is also found where the median tile of the image minus its "
+        "3×3 median stands this far above the rings beside it (bands under dense edges)",
+    )
+    residual_min_spread: float = Field(
+        default=0.8,
+        ge=0.0,
+        le=1.0,
+        description="such an annulus' excess must spread this evenly over the residual's tiles",
     )
     guard_bins: float = Field(
         default=2.0, ge=0.0, description="peaks this near an annulus or wedge belong to it"

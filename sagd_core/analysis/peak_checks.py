@@ -22,22 +22,46 @@ _COLLINEAR_MIN = 3
 _COLLINEAR_MIN_SPAN = 0.05
 
 
-def _is_harmonic_series(peaks: list[tuple[float, float]], tol: float) -> bool:
-    """Peaks that are integer multiples (folded into the grid) of the one nearest DC: an
-    interference and its harmonics, which lie on one line through DC too."""
-    base = min(peaks, key=lambda p: math.hypot(*p))
+def _wrap(v: float) -> float:
+    return (v + 0.5) % 1.0 - 0.5
 
-    def wrap(v: float) -> float:
-        return (v + 0.5) % 1.0 - 0.5
 
-    def on_series(p: tuple[float, float]) -> bool:
-        for n in range(1, 9):
-            hy, hx = wrap(n * base[0]), wrap(n * base[1])
-            if min(math.hypot(p[0] - hy, p[1] - hx), math.hypot(p[0] + hy, p[1] + hx)) < tol:
-                return True
-        return False
+def _on_series(p: tuple[float, float], base: tuple[float, float], tol: float) -> bool:
+    """Whether ``p`` (or its conjugate) is within ``tol`` of a multiple ``n · base``
+    (``n ≤ 8``, folded into the grid)."""
+    for n in range(1, 9):
+        hy, hx = _wrap(n * base[0]), _wrap(n * base[1])
+        if min(math.hypot(p[0] - hy, p[1] - hx), math.hypot(p[0] + hy, p[1] + hx)) < tol:
+            return True
+    return False
 
-    return all(on_series(p) for p in peaks)
+
+def harmonic_base(peaks: list[tuple[float, float]], tol: float) -> tuple[float, float] | None:
+    """The fundamental of which all ``peaks`` are integer multiples (folded into the grid), or
+    None: an interference and its harmonics, or an image's own periodic structure (a wall,
+    a fence), lie on one line through DC too. The fundamental is the peak nearest DC divided
+    by 1, 2 or 3 (the fundamental itself may be too near DC to be a peak), refined by least
+    squares over the unfolded multiples: a peak's centroid is off by a fraction of a bin, and
+    that error grows ``n`` times along the series."""
+    near = min(peaks, key=lambda p: math.hypot(*p))
+    for k in (1, 2, 3):
+        base = (near[0] / k, near[1] / k)
+        # Refine (twice: each pass matches more of the series) over the peaks that are plain
+        # (unfolded) multiples along the base direction.
+        for _ in range(2):
+            norm = math.hypot(*base)
+            pairs = []
+            for p in peaks:
+                along = abs(p[0] * base[0] + p[1] * base[1]) / norm
+                n = round(along / norm)
+                if n >= 1 and abs(along - n * norm) < tol:
+                    pairs.append((n, along))
+            if pairs:
+                scale = sum(n * a for n, a in pairs) / sum(n * n for n, _ in pairs) / norm
+                base = (base[0] * scale, base[1] * scale)
+        if all(_on_series(p, base, tol) for p in peaks):
+            return base
+    return None
 
 
 def collinear_peaks_to_lines(
@@ -45,10 +69,14 @@ def collinear_peaks_to_lines(
     lines: list[DetectedRegion],
     bw: float,
     is_line: Callable[[dict[str, Any]], bool],
+    min_radius: float = 0.0,
 ) -> tuple[list[DetectedRegion], list[DetectedRegion]]:
     """Stripes whose line stands out only in places show up as several peaks along one line
     through DC: three or more such peaks (not a harmonic series, which periodic interference
-    makes) become one wedge when ``is_line`` confirms it; otherwise they stay peaks."""
+    makes) become one wedge when ``is_line`` confirms it; otherwise they stay peaks. Three or
+    more harmonics of a fundamental nearer DC than ``min_radius`` are dropped: the image's
+    own large periodic structure (brick courses, a fence), whose fundamental is no peak for
+    the same reason (:class:`AnalyzeConfig` ``peak_min_radius``)."""
 
     def angle(r: DetectedRegion) -> float:
         return math.degrees(math.atan2(r.region["fy"], r.region["fx"])) % 180.0
@@ -67,7 +95,10 @@ def collinear_peaks_to_lines(
     for group in groups:
         radii = [math.hypot(p.region["fy"], p.region["fx"]) for p in group]
         points = [(p.region["fy"], p.region["fx"]) for p in group]
-        if len(group) < _COLLINEAR_MIN or _is_harmonic_series(points, 2.0 * bw):
+        base = harmonic_base(points, 2.0 * bw) if len(group) >= _COLLINEAR_MIN else None
+        if base is not None and math.hypot(*base) < min_radius:
+            continue
+        if len(group) < _COLLINEAR_MIN or base is not None:
             kept += group
             continue
         angles = np.unwrap(np.radians([angle(p) for p in group]) * 2) / 2
@@ -218,6 +249,7 @@ def off_lines(
 __all__ = [
     "collinear_peaks_to_lines",
     "false_alarm_db",
+    "harmonic_base",
     "in_luma",
     "off_lines",
     "on_line",

@@ -96,9 +96,10 @@ def tile_powers(chw: np.ndarray) -> np.ndarray | None:
     t, step = FLOOR_TILE, FLOOR_STRIDE
     if h < 2 * t or w < 2 * t:
         return None
-    x = chw.astype(np.float64)
+    # float32 input (the median residual) stays float32: half the cost, ample for powers
+    x = chw if chw.dtype == np.float32 else chw.astype(np.float64)
     window = np.outer(np.hanning(t), np.hanning(t))
-    window /= np.sqrt(np.mean(window**2))
+    window = (window / np.sqrt(np.mean(window**2))).astype(x.dtype)
     tiles = [
         x[:, i : i + t, j : j + t]
         for i in range(0, h - t + 1, step)
@@ -107,6 +108,27 @@ def tile_powers(chw: np.ndarray) -> np.ndarray | None:
     stack = np.stack(tiles)  # (n, C, t, t)
     stack = stack - stack.mean(axis=(2, 3), keepdims=True)
     return (np.abs(np.fft.rfft2(stack * window, norm="ortho")) ** 2).mean(axis=1)
+
+
+def tile_brightness(chw: np.ndarray) -> np.ndarray | None:
+    """Per tile of :func:`tile_powers` (same order), the mean square of the unit-range image
+    (``chw`` in the model range ``[-1, 1]``) under the tile's squared window, channels
+    averaged: the power a multiplicative screen of unit depth would put into that tile's
+    periodogram. None when the image holds fewer than four tiles."""
+    _c, h, w = chw.shape
+    t, step = FLOOR_TILE, FLOOR_STRIDE
+    if h < 2 * t or w < 2 * t:
+        return None
+    weight = np.outer(np.hanning(t), np.hanning(t)) ** 2
+    weight /= weight.sum()
+    square = (((chw.astype(np.float64) + 1.0) / 2.0) ** 2).mean(axis=0)
+    return np.array(
+        [
+            float((square[i : i + t, j : j + t] * weight).sum())
+            for i in range(0, h - t + 1, step)
+            for j in range(0, w - t + 1, step)
+        ]
+    )
 
 
 def floor_spectrum(chw: np.ndarray, tiles: np.ndarray | None = None) -> Spectrum | None:
@@ -133,24 +155,66 @@ def floor_spectrum(chw: np.ndarray, tiles: np.ndarray | None = None) -> Spectrum
     )
 
 
-def radial_profile(spectrum: Spectrum) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(radii, median log power, bin count)`` in rings one bin wide, up to ``R_MAX``."""
+#: A ring (or a sector of one) keeps its medians without the bins of strong peaks when at
+#: least this many bins and this share of it remain (:func:`kept_enough`).
+MIN_KEPT, MIN_KEPT_SHARE = 4, 1 / 8
+
+
+def kept_enough(kept: int, total: int) -> bool:
+    """Whether a ring (or a sector of one) keeps enough bins for a median once the bins of
+    strong peaks are left out (:data:`MIN_KEPT`, :data:`MIN_KEPT_SHARE`). A halftone screen's
+    four peaks, their conjugates and the image copies beside them can hold most of a tile's
+    ring; the rest of the ring still tells its level."""
+    return kept >= MIN_KEPT and kept >= MIN_KEPT_SHARE * total
+
+
+def group_medians(keys: np.ndarray, values: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(medians, counts)`` of ``values`` per integer key in ``[0, n)`` (NaN where a key has
+    none), with one sort: keys plus each value scaled into ``[0, 0.5]`` order the values by
+    key and, within a key, by size; a median is then the middle of its key's run."""
+    lo, hi = float(values.min()), float(values.max())
+    order = np.argsort(keys + (values - lo) * (0.5 / max(hi - lo, 1e-300)))
+    counts = np.bincount(keys, minlength=n)[:n]
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    ordered = values[order]
+    has = counts > 0
+    medians = np.full(n, np.nan)
+    below = (starts + (counts - 1) // 2)[has]
+    above = (starts + counts // 2)[has]
+    medians[has] = 0.5 * (ordered[below] + ordered[above])
+    return medians, counts
+
+
+def masked_group_medians(
+    keys: np.ndarray, values: np.ndarray, n: int, exclude: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`group_medians` without the ``exclude`` entries, except for keys it would leave
+    too few of (:func:`kept_enough`); counts of all entries."""
+    medians, counts = group_medians(keys, values, n)
+    if exclude is not None and exclude.any():
+        keep = ~exclude
+        kept, kept_counts = group_medians(keys[keep], values[keep], n)
+        use = (kept_counts >= MIN_KEPT) & (kept_counts >= MIN_KEPT_SHARE * counts)
+        medians = np.where(use, kept, medians)
+    return medians, counts
+
+
+def radial_profile(
+    spectrum: Spectrum, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(radii, median log power, bin count)`` in rings one bin wide, up to ``R_MAX``;
+    ``exclude`` (a boolean grid) leaves bins out of the medians, except in rings it would
+    leave too few of (:func:`kept_enough`)."""
     r = spectrum.radius.ravel()
     bw = spectrum.bin_width
     edges = np.arange(0.0, R_MAX + bw, bw)
-    idx = np.clip(np.digitize(r, edges) - 1, 0, edges.size - 2)
-    values = spectrum.log_power.ravel()
-    order = np.argsort(idx, kind="stable")  # one sort, then a median per ring
-    sorted_idx = idx[order]
-    bounds = np.searchsorted(sorted_idx, np.arange(edges.size))
-    radii, medians, counts = [], [], []
-    for k in range(edges.size - 1):
-        lo, hi = bounds[k], bounds[k + 1]
-        if hi > lo:
-            radii.append(0.5 * (edges[k] + edges[k + 1]))
-            medians.append(float(np.median(values[order[lo:hi]])))
-            counts.append(int(hi - lo))
-    return np.asarray(radii), np.asarray(medians), np.asarray(counts)
+    rings = edges.size - 1
+    idx = np.clip(np.digitize(r, edges) - 1, 0, rings - 1)
+    left_out = exclude.ravel() if exclude is not None else None
+    medians, counts = masked_group_medians(idx, spectrum.log_power.ravel(), rings, left_out)
+    has = counts > 0
+    radii = 0.5 * (edges[:-1] + edges[1:])
+    return radii[has], medians[has], counts[has]
 
 
 def fit_power_law(
@@ -203,4 +267,16 @@ def fit_power_law(
     )
 
 
-__all__ = ["PowerLawFit", "Spectrum", "fit_power_law", "power_spectrum", "radial_profile"]
+__all__ = [
+    "MIN_KEPT",
+    "MIN_KEPT_SHARE",
+    "PowerLawFit",
+    "Spectrum",
+    "fit_power_law",
+    "group_medians",
+    "kept_enough",
+    "masked_group_medians",
+    "power_spectrum",
+    "radial_profile",
+    "tile_brightness",
+]
