@@ -1,9 +1,11 @@
 """The real-size benchmark (``sagd bench real``): the classical tier against the notch and the
 input on photos and synthetic scenes at 256² and 512², gray and RGB.
 
-Scenes: the ``natural`` test-split photos (centre crops at 256²; at 512² the largest photo's
-centre crop and the others' 256² crops upsampled ×2) and dead-leaves scenes, gray and RGB. All
-are mapped to ``[0.15, 0.85]`` so that the corruptions, added in linear intensity, never clip.
+Scenes (:func:`scenes`): the ``natural`` photos of a split (``test``: the evaluation set,
+``train``: for tuning), as centre crops at 256²; at 512² the centre crop of a photo that large
+and the others' 256² crops upsampled ×2; and dead-leaves scenes, gray and RGB (seeds 1–2 for
+``test``, 101–102 for ``train``). All are mapped to ``[0.15, 0.85]`` so that the corruptions,
+added in linear intensity, never clip.
 
 Corruptions (band spec given exactly): two off-grid periodic cosines (amplitude 0.08, notches
 r = 0.012), column stripes (per-column offset, std 0.04, a 1° wedge along fx), band-limited noise
@@ -23,14 +25,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 
 from sagd_core.bench.anchors import bm3d_correlated, column_mean_destriper, wavelet_fft_destriper
 from sagd_core.bench.scenes import HIGH, LOW, Scene, photo_crop
-from sagd_core.data.builtin import NATURAL_TEST_IMAGES, _photo
+from sagd_core.data.builtin import NATURAL_TEST_IMAGES, NATURAL_TRAIN_IMAGES, _photo
 from sagd_core.data.dead_leaves import dead_leaves
 from sagd_core.restore.engine import restore
 from sagd_core.restore.request import Method, RestoreRequest
@@ -39,17 +41,27 @@ from sagd_core.spectral.bands import BandSpec, RegionModel
 KINDS = ("periodic", "stripes", "band_noise", "halftone")
 SIGMAS = (0.0, 0.02)
 ESTIMATORS: tuple[RegionModel, ...] = ("sinusoid", "stripes", "noise")
+Split = Literal["test", "train"]
+SPLITS: tuple[Split, ...] = ("test", "train")
+#: Dead-leaves seeds per split (the train seeds never appear in the test figures).
+LEAVES_SEEDS: dict[str, tuple[int, ...]] = {"test": (1, 2), "train": (101, 102)}
 
 
 def _to_range(unit: np.ndarray) -> np.ndarray:
     return LOW + (HIGH - LOW) * np.clip(unit, 0.0, 1.0)
 
 
-def scenes(sizes: Iterable[int] = (256, 512), *, quick: bool = False) -> list[Scene]:
-    """The benchmark's scenes (see the module docstring); ``quick``: one photo and one
-    dead-leaves scene per size and channel count."""
+def scenes(
+    sizes: Iterable[int] = (256, 512), *, quick: bool = False, split: Split = "test"
+) -> list[Scene]:
+    """The benchmark's scenes of ``split`` (see the module docstring); ``quick``: one photo and
+    one dead-leaves scene per size and channel count."""
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     out: list[Scene] = []
-    photos = NATURAL_TEST_IMAGES[:1] if quick else NATURAL_TEST_IMAGES
+    names = NATURAL_TEST_IMAGES if split == "test" else NATURAL_TRAIN_IMAGES
+    photos = names[:1] if quick else names
+    seeds = LEAVES_SEEDS[split]
     for size in sizes:
         for name in photos:
             crop = photo_crop(name, size if size <= 256 else 256)
@@ -59,7 +71,7 @@ def scenes(sizes: Iterable[int] = (256, 512), *, quick: bool = False) -> list[Sc
                 crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_CUBIC)
             out.append(Scene(f"{name}-{size}", _to_range(crop)))
         for channels in (1, 3):
-            for seed in (1,) if quick else (1, 2):
+            for seed in seeds[:1] if quick else seeds:
                 img = dead_leaves(size, channels, seed=seed)
                 tag = "gray" if channels == 1 else "rgb"
                 out.append(Scene(f"leaves{seed}-{tag}-{size}", _to_range(img)))
@@ -318,6 +330,7 @@ __all__ = [
     "ESTIMATORS",
     "KINDS",
     "SIGMAS",
+    "SPLITS",
     "Scene",
     "columns_for",
     "corrupt",

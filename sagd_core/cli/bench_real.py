@@ -1,5 +1,6 @@
 """``sagd bench real``: the classical tier against the notch at real sizes (256², 512²; gray and
-RGB photos of the ``natural`` test split and dead-leaves scenes), PSNR, SSIM and seconds per
+RGB photos of the ``natural`` test split, or ``--split train`` for tuning, and dead-leaves
+scenes), PSNR, SSIM and seconds per
 image (:mod:`sagd_core.bench.real`)."""
 
 from __future__ import annotations
@@ -19,11 +20,17 @@ def register_bench(sub: argparse._SubParsersAction) -> None:
 
 def _arguments(p: argparse.ArgumentParser) -> None:
     """classical tier vs notch on photos and synthetic scenes at real sizes"""
-    from sagd_core.bench.real import KINDS
+    from sagd_core.bench.real import KINDS, SPLITS
 
     add_scene_arguments(p, kinds=KINDS, out=Path("bench-out/real"), out_help="JSON and figure")
     p.add_argument(
         "--sigmas", type=float, nargs="+", default=None, help="broadband noise (default: 0 0.02)"
+    )
+    p.add_argument(
+        "--split",
+        choices=list(SPLITS),
+        default="test",
+        help="scenes: test (the figures we report) or train (for tuning)",
     )
 
 
@@ -39,8 +46,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"need kinds from {', '.join(real.KINDS)}, 16 ≤ sizes ≤ 2048 and sigmas ≥ 0")
     print(describe_numpy_environment("the classical tier"))
     print(f"command: sagd bench real {' '.join(sys.argv[3:]) if len(sys.argv) > 3 else ''}")
-    scenes = real.scenes(args.sizes, quick=args.quick)
-    print(f"{len(scenes)} scenes: {', '.join(s.name for s in scenes)}")
+    scenes = real.scenes(args.sizes, quick=args.quick, split=args.split)
+    print(f"{len(scenes)} scenes ({args.split}): {', '.join(s.name for s in scenes)}")
     for line in missing_anchors():
         print(line)
     rows = []

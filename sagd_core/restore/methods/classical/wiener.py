@@ -1,18 +1,30 @@
-"""Band-limited (and broadband) noise: a two-stage Wiener filter whose signal spectrum comes from
-the image itself.
+"""Band-limited (and broadband) noise: its power spectrum estimated from the image, then three
+estimators blended per channel by their estimated risk.
 
 The noise power spectrum is ``N(f) = σ² + Σ_j N_j M_j(f)``: the declared broadband level ``σ²``
 (model range) plus one flat level per noise region, estimated from the image as the mean excess
 of the region's power over the signal spectrum that the rings of trusted bins at the same radii
 give (interpolated in log-log across radii that hold no trusted bin, i.e. a local power law).
+For RGB everything runs in opponent channels (:mod:`~.opponent`), each with its own estimated
+spectrum (noise independent per RGB channel stays so; noise shared by the channels lands in the
+luminance).
 
-1. *Pilot* (global): ``Ŝ = max(smooth(|Y|² − N), 0)`` and ``G = Ŝ / (Ŝ + N)``.
-2. *Local* (empirical Wiener, as in the second stage of BM3D): overlapping windowed tiles;
-   in each, the gain is ``|P_t|² / (|P_t|² + N_t)`` with ``P_t`` the pilot's tile spectrum and
-   ``N_t`` the noise's exact tile spectrum (its autocovariance times the window's
-   autocorrelation), so flat areas and edges get their own gains.
+The estimators:
 
-Without broadband noise the trusted bins are put back exactly at the end (only the band changes).
+1. *Patch DCTs* (:mod:`~.dct_shrinkage`): hard thresholding, then an empirical Wiener filter, of
+   overlapping 8×8 DCTs with each coefficient's coloured-noise variance (:mod:`~.patch_noise`).
+2. *Fourier tiles* with the patch-DCT estimate as pilot: overlapping windowed 32×32 tiles, in
+   each the gain ``|P_t|² / (|P_t|² + N_t)`` with ``P_t`` the pilot's tile spectrum and ``N_t``
+   the noise's exact tile spectrum (its autocovariance times the window's autocorrelation).
+3. *Fourier tiles* with the global pilot ``Ŝ = max(smooth(|Y|² − N), 0)``, ``G = Ŝ / (Ŝ + N)``
+   (the estimator this module had before the patch DCTs).
+
+Patch DCTs win on edges and flat areas, Fourier tiles on texture and smooth, band-limited
+content; the convex weights per channel minimise Stein's unbiased risk estimate
+(:mod:`~.sure_blend`), measured on a central window of at most ``SURE_SIDE``² pixels. Images
+smaller than a patch get the global Wiener filter alone, those smaller than two tiles the patch
+DCTs alone. Without broadband noise the trusted bins are put back exactly at the end (only the
+band changes).
 """
 
 from __future__ import annotations
@@ -21,6 +33,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from sagd_core.restore.methods.classical.dct_shrinkage import PATCH, dct_denoise
+from sagd_core.restore.methods.classical.opponent import from_opponent, to_opponent
+from sagd_core.restore.methods.classical.patch_noise import coefficient_variances, dct2_basis
+from sagd_core.restore.methods.classical.sure_blend import blend_weights, divergence, noise_probe
 from sagd_core.spectral.fft import irfft2, rfft2
 from sagd_core.spectral.grid import full_from_half, half_grid_multiplicity, radius_grid
 
@@ -28,6 +44,14 @@ from sagd_core.spectral.grid import full_from_half, half_grid_multiplicity, radi
 #: training photos at 2-3× the time.
 TILE = 32
 STRIDE = 16
+#: The SURE blend: the step of the Monte Carlo divergence (times a noise sample), the side of
+#: the central window whose risk is estimated, the probe's halo around it, the margin of the
+#: perturbed run and the grid its origin sits on (DCT strides and tile stride divide it).
+SURE_STEP = 0.1
+SURE_SIDE = 192
+_HALO = 16
+_MARGIN = 64
+_ALIGN = 48
 #: Smoothing of the pilot's spectrum estimate (bins, Gaussian σ).
 PILOT_SMOOTHING = 1.0
 
@@ -57,13 +81,19 @@ def radial_signal_power(power: np.ndarray, trusted: np.ndarray, width: int) -> n
     order = np.argsort(flat_rings, kind="stable")
     sorted_rings = flat_rings[order]
     bounds = np.searchsorted(sorted_rings, np.arange(n_rings + 1))
+    counts = np.diff(bounds)
+    filled_ring = (counts > 0) & (np.arange(n_rings) > 0)
+    # one row per ring, padded with +inf: after a sort along rows, a ring's median is its middle
+    # element (or the mean of the two middle ones)
+    slot = np.arange(sorted_rings.size) - bounds[sorted_rings]
+    rows = np.arange(n_rings)
+    mid = (np.maximum(counts - 1, 0) // 2, counts // 2)
     for ch in range(c):
-        values = power[ch][trusted][order]
-        profile = np.full(n_rings, np.nan)
-        for k in range(1, n_rings):
-            lo, hi = bounds[k], bounds[k + 1]
-            if hi > lo:
-                profile[k] = np.median(values[lo:hi]) / np.log(2.0)
+        table = np.full((n_rings, max(int(counts.max()), 1)), np.inf)
+        table[sorted_rings, slot] = power[ch][trusted][order]
+        table.sort(axis=1)
+        median = 0.5 * (table[rows, mid[0]] + table[rows, mid[1]])
+        profile = np.where(filled_ring, median / np.log(2.0), np.nan)
         valid = np.flatnonzero(np.isfinite(profile) & (profile > 0))
         if valid.size == 0:
             out[ch] = power[ch]
@@ -117,15 +147,19 @@ def _smooth_full(values: np.ndarray, width: int) -> np.ndarray:
     return smoothed[..., : width // 2 + 1]
 
 
+def pilot_gain(power: np.ndarray, noise: np.ndarray, width: int) -> np.ndarray:
+    """The global empirical Wiener gain ``Ŝ / (Ŝ + N)`` on the half grid."""
+    signal = np.maximum(_smooth_full(power - noise, width), 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(noise > 0, signal / (signal + noise), 1.0)
+
+
 def pilot_estimate(
     y: np.ndarray, spectrum: np.ndarray, power: np.ndarray, noise: np.ndarray
 ) -> np.ndarray:
     """Stage 1: the global empirical Wiener estimate ``(C, H, W)``."""
     h, w = y.shape[-2:]
-    signal = np.maximum(_smooth_full(power - noise, w), 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        gain = np.where(noise > 0, signal / (signal + noise), 1.0)
-    return irfft2(spectrum * gain, h, w)
+    return irfft2(spectrum * pilot_gain(power, noise, w), h, w)
 
 
 def _window(tile: int) -> np.ndarray:
@@ -152,33 +186,53 @@ def tile_noise_power(noise_full: np.ndarray, window: np.ndarray) -> np.ndarray:
     return np.maximum(np.fft.fft2(folded).real, 0.0)
 
 
-def local_wiener(y: np.ndarray, pilot: np.ndarray, noise_full: np.ndarray) -> np.ndarray:
-    """Stage 2: empirical Wiener filtering on overlapping tiles (see the module docstring)."""
+def local_wiener(
+    y: np.ndarray,
+    pilot: np.ndarray,
+    noise_full: np.ndarray,
+    tile_noise: np.ndarray | None = None,
+) -> np.ndarray:
+    """Stage 2: empirical Wiener filtering on overlapping tiles (see the module docstring);
+    single precision, real FFTs. ``tile_noise``: :func:`tile_noise_power` of ``noise_full``
+    when already known."""
+    from scipy import fft  # imported on use: start-up of the other paths
+
     _c, h, w = y.shape
     t, s = TILE, STRIDE
     win = _window(t)
-    win2d = np.outer(win, win)
-    noise_t = tile_noise_power(noise_full, win)[:, None]  # (C, 1, T, T)
+    win2d = np.outer(win, win).astype(np.float32)
+    if tile_noise is None:
+        tile_noise = tile_noise_power(noise_full, win)
+    noise_t = tile_noise[:, None, :, : t // 2 + 1].astype(np.float32)
     pad = t // 2
-    py = np.pad(y, ((0, 0), (pad, pad + t), (pad, pad + t)), mode="reflect")
-    pp = np.pad(pilot, ((0, 0), (pad, pad + t), (pad, pad + t)), mode="reflect")
-    starts_y = np.arange(0, h + pad + 1, s)
+    py = np.pad(y.astype(np.float32), ((0, 0), (pad, pad + t), (pad, pad + t)), mode="reflect")
+    pp = np.pad(pilot.astype(np.float32), ((0, 0), (pad, pad + t), (pad, pad + t)), mode="reflect")
     starts_x = np.arange(0, w + pad + 1, s)
     acc = np.zeros_like(py)
-    norm = np.zeros(py.shape[-2:])
-    for y0 in starts_y:
-        rows_y = np.stack([py[:, y0 : y0 + t, x0 : x0 + t] for x0 in starts_x], axis=1)
-        rows_p = np.stack([pp[:, y0 : y0 + t, x0 : x0 + t] for x0 in starts_x], axis=1)
-        spec_y = np.fft.fft2(rows_y * win2d)
-        spec_p = np.fft.fft2(rows_p * win2d)
+    norm = np.zeros(py.shape[-2:], dtype=np.float32)
+    tiles_y = np.lib.stride_tricks.sliding_window_view(py, (t, t), axis=(1, 2))
+    tiles_p = np.lib.stride_tricks.sliding_window_view(pp, (t, t), axis=(1, 2))
+    for y0 in range(0, h + pad + 1, s):
+        spec_y = fft.rfft2(tiles_y[:, y0, starts_x] * win2d)
+        spec_p = fft.rfft2(tiles_p[:, y0, starts_x] * win2d)
         power_p = spec_p.real**2 + spec_p.imag**2
         with np.errstate(invalid="ignore", divide="ignore"):
-            gain = np.where(noise_t > 0, power_p / (power_p + noise_t), 1.0)
-        out = np.fft.ifft2(spec_y * gain).real * win2d
+            gain = np.where(noise_t > 0, power_p / (power_p + noise_t), np.float32(1.0))
+        out = fft.irfft2(spec_y * gain, s=(t, t)) * win2d
         for i, x0 in enumerate(starts_x):
             acc[:, y0 : y0 + t, x0 : x0 + t] += out[:, i]
             norm[y0 : y0 + t, x0 : x0 + t] += win2d**2
-    return (acc / np.maximum(norm, 1e-12))[:, pad : pad + h, pad : pad + w]
+    return (acc / np.maximum(norm, 1e-12))[:, pad : pad + h, pad : pad + w].astype(np.float64)
+
+
+def fourier_wiener(
+    y: np.ndarray, spectrum: np.ndarray, power: np.ndarray, noise: np.ndarray
+) -> np.ndarray:
+    """The Fourier-domain estimator: the global pilot, then the local tiles when the image holds
+    two of them."""
+    h, w = y.shape[-2:]
+    pilot = pilot_estimate(y, spectrum, power, noise)
+    return local_wiener(y, pilot, full_from_half(noise, w)) if min(h, w) >= 2 * TILE else pilot
 
 
 def wiener_denoise(
@@ -188,24 +242,118 @@ def wiener_denoise(
     white_std: float,
 ) -> tuple[np.ndarray, NoiseEstimate]:
     """Denoise ``y`` ``(C, H, W)`` (model range) for band-limited noise in ``regions``
-    (index → half-grid mask) plus white noise of std ``white_std``."""
+    (index → half-grid mask) plus white noise of std ``white_std``; the estimate reports the
+    noise per input channel."""
+    _c, h, w = y.shape
+    spectrum = rfft2(y)
+    union = np.max(np.stack(list(regions.values())), axis=0) if regions else np.zeros_like(band)
+    # Untrusted bins that hold no modelled noise (other regions of the spec; the real band while
+    # the guard probes a shell next to it) are kept out of the estimators: what they hold would
+    # pass for signal and, through the patches' coarse frequency resolution, leak next to them.
+    # They get the global Wiener filter for the declared broadband noise alone (nothing with
+    # σ = 0).
+    other = np.clip(band - union, 0.0, 1.0)
+    power = spectrum.real**2 + spectrum.imag**2
+    noise, estimate = estimate_noise(power, regions, band, white_std**2, w)
+    held = None
+    if np.any(other > 0):
+        held = irfft2(other * pilot_gain(power, noise, w) * spectrum, h, w)
+        spectrum = spectrum * (1.0 - other)
+        power = spectrum.real**2 + spectrum.imag**2
+    x = y if held is None else irfft2(spectrum, h, w)
+    if min(h, w) < PATCH:
+        out = pilot_estimate(x, spectrum, power, noise)
+    else:
+        opp = to_opponent(x)
+        out = from_opponent(
+            _patch_denoise(opp, regions, band, white_std, noise if opp is x else None)
+        )
+    if white_std == 0.0 and regions:
+        out = irfft2((1.0 - union) * spectrum + union * rfft2(out), h, w)
+    return (out if held is None else out + held), estimate
+
+
+def _sure_window(n: int) -> tuple[slice, slice, slice]:
+    """Along one axis of length ``n``: the risk window (central, ``SURE_SIDE``), the probe's
+    support (the window and a halo) and the region the perturbed run needs (a margin more,
+    starting on a multiple of ``_ALIGN`` so that its patch and tile grids are the image's)."""
+    side = min(n, SURE_SIDE)
+    lo = (n - side) // 2
+    hi = lo + side
+    outer_lo = max(0, lo - _MARGIN) // _ALIGN * _ALIGN
+    return (
+        slice(lo, hi),
+        slice(max(0, lo - _HALO), min(n, hi + _HALO)),
+        slice(outer_lo, min(n, hi + _MARGIN)),
+    )
+
+
+def _patch_denoise(
+    y: np.ndarray,
+    regions: dict[int, np.ndarray],
+    band: np.ndarray,
+    white_std: float,
+    noise_half: np.ndarray | None = None,
+) -> np.ndarray:
+    """The patch-DCT estimate of ``y`` ``(C, H, W)`` (opponent channels), blended per channel
+    with the Fourier-tile Wiener filter by SURE (:mod:`~.sure_blend`) when the image holds two
+    tiles. The risk is estimated on a central window: the divergence by a Monte Carlo step
+    (``SURE_STEP`` times a noise sample on the window) through both estimators, run again on
+    the window and a margin; without broadband noise only in-band differences count."""
     _c, h, w = y.shape
     spectrum = rfft2(y)
     power = spectrum.real**2 + spectrum.imag**2
-    noise, estimate = estimate_noise(power, regions, band, white_std**2, w)
-    pilot = pilot_estimate(y, spectrum, power, noise)
-    out = local_wiener(y, pilot, full_from_half(noise, w)) if min(h, w) >= 2 * TILE else pilot
-    if white_std == 0.0 and regions:
+    if noise_half is None:
+        noise_half, _ = estimate_noise(power, regions, band, white_std**2, w)
+    noise_full = full_from_half(noise_half, w)
+    if min(h, w) < 2 * TILE:
+        return dct_denoise(y, noise_full).estimate
+
+    variances = coefficient_variances(noise_full, dct2_basis(PATCH))
+    tile_noise = tile_noise_power(noise_full, _window(TILE))
+
+    def candidates(v: np.ndarray, global_pilot: np.ndarray) -> np.ndarray:
+        patches = dct_denoise(v, noise_full, variances=variances).estimate
+        return np.stack(
+            [
+                patches,
+                local_wiener(v, patches, noise_full, tile_noise),
+                local_wiener(v, global_pilot, noise_full, tile_noise),
+            ]
+        )
+
+    out = candidates(y, pilot_estimate(y, spectrum, power, noise_half))  # (K, C, H, W)
+    (wy, py, oy), (wx, px, ox) = _sure_window(h), _sure_window(w)
+    probe = np.zeros((y.shape[0], h, w))
+    probe[:, py, px] = noise_probe(noise_half, h, w)[:, py, px]
+    moved_y = y + SURE_STEP * probe
+    moved_spectrum = rfft2(moved_y)
+    moved_power = moved_spectrum.real**2 + moved_spectrum.imag**2
+    moved_pilot = pilot_estimate(moved_y, moved_spectrum, moved_power, noise_half)
+    moved = candidates(moved_y[:, oy, ox], moved_pilot[:, oy, ox])
+    response = (moved - out[:, :, oy, ox]) / SURE_STEP
+    inner = (
+        slice(None),
+        slice(wy.start - oy.start, wy.stop - oy.start),
+        slice(wx.start - ox.start, wx.stop - ox.start),
+    )
+    div = np.stack([divergence(probe[:, oy, ox][inner], r[inner]) for r in response])
+    fitted = out
+    if white_std == 0.0 and regions:  # only the band changes: compare the band only
         union = np.max(np.stack(list(regions.values())), axis=0)
-        out = irfft2((1.0 - union) * spectrum + union * rfft2(out), h, w)
-    return out, estimate
+        fitted = irfft2(union * (rfft2(out) - spectrum), h, w) + y
+    window = (slice(None), slice(None), wy, wx)
+    weights = blend_weights(y[window[1:]], fitted[window], div)
+    return np.einsum("kc,kchw->chw", weights, out)
 
 
 __all__ = [
     "NoiseEstimate",
     "estimate_noise",
+    "fourier_wiener",
     "local_wiener",
     "pilot_estimate",
+    "pilot_gain",
     "radial_signal_power",
     "tile_noise_power",
     "wiener_denoise",
