@@ -89,4 +89,34 @@ def auto_choices(rows: list[dict[str, Any]]) -> list[str]:
     return [f"auto chose {c} on {n} image(s): {why}" for (c, why), n in counts.items()]
 
 
-__all__ = ["DDNM_STEPS", "auto_choices", "learned_rows"]
+def learned_checks(rows: list[dict[str, Any]]) -> list[str]:
+    """The learned-restoration targets, per case: ``auto`` at or above classical on every image,
+    and each learned column's mean gap to classical (its worst image in brackets)."""
+    classical = {
+        (r["scene"], r["kind"], r["sigma"]): r["psnr"] for r in rows if r["column"] == "classical"
+    }
+    out = auto_choices(rows)
+    cases = sorted({(r["kind"], r["sigma"]) for r in rows})
+    for column in ("auto", "ddnm:default", "sagd:retrained"):
+        for kind, sigma in cases:
+            gaps = {
+                r["scene"]: r["psnr"] - classical[(r["scene"], kind, sigma)]
+                for r in rows
+                if r["column"] == column and r["kind"] == kind and r["sigma"] == sigma
+            }
+            if not gaps:
+                continue
+            worst = min(gaps, key=lambda s: gaps[s])
+            mean = sum(gaps.values()) / len(gaps)
+            below = [s for s, g in gaps.items() if g < -1e-9]
+            line = (
+                f"{kind} σ={sigma:g}: {column} − classical {mean:+.2f} dB "
+                f"(worst {gaps[worst]:+.2f}, {worst}; {len(gaps)} images)"
+            )
+            if column == "auto" and below:
+                line += f"; BELOW classical on {', '.join(below)}"
+            out.append(line)
+    return out
+
+
+__all__ = ["DDNM_STEPS", "auto_choices", "learned_checks", "learned_rows"]

@@ -9,6 +9,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 from sagd_core.cli.common import CliError, add_command, add_scene_arguments
 from sagd_core.cli.environment import describe_numpy_environment
@@ -32,10 +33,25 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         default="test",
         help="scenes: test (the figures we report) or train (for tuning)",
     )
+    p.add_argument(
+        "--learned",
+        action="store_true",
+        help="add the learned columns: auto (with its choice per image) and DDNM with the "
+        "shipped default model",
+    )
+    p.add_argument(
+        "--retrained",
+        action="append",
+        default=[],
+        metavar="KIND=DIR",
+        help="add a sagd column for KIND with the band model in DIR (trained on that kind's "
+        "corrupted images); repeatable",
+    )
+    p.add_argument("--ddnm-steps", type=int, default=25, help="sampler steps of the DDNM column")
 
 
 def run(args: argparse.Namespace) -> int:
-    from sagd_core.bench import real
+    from sagd_core.bench import real, real_learned
     from sagd_core.bench.anchors import missing_anchors
     from sagd_core.data import write_image
 
@@ -50,11 +66,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(scenes)} scenes ({args.split}): {', '.join(s.name for s in scenes)}")
     for line in missing_anchors():
         print(line)
+    default, retrained = _learned_models(args, kinds)
     rows = []
     for i, scene in enumerate(scenes):
         for kind in kinds:
             for sigma in sigmas:
                 rows += real.run_case(scene, kind, sigma, seed=args.seed + i)
+                if args.learned or retrained:
+                    rows += real_learned.learned_rows(
+                        scene,
+                        kind,
+                        sigma,
+                        args.seed + i,
+                        default=default,
+                        retrained=retrained,
+                        steps=args.ddnm_steps,
+                    )
     summary = real.summarize(rows)
     for size in sorted({r["size"] for r in rows}):
         for channels in (1, 3):
@@ -66,6 +93,9 @@ def run(args: argparse.Namespace) -> int:
     print(real.markdown(summary))
     print("\nper-image checks (classical ≥ notch and ≥ input on every image; the guard):")
     print("\n".join(f"- {c}" for c in summary["checks"]) or "- all hold")
+    if args.learned or retrained:
+        print("\nlearned columns (auto ≥ classical on every image; learned − classical):")
+        print("\n".join(f"- {c}" for c in real_learned.learned_checks(rows)))
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"rows": rows, "summary": summary}))
     shown = next((s for s in scenes if s.name.startswith("coins")), scenes[0])
@@ -73,3 +103,24 @@ def run(args: argparse.Namespace) -> int:
     print(f"figure: centre crops of {shown.name}")
     print(f"\nwrote {args.out / 'results.json'} and {fig}")
     return 0
+
+
+def _learned_models(args: argparse.Namespace, kinds: list[str]) -> tuple[Any, dict[str, Any]]:
+    """The default model (with ``--learned``) and the ``--retrained KIND=DIR`` band models,
+    loaded before any work so that a bad directory fails at once (imports torch: only here)."""
+    if not args.learned and not args.retrained:
+        return None, {}
+    from sagd_core.models.default import DEFAULT_MODEL_DIR
+    from sagd_core.restore.models import ModelSet, load_model
+
+    retrained: dict[str, Any] = {}
+    for item in args.retrained:
+        kind, sep, folder = item.partition("=")
+        if not sep or kind not in kinds:
+            raise CliError(f"--retrained wants KIND=DIR with KIND among {', '.join(kinds)}")
+        model = load_model(Path(folder))
+        if model.config.role != "band":
+            raise CliError(f"--retrained {item}: a band model is needed, not {model.config.role}")
+        retrained[kind] = ModelSet(band=model)
+    default = ModelSet(full=load_model(DEFAULT_MODEL_DIR)) if args.learned else None
+    return default, retrained

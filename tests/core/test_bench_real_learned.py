@@ -4,10 +4,14 @@ only run where its channels fit."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from sagd_core.bench.real_learned import auto_choices, learned_rows
+from sagd_core.bench.real_learned import auto_choices, learned_checks, learned_rows
 from sagd_core.bench.scenes import HIGH, LOW, Scene
+from sagd_core.cli.common import CliError
+from sagd_core.cli.main import build_parser
 from sagd_core.data.dead_leaves import dead_leaves
 from sagd_core.models.default import DEFAULT_MODEL_DIR
 from sagd_core.restore.models import ModelSet, load_model
@@ -52,3 +56,41 @@ def test_a_retrained_model_runs_only_on_scenes_with_its_channels(default: ModelS
         _scene(1), "band_noise", 0.0, seed=1, default=None, retrained={"band_noise": fake}
     )
     assert [r["column"] for r in rows] == ["auto"]
+
+
+def test_learned_checks_flag_auto_below_classical_and_give_the_gaps() -> None:
+    def row(scene: str, column: str, psnr: float) -> dict[str, object]:
+        return {"scene": scene, "kind": "band_noise", "sigma": 0.0, "column": column, "psnr": psnr}
+
+    rows = [
+        row("a", "classical", 30.0),
+        row("b", "classical", 32.0),
+        {**row("a", "auto", 30.0), "chosen": "classical", "why": "w"},
+        {**row("b", "auto", 31.5), "chosen": "ddnm", "why": "v"},
+        row("a", "ddnm:default", 27.0),
+        row("b", "ddnm:default", 31.0),
+    ]
+    lines = learned_checks(rows)
+    assert "auto chose classical on 1 image(s): w" in lines
+    auto = next(line for line in lines if "auto − classical" in line)
+    assert "-0.25 dB" in auto and "BELOW classical on b" in auto
+    ddnm = next(line for line in lines if "ddnm:default − classical" in line)
+    assert "-2.00 dB" in ddnm and "worst -3.00, a" in ddnm
+
+
+def test_bench_real_refuses_a_bad_retrained_argument(tmp_path: Path) -> None:
+    args = build_parser().parse_args(
+        [
+            "bench",
+            "real",
+            "--quick",
+            "--sizes",
+            "32",
+            "--retrained",
+            "stripes",
+            "--out",
+            str(tmp_path),
+        ]
+    )
+    with pytest.raises(CliError, match="KIND=DIR"):
+        args.func(args)
