@@ -189,7 +189,6 @@ def unguarded_wiener(y: np.ndarray, spec: BandSpec, sigma: float) -> np.ndarray:
 def run_case(scene: Scene, kind: str, sigma: float, seed: int) -> list[dict[str, Any]]:
     """Every column on one corrupted scene: PSNR, SSIM and seconds per image."""
     y, spec = corrupt(scene, kind, sigma, seed)
-    x = scene.image
     declared = 2.0 * sigma  # model range [-1, 1]
     rows = []
     for column in columns_for(kind):
@@ -224,20 +223,25 @@ def run_case(scene: Scene, kind: str, sigma: float, seed: int) -> list[dict[str,
             if maybe is None:
                 continue
             out, sec = maybe, time.perf_counter() - t0
-        rows.append(
-            {
-                "scene": scene.name,
-                "size": scene.size,
-                "channels": scene.channels,
-                "kind": kind,
-                "sigma": sigma,
-                "column": column,
-                "psnr": psnr(out, x),
-                "ssim": ssim(out, x),
-                "seconds": sec,
-            }
-        )
+        rows.append(result_row(scene, kind, sigma, column, out, sec))
     return rows
+
+
+def result_row(
+    scene: Scene, kind: str, sigma: float, column: str, out: np.ndarray, seconds: float
+) -> dict[str, Any]:
+    """One benchmark row: where, which column, PSNR and SSIM against the clean scene, seconds."""
+    return {
+        "scene": scene.name,
+        "size": scene.size,
+        "channels": scene.channels,
+        "kind": kind,
+        "sigma": sigma,
+        "column": column,
+        "psnr": psnr(out, scene.image),
+        "ssim": ssim(out, scene.image),
+        "seconds": seconds,
+    }
 
 
 def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -336,6 +340,7 @@ __all__ = [
     "corrupt",
     "figure",
     "markdown",
+    "result_row",
     "run_case",
     "scenes",
     "summarize",

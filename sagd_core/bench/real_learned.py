@@ -14,7 +14,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sagd_core.bench.real import corrupt, psnr, ssim
+from sagd_core.bench.real import corrupt, result_row
 from sagd_core.bench.scenes import Scene
 from sagd_core.restore.engine import restore
 from sagd_core.restore.models import ModelSet
@@ -22,20 +22,6 @@ from sagd_core.restore.request import RestoreRequest
 
 #: Sampler steps of the DDNM column (the default model's card measures 25).
 DDNM_STEPS = 25
-
-
-def _row(scene: Scene, kind: str, sigma: float, column: str, out: Any, sec: float) -> dict:
-    return {
-        "scene": scene.name,
-        "size": scene.size,
-        "channels": scene.channels,
-        "kind": kind,
-        "sigma": sigma,
-        "column": column,
-        "psnr": psnr(out, scene.image),
-        "ssim": ssim(out, scene.image),
-        "seconds": sec,
-    }
 
 
 def learned_rows(
@@ -70,7 +56,7 @@ def learned_rows(
     for column, request, models in runs:
         t0 = time.perf_counter()
         result = restore(y, request, models)
-        row = _row(scene, kind, sigma, column, result.unclipped, time.perf_counter() - t0)
+        row = result_row(scene, kind, sigma, column, result.unclipped, time.perf_counter() - t0)
         if column == "auto":
             choice = result.report["details"].get("auto", {})
             row["chosen"] = choice.get("chosen", result.report["method"])
