@@ -10,8 +10,8 @@ trend and emit them as a :class:`BandSpec` (DESIGN.md §2).
    that every tile holds stands out from edges and objects that only some hold, and in the
    per-tile radial profiles, where the *median* tile shows a band with steps at both edges
    (:mod:`tile_bands`: bands several dB under the image's own power at low frequencies), and
-   in the tiles of the image minus its 3×3 median (:mod:`residual_bands`: bands under a
-   scene's dense edges).
+   in the tiles of the image's Laplacian with its edges left out (:mod:`residual_bands`:
+   bands under a scene's dense edges).
 4. **Lines** (stripe noise puts its energy on a line through DC, perpendicular to the stripes):
    rays from DC sampled every half degree; a ray whose residual stays ``line_db`` above the trend
    over a long run of radii is a line; adjacent rays merge into one ``wedge``. Every line must

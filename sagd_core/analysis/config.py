@@ -66,8 +66,9 @@ class AnalyzeConfig(BaseModel):
     residual_band_db: float = Field(
         default=2.5,
         gt=0.0,
-        description="an annulus is also found where the median tile of the image minus its "
-        "3×3 median stands this far above the rings beside it (bands under dense edges)",
+        description="an annulus is also found where the median tile of the image's Laplacian, "
+        "its edges left out, stands this far above the rings beside it (bands under dense "
+        "edges, residual_bands)",
     )
     residual_min_spread: float = Field(
         default=0.8,
