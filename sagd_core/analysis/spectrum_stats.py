@@ -96,7 +96,8 @@ def tile_powers(chw: np.ndarray) -> np.ndarray | None:
     t, step = FLOOR_TILE, FLOOR_STRIDE
     if h < 2 * t or w < 2 * t:
         return None
-    # float32 input (the edge-free Laplacian residual) stays float32: half the cost, ample for powers
+    # float32 input (the edge-free Laplacian residual) stays float32: half the cost, ample
+    # for powers
     x = chw if chw.dtype == np.float32 else chw.astype(np.float64)
     window = np.outer(np.hanning(t), np.hanning(t))
     window = (window / np.sqrt(np.mean(window**2))).astype(x.dtype)

@@ -1,5 +1,6 @@
-"""The learned columns of the real-size benchmark (``sagd bench real --learned``): ``auto`` (with
-the method it chose and why, per image), DDNM with the shipped default model, and ``sagd`` with
+"""The learned columns of the real-size benchmark (``sagd bench real --learned``): ``auto`` given
+every model (the default model and the retrained band model; with the method it chose and why,
+per image), DDNM with the shipped default model, and ``sagd`` with
 band models retrained on the benchmark's own corrupted kind (``--retrained KIND=DIR``), on the
 same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`.
 
@@ -39,19 +40,22 @@ def learned_rows(
     row also holds the method it chose and why (``chosen``, ``why``)."""
     y, spec = corrupt(scene, kind, sigma, seed)
     declared = 2.0 * sigma  # model range [-1, 1]
+    band_model = retrained.get(kind)
+    band = None if band_model is None else band_model.band
+    fits = band is not None and band.channels == scene.channels
+    # auto gets every model a user could give it: the default model and the retrained band model
+    given = ModelSet(full=None if default is None else default.full, band=band if fits else None)
     runs: list[tuple[str, RestoreRequest, ModelSet | None]] = [
-        ("auto", RestoreRequest(band=spec, method="auto", input_noise_std=declared), default)
+        ("auto", RestoreRequest(band=spec, method="auto", input_noise_std=declared), given)
     ]
     if default is not None:
         request = RestoreRequest(
             band=spec, method="ddnm", steps=steps, seed=seed, input_noise_std=declared
         )
         runs.append(("ddnm:default", request, default))
-    band_model = retrained.get(kind)
-    band = None if band_model is None else band_model.band
-    if band_model is not None and band is not None and band.channels == scene.channels:
+    if fits:
         request = RestoreRequest(band=spec, method="sagd", seed=seed, input_noise_std=declared)
-        runs.append(("sagd:retrained", request, band_model))
+        runs.append(("sagd:retrained", request, ModelSet(band=band)))
     rows = []
     for column, request, models in runs:
         t0 = time.perf_counter()

@@ -3,7 +3,9 @@
 ``restore(image, request, models)`` returns the restored image and a JSON-able report. Methods
 (DESIGN.md §4):
 
-- ``auto`` (the default): the best model-free restoration, today the classical tier;
+- ``auto`` (the default): the classical tier, or, given a band model trained on images corrupted
+  by noise of its band's shape, that model's one-call read checked per region against the
+  classical tier on a probe band (:mod:`sagd_core.restore.auto`);
 - ``notch``: the floor (hard, Gaussian or Butterworth roll-off), no model;
 - ``classical``: each region handled by the estimator that fits its kind (a fitted sinusoid
   subtracted, a stripe profile subtracted, band-limited noise Wiener-filtered), no model
@@ -28,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sagd_core.restore.auto import learned_route
 from sagd_core.restore.errors import BandError, RestoreError
 from sagd_core.restore.inputs import prepare_image
 from sagd_core.restore.methods.classical import run_classical
@@ -97,6 +100,28 @@ def restore(
     outcome: MethodOutcome
     if request.method == "notch":
         outcome = run_notch(y, request, Progress(1, progress))
+    elif request.method == "auto" and (why := learned_route(request, models)) is not None:
+        from sagd_core.restore.learned import run_learned
+
+        run = run_learned(
+            y,
+            request.model_copy(update={"method": "sagd"}),
+            models,
+            device=device,
+            progress=progress,
+            preview=preview,
+            tile_size=tile_size,
+            tile_overlap=tile_overlap,
+        )
+        outcome = run.outcome
+        extra = {"device": run.device, "schedule": run.schedule, "tiles": run.tiles}
+        kept = [r.get("chosen") for r in outcome.details.get("guard", {}).get("regions", [])]
+        outcome.details["auto"] = {
+            "chosen": "sagd" if "learned" in kept or not kept else "classical",
+            "why": f"a band model that reads the clean image in one call ({why}); per region "
+            "its estimate is kept only where it beats the classical tier on a probe band of "
+            "this image (details.guard), else the classical estimate is used",
+        }
     elif request.method in ("classical", "auto"):
         outcome = run_classical(y, request, Progress(len(request.band.regions) + 1, progress))
         if request.method == "auto":

@@ -19,12 +19,14 @@ if TYPE_CHECKING:
 
 Method = Literal["auto", "notch", "classical", "ddnm", "sagd"]
 METHODS: tuple[Method, ...] = ("auto", "notch", "classical", "ddnm", "sagd")
-#: Methods that need no model: they run on numpy alone, never import torch. ``auto`` is the
-#: classical tier until a learned fill is shown to help (it then joins the learned methods).
+#: Methods that need no model: without one they run on numpy alone, never import torch. ``auto``
+#: is the classical tier, unless it is given a band model trained on noise of its band's shape
+#: (library and CLI): then that model's guarded one-call read (:mod:`sagd_core.restore.auto`).
 MODEL_FREE_METHODS: tuple[Method, ...] = ("auto", "notch", "classical")
 #: One line per method, for help texts, the web page and the docs.
 METHOD_SUMMARIES: dict[Method, str] = {
-    "auto": "the best method for each region that needs no model: today the classical tier",
+    "auto": "the classical tier; given a band model trained on its band's noise (library, CLI), "
+    "that model's one-call read wherever a probe band shows it wins",
     "notch": "delete the band (the floor every other method must beat)",
     "classical": "per region: fit and subtract a sinusoid, subtract a stripe profile, or "
     "Wiener-filter band-limited noise (falls back to the notch where a probe band says so)",

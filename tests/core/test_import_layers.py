@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, int]] = [
     ("sagd_core.restore.plans", 12),
     ("sagd_core.restore.learned", 12),  # the learned methods on a device (torch)
     ("sagd_core.restore.engine", 12),
+    ("sagd_core.restore.auto", 12),  # which route auto takes (the dispatcher's helper)
     ("sagd_core.calibration", 13),  # calls restore()
     ("sagd_core.bench", 14),
     ("sagd_core.cli", 15),

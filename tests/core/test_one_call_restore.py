@@ -162,3 +162,39 @@ def test_calibration_records_its_size_and_the_one_call_read() -> None:
         _shaped(corrupted=False), corrupted, BAND, steps=4, samples=1, read_levels=(0.1,)
     )
     assert "corruption_var" not in plain and plain["size"] == [size, size]
+
+
+def test_auto_takes_the_guarded_read_of_a_corruption_shaped_band_model_and_nothing_else() -> None:
+    """``auto`` with a band model trained on noise of its band's shape runs that model's one-call
+    read under the probe-band guard (here the exact ε: the read wins and is kept, and the result
+    is sagd's); with any other band model, declared input noise or another band, it runs the
+    classical tier and says the model was not used."""
+    clean, corrupted = _clean_and_corrupted()
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    shaped = ModelSet(band=_shaped())
+    auto = restore(y, RestoreRequest(band=BAND, method="auto"), shaped)
+    assert auto.report["method"] == "auto"
+    assert auto.report["details"]["auto"]["chosen"] == "sagd"
+    assert "trained on band_noise corrupted images" in auto.report["details"]["auto"]["why"]
+    assert auto.report["details"]["fill"]["estimator"] == ONE_CALL
+    sagd = restore(y, RestoreRequest(band=BAND, method="sagd"), shaped)
+    np.testing.assert_array_equal(auto.unclipped, sagd.unclipped)
+    classical = restore(y, RestoreRequest(band=BAND, method="classical"))
+    err = {
+        k: float(((2 * r.unclipped - 1 - clean[0, 0]) ** 2).mean())
+        for k, r in {"auto": auto, "classical": classical}.items()
+    }
+    assert err["auto"] <= err["classical"]
+
+    not_shaped = ModelSet(band=_shaped(corrupted=False))
+    other_band = BAND.model_copy(
+        update={"regions": [BAND.regions[0].model_copy(update={"high": 0.35})]}
+    )
+    for request, models in [
+        (RestoreRequest(band=BAND, method="auto"), not_shaped),
+        (RestoreRequest(band=BAND, method="auto", input_noise_std=0.05), shaped),
+        (RestoreRequest(band=other_band, method="auto"), shaped),
+    ]:
+        res = restore(y, request, models)
+        assert res.report["details"]["auto"]["chosen"] == "classical"
+        assert any("did not use the given model" in w for w in res.report["warnings"])
