@@ -1,7 +1,8 @@
 """The classical tier (``method="classical"``): each band region handled by the estimator that
 fits what it holds, no model and no torch.
 
-Order: sinusoids are fitted and subtracted first (they leak everywhere), then stripe profiles
+Order: sinusoids are fitted and subtracted first (they leak everywhere; a screen that multiplies
+the image is divided out, :mod:`~.demodulate`), then stripe profiles
 (inside their wedge), then band-limited noise and any declared broadband noise are Wiener-filtered
 together (:mod:`~.wiener`). Which estimator each region gets, and why, is decided by
 :mod:`~.kinds` and stated per region in the report.
@@ -95,7 +96,8 @@ def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) ->
     notched_after_fit: list[int] = []
     dropped: list[int] = []
     if sinusoids:
-        # The image without the sinusoid regions: the envelope of a multiplicative screen.
+        # The image without the sinusoid regions: the first guess of a multiplicative screen's
+        # envelope (refined by the division, :mod:`~.demodulate`).
         envelope = apply_gain(x, 1.0 - band_mask(request.band, h, w))
         envelope -= envelope.mean(axis=(1, 2), keepdims=True)
         field, components, found_warnings = fit_sinusoids(x, sinusoids, band_full, envelope)
