@@ -11,11 +11,14 @@ trained on corrupted 64-px patches only, is above the classical tier on dense te
 guard keeps the classical estimate on the photos (docs/BENCHMARKS.md).
 
 The full-support default model (DDNM) does not qualify: it is below the classical tier on every
-corruption kind at real size. This module imports torch only when a band model is given.
+corruption kind at real size. When models are given but not used, :func:`choose_route` says
+which condition failed, for the report's warning. This module imports torch only when a band
+model is given.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -23,20 +26,64 @@ if TYPE_CHECKING:
     from sagd_core.restore.request import RestoreRequest
 
 
-def learned_route(request: RestoreRequest, models: ModelSet | None) -> str | None:
-    """Why ``auto`` should run the guarded one-call read of ``models.band`` for ``request``, or
-    None (then it runs the classical tier)."""
-    band_model = None if models is None else models.band
-    if band_model is None or request.input_noise_std > 0 or request.estimator != "mean":
-        return None
+@dataclass(frozen=True)
+class Route:
+    """``auto``'s decision: ``learned`` is why the guarded one-call read of the band model runs
+    (None: the classical tier runs), ``not_learned`` why the given models are not used (None
+    when none was given or the read runs)."""
+
+    learned: str | None
+    not_learned: str | None = None
+
+
+def choose_route(request: RestoreRequest, models: ModelSet | None) -> Route:
+    """The route ``auto`` takes for ``request`` with ``models`` (module docstring)."""
+    if models is None or not models.roles():
+        return Route(None)
+    band_model = models.band
+    if band_model is None:
+        return Route(
+            None,
+            "no band model was given (auto uses a band model trained on noise "
+            "of its band's shape; a full model is only used by method 'ddnm')",
+        )
+    if request.input_noise_std > 0:
+        return Route(
+            None,
+            "broadband noise is declared (input_noise_std > 0): the band "
+            "model's one-call read assumes the band's noise alone",
+        )
+    if request.estimator != "mean":
+        return Route(
+            None,
+            f"estimator {request.estimator!r}: the one-call read gives the posterior mean only",
+        )
     if band_model.config.band != request.band:
-        return None
+        return Route(None, "the band model was trained for another band than the request's")
     from sagd_core.restore.methods.classical import plan_regions
     from sagd_core.restore.methods.corruption_shaped import corruption_shaped_reason
 
-    if {plan.kind for plan in plan_regions(request)} != {"noise"}:
-        return None
-    return corruption_shaped_reason(band_model)
+    kinds = sorted({plan.kind for plan in plan_regions(request)})
+    if kinds != ["noise"]:
+        return Route(
+            None,
+            f"the classical tier treats the band as {', '.join(kinds)}, not as "
+            "noise alone: only noise-like bands have a learned read",
+        )
+    why = corruption_shaped_reason(band_model)
+    if why is None:
+        return Route(
+            None,
+            "the band model was not trained on images corrupted by noise of "
+            "its own band's shape (nor calibrated as such)",
+        )
+    return Route(why)
 
 
-__all__ = ["learned_route"]
+def learned_route(request: RestoreRequest, models: ModelSet | None) -> str | None:
+    """Why ``auto`` should run the guarded one-call read of ``models.band`` for ``request``, or
+    None (then it runs the classical tier)."""
+    return choose_route(request, models).learned
+
+
+__all__ = ["Route", "choose_route", "learned_route"]

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sagd_core.restore.auto import learned_route
+from sagd_core.restore.auto import choose_route
 from sagd_core.restore.errors import BandError, RestoreError
 from sagd_core.restore.inputs import prepare_image
 from sagd_core.restore.methods.classical import run_classical
@@ -98,9 +98,10 @@ def restore(
     extra: dict[str, Any] = {"device": "cpu", "schedule": None, "tiles": None}
     t0 = time.perf_counter()
     outcome: MethodOutcome
+    route = choose_route(request, models) if request.method == "auto" else None
     if request.method == "notch":
         outcome = run_notch(y, request, Progress(1, progress))
-    elif request.method == "auto" and (why := learned_route(request, models)) is not None:
+    elif route is not None and (why := route.learned) is not None:
         from sagd_core.restore.learned import run_learned
 
         run = run_learned(
@@ -125,15 +126,18 @@ def restore(
     elif request.method in ("classical", "auto"):
         outcome = run_classical(y, request, Progress(len(request.band.regions) + 1, progress))
         if request.method == "auto":
-            if models is not None and models.roles():
+            if route is not None and route.not_learned is not None:
                 outcome.warnings.append(
-                    "method 'auto' did not use the given model(s): no learned fill has been "
-                    "shown to help on this band yet; ask for method 'sagd' or 'ddnm' to use them"
+                    f"method 'auto' did not use the given model(s): {route.not_learned}; the "
+                    "classical tier was run (ask for method 'sagd' or 'ddnm' to use them anyway)"
                 )
+            unused = route.not_learned if route is not None else None
             outcome.details["auto"] = {
                 "chosen": "classical",
-                "why": "no learned fill has been shown to beat the classical tier on this "
-                "band yet; the classical tier falls back to the notch per region by itself",
+                "why": (f"the given model(s) do not qualify ({unused}); " if unused else "")
+                + "without a band model trained on its band's noise, no learned fill has been "
+                "shown to beat the classical tier; the classical tier falls back to the notch "
+                "per region by itself",
             }
     elif request.method in ("ddnm", "sagd"):
         from sagd_core.restore.learned import run_learned

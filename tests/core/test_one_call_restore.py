@@ -190,11 +190,20 @@ def test_auto_takes_the_guarded_read_of_a_corruption_shaped_band_model_and_nothi
     other_band = BAND.model_copy(
         update={"regions": [BAND.regions[0].model_copy(update={"high": 0.35})]}
     )
-    for request, models in [
-        (RestoreRequest(band=BAND, method="auto"), not_shaped),
-        (RestoreRequest(band=BAND, method="auto", input_noise_std=0.05), shaped),
-        (RestoreRequest(band=other_band, method="auto"), shaped),
+    for request, models, reason in [
+        (RestoreRequest(band=BAND, method="auto"), not_shaped, "not trained on images corrupted"),
+        (
+            RestoreRequest(band=BAND, method="auto", input_noise_std=0.05),
+            shaped,
+            "broadband noise is declared",
+        ),
+        (RestoreRequest(band=other_band, method="auto"), shaped, "another band"),
     ]:
         res = restore(y, request, models)
         assert res.report["details"]["auto"]["chosen"] == "classical"
-        assert any("did not use the given model" in w for w in res.report["warnings"])
+        assert reason in res.report["details"]["auto"]["why"]
+        warned = [w for w in res.report["warnings"] if "did not use the given model" in w]
+        assert len(warned) == 1 and reason in warned[0]
+    bare = restore(y, RestoreRequest(band=BAND, method="auto"))
+    assert bare.report["details"]["auto"]["chosen"] == "classical"
+    assert not any("did not use" in w for w in bare.report["warnings"])
