@@ -11,7 +11,7 @@ QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 
 .PHONY: install test test-fast lint format serve lock check-fresh bench bench-restore \
 	bench-omission bench-schedule bench-service bench-reliability bench-real-learned default-model \
-	corrupted-band-model clean
+	corrupted-band-model corrupted-band-model-rgb clean
 
 # Install exactly the locked versions (pip itself included), then the project without
 # re-resolving, then check that the environment is consistent.
@@ -81,6 +81,15 @@ corrupted-band-model: $(STAMP)
 		--corruption '{"kind":"band_noise","low":0.15,"high":0.3,"gamma":0.12}' \
 		--out $(CORRUPTED_MODEL)
 
+# The same recipe on RGB patches (the colour TRAIN photos in colour, the gray ones as three equal
+# channels), for the RGB scenes of the benchmark.
+CORRUPTED_MODEL_RGB ?= bench-out/models/band-noise-64-rgb
+corrupted-band-model-rgb: $(STAMP)
+	OMP_NUM_THREADS=1 nice -n 15 $(BIN)/sagd train --preset natural-band-noise-band \
+		--image-size 64 --channels 3 --unet cpu-tiny --steps 6000 --batch-size 16 --lr 1e-3 \
+		--corruption '{"kind":"band_noise","low":0.15,"high":0.3,"gamma":0.12}' \
+		--out $(CORRUPTED_MODEL_RGB)
+
 # Benchmarks print their environment and markdown tables (record them in docs/BENCHMARKS.md).
 bench: $(STAMP)
 	$(BIN)/sagd bench train
@@ -95,10 +104,11 @@ bench-schedule: $(STAMP)
 	$(BIN)/sagd bench schedule
 
 # The real-size benchmark with the learned columns (auto, DDNM with the default model, sagd with
-# the corrupted-only band model of `make corrupted-band-model`); about 35 minutes on 2 cores.
+# the corrupted-only band models of `make corrupted-band-model` and `corrupted-band-model-rgb`);
+# about 35 minutes on 2 cores.
 bench-real-learned: $(STAMP)
 	$(BIN)/sagd bench real --learned --retrained band_noise=$(CORRUPTED_MODEL) \
-		--out bench-out/real-learned
+		--retrained band_noise=$(CORRUPTED_MODEL_RGB) --out bench-out/real-learned
 
 # Service-level benchmarks live outside sagd_core (the library knows nothing of the service).
 bench-service: $(STAMP)

@@ -285,21 +285,22 @@ def summarize(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {"table": table, "checks": checks}
 
 
-def markdown(summary: dict[str, Any]) -> str:
-    """One table: mean PSNR (dB) per case and column, the gain of classical over the notch, and
-    the classical tier's mean seconds per image."""
+def markdown(summary: dict[str, Any], metric: Literal["psnr", "ssim"] = "psnr") -> str:
+    """One table: the mean ``metric`` (PSNR in dB, or SSIM) per case and column, the gain of
+    classical over the notch, and the classical tier's mean seconds per image."""
     columns: list[str] = []
     for entry in summary["table"].values():
         columns += [c for c in entry if c not in columns]
     head = "| case | " + " | ".join(columns) + " | classical − notch | classical s |"
     lines = [head, "|" + "---|" * (len(columns) + 3)]
+    digits = 2 if metric == "psnr" else 4
     for label, entry in summary["table"].items():
-        cells = [f"{entry[c]['psnr']:.2f}" if c in entry else "–" for c in columns]
-        gain = entry["classical"]["psnr"] - entry["notch"]["psnr"]
+        cells = [f"{entry[c][metric]:.{digits}f}" if c in entry else "–" for c in columns]
+        gain = entry["classical"][metric] - entry["notch"][metric]
         lines.append(
             f"| {label} | "
             + " | ".join(cells)
-            + f" | {gain:+.2f} | {entry['classical']['seconds']:.3f} |"
+            + f" | {gain:+.{digits}f} | {entry['classical']['seconds']:.3f} |"
         )
     return "\n".join(lines)
 

@@ -5,9 +5,11 @@ band models retrained on the benchmark's own corrupted kind (``--retrained KIND=
 same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`.
 
 The default model is a full-support prior (``sagd_core/models/default/``), so it fills through
-``ddnm``; ``method="sagd"`` needs a band model and gets one only from ``--retrained``. A gray
-model is not run on RGB scenes (the engine refuses that route); an RGB model runs gray scenes as
-three equal channels (:mod:`sagd_core.restore.gray_via_rgb`).
+``ddnm``; ``method="sagd"`` needs a band model and gets one only from ``--retrained``, which may
+name one gray and one RGB model per kind: each scene gets the model of its own channels. (A gray
+model cannot run an RGB scene; an RGB model could run a gray scene as three equal channels, but
+the band's noise would then be equal in the three channels, which is not the noise it was
+trained on, so the bench does not do that.)
 """
 
 from __future__ import annotations
@@ -32,17 +34,23 @@ def learned_rows(
     seed: int,
     *,
     default: ModelSet | None,
-    retrained: dict[str, ModelSet],
+    retrained: dict[str, list[ModelSet]],
     steps: int = DDNM_STEPS,
 ) -> list[dict[str, Any]]:
     """``auto``, ``ddnm:default`` (when ``default`` is given) and ``sagd:retrained`` (when a band
-    model for ``kind`` with the scene's channels is given) on one corrupted scene; the ``auto``
-    row also holds the method it chose and why (``chosen``, ``why``)."""
+    model for ``kind`` with the scene's channels is among ``retrained[kind]``) on one corrupted
+    scene; the ``auto`` row also holds the method it chose and why (``chosen``, ``why``)."""
     y, spec = corrupt(scene, kind, sigma, seed)
     declared = 2.0 * sigma  # model range [-1, 1]
-    band_model = retrained.get(kind)
-    band = None if band_model is None else band_model.band
-    fits = band is not None and band.channels == scene.channels
+    band = next(
+        (
+            m.band
+            for m in retrained.get(kind, [])
+            if m.band is not None and m.band.channels == scene.channels
+        ),
+        None,
+    )
+    fits = band is not None
     # auto gets every model a user could give it: the default model and the retrained band model
     given = ModelSet(full=None if default is None else default.full, band=band if fits else None)
     runs: list[tuple[str, RestoreRequest, ModelSet | None]] = [

@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
                 print(real.markdown(real.summarize(sub)))
     print("\n### all scenes (mean PSNR, dB)\n")
     print(real.markdown(summary))
+    print("\n### all scenes (mean SSIM)\n")
+    print(real.markdown(summary, "ssim"))
     print("\nper-image checks (classical ≥ notch and ≥ input on every image; the guard):")
     print("\n".join(f"- {c}" for c in summary["checks"]) or "- all hold")
     if args.learned or retrained:
@@ -113,7 +115,7 @@ def _learned_models(args: argparse.Namespace, kinds: list[str]) -> tuple[Any, di
     from sagd_core.models.default import DEFAULT_MODEL_DIR
     from sagd_core.restore.models import ModelSet, load_model
 
-    retrained: dict[str, Any] = {}
+    retrained: dict[str, list[Any]] = {}
     for item in args.retrained:
         kind, sep, folder = item.partition("=")
         if not sep or kind not in kinds:
@@ -121,6 +123,11 @@ def _learned_models(args: argparse.Namespace, kinds: list[str]) -> tuple[Any, di
         model = load_model(Path(folder))
         if model.config.role != "band":
             raise CliError(f"--retrained {item}: a band model is needed, not {model.config.role}")
-        retrained[kind] = ModelSet(band=model)
+        if any(m.band.channels == model.channels for m in retrained.get(kind, [])):
+            raise CliError(
+                f"--retrained {item}: a second {model.channels}-channel model for {kind} "
+                "(give at most one gray and one RGB model per kind)"
+            )
+        retrained.setdefault(kind, []).append(ModelSet(band=model))
     default = ModelSet(full=load_model(DEFAULT_MODEL_DIR)) if args.learned else None
     return default, retrained

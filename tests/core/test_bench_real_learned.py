@@ -53,7 +53,7 @@ def test_a_retrained_model_runs_only_on_scenes_with_its_channels(default: ModelS
     the band slot with 3 channels is skipped on a gray scene (no gray-via-RGB for sagd here)."""
     fake = ModelSet(band=default.full)
     rows = learned_rows(
-        _scene(1), "band_noise", 0.0, seed=1, default=None, retrained={"band_noise": fake}
+        _scene(1), "band_noise", 0.0, seed=1, default=None, retrained={"band_noise": [fake]}
     )
     assert [r["column"] for r in rows] == ["auto"]
 
@@ -94,3 +94,25 @@ def test_bench_real_refuses_a_bad_retrained_argument(tmp_path: Path) -> None:
     )
     with pytest.raises(CliError, match="KIND=DIR"):
         args.func(args)
+
+
+def test_the_real_bench_tables_give_psnr_and_ssim() -> None:
+    from sagd_core.bench.real import markdown, summarize
+
+    def row(column: str, psnr: float, ssim: float) -> dict[str, object]:
+        return {
+            "scene": "a",
+            "kind": "stripes",
+            "sigma": 0.0,
+            "column": column,
+            "psnr": psnr,
+            "ssim": ssim,
+            "seconds": 0.5,
+        }
+
+    summary = summarize(
+        [row("identity", 20.0, 0.5), row("notch", 25.0, 0.75), row("classical", 31.0, 0.875)]
+    )
+    assert "| stripes σ=0 | 20.00 | 25.00 | 31.00 | +6.00 | 0.500 |" in markdown(summary)
+    ssim = markdown(summary, "ssim")
+    assert "| stripes σ=0 | 0.5000 | 0.7500 | 0.8750 | +0.1250 | 0.500 |" in ssim
