@@ -11,6 +11,7 @@ from sagd_core.cli import (
     bench_real,
     bench_restore,
     bench_schedule,
+    bench_speed,
     bench_train,
 )
 from sagd_core.cli.common import add_command, add_sub_commands
@@ -22,6 +23,7 @@ BENCHES = (
     bench_schedule,
     bench_latency,
     bench_real,
+    bench_speed,
     bench_detection,
 )
 
