@@ -23,7 +23,6 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.jobs.contracts import RestoreParams, TrainParams
 
 logger = logging.getLogger(__name__)
@@ -184,7 +183,7 @@ class CoreEngine:
         source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
         try:
             model_set = ModelSet.from_models(models) if models else None
-            with _single_thread(params.method in MODEL_FREE_METHODS and device == "cpu"):
+            with _single_thread(params.is_model_free and device == "cpu"):
                 result = restore(
                     source, request, model_set, device=device, progress=progress, preview=preview
                 )

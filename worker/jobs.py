@@ -37,7 +37,6 @@ from uuid import UUID
 import redis
 from celery.exceptions import SoftTimeLimitExceeded
 
-from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.jobs.contracts import AnalyzeParams, ModelRef, RestoreParams, TrainParams
 from service.jobs.images import decode_image, encode_png, read_image
 from service.jobs.jobstore import Claim
@@ -352,7 +351,7 @@ def restore_body(
     folder, image = read_restore_input(ctx, uid)
     models: list[Any] = []
     used: dict[str, Any] = {}
-    if params.method not in MODEL_FREE_METHODS:
+    if not params.is_model_free:  # a learned method, or auto given models (never the default)
         refs = params.models or [ModelRef(name=ctx.settings.default_model)]
         for ref in refs:
             version, model = ctx.cache.get(ref.name, ref.version)
@@ -361,7 +360,7 @@ def restore_body(
         used = {"models": used, "model": ",".join(f"{n}:{v}" for n, v in used.items())}
     rep.defer_final()  # after the last step only the storing is left (see Reporter)
     progress: Callable[[int, int], None] = rep.step
-    if params.method not in MODEL_FREE_METHODS:  # a learned method samples: previews meanwhile
+    if not params.is_model_free:  # a network runs (sampling, or auto's read): previews meanwhile
         progress = PreviewingProgress(rep.step, job_preview_writer(ctx.storage, folder))
     out = ctx.engine.restore(image, params, models, device=ctx.device, progress=progress)
     report = {**out.report, **used, "method": params.method, "device": ctx.device}

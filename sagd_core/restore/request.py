@@ -25,8 +25,8 @@ METHODS: tuple[Method, ...] = ("auto", "notch", "classical", "ddnm", "sagd")
 MODEL_FREE_METHODS: tuple[Method, ...] = ("auto", "notch", "classical")
 #: One line per method, for help texts, the web page and the docs.
 METHOD_SUMMARIES: dict[Method, str] = {
-    "auto": "the classical tier; given a band model trained on its band's noise (library, CLI), "
-    "that model's one-call read wherever a probe band shows it wins",
+    "auto": "the classical tier; given a band model trained on its band's noise (library, CLI, "
+    "API), that model's one-call read wherever a probe band shows it wins",
     "notch": "delete the band (the floor every other method must beat)",
     "classical": "per region: fit and subtract a sinusoid, subtract a stripe profile, or "
     "Wiener-filter band-limited noise (falls back to the notch where a probe band says so)",

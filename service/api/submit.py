@@ -22,7 +22,7 @@ from starlette.datastructures import UploadFile
 from sagd_core.restore.request import MODEL_FREE_METHODS
 from service.api.context import AppContext
 from service.api.errors import ApiProblem
-from service.jobs.contracts import ModelRef, ModelVersion
+from service.jobs.contracts import ModelRef, ModelVersion, takes_model
 from service.jobs.images import ImageInfo, ImageRejected, inspect_image
 from service.jobs.jobstore import NewJob
 from service.jobs.registry import ModelNotFoundError
@@ -134,7 +134,7 @@ class ChosenModel:
 
 @dataclass(frozen=True)
 class ChosenModels:
-    """The models of a restoration (none for the model-free methods)."""
+    """The models of a restoration (none for a model-free method that names none)."""
 
     refs: list[ModelRef]
     models: list[ChosenModel]
@@ -156,8 +156,8 @@ class ChosenModels:
                     "model_channel_mismatch",
                     f"{what}: {model.label} was trained on {_channels(expected)} images but "
                     f"the image is {_channels(channels)}; use a model trained on "
-                    f"{_channels(channels)} images, or a model-free method (method=auto, "
-                    "classical or notch)",
+                    f"{_channels(channels)} images, or a model-free method (method=auto "
+                    "without model=, classical or notch)",
                 )
 
 
@@ -182,13 +182,30 @@ def _describe_kind(kind: str | None) -> str:
 def check_models(
     ctx: AppContext, method: str, refs: list[ModelRef], *, input_noise_std: float = 0.0
 ) -> ChosenModels:
-    """The models a learned method will use (default: ``SAGD_DEFAULT_MODEL``); 422
-    ``unknown_model`` if one is not registered, 422 ``model_cannot_fill_band`` if none of them
-    can do what the method needs (:func:`check_roles`). Model-free methods (auto, notch,
-    classical) use none."""
-    if method in MODEL_FREE_METHODS:
+    """The models a restoration will use, looked up in the registry (422 ``unknown_model`` if
+    one is not registered):
+
+    - a learned method (ddnm, sagd): the named ones, else ``SAGD_DEFAULT_MODEL``; 422
+      ``model_cannot_fill_band`` if none of them can do what the method needs
+      (:func:`check_roles`);
+    - ``auto``: the named ones, of any kind (the engine runs a band model trained on noise of
+      its band's shape, else the classical tier, and its report says which), else none: never
+      the default model, which ``auto`` would not use;
+    - ``notch`` and ``classical`` use no model: one named with them is refused (422
+      ``model_not_used``) rather than silently ignored."""
+    if method in MODEL_FREE_METHODS and not refs:
         return ChosenModels([], [])
+    if not takes_model(method):
+        raise ApiProblem(
+            422,
+            "model_not_used",
+            f"method={method} uses no model, so model= would be ignored; send it without "
+            "model=, or use method=auto with a band model (it runs the model where it was "
+            "trained on noise of its band's shape, else the classical tier, and the report says "
+            "which), or a learned method (sagd, ddnm)",
+        )
     chosen = refs or [ModelRef(name=ctx.settings.default_model)]
+    instead = "send method=auto without model=" if method == "auto" else "use method=notch"
     models = []
     for ref in chosen:
         try:
@@ -197,10 +214,11 @@ def check_models(
             raise ApiProblem(
                 422,
                 "unknown_model",
-                f"{exc}; train one (POST /v1/trainings) or use method=notch",
+                f"{exc}; train one (POST /v1/trainings) or {instead}",
             ) from exc
         models.append(ChosenModel(ref, info))
-    check_roles(method, models, input_noise_std=input_noise_std, default=not refs)
+    if method not in MODEL_FREE_METHODS:  # auto: any kind; its report says if it used them
+        check_roles(method, models, input_noise_std=input_noise_std, default=not refs)
     return ChosenModels(chosen, models)
 
 

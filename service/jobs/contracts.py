@@ -13,7 +13,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
-from sagd_core.restore.request import RestoreRequest, RestoreSchedule
+from sagd_core.restore.request import MODEL_FREE_METHODS, Method, RestoreRequest, RestoreSchedule
 from sagd_core.spectral.bands import BandSpec
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
@@ -73,6 +73,17 @@ class ModelRef(_Frozen):
 
 #: The schedule kinds a client can name (a fitted grid of its own is a CLI/library option).
 SERVICE_SCHEDULE_KINDS = ("model", "linear", "cosine", "fit")
+#: Model-free methods that still take the models a request names: ``auto`` runs a band model it
+#: is given (when it was trained on noise of its band's shape; else the classical tier, and the
+#: report says the model was not used). Without ``model=`` it uses none, never
+#: ``SAGD_DEFAULT_MODEL``. ``notch`` and ``classical`` never use a model.
+MODEL_OPTIONAL_METHODS: tuple[Method, ...] = ("auto",)
+
+
+def takes_model(method: str) -> bool:
+    """Whether a restoration by ``method`` may name models (``model=``): the learned methods
+    (which need one: the server's default when none is named) and ``auto``."""
+    return method not in MODEL_FREE_METHODS or method in MODEL_OPTIONAL_METHODS
 
 
 class RestoreParams(RestoreRequest):
@@ -98,6 +109,12 @@ class RestoreParams(RestoreRequest):
         """Just the kind when nothing else is set (what clients send and see)."""
         dumped: dict[str, Any] = value.model_dump(mode="json", exclude_defaults=True)
         return value.kind if set(dumped) <= {"kind"} else value.model_dump(mode="json")
+
+    @property
+    def is_model_free(self) -> bool:
+        """Whether the job runs without any model (numpy only, cheap): a model-free method that
+        names no model. ``auto`` with ``model=`` loads its models like a learned method."""
+        return self.method in MODEL_FREE_METHODS and not self.models
 
     def request(self) -> RestoreRequest:
         """The library's request alone (what :func:`sagd_core.restore.restore` reports)."""

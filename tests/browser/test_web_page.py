@@ -224,6 +224,44 @@ def test_schedule_is_sent_with_learned_methods_only(ui: Ui, tmp_path: Path) -> N
     assert "schedule" not in page.evaluate(FORM_FIELDS)
 
 
+def test_auto_takes_an_optional_model_before_and_after_the_method_list(
+    ui: Ui, stack: Stack, tmp_path: Path
+) -> None:
+    """auto needs no model but takes one: the model list is enabled for it (none chosen: none is
+    sent, not the server's default) and the schedule is not; notch and classical take none.
+    The same with the page's built-in method sets (``GET /v1/methods`` not answered) and with
+    the list the API sends (``needs_model``, ``takes_model``)."""
+    from playwright.sync_api import expect
+
+    from sagd_core.restore.request import METHOD_SUMMARIES
+
+    register_fake_model(stack, tmp_path)
+    page = ui.page
+    page.route("**/v1/methods", lambda route: route.abort())
+    for answered in (False, True):
+        page.goto("/")
+        expect(page.locator(f"#model option[value='{FAKE_MODEL}:1']")).to_have_count(1)
+        if answered:  # the API's list has replaced the page's own
+            expect(page.locator("#method option").first).to_contain_text(METHOD_SUMMARIES["auto"])
+        page.select_option("#method", "auto")
+        expect(page.locator("#model")).to_be_enabled()
+        expect(page.locator("#schedule")).to_be_disabled()
+        assert "model" not in page.evaluate(FORM_FIELDS)  # none chosen: no model at all
+        page.select_option("#model", f"{FAKE_MODEL}:1")
+        fields = page.evaluate(FORM_FIELDS)
+        assert fields["method"] == "auto" and fields["model"] == f"{FAKE_MODEL}:1", fields
+        assert "schedule" not in fields
+        for method in ("notch", "classical"):
+            page.select_option("#method", method)
+            expect(page.locator("#model")).to_be_disabled()
+            assert "model" not in page.evaluate(FORM_FIELDS), method
+        page.select_option("#method", "sagd")
+        expect(page.locator("#model")).to_be_enabled()
+        expect(page.locator("#schedule")).to_be_enabled()
+        page.unroute("**/v1/methods")
+    assert ui.errors == []
+
+
 def test_batch_jobs_and_models_views(ui: Ui, stack: Stack, artifacts: Path, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

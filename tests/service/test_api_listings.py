@@ -134,6 +134,8 @@ def test_methods_are_listed_with_their_summaries(client: TestClient) -> None:
     assert [m["name"] for m in methods] == ["auto", "notch", "classical", "ddnm", "sagd"]
     assert {m["name"]: m["summary"] for m in methods} == METHOD_SUMMARIES
     assert {m["name"] for m in methods if m["needs_model"]} == {"ddnm", "sagd"}
+    # auto needs no model but takes one (model=); notch and classical refuse one
+    assert {m["name"] for m in methods if m["takes_model"]} == {"auto", "ddnm", "sagd"}
     ctx: AppContext = client.app.state.ctx  # type: ignore[attr-defined]
     ctx.redis.set("sagd:capabilities", '{"methods": ["auto", "notch"]}')
     try:

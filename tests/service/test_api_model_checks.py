@@ -1,6 +1,8 @@
 """Learned restorations refused at submit (422) when their models cannot do the work: no model
 that can fill the band (``model_cannot_fill_band``), or one trained on other channels than the
-image's (``model_channel_mismatch``); single uploads and batches."""
+image's (``model_channel_mismatch``); single uploads and batches. ``auto`` takes the models it is
+named (any kind; none without ``model=``, never the default), ``notch`` and ``classical`` refuse
+them (``model_not_used``)."""
 
 from __future__ import annotations
 
@@ -123,7 +125,9 @@ def test_channel_mismatch_is_refused_at_submit(client: TestClient, tmp_path: Pat
     assert post(client, GRAY, method="sagd", model="rgb-band").status_code == 202
     refused(post(client, GRAY, method="sagd", model="rgb-band,gray-band"), "model_channel_mismatch")
     assert post(client, method="sagd", model="rgb-band").status_code == 202
-    assert post(client, method="notch", model="gray-band").status_code == 202  # no model used
+    # auto checks the models it is given too (without one it is model-free: any image)
+    refused(post(client, method="auto", model="gray-band"), "model_channel_mismatch")
+    assert post(client, GRAY, method="auto", model="gray-band").status_code == 202
 
 
 def test_kind_and_channels_of_old_entries_come_from_the_checkpoint_config(
@@ -166,3 +170,82 @@ def test_batches_check_the_models_and_every_image(
     files[2] = ("images", ("2.png", png_bytes(seed=2, mode=GRAY), "image/png"))
     accepted = client.post("/v1/batches", files=files, data=form)
     assert accepted.status_code == 202, accepted.text
+
+
+def _params(client: TestClient, response: Response) -> dict[str, Any]:
+    assert response.status_code == 202, response.text
+    job = ctx_of(client).jobs.get(response.json()["id"]) or {}
+    return ctx_of(client).jobs.params(job)
+
+
+def test_auto_takes_the_models_it_is_named(
+    client: TestClient, queue: FakeQueue, tmp_path: Path
+) -> None:
+    register(client, tmp_path, "default", kind="full", channels=3)  # SAGD_DEFAULT_MODEL
+    register(client, tmp_path, "filler", kind="band", channels=3)
+    register(client, tmp_path, "clean", kind="full", channels=3)
+    params = _params(client, post(client, method="auto", model="filler"))
+    assert params["method"] == "auto"
+    assert params["models"] == [{"name": "filler", "version": None}]
+    pinned = _params(client, post(client, method="auto", model="filler:1,clean"))
+    assert pinned["models"] == [
+        {"name": "filler", "version": 1},
+        {"name": "clean", "version": None},
+    ]
+    # No role check: a model auto will not use is accepted (its report says it was not used).
+    assert _params(client, post(client, method="auto", model="clean"))["models"] == [
+        {"name": "clean", "version": None}
+    ]
+    # Without model= auto is model-free: not the server's default model.
+    assert _params(client, post(client, method="auto"))["models"] == []
+    assert _params(client, post(client))["models"] == []  # method=notch by restore_form
+    assert len(queue.sent) == 5
+
+
+def test_auto_with_an_unknown_model_is_refused(
+    client: TestClient, queue: FakeQueue, tmp_path: Path
+) -> None:
+    register(client, tmp_path, "filler", kind="band", channels=3)
+    message = refused(post(client, method="auto", model="no-such"), "unknown_model")
+    assert "no-such" in message and "method=auto without model=" in message
+    refused(post(client, method="auto", model="filler:2"), "unknown_model")  # no version 2
+    refused(post(client, method="auto", model="filler,no-such"), "unknown_model")
+    assert queue.sent == []
+
+
+def test_notch_and_classical_refuse_a_model_rather_than_ignore_it(
+    client: TestClient, queue: FakeQueue, tmp_path: Path
+) -> None:
+    register(client, tmp_path, "filler", kind="band", channels=3)
+    for method in ("notch", "classical"):
+        for model in ("filler", "no-such"):  # registered or not: it would not be used
+            message = refused(post(client, method=method, model=model), "model_not_used")
+            assert f"method={method} uses no model" in message
+            assert "method=auto with a band model" in message
+        assert post(client, method=method).status_code == 202
+    files = [("images", ("a.png", png_bytes(), "image/png"))]
+    response = client.post("/v1/batches", files=files, data=restore_form(model="filler"))
+    refused(response, "model_not_used")
+    assert len(queue.sent) == 2 and queue.chunks == []
+
+
+def test_batch_items_of_auto_with_a_model_carry_it_and_go_one_per_task(
+    client: TestClient, queue: FakeQueue, tmp_path: Path
+) -> None:
+    """Model-free items are micro-batched (several per task); auto naming a model is not
+    model-free: its items go one per task like a learned method's, each carrying the model."""
+    register(client, tmp_path, "filler", kind="band", channels=3)
+    files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
+    free = client.post("/v1/batches", files=files, data=restore_form(method="auto"))
+    assert free.status_code == 202, free.text
+    assert [len(ids) for _, ids in queue.chunks] == [3] and queue.sent == []
+    first = queue.chunks[0][1][0]
+    assert ctx_of(client).jobs.params(ctx_of(client).jobs.get(first) or {})["models"] == []
+    form = restore_form(method="auto", model="filler")
+    named = client.post("/v1/batches", files=files, data=form)
+    assert named.status_code == 202, named.text
+    assert len(queue.chunks) == 1 and len(queue.sent) == 3  # one task per item
+    for _, job_id in queue.sent:
+        params = ctx_of(client).jobs.params(ctx_of(client).jobs.get(job_id) or {})
+        assert params["method"] == "auto"
+        assert params["models"] == [{"name": "filler", "version": None}]

@@ -17,6 +17,7 @@ from tests.worker.worker_helpers import BAND, FakeEngine, new_restore_job
 from worker.context import WorkerContext
 from worker.engine import EngineError
 from worker.jobs import analyze_body, execute, restore_body, train_body
+from worker.previews import PreviewingProgress
 
 
 def test_restore_succeeds_and_writes_results(wctx: WorkerContext, engine: FakeEngine) -> None:
@@ -136,6 +137,23 @@ def test_models_loaded_once_and_hot_reloaded(
     missing = new_restore_job(wctx, method="sagd", models=[{"name": "nope"}])
     assert execute(wctx, str(missing), restore_body) == "failed"
     assert "nope" in (wctx.jobs.get(missing) or {})["error_message"]
+
+
+def test_auto_loads_the_models_it_names_only_and_then_sends_previews(
+    wctx: WorkerContext, engine: FakeEngine, tmp_path: Path
+) -> None:
+    _add_model(wctx, tmp_path, wctx.settings.default_model)
+    _add_model(wctx, tmp_path, "mine")
+    free = new_restore_job(wctx, method="auto")
+    assert execute(wctx, str(free), restore_body) == "succeeded"
+    assert engine.loaded == []  # model-free: not the default model
+    assert not isinstance(engine.progress[-1], PreviewingProgress)
+    named = new_restore_job(wctx, method="auto", models=[{"name": "mine"}])
+    assert execute(wctx, str(named), restore_body) == "succeeded"
+    assert [p.parent.name for p in engine.loaded] == ["mine"]
+    report = json.loads(wctx.storage.job_file(named, "report.json").read_text())
+    assert report["model"] == "mine:1" and report["method"] == "auto"
+    assert isinstance(engine.progress[-1], PreviewingProgress)  # a network may run: previews
 
 
 def test_uncertainty_map_written(wctx: WorkerContext, engine: FakeEngine) -> None:

@@ -23,6 +23,7 @@ class FakeEngine:
         self.raise_at: int | None = None
         self.error: BaseException | None = None
         self.restores: list[RestoreParams] = []
+        self.progress: list[Any] = []  # the progress callback of each restore
         self.loaded: list[Path] = []
         self.uncertainty = False
 
@@ -49,6 +50,7 @@ class FakeEngine:
         progress: Any,
     ) -> EngineResult:
         self.restores.append(params)
+        self.progress.append(progress)
         for step in range(1, self.steps + 1):
             progress(step, self.steps)
             if self.error is not None and step == self.raise_at:

@@ -15,7 +15,6 @@ from uuid import UUID
 from fastapi import File, Form, UploadFile
 from fastapi.responses import JSONResponse, Response
 
-from sagd_core.restore.request import MODEL_FREE_METHODS
 from sagd_core.spectral.bands import BandSpec
 from service.api.bands import check_band_for_image
 from service.api.context import AppContext
@@ -134,11 +133,13 @@ def _staged_items(
 FIRST_CHUNK_ITEMS = 4
 
 
-def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[list[_Staged]]:
-    """Micro-batching, as the items arrive: consecutive notch items of one bit depth grouped up
-    to ``batch_chunk_items`` items and ``batch_chunk_pixels`` pixels per task, so a cheap restore
-    does not pay the queue's per-task cost each time. Learned methods take seconds per item and
-    go one per task, which keeps every worker busy and every item's time limit its own.
+def chunks(ctx: AppContext, items: Iterable[_Staged], model_free: bool) -> Iterator[list[_Staged]]:
+    """Micro-batching, as the items arrive: consecutive items of a model-free restoration (a
+    model-free method naming no model, :attr:`RestoreParams.is_model_free`) of one bit depth
+    grouped up to ``batch_chunk_items`` items and ``batch_chunk_pixels`` pixels per task, so a
+    cheap restore does not pay the queue's per-task cost each time. Restorations with models
+    (learned methods, ``auto`` given a model) take seconds per item and go one per task, which
+    keeps every worker busy and every item's time limit its own.
 
     The first chunks ramp up (``FIRST_CHUNK_ITEMS`` items, then twice as many each time, up to
     ``batch_chunk_items``): a worker starts on the first few items while the rest of the upload
@@ -155,7 +156,7 @@ def chunks(ctx: AppContext, items: Iterable[_Staged], method: str) -> Iterator[l
             chunk, pixels = [], 0
         chunk.append(item)
         pixels += size
-        if method not in MODEL_FREE_METHODS or len(chunk) >= cap:  # full: send it now
+        if not model_free or len(chunk) >= cap:  # full: send it now
             yield chunk
             chunk, pixels = [], 0
             cap = min(2 * cap, s.batch_chunk_items)
@@ -191,7 +192,7 @@ def create_batch(
     queued: list[_Staged] = []
     staged = _staged_items(ctx, spec, models, images or [], archive)
     try:
-        for chunk in chunks(ctx, _remember(staged, queued), params.method):
+        for chunk in chunks(ctx, _remember(staged, queued), params.is_model_free):
             depth = form.output_bit_depth or chunk[0].bit_depth
             fields = params.model_copy(update={"output_bit_depth": depth}).model_dump(mode="json")
             _send_chunk(ctx, chunk, caller.key_id, fields, hook, batch_id)

@@ -1,5 +1,6 @@
 """``/v1/models``: the model registry (versions, band spec, noise, schedule, data hash, scores);
-``/v1/methods``: the restore methods, what each does and whether it needs a model.
+``/v1/methods``: the restore methods, what each does, whether it needs a model and whether it
+takes one.
 
 ``sagd_core.restore.request`` declares the methods without importing torch, so the API process
 stays free of it.
@@ -13,7 +14,7 @@ from sagd_core.restore.request import METHOD_SUMMARIES, METHODS, MODEL_FREE_METH
 from service.api.deps import Caller, Ctx
 from service.api.errors import ApiProblem, v1_router
 from service.jobs.capabilities import worker_capabilities
-from service.jobs.contracts import ModelPublic
+from service.jobs.contracts import ModelPublic, takes_model
 from service.jobs.registry import ModelNotFoundError
 
 router = v1_router("models", 400, 404)
@@ -23,7 +24,17 @@ methods_router = v1_router("methods")
 class MethodInfo(BaseModel):
     name: str
     summary: str = Field(description="what the method does, in one line")
-    needs_model: bool = Field(description="false: runs on numpy alone, no model, no schedule")
+    needs_model: bool = Field(
+        description="true: a learned method, it always runs a model (SAGD_DEFAULT_MODEL when "
+        "model= is not sent) and samples with the schedule; false: needs no model and no "
+        "schedule (without a model it runs on numpy alone)"
+    )
+    takes_model: bool = Field(
+        description="whether model= is accepted: true for the learned methods and for auto "
+        "(optional: without model= it uses none; with a band model trained on noise of its "
+        "band's shape it runs that model, else the classical tier, and the report says which); "
+        "false (notch, classical): model= is refused (422 model_not_used)"
+    )
     available: bool | None = Field(
         description="whether the running workers announce it (null: no worker has started yet)"
     )
@@ -39,6 +50,7 @@ def list_methods(ctx: Ctx, caller: Caller) -> list[MethodInfo]:
             name=name,
             summary=METHOD_SUMMARIES[name],
             needs_model=name not in MODEL_FREE_METHODS,
+            takes_model=takes_model(name),
             available=None if known is None else name in known,
         )
         for name in METHODS

@@ -116,7 +116,10 @@ class RestoreForm(RestoreOptions):
     band_spec: str | None = Field(default=None, description="band spec JSON")
     corruption_type: str | None = None
     model: str | None = Field(
-        default=None, description="registered models: name[:version][,name[:version]]"
+        default=None,
+        description="registered models: name[:version][,name[:version]]. ddnm, sagd: default "
+        "SAGD_DEFAULT_MODEL; auto: optional, no default (a band model trained on its band's "
+        "noise is used, the report says if a model was not); notch, classical: refused",
     )
     output_bit_depth: Annotated[Literal[8, 16] | None, BeforeValidator(_number_from_text)] = Field(
         default=None, description="8 or 16; default: the input's"

@@ -17,13 +17,17 @@ export function bandSpec() {
   return state.editor.spec();
 }
 
-// Methods that use no model and no sampling schedule (sagd_core.restore.request); replaced by
-// GET /v1/methods (needs_model) once it answers.
+// Methods that need no model and use no sampling schedule, and those that take models (auto
+// optionally: none chosen means none); replaced by GET /v1/methods (needs_model, takes_model)
+// once it answers.
 let modelFree = new Set(["auto", "notch", "classical"]);
+let takesModel = new Set(["auto", "ddnm", "sagd"]);
 const summaries = new Map();
-const usesModel = (method) => !modelFree.has(method);
+const usesSchedule = (method) => !modelFree.has(method);
+const acceptsModel = (method) => takesModel.has(method);
 
-// The chosen models (none: the server's default), as the API's "name[:version],..." field.
+// The chosen models (none: the server's default for ddnm and sagd, no model for auto), as the
+// API's "name[:version],..." field.
 export function chosenModels() {
   return [...$("#model").selectedOptions].map((option) => option.value).filter(Boolean).join(",");
 }
@@ -35,8 +39,8 @@ export function runFields(form) {
   form.append("method", method);
   form.append("steps", $("#steps").value);
   if ($("#samples").value && $("#samples").value !== "1") form.append("samples", $("#samples").value);
-  if (usesModel(method) && chosenModels()) form.append("model", chosenModels());
-  if (usesModel(method)) form.append("schedule", $("#schedule").value);
+  if (acceptsModel(method) && chosenModels()) form.append("model", chosenModels());
+  if (usesSchedule(method)) form.append("schedule", $("#schedule").value);
   return form;
 }
 
@@ -53,6 +57,7 @@ export async function loadMethods() {
     const chosen = select.value;
     summaries.clear();
     modelFree = new Set(methods.filter((m) => !m.needs_model).map((m) => m.name));
+    takesModel = new Set(methods.filter((m) => m.takes_model ?? m.needs_model).map((m) => m.name));
     select.replaceChildren(...methods.map((m) => {
       summaries.set(m.name, m.summary);
       const unavailable = m.available === false ? " [not on the running workers]" : "";
@@ -335,14 +340,14 @@ export function initRestore() {
   document.querySelectorAll("[data-add]").forEach((button) => {
     button.addEventListener("click", () => state.editor.addDefault(button.dataset.add));
   });
-  const learnedOnly = () => {  // model-free methods use no model and no schedule
-    const free = !usesModel($("#method").value);
-    $("#model").disabled = free;
-    $("#schedule").disabled = free;
+  const modelFields = () => {  // models: learned methods and auto; the schedule: learned only
+    const method = $("#method").value;
+    $("#model").disabled = !acceptsModel(method);
+    $("#schedule").disabled = !usesSchedule(method);
   };
-  $("#method").addEventListener("change", learnedOnly);
+  $("#method").addEventListener("change", modelFields);
   $("#method").addEventListener("change", showMethodSummary);
-  learnedOnly();
+  modelFields();
   showMethodSummary();
   $("#try-example").addEventListener("click", tryExample);
   $("#restore-form").addEventListener("submit", submit);
