@@ -232,6 +232,7 @@ class CoreEngine:
                 channels=channels,
                 corruption=params.synthetic_corruption,
                 corruption_seed=params.seed,
+                declared_corruption=params.declared_corruption,
             )
             config = TrainConfig(
                 model=unet_preset(params.unet, channels),

@@ -71,6 +71,13 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         f"or a name ({', '.join(NAMED_CORRUPTIONS)})",
     )
     p.add_argument(
+        "--declared-corruption",
+        choices=["noise"],
+        help="the --data images are already corrupted by noise flat in the --band (nothing is "
+        "applied): trains a band model on them with forward noise of that shape, which auto and "
+        "sagd then read in one call (docs/DESIGN.md §4.3)",
+    )
+    p.add_argument(
         "--noise", help='noise spec JSON (or @file), e.g. \'{"kind": "plw", "alpha": -0.5}\''
     )
     p.add_argument("--omit", help="band spec JSON (or @file): zero forward noise in these bands")
@@ -129,8 +136,10 @@ def _base(args: argparse.Namespace) -> dict[str, Any]:
 
     if args.recipe:
         return _from_recipe(args)
-    if args.band:
-        raise CliError("--band goes with --recipe (use --omit for an omission model)")
+    if args.band and not args.declared_corruption:
+        raise CliError(
+            "--band goes with --recipe or --declared-corruption (use --omit for an omission model)"
+        )
     if args.preset and args.config:
         raise CliError("give --preset or --config, not both")
     if args.config:
@@ -141,6 +150,25 @@ def _base(args: argparse.Namespace) -> dict[str, Any]:
     if args.preset:
         return training_preset(args.preset).model_dump(mode="json")
     return training_preset("digits-standard").model_dump(mode="json")
+
+
+def _declared(args: argparse.Namespace, cfg: dict[str, Any]) -> None:
+    """``--declared-corruption noise --band BAND``: a band model (forward noise flat in the band)
+    for images that already hold noise there."""
+    if args.recipe or args.corruption or args.noise or args.omit:
+        raise CliError(
+            "--declared-corruption describes images that are already corrupted: drop "
+            "--recipe/--corruption/--noise/--omit (it sets the band model's noise itself)"
+        )
+    if not args.band:
+        raise CliError("--declared-corruption needs --band (the band the images' noise lies in)")
+    try:
+        band = parse_band_spec(read_json_arg(args.band, "--band"))
+    except BandSpecError as exc:
+        raise CliError(str(exc)) from exc
+    cfg["noise"] = NoiseSpec(kind="band", band=band).model_dump(mode="json")
+    cfg["band"] = band.model_dump(mode="json")
+    cfg["role"] = "band"
 
 
 def build_config(args: argparse.Namespace) -> TrainConfig:
@@ -158,6 +186,10 @@ def build_config(args: argparse.Namespace) -> TrainConfig:
             data[key] = value
     if args.corruption and not args.recipe:  # a recipe placed it (only on corrupted data)
         data["corruption"] = corruption_arg(args.corruption)
+    if args.declared_corruption:
+        _declared(args, cfg)
+        data.pop("corruption", None)  # a preset's synthetic corruption: these images have theirs
+        data["declared_corruption"] = args.declared_corruption
     cfg["data"] = data
     channels = int(data.get("channels", 1))
     if args.unet:

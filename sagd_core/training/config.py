@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from sagd_core.models import UNetConfig
 from sagd_core.schedules import Schedule, make_schedule, schedule_names
@@ -42,6 +42,12 @@ class DataConfig(_Frozen):
     ``source``: a built-in dataset name (``digits``, ``lfw``, ``natural``) or a folder path.
     ``corruption``: a synthetic corruption (``sagd_core.data.corruptions``) applied once, with
     ``corruption_seed``, so a model is trained on corrupted images only.
+    ``declared_corruption``: what the images already hold, as their owner declares it (nothing
+    is applied): ``"noise"`` says they are corrupted by noise flat in the model's band, so that a
+    band model trained on them is a corruption-shaped model whose one call reads the clean image
+    (DESIGN.md §4.3; :func:`~sagd_core.restore.methods.corruption_shaped.
+    corruption_shaped_reason`). For folders of a user's own corrupted images; a synthetic
+    ``corruption`` says it by itself.
     """
 
     source: str = "digits"
@@ -51,6 +57,16 @@ class DataConfig(_Frozen):
     count: int | None = Field(default=None, ge=1, le=1_000_000)
     corruption: dict[str, Any] | None = None
     corruption_seed: int = 0
+    declared_corruption: Literal["noise"] | None = None
+
+    @model_validator(mode="after")
+    def _one_corruption(self) -> DataConfig:
+        if self.corruption is not None and self.declared_corruption is not None:
+            raise ValueError(
+                "data.declared_corruption describes images that are already corrupted and "
+                "data.corruption corrupts them: give one or the other"
+            )
+        return self
 
 
 class TrainConfig(_Frozen):

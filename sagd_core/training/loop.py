@@ -148,7 +148,8 @@ def train(
     state = _State(config, device)
     if resume and (out_dir / "config.json").exists():
         saved = load_checkpoint(out_dir, groups=[]).config
-        if saved != config.model_dump(mode="json"):
+        # parsed, so that a field added later with a default does not make it "different"
+        if TrainConfig.model_validate(saved) != config:
             raise ValueError(
                 f"{out_dir} holds a checkpoint of a different config; "
                 "use a new output folder or resume=False"

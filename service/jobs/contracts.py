@@ -132,6 +132,9 @@ class TrainParams(_Frozen):
     model_kind: ModelKind = "band"
     dataset: str | None = Field(default=None, pattern=NAME_PATTERN)  # None: dataset.zip
     synthetic_corruption: dict[str, Any] | None = None  # applied to a built-in dataset
+    # what the images already hold, as the user declares it (nothing applied): "noise" = noise
+    # flat in the band, so a band model trained on them reads the clean image in one call
+    declared_corruption: Literal["noise"] | None = None
     unet: str = Field(default="cpu-tiny", pattern=NAME_PATTERN)
     steps: int = Field(default=200, ge=1, le=1_000_000)
     batch_size: int = Field(default=32, ge=1, le=1024)

@@ -47,13 +47,18 @@ class CorruptedStationaryEps(WienerEps):
         return self._grids[(h, w)]
 
 
-def _shaped(calibration: dict[str, Any] | None = None, corrupted: bool = True) -> LoadedModel:
+def _shaped(
+    calibration: dict[str, Any] | None = None, corrupted: bool = True, declared: bool = False
+) -> LoadedModel:
     config = TrainConfig(
         model=unet_preset("cpu-tiny", 1),
         noise=NOISE,
         band=BAND,
         role="band",
-        data=DataConfig(corruption=CORRUPTION if corrupted else None),
+        data=DataConfig(
+            corruption=CORRUPTION if corrupted else None,
+            declared_corruption="noise" if declared else None,
+        ),
     )
     schedule = config.schedule.build()
     meta: dict[str, Any] = {} if calibration is None else {"fill_calibration": calibration}
@@ -207,3 +212,19 @@ def test_auto_takes_the_guarded_read_of_a_corruption_shaped_band_model_and_nothi
     bare = restore(y, RestoreRequest(band=BAND, method="auto"))
     assert bare.report["details"]["auto"]["chosen"] == "classical"
     assert not any("did not use" in w for w in bare.report["warnings"])
+
+
+def test_a_band_model_trained_on_images_declared_noisy_is_read_in_one_call() -> None:
+    """A user's own folder has no synthetic corruption to name: declaring at training that the
+    images hold noise flat in the band (``data.declared_corruption``) makes the band model a
+    corruption-shaped one, which ``auto`` then reads under its guard."""
+    declared = _shaped(corrupted=False, declared=True)
+    assert corruption_shaped_reason(declared) is not None
+    assert "declared" in str(corruption_shaped_reason(declared))
+    assert corruption_shaped_reason(_shaped(corrupted=False)) is None
+    _clean, corrupted = _clean_and_corrupted()
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    auto = restore(y, RestoreRequest(band=BAND, method="auto"), ModelSet(band=declared))
+    assert auto.report["details"]["auto"]["chosen"] in ("sagd", "classical")
+    assert "declared corrupted by noise" in auto.report["details"]["auto"]["why"]
+    assert auto.report["details"]["fill"]["estimator"] == ONE_CALL

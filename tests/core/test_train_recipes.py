@@ -131,3 +131,27 @@ def test_tiny_recipe_training_run(role: str, tmp_path: Path) -> None:
         assert np.all(w[mask == 0] == 0)
     else:
         assert np.all(w > 0)
+
+
+def test_declared_noise_trains_a_band_model_on_images_as_they_are(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``--declared-corruption noise --band BAND --data FOLDER``: a band model of that band
+    (forward noise flat in it), nothing applied to the images, and the declaration recorded."""
+    band = '{"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}'
+    config = _config(
+        capsys, "--data", str(tmp_path), "--band", band, "--declared-corruption", "noise"
+    )
+    assert config.role == "band" and config.noise.kind == "band"
+    assert config.noise.band == config.band and config.band is not None
+    assert config.band.regions[0].kind == "annulus"
+    assert config.data.source == str(tmp_path) and config.data.corruption is None
+    assert config.data.declared_corruption == "noise"
+    for argv in (
+        ["--data", str(tmp_path), "--declared-corruption", "noise"],  # no band
+        ["--band", band, "--declared-corruption", "noise", "--corruption", "band-noise"],
+        ["--band", band, "--declared-corruption", "noise", "--recipe", "band"],
+    ):
+        assert main(["train", *argv, "--print-config"]) == 2
+    err = capsys.readouterr().err
+    assert "needs --band" in err and "already corrupted" in err

@@ -105,6 +105,40 @@ def test_resume_refuses_a_different_config(tmp_path: Path) -> None:
         train(tiny_config(steps=4, lr=1e-3), tmp_path / "m")
 
 
+def test_resume_accepts_a_checkpoint_written_before_a_defaulted_field_existed(
+    tmp_path: Path,
+) -> None:
+    """A config.json without a field that was added later with its default (here
+    ``data.declared_corruption``) is the same config: the run resumes."""
+    import json
+
+    class Stop(Exception):
+        pass
+
+    def stop_at_3(p: TrainProgress) -> None:
+        if p.step == 3:
+            raise Stop
+
+    config = tiny_config(steps=6)
+    with pytest.raises(Stop):
+        train(config, tmp_path / "m", progress=stop_at_3)
+    path = tmp_path / "m" / "config.json"
+    saved = json.loads(path.read_text())
+    del saved["data"]["declared_corruption"]
+    path.write_text(json.dumps(saved))
+    steps: list[int] = []
+    train(config, tmp_path / "m", progress=lambda p: steps.append(p.step))
+    assert steps == [4, 5, 6]
+    with pytest.raises(ValueError, match="different config"):
+        train(tiny_config(steps=6, lr=1e-3), tmp_path / "m")
+
+
+def test_declared_and_applied_corruption_exclude_each_other() -> None:
+    with pytest.raises(ValueError, match="one or the other"):
+        DataConfig(corruption={"kind": "band_noise"}, declared_corruption="noise")
+    assert DataConfig(declared_corruption="noise").declared_corruption == "noise"
+
+
 def test_bad_training_input(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="must be"):
         train(tiny_config(), tmp_path / "m", images=np.zeros((4, 3, 16, 16), np.float32))

@@ -102,6 +102,22 @@ def test_training_requests(client: TestClient, queue: FakeQueue) -> None:
         extra = {"dataset": "digits", field: value}
         response = client.post("/v1/trainings", data={**base, **extra})
         assert response.status_code == 422, (field, response.text)
+    declared = client.post(
+        "/v1/trainings", data={**base, "dataset": "digits", "declared_corruption": "noise"}
+    )
+    assert declared.status_code == 202, declared.text
+    jobs = ctx_of(client).jobs
+    assert jobs.params(jobs.get(declared.json()["id"]) or {})["declared_corruption"] == "noise"
+    for extra in (
+        {"model_kind": "omission"},
+        {"synthetic_corruption": corruption},
+        {"declared_corruption": "stripes"},
+    ):
+        refused = client.post(
+            "/v1/trainings",
+            data={**base, "dataset": "digits", "declared_corruption": "noise", **extra},
+        )
+        assert refused.status_code == 422, (extra, refused.text)
     neither = client.post("/v1/trainings", data=base)
     assert neither.status_code == 422 and neither.json()["code"] == "invalid_dataset"
     bad_name = client.post("/v1/trainings", data={**base, "dataset": "digits", "model_name": "A"})

@@ -187,3 +187,33 @@ def test_a_model_trains_on_uploaded_images(tmp_path: Path) -> None:
     # entry without them reads them from the checkpoint's config.json.
     assert meta["channels"] == 3
     assert checkpoint_fields(tmp_path / "m") == {"kind": "omission", "channels": 3}
+
+
+def test_a_band_model_on_uploaded_images_declared_noisy_is_corruption_shaped(
+    tmp_path: Path,
+) -> None:
+    """``declared_corruption="noise"`` reaches the training config, so the band model trained on
+    a user's own corrupted images is one that ``auto`` reads in one call; without it, not."""
+    from sagd_core.restore.methods.corruption_shaped import corruption_shaped_reason
+    from sagd_core.restore.models import load_model
+
+    rng = np.random.default_rng(1)
+    images = [rng.random((24, 24, 1)).astype(np.float32) for _ in range(3)]
+    params = TrainParams(
+        model_name="own",
+        band=BAND,
+        model_kind="band",
+        declared_corruption="noise",
+        steps=2,
+        batch_size=2,
+        image_size=16,
+        unet="cpu-tiny",
+    )
+    engine = CoreEngine()
+    engine.train(params, tmp_path / "d", images=images, device="cpu", progress=lambda *a: None)
+    declared = load_model(tmp_path / "d")
+    assert declared.config.data.declared_corruption == "noise"
+    assert "declared" in str(corruption_shaped_reason(declared))
+    plain = params.model_copy(update={"declared_corruption": None})
+    engine.train(plain, tmp_path / "p", images=images, device="cpu", progress=lambda *a: None)
+    assert corruption_shaped_reason(load_model(tmp_path / "p")) is None

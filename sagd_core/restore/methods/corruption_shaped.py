@@ -78,14 +78,18 @@ def one_call_clean_mean(
 
 def corruption_shaped_reason(model: LoadedModel) -> str | None:
     """Why ``model`` is a band model trained with forward noise shaped like its corruption, or
-    None: its calibration says so (``corruption_shaped``), or its training data were corrupted
-    by a noise-like corruption (:data:`NOISE_LIKE_KINDS`) of exactly its noise band."""
+    None: its calibration says so (``corruption_shaped``), its training images were declared
+    corrupted by noise flat in its band (``data.declared_corruption``, a user's own folder), or
+    they were corrupted by a noise-like corruption (:data:`NOISE_LIKE_KINDS`) of exactly its
+    noise band."""
     config = model.config
     if config.role != "band" or config.noise.kind != "band" or config.noise.band is None:
         return None
     calib = model.meta.get("fill_calibration")
     if isinstance(calib, dict) and calib.get("corruption_shaped"):
         return "its calibration records corruption-shaped training"
+    if config.data.declared_corruption == "noise":
+        return "its training images were declared corrupted by noise flat in its band"
     corruption = config.data.corruption
     if not corruption or corruption.get("kind") not in NOISE_LIKE_KINDS:
         return None

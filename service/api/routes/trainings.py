@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import File, Form, Header, UploadFile
 from fastapi.responses import JSONResponse
@@ -38,6 +38,13 @@ def create_training(
     synthetic_corruption: Annotated[
         str | None, Form(description="JSON corruption applied to a built-in dataset")
     ] = None,
+    declared_corruption: Annotated[
+        Literal["noise"] | None,
+        Form(
+            description="what the dataset's images already hold: 'noise' = noise flat in the "
+            "band (a band model trained on them is then read in one call by method=auto/sagd)"
+        ),
+    ] = None,
     unet: Annotated[str, Form(description="U-Net preset")] = "cpu-tiny",
     batch_size: Annotated[int, Form()] = 32,
     steps: Annotated[int, Form()] = 200,
@@ -62,6 +69,14 @@ def create_training(
             corruption = parse_corruption(synthetic_corruption).model_dump(mode="json")
         except (CorruptionError, ValueError) as exc:
             raise ApiProblem(422, "invalid_corruption", str(exc)) from exc
+    if declared_corruption is not None and (model_kind != "band" or corruption is not None):
+        raise ApiProblem(
+            422,
+            "invalid_corruption",
+            "declared_corruption describes images that already hold noise in the band and "
+            "goes with model_kind=band only, without synthetic_corruption (which corrupts "
+            "clean images itself)",
+        )
     spec = resolve_band(band_spec, corruption_type, ctx.corruption_types)
     data: dict[str, Any] = {
         "model_name": model_name,
@@ -70,6 +85,7 @@ def create_training(
         "model_kind": model_kind,
         "dataset": dataset,
         "synthetic_corruption": corruption,
+        "declared_corruption": declared_corruption,
         "unet": unet,
         "batch_size": batch_size,
         "steps": steps,
