@@ -2,7 +2,10 @@
 every model (the default model and the retrained band model; with the method it chose and why,
 per image), DDNM with the shipped default model, and ``sagd`` with
 band models retrained on the benchmark's own corrupted kind (``--retrained KIND=DIR``), on the
-same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`.
+same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`; for a retrained model that
+reads the clean image in one call, also that read without the probe-band guard
+(``read:retrained``, σ = 0 only: with broadband noise the read is not taken), to show what the
+guard chose between.
 
 The default model is a full-support prior (``sagd_core/models/default/``), so it fills through
 ``ddnm``; ``method="sagd"`` needs a band model and gets one only from ``--retrained``, which may
@@ -17,11 +20,14 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import numpy as np
+
 from sagd_core.bench.real import corrupt, result_row
 from sagd_core.bench.scenes import Scene
 from sagd_core.restore.engine import restore
-from sagd_core.restore.models import ModelSet
+from sagd_core.restore.models import LoadedModel, ModelSet
 from sagd_core.restore.request import RestoreRequest
+from sagd_core.spectral.bands import BandSpec
 
 #: Sampler steps of the DDNM column (the default model's card measures 25).
 DDNM_STEPS = 25
@@ -65,6 +71,12 @@ def learned_rows(
         request = RestoreRequest(band=spec, method="sagd", seed=seed, input_noise_std=declared)
         runs.append(("sagd:retrained", request, ModelSet(band=band)))
     rows = []
+    if fits and band is not None and sigma == 0.0:
+        t0 = time.perf_counter()
+        read = unguarded_read(band, y, spec)
+        if read is not None:
+            sec = time.perf_counter() - t0
+            rows.append(result_row(scene, kind, sigma, "read:retrained", read, sec))
     for column, request, models in runs:
         t0 = time.perf_counter()
         result = restore(y, request, models)
@@ -75,6 +87,33 @@ def learned_rows(
             row["why"] = choice.get("why", "")
         rows.append(row)
     return rows
+
+
+def unguarded_read(model: LoadedModel, y: np.ndarray, spec: BandSpec) -> np.ndarray | None:
+    """The one-call read of a corruption-shaped band model on the whole image ``y`` (H, W[, C])
+    in [0, 1], without the probe-band guard (what ``sagd`` would return if the guard always
+    kept it), or None when the model is not corruption-shaped or no read applies."""
+    import torch
+
+    from sagd_core.restore.methods.corruption_shaped import (
+        ReadSetting,
+        corruption_shaped_reason,
+        one_call_clean_mean,
+        read_setting,
+    )
+
+    if corruption_shaped_reason(model) is None:
+        return None
+    chw = 2.0 * (y[None] if y.ndim == 2 else np.moveaxis(y, -1, 0)) - 1.0
+    setting = read_setting(model, chw, spec, calibrated_here=False)
+    if not isinstance(setting, ReadSetting):
+        return None
+    with torch.no_grad():
+        estimate, _ = one_call_clean_mean(
+            model, torch.as_tensor(chw[None]), setting.corruption_std, t=setting.t
+        )
+    unit = (estimate[0].double().numpy() + 1.0) / 2.0
+    return unit[0] if y.ndim == 2 else np.moveaxis(unit, 0, -1)
 
 
 def auto_choices(rows: list[dict[str, Any]]) -> list[str]:
@@ -95,7 +134,7 @@ def learned_checks(rows: list[dict[str, Any]]) -> list[str]:
     }
     out = auto_choices(rows)
     cases = sorted({(r["kind"], r["sigma"]) for r in rows})
-    for column in ("auto", "ddnm:default", "sagd:retrained"):
+    for column in ("auto", "ddnm:default", "sagd:retrained", "read:retrained"):
         for kind, sigma in cases:
             gaps = {
                 r["scene"]: r["psnr"] - classical[(r["scene"], kind, sigma)]
@@ -117,4 +156,4 @@ def learned_checks(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-__all__ = ["DDNM_STEPS", "auto_choices", "learned_checks", "learned_rows"]
+__all__ = ["DDNM_STEPS", "auto_choices", "learned_checks", "learned_rows", "unguarded_read"]

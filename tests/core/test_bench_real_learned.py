@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from sagd_core.bench.real_learned import auto_choices, learned_checks, learned_rows
@@ -14,7 +15,9 @@ from sagd_core.cli.common import CliError
 from sagd_core.cli.main import build_parser
 from sagd_core.data.dead_leaves import dead_leaves
 from sagd_core.models.default import DEFAULT_MODEL_DIR
+from sagd_core.restore.engine import restore
 from sagd_core.restore.models import ModelSet, load_model
+from sagd_core.restore.request import RestoreRequest
 
 
 def _scene(channels: int) -> Scene:
@@ -116,3 +119,18 @@ def test_the_real_bench_tables_give_psnr_and_ssim() -> None:
     assert "| stripes σ=0 | 20.00 | 25.00 | 31.00 | +6.00 | 0.500 |" in markdown(summary)
     ssim = markdown(summary, "ssim")
     assert "| stripes σ=0 | 0.5000 | 0.7500 | 0.8750 | +0.1250 | 0.500 |" in ssim
+
+
+def test_the_unguarded_read_is_what_sagd_returns_when_its_guard_keeps_the_read() -> None:
+    from sagd_core.bench.real_learned import unguarded_read
+    from tests.core.test_one_call_restore import BAND, _clean_and_corrupted, _shaped
+
+    _clean, corrupted = _clean_and_corrupted()
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    model = _shaped()
+    read = unguarded_read(model, y, BAND)
+    assert read is not None and read.shape == y.shape
+    res = restore(y, RestoreRequest(band=BAND, method="sagd"), ModelSet(band=model))
+    assert res.report["details"]["guard"]["regions"][0]["chosen"] == "learned"
+    np.testing.assert_allclose(read, res.unclipped, atol=1e-5)
+    assert unguarded_read(_shaped(corrupted=False), y, BAND) is None  # not corruption-shaped
