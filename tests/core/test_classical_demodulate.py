@@ -9,7 +9,7 @@ import numpy as np
 
 from sagd_core.restore.engine import restore
 from sagd_core.restore.methods.classical.demodulate import demodulate
-from sagd_core.restore.methods.classical.sinusoid import _carriers, _fit, hann2d
+from sagd_core.restore.methods.classical.sinusoid import _fit, hann2d
 from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral.bands import BandSpec, Notch
 from sagd_core.spectral.fft import apply_gain
@@ -43,13 +43,45 @@ def test_the_division_beats_the_one_pass_subtraction_of_a_screen() -> None:
     envelope -= envelope.mean(axis=(1, 2), keepdims=True)
     window = hann2d(128, 128)
     _, fitted = _fit(y, window, freqs, envelope)
-    divided, coefs = demodulate(y, _carriers(128, 128, freqs), window, envelope)
+    hanning = (np.hanning(128), np.hanning(128))  # hann2d(128, 128) as 1-D factors
+    assert np.allclose(np.outer(*hanning), window)
+    divided, coefs = demodulate(y, freqs, hanning, envelope)
 
     def db(a: np.ndarray) -> float:
         return float(10 * np.log10(4.0 / np.mean((a - x) ** 2)))
 
     assert db(divided) > db(y - fitted) + 3.0
     assert coefs.shape == (8, 1)
+
+
+def test_the_separable_normal_equations_match_the_design_matrix() -> None:
+    """The fit read off projections on 1-D factors is the weighted least squares of the columns
+    ``[1, lines, lines · e]`` built in full, pass after pass (odd sizes, three lines)."""
+    from sagd_core.restore.methods.classical import demodulate as module
+    from sagd_core.restore.methods.classical.sinusoid import _carriers
+
+    rng = np.random.default_rng(11)
+    h, w = 37, 52
+    freqs = [(0.11, 0.23), (-0.19, 0.07), (0.3, -0.02)]
+    y = rng.standard_normal((2, h, w))
+    envelope = rng.standard_normal((2, h, w))
+    wy, wx = np.hanning(h), np.hanning(w)
+    out, coefs = demodulate(y, freqs, (wy, wx), envelope)
+
+    carriers, weight = _carriers(h, w, freqs), np.outer(wy, wx).ravel()
+    for ch in range(2):
+        target, env = y[ch].ravel(), envelope[ch].ravel()
+        for _ in range(module.PASSES):
+            cols = np.concatenate([np.ones((h * w, 1)), carriers, carriers * env[:, None]], 1)
+            gram = cols.T @ (cols * weight[:, None])
+            gram[np.diag_indices_from(gram)] += 1e-9 * np.trace(gram) / gram.shape[0]
+            coef = np.linalg.solve(gram, cols.T @ (weight * target))
+            k2 = carriers.shape[1]
+            gain = np.maximum(1.0 + carriers @ coef[1 + k2 :], module.MIN_GAIN)
+            estimate = coef[0] + (target - coef[0] - carriers @ coef[1 : 1 + k2]) / gain
+            env = (1.0 - module.STEP) * env + module.STEP * (estimate - estimate.mean())
+        assert np.allclose(out[ch].ravel(), estimate, atol=1e-10)
+        assert np.allclose(coefs[:, ch], coef[1 : 1 + k2], atol=1e-10)
 
 
 def test_a_screen_is_divided_out_and_its_sidebands_reported() -> None:

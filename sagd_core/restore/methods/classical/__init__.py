@@ -29,10 +29,10 @@ from sagd_core.restore.methods.classical.sinusoid import (
     windowed_power,
 )
 from sagd_core.restore.methods.classical.stripes import stripe_profile
-from sagd_core.restore.methods.classical.wiener import estimate_noise, wiener_denoise
+from sagd_core.restore.methods.classical.wiener import NoiseModel, noise_model, wiener_denoise
 from sagd_core.restore.report import BandAction, MethodOutcome, region_specs
 from sagd_core.spectral.bands import BandSpec
-from sagd_core.spectral.fft import apply_gain, rfft2
+from sagd_core.spectral.fft import apply_gain
 from sagd_core.spectral.grid import full_from_half
 from sagd_core.spectral.masks import band_mask
 
@@ -54,14 +54,15 @@ def _guard_noise_regions(
     subs: list[BandSpec],
     band_half: np.ndarray,
     noise_std: float,
-) -> tuple[dict[int, ProbeVerdict | None], dict[int, np.ndarray]]:
+) -> tuple[dict[int, ProbeVerdict | None], dict[int, np.ndarray], NoiseModel | None]:
     """Probe every noise region (:mod:`~.guard`); the losers move from ``regions`` to the
-    returned fallback (they get the notch)."""
+    returned fallback (they get the notch). Also returns the noise model the probes used when
+    it still holds for ``regions`` (no region fell back), for the Wiener filter."""
     if not regions:
-        return {}, {}
+        return {}, {}, None
     h, w = x.shape[-2:]
-    power = np.abs(rfft2(x)) ** 2
-    _, estimate = estimate_noise(power, regions, band_half, noise_std**2, w)
+    model = noise_model(x, regions, band_half, noise_std)
+    estimate = model.estimate
     band_full = full_from_half(band_half, w)
     verdicts: dict[int, ProbeVerdict | None] = {}
     fallback: dict[int, np.ndarray] = {}
@@ -71,7 +72,7 @@ def _guard_noise_regions(
         verdicts[index] = verdict
         if verdict is not None and not verdict.estimator_wins:
             fallback[index] = regions.pop(index)
-    return verdicts, fallback
+    return verdicts, fallback, None if fallback else model
 
 
 def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) -> MethodOutcome:
@@ -142,10 +143,10 @@ def run_classical(y: np.ndarray, request: RestoreRequest, progress: Progress) ->
     noise_regions = {p.index: band_mask(subs[p.index], h, w) for p in plans if p.kind == "noise"}
     noise_std = request.input_noise_std
     band_half = band_mask(request.band, h, w)
-    verdicts, fallback = _guard_noise_regions(x, noise_regions, subs, band_half, noise_std)
+    verdicts, fallback, model = _guard_noise_regions(x, noise_regions, subs, band_half, noise_std)
     estimate = None
     if noise_regions or noise_std > 0:
-        x, estimate = wiener_denoise(x, noise_regions, band_half, noise_std)
+        x, estimate = wiener_denoise(x, noise_regions, band_half, noise_std, model)
     for index in fallback:
         x = apply_gain(x, 1.0 - band_mask(subs[index], h, w))
         warnings.append(

@@ -38,6 +38,9 @@ THRESHOLD = 2.7
 KAISER_BETA = 2.0
 #: Patches per block of the vectorised transforms (memory bound).
 _BLOCK = 16384
+#: Stage 1's patch coefficients are kept for stage 2 (same grid) up to this many bytes per
+#: channel; larger images transform their patches again.
+_REUSE_BYTES = 64 << 20
 
 
 class _Grid:
@@ -78,7 +81,8 @@ class _Grid:
         """``Σ_patches w · window(x − origin)`` on the padded image: the patch weights on the
         origin grid, spread by the (separable) window: ``p`` shifted additions per axis."""
         p, s = self.p, self.s
-        k_y, k_x = window[:, p // 2] / window[p // 2, p // 2], window[p // 2]
+        k_y = (window[:, p // 2] / window[p // 2, p // 2]).astype(np.float32)
+        k_x = window[p // 2].astype(np.float32)  # float32 factors keep the sums in float32
         rows = np.zeros((self.padded[0], self.nx), dtype=np.float32)
         for i in range(p):
             rows[i : i + s * (self.ny - 1) + 1 : s] += k_y[i] * weights
@@ -101,32 +105,42 @@ def _stage(
     grid: _Grid,
     window: np.ndarray,
     threshold: float,
-) -> np.ndarray:
-    """One stage on one channel ``y`` ``(H, W)``: hard thresholding when ``pilot`` is None,
-    else the empirical Wiener filter with ``pilot``'s coefficients."""
+    coefs: list[np.ndarray] | None = None,
+    keep: bool = False,
+) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """One stage on one channel ``y`` (float32, padded to ``grid``): hard thresholding when
+    ``pilot`` is None, else the empirical Wiener filter with ``pilot``'s coefficients (float32,
+    padded). ``coefs``: ``y``'s coefficients per row block when already known (stage 1's on the
+    same grid; used up); ``keep``: return them. Returns the estimate on the padded grid (float32)
+    and the kept coefficients (or None)."""
     acc = np.zeros(grid.padded, dtype=np.float32)
     kt = basis.T.astype(np.float32)
     # synthesis and the window in one: the rows of the result are pixels of the patches
     synth = (basis * window.reshape(1, -1)).T.astype(np.float32)
     var32 = var.astype(np.float32)
     noise_free = var32 <= 0
+    any_free = bool(noise_free.any())
     floor = np.float32(1e-12 * max(float(var.sum()), 1e-30))
     thr = (threshold * np.sqrt(var)).astype(np.float32)
-    y32 = grid.pad(y.astype(np.float32))
-    p32 = None if pilot is None else grid.pad(pilot.astype(np.float32))
+    kept: list[np.ndarray] | None = [] if keep else None
     all_weights = np.empty((grid.ny, grid.nx), dtype=np.float32)
-    for block in grid.blocks:
-        coef = grid.patches(y32, block) @ kt
-        if p32 is None:
-            keep = np.abs(coef) > thr
-            keep[:, 0] = True
-            coef *= keep
-            resid = keep @ var32
+    for index, block in enumerate(grid.blocks):
+        coef = grid.patches(y, block) @ kt if coefs is None else coefs[index]
+        if pilot is None:
+            mask = np.abs(coef) > thr
+            mask[:, 0] = True
+            if kept is not None:
+                kept.append(coef)
+                coef = coef * mask
+            else:
+                coef *= mask
+            resid = mask @ var32
         else:
-            gain = grid.patches(p32, block) @ kt
+            gain = grid.patches(pilot, block) @ kt
             gain *= gain
             gain /= gain + var32
-            gain[:, noise_free] = 1.0
+            if any_free:
+                gain[:, noise_free] = 1.0
             coef *= gain
             gain *= gain
             resid = gain @ var32
@@ -134,9 +148,8 @@ def _stage(
         coef *= weights[:, None]
         grid.put_back(acc, synth @ coef.T, block)
         all_weights[block[0] : block[1]] = weights.reshape(-1, grid.nx)
-    norm = grid.weight_sum(all_weights, window).astype(np.float64)
-    out = acc.astype(np.float64) / np.maximum(norm, 1e-300)
-    return out[: grid.h, : grid.w]
+    acc /= np.maximum(grid.weight_sum(all_weights, window), np.float32(1e-30))
+    return acc, kept
 
 
 @dataclass
@@ -149,7 +162,7 @@ class DctEstimate:
 
 def dct_denoise(
     y: np.ndarray,
-    noise_full: np.ndarray,
+    noise_full: np.ndarray | None,
     *,
     variances: np.ndarray | None = None,
     patch: int = PATCH,
@@ -160,22 +173,32 @@ def dct_denoise(
     """Denoise ``y`` ``(C, H, W)`` (each channel on its own) for stationary noise of power
     spectrum ``noise_full`` ``(C, H, W)`` (full grid, orthonormal convention); needs
     ``min(H, W) ≥ patch``. ``variances``: the coefficients' noise variances ``(C, patch²)``
-    when already known (:func:`~.patch_noise.coefficient_variances`)."""
+    when already known (:func:`~.patch_noise.coefficient_variances`; ``noise_full`` is then
+    not read)."""
     _c, h, w = y.shape
     basis = dct2_basis(patch)
     if variances is None:
+        if noise_full is None:
+            raise ValueError("dct_denoise needs noise_full or variances")
         variances = coefficient_variances(noise_full, basis)
     window = _kaiser(patch, beta)
     hard = _Grid(h, w, patch, strides[0])
     soft = _Grid(h, w, patch, strides[1])
+    # one grid for both stages: stage 1's transforms of the patches serve stage 2 as well
+    reuse = strides[0] == strides[1] and hard.ny * hard.nx * patch**2 * 4 <= _REUSE_BYTES
     pilot = np.array(y, dtype=np.float64)
     out = pilot.copy()
     for ch in range(y.shape[0]):
         var = variances[ch]
         if not np.any(var > 1e-14 * max(float(np.abs(y[ch]).max()) ** 2, 1e-30)):
             continue  # no noise in this channel: the identity
-        pilot[ch] = _stage(y[ch], None, var, basis, hard, window, threshold)
-        out[ch] = _stage(y[ch], pilot[ch], var, basis, soft, window, threshold)
+        y32 = y[ch].astype(np.float32)
+        first, coefs = _stage(hard.pad(y32), None, var, basis, hard, window, threshold, keep=reuse)
+        pilot[ch] = first[:h, :w]
+        second, _ = _stage(
+            soft.pad(y32), soft.pad(first[:h, :w]), var, basis, soft, window, threshold, coefs
+        )
+        out[ch] = second[:h, :w]
     return DctEstimate(pilot, out)
 
 

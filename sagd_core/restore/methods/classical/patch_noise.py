@@ -35,11 +35,23 @@ def dct2_basis(p: int) -> np.ndarray:
     return np.kron(d, d)
 
 
+def autocovariance(noise_half: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The autocovariance ``c(d)`` ``(C, H, W)`` of stationary noise with the half-grid power
+    spectrum ``noise_half`` ``(C, H, W//2+1)`` (orthonormal convention): ``c = IDFT(N)`` with
+    numpy's inverse scaling, so ``c(0)`` is the per-pixel variance (the mean of ``N``). ``N`` is
+    real and symmetric, so the inverse real transform of the half grid gives it."""
+    return np.fft.irfft2(noise_half, s=(height, width))
+
+
 def patch_covariance(noise_full: np.ndarray, p: int) -> np.ndarray:
     """Per channel, the covariance ``(C, p², p²)`` of a ``p × p`` patch of stationary noise with
     power spectrum ``noise_full`` ``(C, H, W)`` (full grid, orthonormal convention)."""
-    _c, h, w = noise_full.shape
     cov = np.fft.ifft2(noise_full).real  # c(d), numpy's inverse scaling: c(0) = mean of N
+    return _patch_covariance(cov, p)
+
+
+def _patch_covariance(cov: np.ndarray, p: int) -> np.ndarray:
+    _c, h, w = cov.shape
     yy, xx = np.divmod(np.arange(p * p), p)
     dy = (yy[None, :] - yy[:, None]) % h
     dx = (xx[None, :] - xx[:, None]) % w
@@ -49,9 +61,20 @@ def patch_covariance(noise_full: np.ndarray, p: int) -> np.ndarray:
 def coefficient_variances(noise_full: np.ndarray, basis: np.ndarray) -> np.ndarray:
     """``var_k`` ``(C, K)`` of every basis function (rows of ``basis`` ``(K, p²)``) for noise of
     power spectrum ``noise_full`` ``(C, H, W)``."""
+    return variances_from_autocovariance(np.fft.ifft2(noise_full).real, basis)
+
+
+def variances_from_autocovariance(cov: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """:func:`coefficient_variances` from the noise's :func:`autocovariance` ``(C, H, W)``."""
     p = math.isqrt(basis.shape[1])
-    cov = patch_covariance(noise_full, p)
-    return np.maximum(np.einsum("ka,cab,kb->ck", basis, cov, basis), 0.0)
+    return np.maximum(np.einsum("ka,cab,kb->ck", basis, _patch_covariance(cov, p), basis), 0.0)
 
 
-__all__ = ["coefficient_variances", "dct2_basis", "dct_matrix", "patch_covariance"]
+__all__ = [
+    "autocovariance",
+    "coefficient_variances",
+    "dct2_basis",
+    "dct_matrix",
+    "patch_covariance",
+    "variances_from_autocovariance",
+]

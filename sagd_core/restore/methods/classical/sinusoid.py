@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sagd_core.restore.methods.classical.demodulate import demodulate
+from sagd_core.restore.methods.classical.demodulate import demodulate, line_factors, line_terms
+from sagd_core.spectral.grid import full_from_half
 
 #: Zoom search: points per axis and refinement passes (final step ≈ 0.25 / 4⁵ bins).
 _ZOOM_POINTS = 9
@@ -135,8 +136,16 @@ def _peak(
 def windowed_power(x: np.ndarray) -> np.ndarray:
     """Power spectrum of ``x`` ``(C, H, W)`` under :func:`hann2d`, summed over channels, on
     the full grid ``(H, W)``."""
-    spec = np.fft.fft2(x * hann2d(*x.shape[-2:]))
-    return np.sum(spec.real**2 + spec.imag**2, axis=0)
+    return _power_full(x * hann2d(*x.shape[-2:]))
+
+
+def _power_full(z: np.ndarray) -> np.ndarray:
+    """``Σ_c |fft2(z_c)|²`` on the full grid ``(H, W)`` for real ``z`` ``(C, H, W)``: the real
+    transform's half grid, spread to the other half by symmetry (``P(−f) = P(f)``)."""
+    from scipy import fft  # imported on use: start-up of the other paths
+
+    spec = fft.rfft2(z)
+    return full_from_half(np.sum(spec.real**2 + spec.imag**2, axis=0), z.shape[-1])
 
 
 def _carriers(height: int, width: int, freqs: list[tuple[float, float]]) -> np.ndarray:
@@ -153,27 +162,6 @@ def _carriers(height: int, width: int, freqs: list[tuple[float, float]]) -> np.n
     return out
 
 
-def _factors(n: int, freqs: list[float]) -> np.ndarray:
-    """1-D factors ``[1, cos f₁n, sin f₁n, cos f₂n, …]`` as columns ``(n, 1 + 2K)``."""
-    t = 2.0 * np.pi * np.arange(n, dtype=np.float64)
-    cols = [np.ones(n)]
-    for f in freqs:
-        cols += [np.cos(f * t), np.sin(f * t)]
-    return np.stack(cols, axis=1)
-
-
-#: The constant and each sinusoid as sums of separable terms ``(sign, y factor, x factor)``
-#: over the factor columns of :func:`_factors` (column 0 is 1, 2k+1 is cos, 2k+2 is sin):
-#: cos(a + b) = cos a cos b − sin a sin b, sin(a + b) = sin a cos b + cos a sin b.
-def _terms(k: int) -> list[list[tuple[float, int, int]]]:
-    out = [[(1.0, 0, 0)]]
-    for i in range(k):
-        c, s = 1 + 2 * i, 2 + 2 * i
-        out.append([(1.0, c, c), (-1.0, s, s)])
-        out.append([(1.0, s, c), (1.0, c, s)])
-    return out
-
-
 def _fit_additive(y: np.ndarray, freqs: list[tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_fit` without an envelope, in separable form: a constant and ``cos/sin`` per
     frequency are sums of products of 1-D factors, and the Hann window is separable, so the
@@ -181,10 +169,10 @@ def _fit_additive(y: np.ndarray, freqs: list[tuple[float, float]]) -> tuple[np.n
     per channel (no ``H·W × 2K`` design matrix)."""
     c, h, w = y.shape
     wy, wx = np.hanning(h), np.hanning(w)  # hann2d(h, w) == outer(wy, wx)
-    fy_, fx_ = _factors(h, [f[0] for f in freqs]), _factors(w, [f[1] for f in freqs])
+    fy_, fx_ = line_factors(h, [f[0] for f in freqs]), line_factors(w, [f[1] for f in freqs])
     gy = fy_.T @ (fy_ * wy[:, None])
     gx = fx_.T @ (fx_ * wx[:, None])
-    terms = _terms(len(freqs))
+    terms = line_terms(len(freqs))
     n = len(terms)
     gram = np.zeros((n, n))
     for i, ti in enumerate(terms):
@@ -266,8 +254,7 @@ def fit_sinusoids(
     residual = centred
     for _ in range(MAX_COMPONENTS_PER_REGION):  # the search fits additive sinusoids only
         zw = residual * window
-        spec = np.fft.fft2(zw)
-        power = np.sum(spec.real**2 + spec.imag**2, axis=0)
+        power = _power_full(zw)
         found = False
         for index, mask in regions.items():
             have = sum(1 for comp in components if comp.region == index)
@@ -322,8 +309,8 @@ def interference(
         firsts: dict[int, Component] = {}
         for comp in components:
             firsts.setdefault(comp.region, comp)
-        carriers = _carriers(h, w, [(c.fy, c.fx) for c in firsts.values()])
-        estimate, coef_mod = demodulate(y, carriers, window, envelope)
+        lines = [(c.fy, c.fx) for c in firsts.values()]
+        estimate, coef_mod = demodulate(y, lines, (np.hanning(h), np.hanning(w)), envelope)
         outside = ~np.logical_or.reduce(list(regions.values()))
         kept = float(windowed_power(centred - fitted)[outside].sum())
         divided = estimate - estimate.mean(axis=(1, 2), keepdims=True)
