@@ -29,7 +29,8 @@ METHOD_SUMMARIES: dict[Method, str] = {
     "API), that model's one-call read wherever a probe band shows it wins",
     "notch": "delete the band (the floor every other method must beat)",
     "classical": "per region: fit and subtract a sinusoid, subtract a stripe profile, or "
-    "Wiener-filter band-limited noise (falls back to the notch where a probe band says so)",
+    "denoise band-limited noise with its noise spectrum (patch-DCT shrinkage and Wiener filters "
+    "blended by SURE); falls back to the notch where a probe band says so",
     "ddnm": "fill the band by null-space sampling with a model trained on clean images",
     "sagd": "fill the band with a band model trained on corrupted images (SAGD)",
 }
