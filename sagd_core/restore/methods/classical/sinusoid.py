@@ -13,6 +13,26 @@ interference where a notch cannot (it only deletes its own disk), and leaves the
 content at those frequencies in place. A screen that multiplies the image (halftone, moiré)
 is divided out instead (:mod:`~.demodulate`), when that leaves clearly less power outside the
 band than the subtraction (``MODULATED_GAIN``).
+
+The windowed fit's error is the image's own content at the lines' frequencies: its projection
+on the carriers biases both the frequency (the DTFT peak moves, 0.01-0.03 bins on sharp-edged
+scenes) and the amplitude. On dead-leaves scenes (training split, 256²) the true frequencies
+alone gave +2 to +11 dB over the estimated ones. So the subtraction's final fit
+(:func:`_robust_fit`) is made where that content is sparse: on the discrete Laplacian of the
+image, which maps a line to itself times a known real factor ``λ(f)`` and a piecewise smooth
+image to its edges. There, iteratively reweighted least squares (Cauchy weights on the residual,
+scale from its median absolute value) fits the amplitudes per channel and, by Gauss-Newton steps
+on the same weighted objective, the frequencies shared by all channels; the edges get weights
+near zero, a textured photo's residual sets a broad scale and the fit stays close to plain least
+squares. Measured with ``sagd bench real --split train`` (periodic, σ = 0): the dead-leaves
+scenes, flat discs with linear shading and so zero Laplacian off their edges, are recovered to
+rounding error (gain over the notch +17 to +29 dB before, ~+120 dB after); photos gain +8.4 dB
+(256²) and +10.1 dB (512²), none less than +0.3 dB; halftone σ = 0 +0.3 to +4.9 dB; with
+σ = 0.02 within ±0.2 dB (512² RGB dead leaves −0.10: the sub-grid's fewer samples).
+A line too low for the Laplacian to see (``|λ| < MIN_LAPLACIAN``)
+or a refinement that moves a frequency by more than ``MAX_SHIFT_BINS`` keeps the windowed fit.
+The refinement reads at most ``ROBUST_SAMPLES`` Laplacian samples (a sub-grid on large images:
+512² RGB takes every 3rd row and column), ~0.04 s there.
 """
 
 from __future__ import annotations
@@ -37,6 +57,16 @@ MAX_COMPONENTS_PER_REGION = 3
 #: On the training scenes a 15 % screen gave 0.972-0.995, additive lines 0.9992-1.0001 (there
 #: the division's own fitting noise cost up to 0.05 dB).
 MODULATED_GAIN = 0.998
+#: Reweighting passes of :func:`_robust_fit` (each: amplitudes, weights, one Gauss-Newton step
+#: on the frequencies) and the Cauchy weight's scale in units of the residual's robust sigma.
+ROBUST_PASSES = 8
+ROBUST_SCALE = 3.0
+#: Samples (all channels) the refinement uses at most: larger images are read on a sub-grid.
+ROBUST_SAMPLES = 2**16
+#: :func:`_robust_fit` needs lines the Laplacian keeps (|λ(f)| ≈ (2π|f|)², so |f| ≳ 0.05).
+MIN_LAPLACIAN = 0.1
+#: A robust frequency further than this (DFT bins) from the windowed one is not trusted.
+MAX_SHIFT_BINS = 0.5
 #: Background ring around a peak, in DFT bins.
 _RING = (3.0, 8.0)
 
@@ -195,6 +225,103 @@ def _fit_additive(y: np.ndarray, freqs: list[tuple[float, float]]) -> tuple[np.n
     return coefs, fitted
 
 
+def _laplacian_gain(fy: float, fx: float) -> float:
+    """The 5-point Laplacian's (real) response ``λ(f)`` to a line at ``(fy, fx)``."""
+    return 2.0 * np.cos(2.0 * np.pi * fy) + 2.0 * np.cos(2.0 * np.pi * fx) - 4.0
+
+
+def _robust_fit(
+    centred: np.ndarray, freqs: list[tuple[float, float]]
+) -> tuple[list[tuple[float, float]], np.ndarray, np.ndarray] | None:
+    """Lines refit on the Laplacian of ``centred`` ``(C, H, W)`` by iteratively reweighted
+    least squares, frequencies included (see the module docstring): ``(freqs, coefs (2K, C),
+    fitted (C, H, W))``, or ``None`` where it does not apply (a line the Laplacian barely sees,
+    an image under 8 pixels, a step that diverged)."""
+    c, h, w = centred.shape
+    gains = [_laplacian_gain(fy, fx) for fy, fx in freqs]
+    if not freqs or min(h, w) < 8 or min(abs(g) for g in gains) < MIN_LAPLACIAN:
+        return None
+    # Laplacian on a sub-grid of the interior (stride ``step``): its few unknowns need far fewer
+    # samples than a large image has.
+    step = max(1, int(np.sqrt(c * (h - 2) * (w - 2) / ROBUST_SAMPLES)))
+    mid = centred[:, 1 : h - 1 : step, 1 : w - 1 : step]
+    lap = (
+        centred[:, 0 : h - 2 : step, 1 : w - 1 : step]
+        + centred[:, 2:h:step, 1 : w - 1 : step]
+        + centred[:, 1 : h - 1 : step, 0 : w - 2 : step]
+        + centred[:, 1 : h - 1 : step, 2:w:step]
+        - 4.0 * mid
+    ).reshape(c, -1)
+    yy = np.arange(1, h - 1, step, dtype=np.float64)
+    xx = np.arange(1, w - 1, step, dtype=np.float64)
+    ty = 2.0 * np.pi * np.repeat(yy, len(xx))  # 2π·row of every sample (flattened)
+    tx = 2.0 * np.pi * np.tile(xx, len(yy))
+    k2 = 2 * len(freqs)
+    start = list(freqs)
+    weights = np.ones_like(lap)
+    coefs = np.zeros((k2, c))
+
+    def design(fs: list[tuple[float, float]]) -> np.ndarray:
+        """``λ·cos``, ``λ·sin`` per line on the interior: ``(2K, N)``."""
+        rows = []
+        for fy, fx in fs:
+            cy, sy = np.cos(2.0 * np.pi * fy * yy), np.sin(2.0 * np.pi * fy * yy)
+            cx, sx = np.cos(2.0 * np.pi * fx * xx), np.sin(2.0 * np.pi * fx * xx)
+            g = _laplacian_gain(fy, fx)
+            rows.append(g * (np.outer(cy, cx) - np.outer(sy, sx)).ravel())
+            rows.append(g * (np.outer(sy, cx) + np.outer(cy, sx)).ravel())
+        return np.stack(rows)
+
+    for _ in range(ROBUST_PASSES):
+        a = design(freqs)
+        residual = np.empty_like(lap)
+        for ch in range(c):
+            aw = a * weights[ch]
+            gram = aw @ a.T
+            gram[np.diag_indices_from(gram)] += 1e-9 * np.trace(gram) / k2
+            coefs[:, ch] = np.linalg.solve(gram, aw @ lap[ch])
+            residual[ch] = lap[ch] - coefs[:, ch] @ a
+        scale = 1.4826 * np.median(np.abs(residual), axis=1, keepdims=True)
+        u = residual / (ROBUST_SCALE * np.maximum(scale, 1e-12))
+        weights = 1.0 / (1.0 + u * u)
+        # One Gauss-Newton step on the frequencies (shared) with the amplitudes (per channel)
+        # free: normal equations of all channels' blocks, ordered [amplitudes of each channel,
+        # (dfy, dfx) per line].
+        n = k2 * c + k2
+        normal = np.zeros((n, n))
+        rhs = np.zeros(n)
+        for ch in range(c):
+            deriv = []
+            for k in range(len(freqs)):
+                # d/dφ of λ(a cos φ + b sin φ) = λ(−a sin φ + b cos φ); φ = 2π(fy·y + fx·x)
+                d = -coefs[2 * k, ch] * a[2 * k + 1] + coefs[2 * k + 1, ch] * a[2 * k]
+                deriv += [d * ty, d * tx]
+            j = np.concatenate([a, np.stack(deriv)])
+            jw = j * weights[ch]
+            block = jw @ j.T
+            idx = np.r_[ch * k2 : (ch + 1) * k2, k2 * c : n]
+            normal[np.ix_(idx, idx)] += block
+            rhs[idx] += jw @ residual[ch]
+        normal[np.diag_indices_from(normal)] += 1e-12 * np.trace(normal) / n
+        delta = np.linalg.solve(normal, rhs)[k2 * c :]
+        freqs = [
+            (fy + float(delta[2 * k]), fx + float(delta[2 * k + 1]))
+            for k, (fy, fx) in enumerate(freqs)
+        ]
+    for (fy, fx), (fy0, fx0) in zip(freqs, start, strict=True):
+        if not (abs(fy - fy0) * h <= MAX_SHIFT_BINS and abs(fx - fx0) * w <= MAX_SHIFT_BINS):
+            return None
+    a = design(freqs)
+    for ch in range(c):
+        aw = a * weights[ch]
+        gram = aw @ a.T
+        gram[np.diag_indices_from(gram)] += 1e-9 * np.trace(gram) / k2
+        coefs[:, ch] = np.linalg.solve(gram, aw @ lap[ch])
+    # the design holds λ: ``coefs`` are already the image's cos/sin coefficients
+    fitted = (_carriers(h, w, freqs) @ coefs).T.reshape(c, h, w)
+    return freqs, coefs, fitted
+
+
 def _fit(
     y: np.ndarray,
     window: np.ndarray,
@@ -301,7 +428,13 @@ def interference(
     window = hann2d(h, w)
     centred = y - y.mean(axis=(1, 2), keepdims=True)
     freqs = [(comp.fy, comp.fx) for comp in components]
-    coef, fitted = _fit(y, window, freqs, None)
+    robust = _robust_fit(centred, freqs)
+    if robust is None:
+        coef, fitted = _fit(y, window, freqs, None)
+    else:
+        freqs, coef, fitted = robust
+        for comp, (fy, fx) in zip(components, freqs, strict=True):
+            comp.fy, comp.fx = fy, fx
     used = components
     for comp in components:
         comp.modulated = comp.sideband = False
