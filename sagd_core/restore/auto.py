@@ -36,8 +36,12 @@ class Route:
     not_learned: str | None = None
 
 
-def choose_route(request: RestoreRequest, models: ModelSet | None) -> Route:
-    """The route ``auto`` takes for ``request`` with ``models`` (module docstring)."""
+def choose_route(
+    request: RestoreRequest, models: ModelSet | None, channels: int | None = None
+) -> Route:
+    """The route ``auto`` takes for ``request`` with ``models`` on an image of ``channels``
+    channels (None: not checked) (module docstring). Only the band model matters: the read
+    runs with it alone, so a full model of other channels given beside it is no obstacle."""
     if models is None or not models.roles():
         return Route(None)
     band_model = models.band
@@ -57,6 +61,12 @@ def choose_route(request: RestoreRequest, models: ModelSet | None) -> Route:
         return Route(
             None,
             f"estimator {request.estimator!r}: the one-call read gives the posterior mean only",
+        )
+    if channels is not None and band_model.channels != channels:
+        return Route(
+            None,
+            f"the band model was trained on {band_model.channels}-channel images and the image "
+            f"has {channels} (its read assumes the noise it was trained on, channel by channel)",
         )
     if band_model.config.band != request.band:
         return Route(None, "the band model was trained for another band than the request's")

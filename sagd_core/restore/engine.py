@@ -98,16 +98,17 @@ def restore(
     extra: dict[str, Any] = {"device": "cpu", "schedule": None, "tiles": None}
     t0 = time.perf_counter()
     outcome: MethodOutcome
-    route = choose_route(request, models) if request.method == "auto" else None
+    route = choose_route(request, models, c) if request.method == "auto" else None
     if request.method == "notch":
         outcome = run_notch(y, request, Progress(1, progress))
     elif route is not None and (why := route.learned) is not None:
         from sagd_core.restore.learned import run_learned
 
+        assert models is not None and models.band is not None  # choose_route checked both
         run = run_learned(
             y,
             request.model_copy(update={"method": "sagd"}),
-            models,
+            type(models)(band=models.band),  # the read needs the band model alone
             device=device,
             progress=progress,
             preview=preview,

@@ -228,3 +228,25 @@ def test_a_band_model_trained_on_images_declared_noisy_is_read_in_one_call() -> 
     assert auto.report["details"]["auto"]["chosen"] in ("sagd", "classical")
     assert "declared corrupted by noise" in auto.report["details"]["auto"]["why"]
     assert auto.report["details"]["fill"]["estimator"] == ONE_CALL
+
+
+def test_auto_reads_with_the_band_model_alone_and_says_why_not_on_other_channels() -> None:
+    """A full model of other channels beside the band model does not stop auto's read (it runs
+    with the band model alone); a band model of other channels than the image is not used."""
+    from sagd_core.models.default import DEFAULT_MODEL_DIR
+    from sagd_core.restore.models import load_model
+
+    _clean, corrupted = _clean_and_corrupted()
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    rgb_full = load_model(DEFAULT_MODEL_DIR)
+    mixed = ModelSet(band=_shaped(), full=rgb_full)
+    auto = restore(y, RestoreRequest(band=BAND, method="auto"), mixed)
+    alone = restore(y, RestoreRequest(band=BAND, method="auto"), ModelSet(band=_shaped()))
+    assert auto.report["details"]["auto"]["why"] == alone.report["details"]["auto"]["why"]
+    np.testing.assert_array_equal(auto.unclipped, alone.unclipped)
+    rgb = np.repeat(y[..., None], 3, axis=-1)
+    other = restore(rgb, RestoreRequest(band=BAND, method="auto"), ModelSet(band=_shaped()))
+    assert other.report["details"]["auto"]["chosen"] == "classical"
+    assert (
+        "trained on 1-channel images and the image has 3" in other.report["details"]["auto"]["why"]
+    )
