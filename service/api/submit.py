@@ -217,7 +217,15 @@ def check_models(
                 f"{exc}; train one (POST /v1/trainings) or {instead}",
             ) from exc
         models.append(ChosenModel(ref, info))
-    if method not in MODEL_FREE_METHODS:  # auto: any kind; its report says if it used them
+    baselines = [m.label for m in models if m.info.kind == "standard"]
+    if baselines:  # the engine refuses them: say so before the job exists, not after the 202
+        raise ApiProblem(
+            422,
+            "model_cannot_fill_band",
+            f"{', '.join(baselines)}: {_describe_kind('standard')}; name band, omission or "
+            "full models",
+        )
+    if method not in MODEL_FREE_METHODS:  # auto: any other kind; its report says if it used them
         check_roles(method, models, input_noise_std=input_noise_std, default=not refs)
     return ChosenModels(chosen, models)
 

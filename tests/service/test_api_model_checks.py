@@ -249,3 +249,19 @@ def test_batch_items_of_auto_with_a_model_carry_it_and_go_one_per_task(
         params = ctx_of(client).jobs.params(ctx_of(client).jobs.get(job_id) or {})
         assert params["method"] == "auto"
         assert params["models"] == [{"name": "filler", "version": None}]
+
+
+def test_a_standard_model_is_refused_at_submit_with_any_method(
+    client: TestClient, queue: FakeQueue, tmp_path: Path
+) -> None:
+    """A standard model (a training baseline) is refused by the engine for every method: the
+    API says so before the job exists, beside a usable model too, instead of a failure after
+    the 202."""
+    register(client, tmp_path, "base", kind="standard", channels=3)
+    register(client, tmp_path, "filler", kind="band", channels=3)
+    sent = len(queue.sent)
+    for method, model in (("auto", "base"), ("sagd", "filler,base"), ("ddnm", "base")):
+        message = refused(post(client, method=method, model=model), "model_cannot_fill_band")
+        assert "'base'" in message and "standard model" in message, message
+    assert len(queue.sent) == sent
+    assert post(client, method="auto", model="filler").status_code == 202
