@@ -172,3 +172,26 @@ def test_the_calibration_run_itself_is_not_guarded() -> None:
     res = restore(y, _request(), ModelSet(band=model))
     assert "guard" not in res.report["details"]
     assert res.report["bands"][0]["action"] == "filled"
+
+
+def test_with_declared_noise_and_no_omission_model_the_trusted_bands_are_the_classical_tiers() -> (
+    None
+):
+    """Declared broadband noise and a band model alone: nothing learned denoises the trusted
+    bands, so they come from the classical tier's estimate (the guard's fallback, denoised for
+    that noise) instead of being returned noisy; the report says so."""
+    rng = np.random.default_rng(3)
+    y = np.clip(_image() + 0.02 * rng.standard_normal((SIZE, SIZE)), 0.0, 1.0)
+    res = restore(y, _request(input_noise_std=0.04), ModelSet(band=_band_oracle()))
+    classical = restore(y, RestoreRequest(band=BAND, method="classical", input_noise_std=0.04))
+    outside = 1.0 - band_mask(BAND, SIZE, SIZE, half=False)
+
+    def trusted(img: np.ndarray) -> np.ndarray:
+        return np.fft.fft2(img) * outside
+
+    np.testing.assert_allclose(trusted(res.unclipped), trusted(classical.unclipped), atol=1e-8)
+    assert not np.allclose(trusted(res.unclipped), trusted(y), atol=1e-3)
+    assert res.report["trusted"] == "denoised by the classical tier (no omission model given)"
+    assert any(
+        "the trusted bands are the classical tier's estimate" in w for w in res.report["warnings"]
+    )

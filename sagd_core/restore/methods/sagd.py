@@ -326,6 +326,14 @@ def _one_call_read(
     return None
 
 
+#: What happens to the trusted bands with declared input noise and no omission model: as given,
+#: unless the learned fill was checked against the classical tier, whose estimate (denoised for
+#: the declared noise) then supplies them.
+_TRUSTED_AS_GIVEN = "the trusted bands are returned as they are, noise included"
+_TRUSTED_BY_CLASSICAL = (
+    "the trusted bands are the classical tier's estimate (denoised for the declared noise)"
+)
+
 #: How the report names the one-call read (DESIGN.md §4.3, last point).
 ONE_CALL = "clean posterior mean from the whole observation, one call"
 
@@ -366,10 +374,10 @@ def run_sagd(
     details: dict[str, object] = {"sampler": "ancestral (DDIM eta=1)"}
     denoiser = models.omission if s > 0 else None
     filler = models.band
+    trusted_by_classical = False
     if s > 0 and denoiser is None:
         warnings.append(
-            f"input noise std {s} declared but no omission model given: the trusted bands are "
-            "returned as they are, noise included"
+            f"input noise std {s} declared but no omission model given: {_TRUSTED_AS_GIVEN}"
         )
     if s > 0 and filler is not None and denoiser is None:
         warnings.append("the band model is conditioned on noisy trusted bands it never saw")
@@ -528,6 +536,16 @@ def run_sagd(
             )
             details["guard"] = check.describe(calibration_note)
             warnings += check.warnings
+            if s > 0 and denoiser is None:
+                # The classical tier (the guard's fallback) has denoised the trusted bands for
+                # the declared noise: use them rather than return the noise (nothing learned
+                # is lost: without an omission model the trusted bands are the input's).
+                fallback = torch.as_tensor(
+                    check.fallback.samples[0], dtype=samples.dtype, device=samples.device
+                )
+                samples = samples + apply_gain(fallback - samples, 1.0 - mask)
+                trusted_by_classical = True
+                warnings = [w.replace(_TRUSTED_AS_GIVEN, _TRUSTED_BY_CLASSICAL) for w in warnings]
         details["uncertainty"] = (
             "none: the one-call read is deterministic"
             if read is not None
@@ -569,6 +587,8 @@ def run_sagd(
     trusted = (
         "denoised by the omission model"
         if denoiser is not None
+        else "denoised by the classical tier (no omission model given)"
+        if trusted_by_classical
         else ("returned exactly" if s == 0 else "returned as given (not denoised)")
     )
     return MethodOutcome(
