@@ -72,8 +72,8 @@ default-model: $(STAMP)
 # Selective omission's headline path at real size (issue #18 item 2): a band model trained only
 # on corrupted 64-px patches of the natural TRAIN photos (band-limited noise in [0.15, 0.30), std
 # 0.06 of the intensity range, as `sagd bench real` adds it), forward noise shaped like the
-# corruption; 66 minutes (3984 s) for 6000 steps on 2 CPU cores shared with other jobs, at nice
-# 15 with one thread. Resumes from its folder.
+# corruption; 38 minutes (2283 s) for 6000 steps on one thread of a 2-core VM (66 minutes on
+# cores shared with other jobs at nice 15). Resumes from its folder.
 CORRUPTED_MODEL ?= bench-out/models/band-noise-64
 corrupted-band-model: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 15 $(BIN)/sagd train --preset natural-band-noise-band \
@@ -82,7 +82,7 @@ corrupted-band-model: $(STAMP)
 		--out $(CORRUPTED_MODEL)
 
 # The same recipe on RGB patches (the colour TRAIN photos in colour, the gray ones as three equal
-# channels), for the RGB scenes of the benchmark.
+# channels), for the RGB scenes of the benchmark; 46 minutes (2744 s) on one thread.
 CORRUPTED_MODEL_RGB ?= bench-out/models/band-noise-64-rgb
 corrupted-band-model-rgb: $(STAMP)
 	OMP_NUM_THREADS=1 nice -n 15 $(BIN)/sagd train --preset natural-band-noise-band \
