@@ -25,6 +25,7 @@ import numpy as np
 from sagd_core.bench.real import corrupt, result_row
 from sagd_core.bench.scenes import Scene
 from sagd_core.restore.engine import restore
+from sagd_core.restore.inputs import prepare_image
 from sagd_core.restore.models import LoadedModel, ModelSet
 from sagd_core.restore.request import RestoreRequest
 from sagd_core.spectral.bands import BandSpec
@@ -56,9 +57,8 @@ def learned_rows(
         ),
         None,
     )
-    fits = band is not None
     # auto gets every model a user could give it: the default model and the retrained band model
-    given = ModelSet(full=None if default is None else default.full, band=band if fits else None)
+    given = ModelSet(full=None if default is None else default.full, band=band)
     runs: list[tuple[str, RestoreRequest, ModelSet | None]] = [
         ("auto", RestoreRequest(band=spec, method="auto", input_noise_std=declared), given)
     ]
@@ -67,11 +67,11 @@ def learned_rows(
             band=spec, method="ddnm", steps=steps, seed=seed, input_noise_std=declared
         )
         runs.append(("ddnm:default", request, default))
-    if fits:
+    if band is not None:
         request = RestoreRequest(band=spec, method="sagd", seed=seed, input_noise_std=declared)
         runs.append(("sagd:retrained", request, ModelSet(band=band)))
     rows = []
-    if fits and band is not None and sigma == 0.0:
+    if band is not None and sigma == 0.0:
         t0 = time.perf_counter()
         read = unguarded_read(band, y, spec)
         if read is not None:
@@ -104,16 +104,15 @@ def unguarded_read(model: LoadedModel, y: np.ndarray, spec: BandSpec) -> np.ndar
 
     if corruption_shaped_reason(model) is None:
         return None
-    chw = 2.0 * (y[None] if y.ndim == 2 else np.moveaxis(y, -1, 0)) - 1.0
-    setting = read_setting(model, chw, spec, calibrated_here=False)
+    prepared = prepare_image(y)  # model range, (C, H, W), as restore() sees it
+    setting = read_setting(model, prepared.chw, spec, calibrated_here=False)
     if not isinstance(setting, ReadSetting):
         return None
     with torch.no_grad():
         estimate, _ = one_call_clean_mean(
-            model, torch.as_tensor(chw[None]), setting.corruption_std, t=setting.t
+            model, torch.as_tensor(prepared.chw[None]), setting.corruption_std, t=setting.t
         )
-    unit = (estimate[0].double().numpy() + 1.0) / 2.0
-    return unit[0] if y.ndim == 2 else np.moveaxis(unit, 0, -1)
+    return prepared.to_caller(estimate[0].double().numpy(), clip=False)
 
 
 def auto_choices(rows: list[dict[str, Any]]) -> list[str]:

@@ -90,10 +90,4 @@ def choose_route(
     return Route(why)
 
 
-def learned_route(request: RestoreRequest, models: ModelSet | None) -> str | None:
-    """Why ``auto`` should run the guarded one-call read of ``models.band`` for ``request``, or
-    None (then it runs the classical tier)."""
-    return choose_route(request, models).learned
-
-
-__all__ = ["Route", "choose_route", "learned_route"]
+__all__ = ["Route", "choose_route"]

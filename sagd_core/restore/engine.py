@@ -127,12 +127,12 @@ def restore(
     elif request.method in ("classical", "auto"):
         outcome = run_classical(y, request, Progress(len(request.band.regions) + 1, progress))
         if request.method == "auto":
-            if route is not None and route.not_learned is not None:
-                outcome.warnings.append(
-                    f"method 'auto' did not use the given model(s): {route.not_learned}; the "
-                    "classical tier was run (ask for method 'sagd' or 'ddnm' to use them anyway)"
-                )
             unused = route.not_learned if route is not None else None
+            if unused is not None:
+                outcome.warnings.append(
+                    f"method 'auto' did not use the given model(s): {unused}; the classical "
+                    "tier was run (ask for method 'sagd' or 'ddnm' to use them anyway)"
+                )
             outcome.details["auto"] = {
                 "chosen": "classical",
                 "why": (f"the given model(s) do not qualify ({unused}); " if unused else "")
