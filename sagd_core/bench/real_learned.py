@@ -5,7 +5,9 @@ band models retrained on the benchmark's own corrupted kind (``--retrained KIND=
 same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`; for a retrained model that
 reads the clean image in one call, also that read without the probe-band guard
 (``read:retrained``, σ = 0 only: with broadband noise the read is not taken), to show what the
-guard chose between.
+guard chose between, and the same model's out-of-band-only posterior-mean fill, also unguarded
+(``fill:retrained``: the band sampled from the trusted bands alone, :data:`FILL_SAMPLES` chains;
+SAGD.md §4.3 asks for the read to be measured against it).
 
 The default model is a full-support prior (``sagd_core/models/default/``), so it fills through
 ``ddnm``; ``method="sagd"`` needs a band model and gets one only from ``--retrained``, which may
@@ -32,6 +34,8 @@ from sagd_core.spectral.bands import BandSpec
 
 #: Sampler steps of the DDNM column (the default model's card measures 25).
 DDNM_STEPS = 25
+#: Chains averaged by the ``fill:retrained`` column's posterior-mean fill.
+FILL_SAMPLES = 4
 
 
 def learned_rows(
@@ -77,6 +81,7 @@ def learned_rows(
         if read is not None:
             sec = time.perf_counter() - t0
             rows.append(result_row(scene, kind, sigma, "read:retrained", read, sec))
+            rows.append(unguarded_fill_row(scene, kind, sigma, seed, y, spec, band))
     for column, request, models in runs:
         t0 = time.perf_counter()
         result = restore(y, request, models)
@@ -115,6 +120,27 @@ def unguarded_read(model: LoadedModel, y: np.ndarray, spec: BandSpec) -> np.ndar
     return prepared.to_caller(estimate[0].double().numpy(), clip=False)
 
 
+def unguarded_fill_row(
+    scene: Scene,
+    kind: str,
+    sigma: float,
+    seed: int,
+    y: np.ndarray,
+    spec: BandSpec,
+    model: LoadedModel,
+) -> dict[str, Any]:
+    """The ``fill:retrained`` row: ``model``'s posterior-mean fill of the band from the trusted
+    bands alone (the band of ``y`` discarded), without the guard or the one-call read."""
+    from sagd_core.restore.methods.sagd import as_raw_fill
+
+    request = RestoreRequest(band=spec, method="sagd", seed=seed, samples=FILL_SAMPLES)
+    t0 = time.perf_counter()
+    result = restore(y, request, ModelSet(band=as_raw_fill(model)))
+    return result_row(
+        scene, kind, sigma, "fill:retrained", result.unclipped, time.perf_counter() - t0
+    )
+
+
 def auto_choices(rows: list[dict[str, Any]]) -> list[str]:
     """One line per distinct (choice, reason) of the ``auto`` rows, with how many images."""
     counts: dict[tuple[str, str], int] = {}
@@ -133,7 +159,8 @@ def learned_checks(rows: list[dict[str, Any]]) -> list[str]:
     }
     out = auto_choices(rows)
     cases = sorted({(r["kind"], r["sigma"]) for r in rows})
-    for column in ("auto", "ddnm:default", "sagd:retrained", "read:retrained"):
+    columns = ("auto", "ddnm:default", "sagd:retrained", "read:retrained", "fill:retrained")
+    for column in columns:
         for kind, sigma in cases:
             gaps = {
                 r["scene"]: r["psnr"] - classical[(r["scene"], kind, sigma)]
@@ -155,4 +182,12 @@ def learned_checks(rows: list[dict[str, Any]]) -> list[str]:
     return out
 
 
-__all__ = ["DDNM_STEPS", "auto_choices", "learned_checks", "learned_rows", "unguarded_read"]
+__all__ = [
+    "DDNM_STEPS",
+    "FILL_SAMPLES",
+    "auto_choices",
+    "learned_checks",
+    "learned_rows",
+    "unguarded_fill_row",
+    "unguarded_read",
+]

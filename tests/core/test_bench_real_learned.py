@@ -134,3 +134,60 @@ def test_the_unguarded_read_is_what_sagd_returns_when_its_guard_keeps_the_read()
     assert res.report["details"]["guard"]["regions"][0]["chosen"] == "learned"
     np.testing.assert_allclose(read, res.unclipped, atol=1e-5)
     assert unguarded_read(_shaped(corrupted=False), y, BAND) is None  # not corruption-shaped
+
+
+def test_the_bench_measures_the_read_against_the_out_of_band_fill_of_the_same_model() -> None:
+    """With the exact corrupted-data band model of stationary Gaussian images (trained on the
+    bench's own band noise: std 0.06 of [0, 1], 0.12 of the model range), the one-call read (the
+    whole observation) beats the fill from the trusted bands alone (SAGD.md §4.3: the band of
+    the observation carries information the fill discards); both columns are that model's
+    unguarded paths."""
+    from typing import cast
+
+    from sagd_core.bench.real import corrupt
+    from sagd_core.bench.real_learned import FILL_SAMPLES
+    from sagd_core.models import UNet
+    from sagd_core.restore.gaussian_oracle import power_law_spectrum
+    from sagd_core.restore.methods.sagd import as_raw_fill
+    from sagd_core.spectral.weights import noise_weights
+    from sagd_core.training.checkpoints import TrainedModel
+    from tests.core.test_one_call_restore import (
+        SPECTRUM,
+        CorruptedStationaryEps,
+        _clean_and_corrupted,
+        _shaped,
+    )
+
+    class BenchNoiseEps(CorruptedStationaryEps):
+        def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+            if (h, w) not in self._grids:
+                w2 = noise_weights(self.noise, h, w) ** 2
+                self._grids[(h, w)] = (w2, power_law_spectrum(h, w, **SPECTRUM) + 0.12**2 * w2)
+            return self._grids[(h, w)]
+
+    shaped = _shaped()
+    exact = cast(UNet, BenchNoiseEps(shaped.schedule, shaped.config.noise, SPECTRUM))
+    band = TrainedModel(
+        net=exact, config=shaped.config, schedule=shaped.schedule, meta={}, device=shaped.device
+    )
+    clean, _ = _clean_and_corrupted(size=96)
+    scene = Scene("gauss-96", (clean[0, 0] + 1.0) / 2.0)
+    rows = {
+        r["column"]: r
+        for r in learned_rows(
+            scene,
+            "band_noise",
+            0.0,
+            seed=2,
+            default=None,
+            retrained={"band_noise": [ModelSet(band=band)]},
+        )
+    }
+    assert {"read:retrained", "fill:retrained", "sagd:retrained", "auto"} <= set(rows)
+    assert rows["read:retrained"]["psnr"] > rows["fill:retrained"]["psnr"] + 0.5
+    # the fill row is the raw fill with FILL_SAMPLES chains, as restore() gives it
+    y, spec = corrupt(scene, "band_noise", 0.0, 2)
+    request = RestoreRequest(band=spec, method="sagd", seed=2, samples=FILL_SAMPLES)
+    again = restore(y, request, ModelSet(band=as_raw_fill(band)))
+    expected = 10 * np.log10(1.0 / np.mean((again.unclipped - scene.image) ** 2))
+    assert rows["fill:retrained"]["psnr"] == pytest.approx(expected, abs=1e-9)
