@@ -37,6 +37,10 @@ logger = logging.getLogger(__name__)
 STRIP_ROWS = 64
 #: The most mask evaluations one check spends on the fraction, and again on finding bins.
 EXACT_BUDGET = 1 << 25
+#: The most mask evaluations (:func:`band_check_cost`) the API spends on the event loop; a
+#: heavier check (a small, compressible file of a large image, or many regions) runs on the
+#: thread pool, so the loop stays free for other requests (about 0.1 s of CPU at this cost).
+ON_LOOP_BAND_CHECK = 1 << 21
 #: Half-width of the band around the one-half limit where an estimated fraction decides nothing.
 FRACTION_SLACK = 0.02
 
@@ -51,6 +55,12 @@ class Coverage:
     @property
     def exact(self) -> bool:
         return self.stride == 1
+
+
+def band_check_cost(spec: BandSpec, height: int, width: int) -> int:
+    """Mask evaluations of an exact check of ``spec`` at ``height × width`` (each region at
+    every bin, twice): what :func:`coverage` spends, up to :data:`EXACT_BUDGET` twice over."""
+    return 2 * len(spec.regions) * height * width
 
 
 def stride_for(regions: int, height: int, width: int) -> int:

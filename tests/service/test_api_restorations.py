@@ -267,3 +267,43 @@ def test_form_fields_follow_the_usual_multipart_rules(client: TestClient, redis_
         data=restore_form(),
     )
     assert as_file.status_code == 422 and "seed" in as_file.json()["message"]
+
+
+def test_a_heavy_band_check_leaves_the_event_loop(
+    client: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A small file can decode to a large image: the band check of a small one runs on the event
+    loop (no thread hop), a heavy one (regions × pixels past ON_LOOP_BAND_CHECK) on the thread
+    pool, so it cannot stall every other request of the process."""
+    import asyncio
+
+    from sagd_core.spectral.bands import BandSpec
+    from service.api.band_coverage import ON_LOOP_BAND_CHECK, band_check_cost
+    from service.api.routes import restorations
+
+    where: list[str] = []
+    original = restorations.check_band_for_image
+
+    def spy(spec: BandSpec, height: int, width: int) -> None:
+        try:
+            asyncio.get_running_loop()
+            where.append("loop")
+        except RuntimeError:
+            where.append("pool")
+        original(spec, height, width)
+
+    monkeypatch.setattr(restorations, "check_band_for_image", spy)
+    wedges = {
+        "regions": [
+            {"kind": "wedge", "angle_deg": 5.0 * i, "tolerance_deg": 1.0, "low": 0.2, "high": 0.4}
+            for i in range(12)
+        ]
+    }
+    small, large = png_bytes(64, 64), png_bytes(512, 512)
+    assert len(large) < (1 << 20)  # kept in memory by Starlette: the "inline" path
+    spec = BandSpec.model_validate(wedges)
+    assert band_check_cost(spec, 64, 64) <= ON_LOOP_BAND_CHECK < band_check_cost(spec, 512, 512)
+    for data in (small, large):
+        response = post(client, data, band_spec=json.dumps(wedges))
+        assert response.status_code == 202, response.text
+    assert where == ["loop", "pool"]

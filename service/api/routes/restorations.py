@@ -12,6 +12,8 @@ from pydantic import BeforeValidator, ConfigDict, Field, WithJsonSchema
 from starlette.datastructures import FormData, UploadFile
 
 from sagd_core.restore.request import RestoreOptions, RestoreSchedule
+from sagd_core.spectral.bands import BandSpec
+from service.api.band_coverage import ON_LOOP_BAND_CHECK, band_check_cost
 from service.api.bands import check_band_for_image, resolve_band
 from service.api.context import AppContext
 from service.api.deps import Caller, Ctx
@@ -36,7 +38,7 @@ from service.jobs.contracts import (
     JobPublic,
     RestoreParams,
 )
-from service.jobs.images import stored_input
+from service.jobs.images import ImageInfo, stored_input
 from service.jobs.jobstore import NewJob
 
 router = v1_router("restorations")
@@ -64,7 +66,7 @@ def restore_params(
     """Validate everything about a restoration except the image bytes (shared with batches):
     the parameters and the models they use (a batch checks each item's channels against them
     with :meth:`ChosenModels.check_image` as it arrives)."""
-    spec = resolve_band(form.band_spec, form.corruption_type, ctx.corruption_types)
+    spec = resolve_band_of(ctx, form)
     for image in decoded:
         check_band_for_image(spec, image.height, image.width)
     params = validated(
@@ -188,24 +190,45 @@ async def create_restoration(
 
         def accept() -> JSONResponse:
             data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
-            return _accept(ctx, caller.key_id, data, form, idempotency_key)
+            return _accept(ctx, caller.key_id, data, _decoded(ctx, data), form, idempotency_key)
 
-        if in_memory(image) and not form.callback_url:  # a callback URL is resolved (DNS): not here
-            return accept()
-        return await run_in_threadpool(admitted, ctx, accept)
+        if not in_memory(image) or form.callback_url:  # a callback URL is resolved (DNS)
+            return await run_in_threadpool(admitted, ctx, accept)
+        data = read_upload(image, ctx.settings.max_upload_bytes, what="image")
+        decoded = _decoded(ctx, data)
+
+        def rest() -> JSONResponse:
+            return _accept(ctx, caller.key_id, data, decoded, form, idempotency_key)
+
+        # A small file can still be a large image: its band check goes to the pool when heavy.
+        if band_check_cost(resolve_band_of(ctx, form), decoded.height, decoded.width) > (
+            ON_LOOP_BAND_CHECK
+        ):
+            return await run_in_threadpool(admitted, ctx, rest)
+        return rest()
     finally:
         await form_data.close()
+
+
+def resolve_band_of(ctx: AppContext, form: RestoreForm) -> BandSpec:
+    """The form's band spec (parsed; a 422 when invalid)."""
+    return resolve_band(form.band_spec, form.corruption_type, ctx.corruption_types)
+
+
+def _decoded(ctx: AppContext, data: bytes) -> ImageInfo:
+    decoded = decode_upload(ctx, data)
+    check_restorable(decoded)
+    return decoded
 
 
 def _accept(
     ctx: AppContext,
     owner: str,
     data: bytes,
+    decoded: ImageInfo,
     form: RestoreForm,
     idempotency_key: str | None,
 ) -> JSONResponse:
-    decoded = decode_upload(ctx, data)
-    check_restorable(decoded)
     params, _ = restore_params(ctx, [decoded], form)
     hook = check_callback(ctx, form.callback_url)
     job = NewJob(JobKind.RESTORE, owner, params.model_dump(mode="json"), hook)
