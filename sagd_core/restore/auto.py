@@ -5,7 +5,7 @@ fill qualifies: a **band model trained on images corrupted by noise shaped like 
 (:func:`~sagd_core.restore.methods.corruption_shaped.corruption_shaped_reason`), on a band that
 the classical tier treats as noise, without declared broadband noise. Its one-call clean read is
 then run under the per-image guard of the ``sagd`` method: per region it is kept only where it
-beats the classical tier on a probe band of the image, else the classical estimate is used (so
+beats the classical tier on recorrupted copies of the image, else the classical estimate is used (so
 ``auto`` falls back region by region, and says so). On the real-size benchmark such a model,
 trained on corrupted 64-px patches only, is above the classical tier on dense texture and the
 guard keeps the classical estimate on the photos (docs/BENCHMARKS.md).

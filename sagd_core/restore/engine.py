@@ -121,8 +121,8 @@ def restore(
         outcome.details["auto"] = {
             "chosen": "sagd" if "learned" in kept or not kept else "classical",
             "why": f"a band model that reads the clean image in one call ({why}); per region "
-            "its estimate is kept only where it beats the classical tier on a probe band of "
-            "this image (details.guard), else the classical estimate is used",
+            "its estimate is kept only where it beats the classical tier on recorrupted copies "
+            "of this image (details.guard), else the classical estimate is used",
         }
     elif request.method in ("classical", "auto"):
         outcome = run_classical(y, request, Progress(len(request.band.regions) + 1, progress))

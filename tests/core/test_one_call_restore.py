@@ -20,6 +20,7 @@ from sagd_core.restore.methods.corruption_shaped import (
     corruption_shaped_reason,
     one_call_clean_mean,
 )
+from sagd_core.restore.methods.recorrupted_risk import DRAWS
 from sagd_core.restore.methods.sagd import ONE_CALL
 from sagd_core.restore.models import LoadedModel
 from sagd_core.spectral import NoiseSpec
@@ -88,7 +89,8 @@ def test_a_corruption_shaped_band_model_fills_with_one_call_and_the_guard_keeps_
     assert fill["corruption_std_from"] == "estimated from the image"
     assert fill["corruption_std"] == pytest.approx(GAMMA, rel=0.3)
     assert fill["read_excess_from"] == "default" and fill["in_range"]
-    assert len(calls) == 2  # one call on the image, one on the probe
+    # one call on the image, one on each recorrupted copy of the guard
+    assert len(calls) == 1 + DRAWS
     band = res.report["bands"][0]
     assert band["action"] == "filled" and band["reason"].startswith(ONE_CALL)
     region = res.report["details"]["guard"]["regions"][0]
@@ -107,6 +109,58 @@ def test_a_corruption_shaped_band_model_fills_with_one_call_and_the_guard_keeps_
     err = float(((2.0 * res.unclipped - 1.0 - clean[0, 0]) ** 2).mean())
     assert err < float(((corrupted[0, 0] - clean[0, 0]) ** 2).mean())
     assert err < float(((2.0 * notch.unclipped - 1.0 - clean[0, 0]) ** 2).mean())
+
+
+class _WrongPriorEps(CorruptedStationaryEps):
+    """The exact ε of a band model whose data had 30 times the true clean power in the band
+    (a model of other images): its read keeps far too much of the band noise."""
+
+    def _grid(self, h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+        w2, power = super()._grid(h, w)
+        return w2, power + 30.0 * power_law_spectrum(h, w, **SPECTRUM) * (w2 > 0)
+
+
+def test_the_read_is_checked_on_recorrupted_copies_of_the_image_and_falls_back_when_it_loses() -> (
+    None
+):
+    """The guard of the one-call read estimates both errors on the image itself (recorrupted
+    copies, ``recorrupted_risk``), not on a decimated probe; a read of the wrong prior loses
+    there and the classical tier's estimate is returned, with both errors in the warning."""
+    clean, corrupted = _clean_and_corrupted(size=128)
+    y = (corrupted[0, 0] + 1.0) / 2.0
+    good = restore(y, RestoreRequest(band=BAND, method="sagd"), ModelSet(band=_shaped()))
+    guard = good.report["details"]["guard"]
+    assert guard["probe"] is None and "recorrupted" in guard["check"]
+    assert guard["regions"][0]["chosen"] == "learned"
+
+    shaped = _shaped()
+    wrong = TrainedModel(
+        net=cast(UNet, _WrongPriorEps(shaped.schedule, NOISE, SPECTRUM)),
+        config=shaped.config,
+        schedule=shaped.schedule,
+        meta={},
+        device=torch.device("cpu"),
+    )
+    res = restore(y, RestoreRequest(band=BAND, method="sagd"), ModelSet(band=wrong))
+    region = res.report["details"]["guard"]["regions"][0]
+    assert region["chosen"] == "classical" and region["learned_error"] > region["fallback_error"]
+    lost = [w for w in res.report["warnings"] if "lost to the classical tier" in w]
+    assert len(lost) == 1 and "recorrupted copies of this image" in lost[0]
+    assert f"{region['learned_error']:.4g}" in lost[0]
+    classical = restore(y, RestoreRequest(band=BAND, method="classical"))
+    np.testing.assert_allclose(res.unclipped, classical.unclipped, atol=1e-9)
+
+    # the guard's verdict is the truth's: the wrong read is worse than the classical tier
+    def error(u: np.ndarray) -> float:
+        return float(((2.0 * u - 1.0 - clean[0, 0]) ** 2).mean())
+
+    unguarded, _ = one_call_clean_mean(
+        wrong, torch.as_tensor(corrupted), res.report["details"]["fill"]["corruption_std"]
+    )
+    assert float(((unguarded[0, 0].double().numpy() - clean[0, 0]) ** 2).mean()) > error(
+        classical.unclipped
+    )
+    assert error(good.unclipped) < error(classical.unclipped)
 
 
 def test_the_read_uses_the_calibrated_level_and_warns_outside_the_schedule() -> None:

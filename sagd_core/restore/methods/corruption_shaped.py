@@ -20,7 +20,7 @@ estimate_corruption_level`); the read's κ from the calibration at the restore s
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -120,6 +120,17 @@ class ReadSetting:
     excess_from: str
     t: int
     in_range: bool
+
+    def scaled(self, model: LoadedModel, factor: float) -> ReadSetting:
+        """The same read of an image whose band carries ``factor ≥ 1`` times the corruption's
+        power (the guard's recorrupted copies, :mod:`~sagd_core.restore.methods.
+        recorrupted_risk`). The model's prior still holds the corruption ``s²`` it was trained
+        on; the rest, ``(factor − 1) s²``, is noise on top of it, which the model removes as
+        its own forward noise: the read keeps ``s`` and is taken ``(factor − 1) s²`` later
+        (:func:`~sagd_core.samplers.corrupted_read.read_time` with κ + factor − 1)."""
+        excess = self.excess + factor - 1.0
+        t, in_range = read_time(model.schedule, self.corruption_std**2, excess)
+        return replace(self, excess=excess, t=t, in_range=in_range)
 
     def describe(self) -> dict[str, Any]:
         return {

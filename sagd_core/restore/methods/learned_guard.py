@@ -1,9 +1,18 @@
-"""The per-image guard of a learned fill (the ``sagd`` method, DESIGN.md §7.5): the classical
-tier's result, decimated so that its band holds clean content, is a probe on which the learned
-path and the classical tier both restore the band; per region the learned estimate is kept only
-where its error is smaller, else the classical one replaces it, with a warning naming both
-errors. Where the model's fill calibration is not valid at this size, the fill's gain is fitted
-on the probe instead."""
+"""The per-image guard of a learned fill (the ``sagd`` method, DESIGN.md §7.5): per region the
+learned estimate is kept only where its error is smaller than the classical tier's (its
+fallback), else the classical one replaces it, with a warning naming both errors. The errors
+come from one of two checks:
+
+- **recorrupted copies of the image** (:func:`recorrupted_check`) for the one-call read (band
+  noise, no declared input noise): both estimators' errors estimated on the image itself, at its
+  own size (:mod:`recorrupted_risk`);
+- **a probe band** (:func:`probe_check`) for the sampled fill: the classical tier's result,
+  decimated so that its band holds clean content, is restored by both. Where the model's fill
+  calibration is not valid at this size, the fill's gain is fitted on the probe instead.
+
+The probe was the only check until session 10; at 256² its half-scale image is out of a
+64-px-trained model's distribution, and it kept the classical tier on scenes where the read was
+2.3–3.5 dB better (issue #18)."""
 
 from __future__ import annotations
 
@@ -24,6 +33,7 @@ from sagd_core.restore.methods.classical.guard import (
     scaled_probe,
 )
 from sagd_core.restore.methods.classical.wiener import estimate_noise
+from sagd_core.restore.methods.recorrupted_risk import ALPHA, recorrupt, region_errors
 from sagd_core.restore.progress import Progress
 from sagd_core.restore.report import BandAction, MethodOutcome, region_specs
 from sagd_core.spectral.grid import half_grid_multiplicity
@@ -31,6 +41,14 @@ from sagd_core.spectral.masks import band_mask
 
 if TYPE_CHECKING:
     from sagd_core.restore.request import RestoreRequest
+
+
+#: How the report names each check (``GuardCheck.how``).
+CHECKS = {
+    "probe": "errors measured on a probe band of this image (a decimated copy)",
+    "recorrupted": "errors estimated on this image at its own size, from copies recorrupted "
+    "with noise of the band's measured power (R2R)",
+}
 
 
 @dataclass
@@ -42,6 +60,9 @@ class GuardCheck:
 
     fallback: MethodOutcome
     probe: ScaledProbe | None
+    #: ``"probe"``: errors measured on :attr:`probe`; ``"recorrupted"``: estimated on the image
+    #: itself (:func:`recorrupted_check`).
+    how: str = "probe"
     learned_errors: list[float] = field(default_factory=list)
     fallback_errors: list[float] = field(default_factory=list)
     spot_gain: float | None = None
@@ -60,6 +81,7 @@ class GuardCheck:
         ]
         return {
             "fallback": "classical tier",
+            "check": CHECKS[self.how],
             "probe": None if self.probe is None else self.probe.describe(),
             "calibration": calibration,
             "gain_on_the_spot": self.spot_gain,
@@ -122,6 +144,32 @@ def probe_check(
     return check
 
 
+def recorrupted_check(
+    y: torch.Tensor,
+    request: RestoreRequest,
+    learned_at: Callable[[np.ndarray, float], np.ndarray],
+) -> GuardCheck:
+    """Run the classical tier on ``y`` and estimate, per region, its error and that of the
+    learned restoration on recorrupted copies of ``y`` itself (:mod:`recorrupted_risk`).
+    ``learned_at(v, factor)`` is the learned restoration ``(C, H, W)`` of ``v`` for band noise
+    of ``factor`` times the measured power (the recorrupted copies carry ``1 + α²`` times it;
+    the classical tier measures its noise on each copy itself)."""
+    image = y[0].cpu().numpy()
+    h, w = image.shape[-2:]
+    subs = region_specs(request.band)
+
+    def classical(v: np.ndarray) -> np.ndarray:
+        return run_classical(v[None], request, Progress(len(subs) + 1, None)).samples[0]
+
+    fallback = run_classical(image[None], request, Progress(len(subs) + 1, None))
+    regions = [(band_mask(sub, h, w) > 0).astype(np.float64) for sub in subs]
+    pairs = recorrupt(image, regions, region_levels(image, request))
+    check = GuardCheck(fallback=fallback, probe=None, how="recorrupted")
+    check.learned_errors = region_errors(pairs, lambda v: learned_at(v, 1.0 + ALPHA**2))
+    check.fallback_errors = region_errors(pairs, classical)
+    return check
+
+
 def apply_check(
     check: GuardCheck,
     samples: torch.Tensor,
@@ -131,14 +179,21 @@ def apply_check(
     calibration_note: str,
     one_call: bool,
 ) -> tuple[torch.Tensor, list[BandAction]]:
-    """Keep the learned estimate in the regions where it won on the probe, the classical tier's
-    elsewhere (and everywhere when no probe fits and the model is not calibrated at this size);
-    the regions' actions, and the warnings in ``check.warnings``."""
+    """Keep the learned estimate in the regions where it won the check (probe or recorrupted),
+    the classical tier's elsewhere (and everywhere when there are no errors to compare: no probe
+    fits and the model is not calibrated at this size); the regions' actions, and the warnings
+    in ``check.warnings``."""
     h, w = samples.shape[-2:]
     subs = region_specs(request.band)
     label = "one-call read" if one_call else "fill"
     fallback_actions = check.fallback.regions or [check.fallback.band] * len(subs)
-    probed = check.probe is not None
+    probed = bool(check.learned_errors)
+    where = (
+        "on a probe band of this image"
+        if check.how == "probe"
+        else "on recorrupted copies of this image"
+    )
+    error = "error" if check.how == "probe" else "estimated error"
     check.kept = (
         [le < fe for le, fe in zip(check.learned_errors, check.fallback_errors, strict=True)]
         if probed
@@ -161,7 +216,7 @@ def apply_check(
                 "its stored gain is not trusted here; the gain was calibrated on the spot on a "
                 f"probe band of this image: {check.spot_gain:.3g}"
                 if check.spot_gain is not None
-                else f"the learned {label} is checked on a probe band of this image instead"
+                else f"the learned {label} is checked {where} instead"
             )
         )
     fallback = torch.as_tensor(
@@ -170,24 +225,26 @@ def apply_check(
     actions: list[BandAction] = []
     for i, (sub, kept) in enumerate(zip(subs, check.kept, strict=True)):
         figures = (
-            f"error {check.learned_errors[i]:.4g} against {check.fallback_errors[i]:.4g} for "
+            f"{error} {check.learned_errors[i]:.4g} against {check.fallback_errors[i]:.4g} for "
             "the classical tier"
             if probed
             else ""
         )
         if kept:
-            note = f"; kept: on a probe band its {figures}" if probed else "; not checked"
+            note = f"; kept: {where} its {figures}" if probed else "; not checked"
             actions.append(BandAction("filled", how + note))
             continue
         samples = samples + apply_gain(fallback - samples, mask_on(sub, h, w, samples.device))
         action = fallback_actions[i]
         if probed:
-            ratio = check.learned_errors[i] / max(check.fallback_errors[i], 1e-300)
-            why = f"the learned {label} lost on a probe band ({figures})"
+            learned_e, fallback_e = check.learned_errors[i], check.fallback_errors[i]
+            shown = figures
+            if learned_e > 0 and fallback_e > 0:  # a recorrupted estimate can come out ≤ 0
+                shown += f", {10 * math.log10(learned_e / fallback_e):+.1f} dB"
+            why = f"the learned {label} lost {where} ({figures})"
             check.warnings.append(
-                f"regions[{i}]: the learned {label} lost to the classical tier on a probe band of "
-                f"this image ({figures}, {10 * math.log10(max(ratio, 1e-300)):+.1f} dB): the "
-                f"classical estimate ({action.action}) is used there"
+                f"regions[{i}]: the learned {label} lost to the classical tier {where} "
+                f"({shown}): the classical estimate ({action.action}) is used there"
             )
         else:
             why = f"the learned {label} could not be checked on this image ({calibration_note})"
@@ -203,4 +260,12 @@ def apply_check(
     return samples, actions
 
 
-__all__ = ["GuardCheck", "apply_check", "fit_spot_gain", "probe_check", "region_levels"]
+__all__ = [
+    "CHECKS",
+    "GuardCheck",
+    "apply_check",
+    "fit_spot_gain",
+    "probe_check",
+    "recorrupted_check",
+    "region_levels",
+]

@@ -44,15 +44,17 @@
 3. **Whole image.** Tiles are blended, then ``x̂ = F⁻¹[(1−M) F z + M F x̃]`` is applied with the
    mask of the whole image, so out-of-band exactness holds for any tiling (§4.5).
 4. **The guard: a learned fill is never trusted blindly.** The classical tier restores the image
-   too (the fallback); a probe image is made from its result by decimation so that the band holds
-   known clean content (:func:`~classical.guard.scaled_probe`), noise at the level measured in each
-   region is added there, and both the learned path and the classical tier restore it. Per
-   region, the learned estimate is kept only if its error on the probe is smaller; otherwise the
-   classical estimate replaces it there, with a warning naming both errors. A fill calibration
-   measured at another size than the network's (or that did not record its size) is not
-   trusted: the fill's gain is fitted on the probe instead (calibration on the spot); when no
-   probe fits, an uncalibrated learned fill is not used at all (the classical estimate, with a
-   warning) and a calibrated one is kept unchecked (with a warning). A model marked
+   too (the fallback), and per region the learned estimate is kept only if its error is smaller;
+   otherwise the classical estimate replaces it there, with a warning naming both errors. The
+   one-call read (band noise, no declared input noise) is checked on recorrupted copies of the
+   image itself (:func:`~learned_guard.recorrupted_check`). The sampled fill is checked on a
+   probe image made from the classical result by decimation so that the band holds known clean
+   content (:func:`~classical.guard.scaled_probe`), with noise at the level measured in each
+   region added there, restored by both. A fill calibration measured at another size than the
+   network's (or that did not record its size) is not trusted: the fill's gain is fitted on
+   the probe instead (calibration on the spot); when no probe fits, an uncalibrated learned
+   fill is not used at all (the classical estimate, with a warning) and a calibrated one is
+   kept unchecked (with a warning). A model marked
    :data:`RAW_FILL` (the fill calibration's own runs, tests and benchmarks of the fill itself)
    skips the guard and the one-call read.
 """
@@ -84,7 +86,12 @@ from sagd_core.restore.methods.corruption_shaped import (
     read_setting,
 )
 from sagd_core.restore.methods.denoise_blend import apply_blend, find_calibration
-from sagd_core.restore.methods.learned_guard import GuardCheck, apply_check, probe_check
+from sagd_core.restore.methods.learned_guard import (
+    GuardCheck,
+    apply_check,
+    probe_check,
+    recorrupted_check,
+)
 from sagd_core.restore.models import LoadedModel, ModelSet, RolePlans
 from sagd_core.restore.progress import Progress, ProgressFn
 from sagd_core.restore.report import BandAction, MethodOutcome
@@ -365,7 +372,7 @@ def run_sagd(
 ) -> MethodOutcome:
     """SAGD restoration of ``y`` ``(1, C, H, W)`` float64 (see the module docstring), its chains
     cut from ``plans["omission"]`` (the denoiser) and ``plans["band"]`` (the fill); a learned
-    fill is then checked against the classical tier on a probe band (:func:`_probe_check`)."""
+    fill is then checked against the classical tier (module docstring, point 4)."""
     h, w = y.shape[-2:]
     th, tw = tile_shape(h, w, tile)
     s = request.input_noise_std
@@ -480,15 +487,7 @@ def run_sagd(
         """The band model's estimate for ``x`` (its band is what counts), before any gain."""
         assert filler is not None
         if read is not None:
-            model_r, setting = filler, read
-            return run_tiled(
-                lambda t: one_call_clean_mean(
-                    model_r, t, setting.corruption_std, t=setting.t, dtype=torch.float32
-                )[0].to(torch.float64),
-                x,
-                tile,
-                overlap,
-            )
+            return read_tiled(filler, x, read)
         model_f, plan_f = filler, chains["fill"]
         return run_tiled(
             lambda t: fill_tile(
@@ -499,23 +498,44 @@ def run_sagd(
             overlap,
         )
 
+    def read_tiled(model: LoadedModel, x: torch.Tensor, setting: ReadSetting) -> torch.Tensor:
+        return run_tiled(
+            lambda t: one_call_clean_mean(
+                model, t, setting.corruption_std, t=setting.t, dtype=torch.float32
+            )[0].to(torch.float64),
+            x,
+            tile,
+            overlap,
+        )
+
+    def read_of(v: np.ndarray, factor: float) -> np.ndarray:
+        """The guarded read of ``v`` ``(C, H, W)`` for ``factor`` times the band's noise power
+        (no declared input noise: its trusted bands are its own)."""
+        assert filler is not None and read is not None
+        x = torch.as_tensor(v[None], dtype=torch.float64, device=y.device)
+        estimate = read_tiled(filler, x, read.scaled(filler, factor))
+        return merge_bands(x, estimate, mask)[0].cpu().numpy()
+
     gen = generator_for(y.device, request.seed)
     z = denoised(y, tracker, gen)
     regions: list[BandAction] | None = None
     if filler is not None:
         estimate = learned(y, z, tracker, gen)
         check: GuardCheck | None = None
-        if checked:
+        samples = merge_bands(z, gain * estimate, mask)
+        if checked and read is not None:  # its error is estimated on y itself
+            check = recorrupted_check(y, request, read_of)
+        elif checked:
             check = probe_check(
                 y,
                 request,
                 lambda x: _probe_run(x, request.seed, denoised, learned),
-                spot_gain=read is None and tweedie and not calibrated,
+                spot_gain=tweedie and not calibrated,
                 gain=gain,
             )
             if check.spot_gain is not None:
                 gain = fill_details["gain"] = check.spot_gain
-        samples = merge_bands(z, gain * estimate, mask)
+                samples = merge_bands(z, gain * estimate, mask)
         if tweedie and read is None:  # constant-magnitude (periodic) bins: band_prior point 2
             calib = filler.meta.get("fill_calibration")
             stats = calib.get("magnitude") if isinstance(calib, dict) else None
