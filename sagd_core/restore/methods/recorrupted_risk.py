@@ -42,13 +42,15 @@ _SEED = 20261207
 @dataclass(frozen=True)
 class Recorrupted:
     """The pairs ``(y₁, y₂)`` of :func:`recorrupt` and what the errors are measured on:
-    regions ``(h, w//2+1)`` 0/1 on the half grid and each region's noise trace
-    ``(1 + 1/α²) tr(P_r Σ)``."""
+    regions ``(h, w//2+1)`` 0/1 on the half grid, each region's noise trace
+    ``(1 + 1/α²) tr(P_r Σ)``, the noise power ``Σ`` ``(C, h, w//2+1)`` and ``α``."""
 
     inputs: list[np.ndarray]
     targets: list[np.ndarray]
     regions: list[np.ndarray]
     offsets: list[float]
+    power: np.ndarray
+    alpha: float
 
 
 def recorrupt(
@@ -73,23 +75,64 @@ def recorrupt(
     mult = half_grid_multiplicity(h, w)
     scale = 1.0 + 1.0 / alpha**2
     offsets = [scale * float((power * mult * region).sum()) for region in regions]
-    return Recorrupted(inputs, targets, regions, offsets)
+    return Recorrupted(inputs, targets, regions, offsets, power, alpha)
 
 
 def region_errors(pairs: Recorrupted, estimator: Callable[[np.ndarray], np.ndarray]) -> list[float]:
     """The estimated squared error of ``estimator`` per region (module docstring), averaged
     over the draws: one call of ``estimator`` per draw."""
+    return compare(pairs, estimator, None).errors[0]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Two estimators on the same recorrupted pairs: each one's estimated error per region, and
+    the standard deviation of the estimated difference (first − second) per region."""
+
+    errors: tuple[list[float], list[float]]
+    spread: list[float]
+
+
+def compare(
+    pairs: Recorrupted,
+    first: Callable[[np.ndarray], np.ndarray],
+    second: Callable[[np.ndarray], np.ndarray] | None,
+) -> Comparison:
+    """Both estimators on every draw (``second`` may be None: then only the first's errors).
+
+    **How sure the difference is.** The estimated difference of the two errors contains the
+    term ``−2⟨d, y₂ − x⟩`` with ``d = first(y₁) − second(y₁)``; over the noises it has variance
+    ``4 (1 + 1/α²) dᵀ P_r Σ d``, known from ``d`` and the measured ``Σ``: the spread returned,
+    the scale of the estimate's error on one image (two estimators that differ much are compared
+    with more noise than two that nearly agree). It is a scale, not a bound: on one image the
+    noise ``n`` is a single draw, ``Σ`` is measured, and the errors are those at
+    ``(1 + α²) Σ`` (the guard's margin, ``learned_guard.MARGIN``, allows for this)."""
     h, w = pairs.inputs[0].shape[-2:]
     mult = half_grid_multiplicity(h, w)
-    power = np.zeros(pairs.regions[0].shape)
+    scale = 4.0 * (1.0 + 1.0 / pairs.alpha**2)
+    shape = pairs.regions[0].shape
+    power = [np.zeros(shape), np.zeros(shape)]
+    variance = np.zeros(len(pairs.regions))
     for y1, y2 in zip(pairs.inputs, pairs.targets, strict=True):
-        diff = rfft2(estimator(y1) - y2)
-        power = power + ((diff.real**2 + diff.imag**2) * mult).sum(axis=0)
-    power = power / len(pairs.inputs)
-    return [
-        float((power * region).sum()) - offset
-        for region, offset in zip(pairs.regions, pairs.offsets, strict=True)
-    ]
+        outputs = [first(y1)] + ([] if second is None else [second(y1)])
+        for k, out in enumerate(outputs):
+            diff = rfft2(out - y2)
+            power[k] = power[k] + ((diff.real**2 + diff.imag**2) * mult).sum(axis=0)
+        if second is not None:
+            d = rfft2(outputs[0] - outputs[1])
+            weighted = ((d.real**2 + d.imag**2) * pairs.power * mult).sum(axis=0)
+            variance = variance + scale * np.array([(weighted * r).sum() for r in pairs.regions])
+    n = len(pairs.inputs)
+    first_errors, second_errors = (
+        [
+            float((p / n * region).sum()) - offset
+            for region, offset in zip(pairs.regions, pairs.offsets, strict=True)
+        ]
+        for p in power
+    )
+    return Comparison(
+        errors=(first_errors, second_errors), spread=[float(v) for v in np.sqrt(variance) / n]
+    )
 
 
-__all__ = ["ALPHA", "DRAWS", "Recorrupted", "recorrupt", "region_errors"]
+__all__ = ["ALPHA", "DRAWS", "Comparison", "Recorrupted", "compare", "recorrupt", "region_errors"]
