@@ -82,10 +82,14 @@ class GaussianImagePrior:
 
 
 def sample_gaussian(cov: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
-    """``(count, n)`` draws of ``N(0, cov)`` (eigen-decomposition: ``cov`` may be singular)."""
+    """``(count, n)`` draws of ``N(0, cov)`` through the symmetric square root ``S = V √Λ Vᵀ``
+    (``cov`` may be singular). ``S`` is unique, unlike ``V √Λ``: where eigenvalues repeat (a
+    stationary covariance repeats nearly all of them) the eigenvectors ``eigh`` returns depend
+    on the BLAS build and its thread count, and with them the draws (a test pinned to one core
+    drew other images than on two)."""
     vals, vecs = np.linalg.eigh(cov)
-    root = vecs * np.sqrt(np.clip(vals, 0.0, None))
-    return rng.standard_normal((count, cov.shape[0])) @ root.T
+    root = (vecs * np.sqrt(np.clip(vals, 0.0, None))) @ vecs.T
+    return rng.standard_normal((count, cov.shape[0])) @ root
 
 
 def trusted_basis(trusted: np.ndarray, height: int, width: int) -> np.ndarray:

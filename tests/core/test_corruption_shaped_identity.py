@@ -296,3 +296,18 @@ def test_the_read_agrees_with_the_band_fills_clean_tweedie(
     mask = torch.tensor(band_mask(BAND, SIZE, SIZE))  # a copy: cached masks are read-only
     theirs = clean_tweedie(predict_x0(y_t, eps, a), y_t, a, s**2, mask)
     torch.testing.assert_close(clean_from_eps(y_t, eps, a, s**2), theirs, atol=1e-10, rtol=0)
+
+
+def test_gaussian_draws_do_not_depend_on_which_eigenvectors_eigh_returns() -> None:
+    """A stationary covariance repeats its eigenvalues, so ``eigh``'s eigenvectors (and any draw
+    built on them) depend on the BLAS build and thread count; the draws go through the unique
+    symmetric square root instead (a test pinned to one core drew other images than on two)."""
+    from sagd_core.spectral.gaussian_posterior import circulant_covariance, sample_gaussian
+    from sagd_core.spectral.weights import noise_weights
+
+    weights = noise_weights(NOISE, 8, 8)
+    cov = circulant_covariance(weights**2, 8, 8)
+    draws = sample_gaussian(cov, 5, np.random.default_rng(3))
+    root = circulant_covariance(weights, 8, 8)  # the circulant square root, with no eigh at all
+    expected = np.random.default_rng(3).standard_normal((5, 64)) @ root
+    np.testing.assert_allclose(draws, expected, atol=1e-6)
