@@ -6,8 +6,8 @@ same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`; for a retrain
 reads the clean image in one call, also that read without the probe-band guard
 (``read:retrained``, σ = 0 only: with broadband noise the read is not taken), to show what the
 guard chose between, and the same model's out-of-band-only posterior-mean fill, also unguarded
-(``fill:retrained``: the band sampled from the trusted bands alone, :data:`FILL_SAMPLES` chains;
-SAGD.md §4.3 asks for the read to be measured against it).
+(``fill:retrained``, with ``fill=True``: the band sampled from the trusted bands alone,
+:data:`FILL_SAMPLES` chains; SAGD.md §4.3 asks for the read to be measured against it).
 
 The default model is a full-support prior (``sagd_core/models/default/``), so it fills through
 ``ddnm``; ``method="sagd"`` needs a band model and gets one only from ``--retrained``, which may
@@ -47,6 +47,7 @@ def learned_rows(
     default: ModelSet | None,
     retrained: dict[str, list[ModelSet]],
     steps: int = DDNM_STEPS,
+    fill: bool = False,
 ) -> list[dict[str, Any]]:
     """``auto``, ``ddnm:default`` (when ``default`` is given) and ``sagd:retrained`` (when a band
     model for ``kind`` with the scene's channels is among ``retrained[kind]``) on one corrupted
@@ -81,7 +82,8 @@ def learned_rows(
         if read is not None:
             sec = time.perf_counter() - t0
             rows.append(result_row(scene, kind, sigma, "read:retrained", read, sec))
-            rows.append(unguarded_fill_row(scene, kind, sigma, seed, y, spec, band))
+            if fill:
+                rows.append(unguarded_fill_row(scene, kind, sigma, seed, y, spec, band))
     for column, request, models in runs:
         t0 = time.perf_counter()
         result = restore(y, request, models)

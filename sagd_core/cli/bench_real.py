@@ -48,6 +48,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "corrupted images); repeatable",
     )
     p.add_argument("--ddnm-steps", type=int, default=25, help="sampler steps of the DDNM column")
+    p.add_argument(
+        "--fill",
+        action="store_true",
+        help="with --retrained: also the band model's out-of-band-only posterior-mean fill, "
+        "unguarded (fill:retrained, sigma 0 only; slow: about 23 s per 256² gray image on a core)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -80,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
                         args.seed + i,
                         default=default,
                         retrained=retrained,
+                        fill=args.fill,
                         steps=args.ddnm_steps,
                     )
     summary = real.summarize(rows)

@@ -186,9 +186,19 @@ def test_the_bench_measures_the_read_against_the_out_of_band_fill_of_the_same_mo
             seed=2,
             default=None,
             retrained={"band_noise": [ModelSet(band=band)]},
+            fill=True,
         )
     }
     assert {"read:retrained", "fill:retrained", "sagd:retrained", "auto"} <= set(rows)
+    without = learned_rows(
+        scene,
+        "band_noise",
+        0.0,
+        seed=2,
+        default=None,
+        retrained={"band_noise": [ModelSet(band=band)]},
+    )
+    assert "fill:retrained" not in {r["column"] for r in without}  # slow: only when asked
     assert rows["read:retrained"]["psnr"] > rows["fill:retrained"]["psnr"] + 0.5
     # the fill row is the raw fill with FILL_SAMPLES chains, as restore() gives it
     y, spec = corrupt(scene, "band_noise", 0.0, 2)
