@@ -3,7 +3,7 @@ every model (the default model and the retrained band model; with the method it 
 per image), DDNM with the shipped default model, and ``sagd`` with
 band models retrained on the benchmark's own corrupted kind (``--retrained KIND=DIR``), on the
 same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`; for a retrained model that
-reads the clean image in one call, also that read without the probe-band guard
+reads the clean image in one call, also that read without the guard
 (``read:retrained``, σ = 0 only: with broadband noise the read is not taken), to show what the
 guard chose between, and the same model's out-of-band-only posterior-mean fill, also unguarded
 (``fill:retrained``, with ``fill=True``: the band sampled from the trusted bands alone,
@@ -98,7 +98,7 @@ def learned_rows(
 
 def unguarded_read(model: LoadedModel, y: np.ndarray, spec: BandSpec) -> np.ndarray | None:
     """The one-call read of a corruption-shaped band model on the whole image ``y`` (H, W[, C])
-    in [0, 1], without the probe-band guard (what ``sagd`` would return if the guard always
+    in [0, 1], without the guard (what ``sagd`` would return if the guard always
     kept it), or None when the model is not corruption-shaped or no read applies."""
     import torch
 

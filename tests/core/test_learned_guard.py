@@ -1,7 +1,9 @@
-"""The guard of a learned fill (``sagd_core.restore.methods.sagd``, point 4 of its docstring): per
-image, a probe made by decimating the classical tier's result so that the band holds known clean
-content (``classical.guard.scaled_probe``) decides per region between the learned fill and the
-classical tier, and a fill calibration measured at another size is not trusted."""
+"""The guard of a sampled learned fill (``sagd_core.restore.methods.sagd``, point 4 of its
+docstring): per image, a probe made by decimating the classical tier's result so that the band
+holds known clean content (``classical.guard.scaled_probe``) decides per region between the
+learned fill and the classical tier, and a fill calibration measured at another size is not
+trusted. (The one-call read's guard, on recorrupted copies of the image, is tested in
+``test_one_call_restore.py``.)"""
 
 from __future__ import annotations
 

@@ -246,8 +246,8 @@ def test_calibration_records_its_size_and_the_one_call_read() -> None:
 @pytest.mark.usefixtures("no_margin")
 def test_auto_takes_the_guarded_read_of_a_corruption_shaped_band_model_and_nothing_else() -> None:
     """``auto`` with a band model trained on noise of its band's shape runs that model's one-call
-    read under the probe-band guard (here the exact ε: the read wins and is kept, and the result
-    is sagd's); with any other band model, declared input noise or another band, it runs the
+    read under the guard (here the exact ε, with no margin: the read wins and is kept, and the
+    result is sagd's); with any other band model, declared input noise or another band, it runs the
     classical tier and says the model was not used."""
     clean, corrupted = _clean_and_corrupted()
     y = (corrupted[0, 0] + 1.0) / 2.0
