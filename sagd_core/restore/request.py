@@ -26,7 +26,7 @@ MODEL_FREE_METHODS: tuple[Method, ...] = ("auto", "notch", "classical")
 #: One line per method, for help texts, the web page and the docs.
 METHOD_SUMMARIES: dict[Method, str] = {
     "auto": "the classical tier; given a band model trained on its band's noise (library, CLI, "
-    "API), that model's one-call read wherever a probe band shows it wins",
+    "API), that model's one-call read wherever recorrupted copies of the image show it wins",
     "notch": "delete the band (the floor every other method must beat)",
     "classical": "per region: fit and subtract a sinusoid, subtract a stripe profile, or "
     "denoise band-limited noise with its noise spectrum (patch-DCT shrinkage and Wiener filters "
