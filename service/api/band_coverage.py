@@ -60,13 +60,17 @@ class Coverage:
 def band_check_cost(spec: BandSpec, height: int, width: int) -> int:
     """Mask evaluations of an exact check of ``spec`` at ``height × width`` (each region at
     every bin, twice): what :func:`coverage` spends, up to :data:`EXACT_BUDGET` twice over."""
-    return 2 * len(spec.regions) * height * width
+    return _evaluations(len(spec.regions), height, width)
+
+
+def _evaluations(regions: int, height: int, width: int) -> int:
+    return 2 * regions * height * width
 
 
 def stride_for(regions: int, height: int, width: int) -> int:
     """The sampling step of both axes that keeps ``regions × 2 × H × W / stride²`` within
     :data:`EXACT_BUDGET` (1: exact)."""
-    cost = 2 * regions * height * width
+    cost = _evaluations(regions, height, width)
     return 1 if cost <= EXACT_BUDGET else math.ceil(math.sqrt(cost / EXACT_BUDGET))
 
 

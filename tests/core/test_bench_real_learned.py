@@ -5,6 +5,7 @@ only run where its channels fit."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -177,28 +178,23 @@ def test_the_bench_measures_the_read_against_the_out_of_band_fill_of_the_same_mo
     )
     clean, _ = _clean_and_corrupted(size=96)
     scene = Scene("gauss-96", (clean[0, 0] + 1.0) / 2.0)
-    rows = {
-        r["column"]: r
-        for r in learned_rows(
+
+    def columns(fill: bool) -> dict[str, dict[str, Any]]:
+        found = learned_rows(
             scene,
             "band_noise",
             0.0,
             seed=2,
             default=None,
             retrained={"band_noise": [ModelSet(band=band)]},
-            fill=True,
+            fill=fill,
         )
-    }
+        return {r["column"]: r for r in found}
+
+    rows = columns(fill=True)
     assert {"read:retrained", "fill:retrained", "sagd:retrained", "auto"} <= set(rows)
-    without = learned_rows(
-        scene,
-        "band_noise",
-        0.0,
-        seed=2,
-        default=None,
-        retrained={"band_noise": [ModelSet(band=band)]},
-    )
-    assert "fill:retrained" not in {r["column"] for r in without}  # slow: only when asked
+    without = columns(fill=False)
+    assert "fill:retrained" not in without  # slow: only when asked
     assert rows["read:retrained"]["psnr"] > rows["fill:retrained"]["psnr"] + 0.5
     # the fill row is the raw fill with FILL_SAMPLES chains, as restore() gives it
     y, spec = corrupt(scene, "band_noise", 0.0, 2)

@@ -200,7 +200,7 @@ def apply_check(
     subs = region_specs(request.band)
     label = "one-call read" if one_call else "fill"
     fallback_actions = check.fallback.regions or [check.fallback.band] * len(subs)
-    probed = bool(check.learned_errors)
+    compared = bool(check.learned_errors)
     where = (
         "on a probe band of this image"
         if check.how == "probe"
@@ -215,15 +215,15 @@ def apply_check(
                 check.learned_errors, check.fallback_errors, spreads, strict=True
             )
         ]
-        if probed
+        if compared
         else [calibrated] * len(subs)
     )
-    if not probed and calibrated:
+    if not compared and calibrated:
         check.warnings.append(
             f"no probe band fits this band at {h}×{w}: the learned {label} was not checked on "
             f"this image (its calibration at this size is trusted)"
         )
-    elif not probed:
+    elif not compared:
         check.warnings.append(
             f"{calibration_note}, and no probe band fits this band at {h}×{w}: the learned "
             f"{label} is not used; the classical tier's estimate is returned"
@@ -246,16 +246,16 @@ def apply_check(
         figures = (
             f"{error} {check.learned_errors[i]:.4g} against {check.fallback_errors[i]:.4g} for "
             "the classical tier"
-            if probed
+            if compared
             else ""
         )
         if kept:
-            note = f"; kept: {where} its {figures}" if probed else "; not checked"
+            note = f"; kept: {where} its {figures}" if compared else "; not checked"
             actions.append(BandAction("filled", how + note))
             continue
         samples = samples + apply_gain(fallback - samples, mask_on(sub, h, w, samples.device))
         action = fallback_actions[i]
-        if probed:
+        if compared:
             learned_e, fallback_e = check.learned_errors[i], check.fallback_errors[i]
             shown = figures
             if learned_e > 0 and fallback_e > 0:  # a recorrupted estimate can come out ≤ 0

@@ -522,7 +522,6 @@ def run_sagd(
     if filler is not None:
         estimate = learned(y, z, tracker, gen)
         check: GuardCheck | None = None
-        samples = merge_bands(z, gain * estimate, mask)
         if checked and read is not None:  # its error is estimated on y itself
             check = recorrupted_check(y, request, read_of)
         elif checked:
@@ -535,7 +534,7 @@ def run_sagd(
             )
             if check.spot_gain is not None:
                 gain = fill_details["gain"] = check.spot_gain
-                samples = merge_bands(z, gain * estimate, mask)
+        samples = merge_bands(z, gain * estimate, mask)
         if tweedie and read is None:  # constant-magnitude (periodic) bins: band_prior point 2
             calib = filler.meta.get("fill_calibration")
             stats = calib.get("magnitude") if isinstance(calib, dict) else None

@@ -183,7 +183,8 @@ async def create_restoration(
     a burst each process then answers its uploads in arrival order instead of sharing the CPU
     (and the GIL) among all of them so that every answer comes late. A larger one (spooled to
     disk) goes to the thread pool, a few at a time (``SAGD_ACCEPT_CONCURRENCY``), so its decode
-    does not hold up the loop; so does one with a ``callback_url``, whose host is resolved."""
+    does not hold up the loop; so does one with a ``callback_url``, whose host is resolved, and
+    one whose band check is heavy (``ON_LOOP_BAND_CHECK``: a small file of a large image)."""
     form_data = await request.form()
     try:
         image, form = _form_fields(form_data)
