@@ -212,8 +212,14 @@ class UNet(nn.Module):
 
     def forward(self, x: Tensor, t: Tensor) -> Tensor:
         t = self._check_inputs(x, t)
+        return self.forward_embedded(x, timestep_embedding(t, self.time_embed_dim).to(x.dtype))
+
+    def forward_embedded(self, x: Tensor, code: Tensor) -> Tensor:
+        """The network on ``x`` given the ``(B, time_embed_dim)`` code that ``forward`` makes
+        from ``t``; a model conditioned on something else than one time (the band reader's two
+        noise levels, :mod:`sagd_core.models.band_reader`) makes its own code."""
         height, width = x.shape[-2:]
-        emb = self.time_mlp(timestep_embedding(t, self.time_embed_dim).to(x.dtype))
+        emb = self.time_mlp(code)
 
         channels_last = self.uses_channels_last(x)
         h = self._pad(x)

@@ -54,17 +54,22 @@ def _ramp(length: int, overlap: int, at_start: bool, at_end: bool) -> torch.Tens
     return w
 
 
-def run_tiled(fn: TileFn, x: torch.Tensor, tile: int, overlap: int) -> torch.Tensor:
-    """Apply ``fn`` to overlapping tiles of ``x`` (…, H, W) and blend the outputs.
+def run_tiled(
+    fn: TileFn, x: torch.Tensor, tile: int, overlap: int, *, channels: int | None = None
+) -> torch.Tensor:
+    """Apply ``fn`` to overlapping tiles of ``x`` (…, C, H, W) and blend the outputs.
 
-    ``fn`` must map a tile to a tensor of the same shape. With one tile this is ``fn(x)``.
+    ``fn`` must map a tile to a tensor of the same shape, or with ``channels`` channels instead
+    of ``C`` when given (a network whose outputs differ from its inputs). With one tile this is
+    ``fn(x)``.
     """
     h, w = x.shape[-2:]
     th, tw = tile_shape(h, w, tile)
     ys, xs = tile_starts(h, tile, overlap), tile_starts(w, tile, overlap)
     if len(ys) == 1 and len(xs) == 1:
         return fn(x)
-    acc = torch.zeros_like(x, dtype=torch.float64)
+    shape = x.shape if channels is None else (*x.shape[:-3], channels, h, w)
+    acc = torch.zeros(shape, dtype=torch.float64, device=x.device)
     weight = torch.zeros((h, w), dtype=torch.float64, device=x.device)
     oy, ox = min(overlap, th - 1), min(overlap, tw - 1)
     for y0 in ys:
@@ -72,7 +77,7 @@ def run_tiled(fn: TileFn, x: torch.Tensor, tile: int, overlap: int) -> torch.Ten
         for x0 in xs:
             wx = _ramp(tw, ox, x0 == 0, x0 + tw >= w)
             out = fn(x[..., y0 : y0 + th, x0 : x0 + tw])
-            if out.shape != x[..., y0 : y0 + th, x0 : x0 + tw].shape:
+            if out.shape != acc[..., y0 : y0 + th, x0 : x0 + tw].shape:
                 raise ValueError(f"tile function changed the shape to {tuple(out.shape)}")
             wt = (wy[:, None] * wx[None, :]).to(x.device)
             acc[..., y0 : y0 + th, x0 : x0 + tw] += out.to(torch.float64) * wt
