@@ -11,7 +11,7 @@ QUIET_PIP := 2>&1 | { grep -v "is ignored: it is neither a file nor a directory"
 
 .PHONY: install test test-fast lint format serve lock check-fresh bench bench-restore \
 	bench-omission bench-schedule bench-service bench-reliability bench-real-learned default-model \
-	corrupted-band-model corrupted-band-model-rgb clean
+	default-read-model corrupted-band-model corrupted-band-model-rgb clean
 
 # Install exactly the locked versions (pip itself included), then the project without
 # re-resolving, then check that the environment is consistent.
@@ -68,6 +68,12 @@ serve: $(STAMP)
 THREADS ?= 2
 default-model: $(STAMP)
 	OMP_NUM_THREADS=$(THREADS) nice -n 10 $(BIN)/python -m sagd_core.bench.default_model.build
+
+# Rebuild the shipped band reader (sagd_core/models/default_read/, MODEL_CARD.md): 7,000 steps,
+# about 52 minutes on one CPU thread (see the card); resumes from var/default-read-train.
+default-read-model: $(STAMP)
+	OMP_NUM_THREADS=1 nice -n 10 $(BIN)/python -m sagd_core.bench.default_read.build \
+		--out sagd_core/models/default_read/weights
 
 # Selective omission's headline path at real size (issue #18 item 2): a band model trained only
 # on corrupted 64-px patches of the natural TRAIN photos (band-limited noise in [0.15, 0.30), std

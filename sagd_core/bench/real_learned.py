@@ -1,6 +1,8 @@
 """The learned columns of the real-size benchmark (``sagd bench real --learned``): ``auto`` given
 every model (the default model and the retrained band model; with the method it chose and why,
-per image), DDNM with the shipped default model, and ``sagd`` with
+per image), on noise bands the shipped band reader's read without the guard (``read:default``,
+what ``auto`` reads when no band model of the user's qualifies), DDNM with the shipped default
+model (unless ``--ddnm-steps 0``), and ``sagd`` with
 band models retrained on the benchmark's own corrupted kind (``--retrained KIND=DIR``), on the
 same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`; for a retrained model that
 reads the clean image in one call, also that read without the guard
@@ -26,6 +28,7 @@ import numpy as np
 
 from sagd_core.bench.real import corrupt, result_row
 from sagd_core.bench.scenes import Scene
+from sagd_core.restore.auto import reader_reason
 from sagd_core.restore.engine import restore
 from sagd_core.restore.inputs import prepare_image
 from sagd_core.restore.models import LoadedModel, ModelSet
@@ -76,6 +79,11 @@ def learned_rows(
         request = RestoreRequest(band=spec, method="sagd", seed=seed, input_noise_std=declared)
         runs.append(("sagd:retrained", request, ModelSet(band=band)))
     rows = []
+    if reader_reason(RestoreRequest(band=spec, input_noise_std=declared)) is not None:
+        t0 = time.perf_counter()
+        default_read = unguarded_default_read(y, spec, declared)
+        sec = time.perf_counter() - t0
+        rows.append(result_row(scene, kind, sigma, "read:default", default_read, sec))
     if band is not None and sigma == 0.0:
         t0 = time.perf_counter()
         read = unguarded_read(band, y, spec)
@@ -94,6 +102,21 @@ def learned_rows(
             row["why"] = choice.get("why", "")
         rows.append(row)
     return rows
+
+
+def unguarded_default_read(y: np.ndarray, spec: BandSpec, declared: float) -> np.ndarray:
+    """The shipped band reader's one-call read of ``y`` (H, W[, C]) in [0, 1] without the
+    guard, at the band level measured on the image (what ``auto`` reads before its guard)."""
+    from sagd_core.restore.engine import DEFAULT_OVERLAP
+    from sagd_core.restore.methods.band_read import READ_TILE, band_levels, default_reader, read
+
+    prepared = prepare_image(y)
+    request = RestoreRequest(band=spec, input_noise_std=declared)
+    levels = band_levels(prepared.chw, request)
+    estimate = read(
+        default_reader(), prepared.chw, request, levels, tile=READ_TILE, overlap=DEFAULT_OVERLAP
+    )
+    return prepared.to_caller(estimate, clip=False)
 
 
 def unguarded_read(model: LoadedModel, y: np.ndarray, spec: BandSpec) -> np.ndarray | None:
@@ -161,7 +184,14 @@ def learned_checks(rows: list[dict[str, Any]]) -> list[str]:
     }
     out = auto_choices(rows)
     cases = sorted({(r["kind"], r["sigma"]) for r in rows})
-    columns = ("auto", "ddnm:default", "sagd:retrained", "read:retrained", "fill:retrained")
+    columns = (
+        "auto",
+        "read:default",
+        "ddnm:default",
+        "sagd:retrained",
+        "read:retrained",
+        "fill:retrained",
+    )
     for column in columns:
         for kind, sigma in cases:
             gaps = {
@@ -190,6 +220,7 @@ __all__ = [
     "auto_choices",
     "learned_checks",
     "learned_rows",
+    "unguarded_default_read",
     "unguarded_fill_row",
     "unguarded_read",
 ]

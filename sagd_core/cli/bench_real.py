@@ -36,8 +36,8 @@ def _arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--learned",
         action="store_true",
-        help="add the learned columns: auto (with its choice per image) and DDNM with the "
-        "shipped default model",
+        help="add the learned columns: auto (with its choice per image), the shipped band "
+        "reader's unguarded read on noise bands, and DDNM with the shipped default model",
     )
     p.add_argument(
         "--retrained",
@@ -47,7 +47,12 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         help="add a sagd column for KIND with the band model in DIR (trained on that kind's "
         "corrupted images); repeatable",
     )
-    p.add_argument("--ddnm-steps", type=int, default=25, help="sampler steps of the DDNM column")
+    p.add_argument(
+        "--ddnm-steps",
+        type=int,
+        default=25,
+        help="sampler steps of the DDNM column (0: no DDNM column)",
+    )
     p.add_argument(
         "--fill",
         action="store_true",
@@ -136,5 +141,6 @@ def _learned_models(args: argparse.Namespace, kinds: list[str]) -> tuple[Any, di
                 "(give at most one gray and one RGB model per kind)"
             )
         retrained.setdefault(kind, []).append(ModelSet(band=model))
-    default = ModelSet(full=load_model(DEFAULT_MODEL_DIR)) if args.learned else None
+    wanted = args.learned and args.ddnm_steps > 0
+    default = ModelSet(full=load_model(DEFAULT_MODEL_DIR)) if wanted else None
     return default, retrained

@@ -1,19 +1,23 @@
-"""``method="auto"``: which route a request takes (DESIGN.md §4).
+"""``method="auto"``: which route a request takes (DESIGN.md §7.4).
 
-The classical tier, unless a learned fill has been shown to help on this band. Today one learned
-fill qualifies: a **band model trained on images corrupted by noise shaped like its own band**
-(:func:`~sagd_core.restore.methods.corruption_shaped.corruption_shaped_reason`), on a band that
-the classical tier treats as noise, without declared broadband noise. Its one-call clean read is
-then run under the per-image guard of the ``sagd`` method: per region it is kept only where it
-beats the classical tier on recorrupted copies of the image, else the classical estimate is used (so
-``auto`` falls back region by region, and says so). On the real-size benchmark such a model,
-trained on corrupted 64-px patches only, is above the classical tier on dense texture and the
-guard keeps the classical estimate on the photos (docs/BENCHMARKS.md).
+The classical tier, unless a learned read has been shown to help on this band. Two qualify, on
+a band that the classical tier treats as noise, for the posterior mean:
 
-The full-support default model (DDNM) does not qualify: it is below the classical tier on every
+- a **band model trained on images corrupted by noise shaped like its own band** (the user's,
+  :func:`~sagd_core.restore.methods.corruption_shaped.corruption_shaped_reason`), without
+  declared broadband noise: its one-call clean read (selective omission's headline path, so it
+  comes first when given);
+- otherwise the **shipped band reader** (:mod:`sagd_core.restore.methods.band_read`), trained on
+  clean TRAIN patches under random bands and levels: it reads any noise band, with or without
+  declared broadband noise.
+
+Either read runs under the per-image guard: per region it is kept only where it beats the
+classical tier on recorrupted copies of the image, else the classical estimate is used (so
+``auto`` falls back region by region, and says so). On sinusoid and stripe bands the classical
+tier's parametric estimators run alone (no learned estimate comes near them). The full-support
+default model (DDNM) is never used by ``auto``: it is below the classical tier on every
 corruption kind at real size. When models are given but not used, :func:`choose_route` says
-which condition failed, for the report's warning. This module imports torch only when a band
-model is given.
+which condition failed, for the report's warning. This module imports no torch.
 """
 
 from __future__ import annotations
@@ -34,14 +38,45 @@ class Route:
 
     learned: str | None
     not_learned: str | None = None
+    #: Why the shipped band reader runs (None: it does not), when no band model qualifies.
+    reader: str | None = None
 
 
 def choose_route(
     request: RestoreRequest, models: ModelSet | None, channels: int | None = None
 ) -> Route:
     """The route ``auto`` takes for ``request`` with ``models`` on an image of ``channels``
-    channels (None: not checked) (module docstring). Only the band model matters: the read
-    runs with it alone, so a full model of other channels given beside it is no obstacle."""
+    channels (None: not checked) (module docstring): the user's band model when it qualifies,
+    else the shipped band reader on a noise-like band, else the classical tier."""
+    route = band_model_route(request, models, channels)
+    if route.learned is not None:
+        return route
+    why = reader_reason(request)
+    return route if why is None else Route(None, route.not_learned, reader=why)
+
+
+def reader_reason(request: RestoreRequest) -> str | None:
+    """Why the shipped band reader applies to ``request``, or None: a posterior-mean request
+    on a band that the classical tier treats as noise alone (any band, any declared broadband
+    noise: the reader takes both levels)."""
+    if request.estimator != "mean":
+        return None
+    from sagd_core.restore.methods.classical import plan_regions
+
+    if sorted({plan.kind for plan in plan_regions(request)}) != ["noise"]:
+        return None
+    return (
+        "the classical tier treats the band as noise, and the shipped band reader reads any "
+        "noise band in one call"
+    )
+
+
+def band_model_route(
+    request: RestoreRequest, models: ModelSet | None, channels: int | None = None
+) -> Route:
+    """The route of the user's band model (``learned`` set when it qualifies). Only the band
+    model matters: the read runs with it alone, so a full model of other channels given beside
+    it is no obstacle."""
     if models is None or not models.roles():
         return Route(None)
     band_model = models.band
@@ -90,4 +125,4 @@ def choose_route(
     return Route(why)
 
 
-__all__ = ["Route", "choose_route"]
+__all__ = ["Route", "band_model_route", "choose_route", "reader_reason"]

@@ -124,6 +124,24 @@ def restore(
             "its estimate is kept only where it beats the classical tier on recorrupted copies "
             "of this image (details.guard), else the classical estimate is used",
         }
+    elif route is not None and (why := route.reader) is not None:
+        from sagd_core.restore.methods.band_read import READ_TILE, run_band_read
+
+        tile = max(tile_size, READ_TILE)  # a small network: few large tiles are faster
+        outcome = run_band_read(y, request, Progress(2, progress), tile=tile, overlap=tile_overlap)
+        guard = outcome.details.get("guard", {})
+        kept = [r.get("chosen") for r in guard.get("regions", [])]
+        kept.append(guard.get("outside", {}).get("chosen"))
+        outcome.details["auto"] = {
+            "chosen": "band reader" if "learned" in kept else "classical",
+            "why": f"{why}; per region its estimate is kept only where it beats the classical "
+            "tier on recorrupted copies of this image (details.guard), else the classical "
+            "estimate is used",
+        }
+        if route.not_learned is not None:
+            outcome.warnings.append(
+                f"method 'auto' did not use the given model(s): {route.not_learned}"
+            )
     elif request.method in ("classical", "auto"):
         outcome = run_classical(y, request, Progress(len(request.band.regions) + 1, progress))
         if request.method == "auto":
