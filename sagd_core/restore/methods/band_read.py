@@ -2,7 +2,7 @@
 band reader (:mod:`sagd_core.models.band_reader`, MODEL_CARD.md in
 ``sagd_core/models/default_read``) reads the clean image in one call per channel, for any band,
 and the per-image guard keeps its estimate per region only where it beats the classical tier
-on recorrupted copies of the image (:func:`~learned_guard.recorrupted_check`), else the classical
+on recorrupted copies of the image (:func:`read_check`), else the classical
 estimate is used.
 
 The band level ``s_b`` is measured on the image per channel (the classical tier's estimate: the
