@@ -106,15 +106,26 @@ def learned_rows(
 
 def unguarded_default_read(y: np.ndarray, spec: BandSpec, declared: float) -> np.ndarray:
     """The shipped band reader's one-call read of ``y`` (H, W[, C]) in [0, 1] without the
-    guard, at the band level measured on the image (what ``auto`` reads before its guard)."""
+    guard, at the band level measured on the image (what ``auto`` reads before its guard; on a
+    band the classical tier fits, after subtracting its fits, as ``auto`` does)."""
     from sagd_core.restore.engine import DEFAULT_OVERLAP
-    from sagd_core.restore.methods.band_read import READ_TILE, band_levels, default_reader, read
+    from sagd_core.restore.methods.band_read import (
+        READ_TILE,
+        band_levels,
+        default_reader,
+        read,
+        subtracted,
+    )
+    from sagd_core.restore.methods.classical import plan_regions
 
     prepared = prepare_image(y)
     request = RestoreRequest(band=spec, input_noise_std=declared)
-    levels = band_levels(prepared.chw, request)
+    start = prepared.chw
+    if {plan.kind for plan in plan_regions(request)} != {"noise"}:
+        start = subtracted(start, request)
+    levels = band_levels(start, request)
     estimate = read(
-        default_reader(), prepared.chw, request, levels, tile=READ_TILE, overlap=DEFAULT_OVERLAP
+        default_reader(), start, request, levels, tile=READ_TILE, overlap=DEFAULT_OVERLAP
     )
     return prepared.to_caller(estimate, clip=False)
 

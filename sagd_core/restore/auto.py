@@ -11,10 +11,14 @@ a band that the classical tier treats as noise, for the posterior mean:
   clean TRAIN patches under random bands and levels: it reads any noise band, with or without
   declared broadband noise.
 
+On bands the classical tier fits (sinusoids, stripes) with declared broadband noise, the fit is
+subtracted and the band reader removes the noise, under the same guard.
+
 Either read runs under the per-image guard: per region it is kept only where it beats the
 classical tier on recorrupted copies of the image, else the classical estimate is used (so
-``auto`` falls back region by region, and says so). On sinusoid and stripe bands the classical
-tier's parametric estimators run alone (no learned estimate comes near them). The full-support
+``auto`` falls back region by region, and says so). On sinusoid and stripe bands without
+declared broadband noise the classical tier's parametric estimators run alone (no learned
+estimate comes near them). The full-support
 default model (DDNM) is never used by ``auto``: it is below the classical tier on every
 corruption kind at real size. When models are given but not used, :func:`choose_route` says
 which condition failed, for the report's warning. This module imports no torch.
@@ -58,17 +62,24 @@ def choose_route(
 def reader_reason(request: RestoreRequest) -> str | None:
     """Why the shipped band reader applies to ``request``, or None: a posterior-mean request
     on a band that the classical tier treats as noise alone (any band, any declared broadband
-    noise: the reader takes both levels)."""
+    noise: the reader takes both levels), or on a band it fits (sinusoids, stripes) with
+    declared broadband noise (the fit is subtracted, the reader removes the noise)."""
     if request.estimator != "mean":
         return None
     from sagd_core.restore.methods.classical import plan_regions
 
-    if sorted({plan.kind for plan in plan_regions(request)}) != ["noise"]:
-        return None
-    return (
-        "the classical tier treats the band as noise, and the shipped band reader reads any "
-        "noise band in one call"
-    )
+    kinds = {plan.kind for plan in plan_regions(request)}
+    if kinds == {"noise"}:
+        return (
+            "the classical tier treats the band as noise, and the shipped band reader reads "
+            "any noise band in one call"
+        )
+    if "noise" not in kinds and request.input_noise_std > 0:
+        return (
+            "broadband noise is declared: the classical tier's sinusoid / stripe estimates are "
+            "subtracted and the shipped band reader removes the noise in one call"
+        )
+    return None
 
 
 def band_model_route(

@@ -20,16 +20,16 @@ if TYPE_CHECKING:
 Method = Literal["auto", "notch", "classical", "ddnm", "sagd"]
 METHODS: tuple[Method, ...] = ("auto", "notch", "classical", "ddnm", "sagd")
 #: Methods that need no model. ``notch`` and ``classical`` run on numpy alone and never import
-#: torch; so does ``auto`` on bands the classical tier fits (sinusoids, stripes). On a noise-like
-#: band ``auto`` runs the shipped band reader (torch, no model of the user's) or a band model
-#: it is given that was trained on noise of its band's shape, under the per-image guard
-#: (:mod:`sagd_core.restore.auto`).
+#: torch; so does ``auto`` on bands the classical tier fits (sinusoids, stripes) without declared
+#: broadband noise. Otherwise ``auto`` runs the shipped band reader (torch, no model of the
+#: user's) or, on a noise-like band, a band model it is given that was trained on noise of its
+#: band's shape, under the per-image guard (:mod:`sagd_core.restore.auto`).
 MODEL_FREE_METHODS: tuple[Method, ...] = ("auto", "notch", "classical")
 #: One line per method, for help texts, the web page and the docs.
 METHOD_SUMMARIES: dict[Method, str] = {
-    "auto": "the classical tier; on noise-like bands, a learned one-call read (the shipped band "
-    "reader, or a band model of yours trained on its band's noise) wherever recorrupted copies "
-    "of the image show it wins",
+    "auto": "the classical tier; on noise-like bands (and with declared broadband noise, after "
+    "the classical fits) a learned one-call read (the shipped band reader, or a band model of "
+    "yours trained on its band's noise) wherever recorrupted copies of the image show it wins",
     "notch": "delete the band (the floor every other method must beat)",
     "classical": "per region: fit and subtract a sinusoid, subtract a stripe profile, or "
     "denoise band-limited noise with its noise spectrum (patch-DCT shrinkage and Wiener filters "

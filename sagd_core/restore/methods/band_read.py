@@ -24,7 +24,7 @@ import torch
 
 from sagd_core.restore.fourier import apply_gain
 from sagd_core.restore.methods.chains import mask_on
-from sagd_core.restore.methods.classical import run_classical
+from sagd_core.restore.methods.classical import plan_regions, run_classical
 from sagd_core.restore.methods.learned_guard import (
     MARGIN,
     GuardCheck,
@@ -107,22 +107,27 @@ def read(
 def read_check(
     image: np.ndarray,
     request: RestoreRequest,
-    levels: list[float],
-    read_with: Callable[[np.ndarray, list[float], float], np.ndarray],
+    learned_at: Callable[[np.ndarray, float], np.ndarray],
+    *,
+    band_is_noise: bool,
 ) -> tuple[GuardCheck, dict[str, Any] | None]:
     """The per-image guard of the read (:mod:`~sagd_core.restore.methods.recorrupted_risk`):
     the classical tier on the image, and both estimators' errors per region of the band on
-    recorrupted copies carrying ``1 + α²`` times **all** the image's noise (band and declared
-    white in the band's bins, white outside), so the reader is told ``√(1 + α²)`` times both
-    levels and the classical tier the copies' white level. With declared white noise the bins
-    outside the band, which the reader denoises too, are one more region, returned apart
-    (``learned_error``, ``fallback_error``, ``difference_std``, ``chosen``); else None.
-    ``read_with(v, band_levels, white_std)``."""
+    recorrupted copies carrying ``1 + α²`` times **all** the image's noise: the band's own when
+    it is noise (``band_is_noise``; a subtracted sinusoid or stripe profile is not noise) and
+    the declared white noise everywhere. ``learned_at(v, k)`` is the learned restoration of
+    ``v`` for noise levels ``k`` times the image's (the copies: ``k = √(1 + α²)``); the
+    classical tier is told the copies' white level. With declared white noise the bins outside
+    the band, which the reader denoises too, are one more region, returned apart
+    (``learned_error``, ``fallback_error``, ``difference_std``, ``chosen``); else None."""
     c, h, w = image.shape
     white = float(request.input_noise_std)
     subs = region_specs(request.band)
     regions = [(band_mask(sub, h, w) > 0).astype(np.float64) for sub in subs]
-    powers = [[lv + white**2 for lv in per] for per in region_levels(image, request)]
+    if band_is_noise:
+        powers = [[lv + white**2 for lv in per] for per in region_levels(image, request)]
+    else:
+        powers = [[white**2] * c for _ in subs]
     if white > 0:
         regions.append((band_mask(request.band, h, w) <= 0).astype(np.float64))
         powers.append([white**2] * c)
@@ -133,9 +138,7 @@ def read_check(
     def classical(v: np.ndarray) -> np.ndarray:
         return run_classical(v[None], copy_request, Progress(1, None)).samples[0]
 
-    found = compare(
-        pairs, lambda v: read_with(v, [scale * s for s in levels], white * scale), classical
-    )
+    found = compare(pairs, lambda v: learned_at(v, scale), classical)
     fallback = run_classical(image[None], request, Progress(len(subs) + 1, None))
     check = GuardCheck(fallback=fallback, probe=None, how="recorrupted")
     n = len(subs)
@@ -152,6 +155,14 @@ def read_check(
     }
 
 
+def subtracted(image: np.ndarray, request: RestoreRequest) -> np.ndarray:
+    """``image`` ``(C, H, W)`` with the classical tier's parametric estimates (sinusoids, stripe
+    profiles) subtracted and nothing denoised: the classical tier told of no broadband noise."""
+    quiet = request.model_copy(update={"input_noise_std": 0.0})
+    region_count = len(request.band.regions)
+    return run_classical(image[None], quiet, Progress(region_count + 1, None)).samples[0]
+
+
 def run_band_read(
     y: np.ndarray,
     request: RestoreRequest,
@@ -161,19 +172,28 @@ def run_band_read(
     overlap: int,
     reader: BandReader | None = None,
 ) -> MethodOutcome:
-    """The guarded read of ``y`` ``(1, C, H, W)`` (model range; module docstring); the classical
-    tier where the band holds no measurable noise."""
+    """The guarded read of ``y`` ``(1, C, H, W)`` (model range; module docstring). On a band the
+    classical tier fits (sinusoids, stripes; :func:`~sagd_core.restore.auto.reader_reason`
+    sends it here only with declared broadband noise) the classical fit is subtracted first and
+    the reader removes the broadband noise from what is left. The classical tier where the band
+    holds no measurable noise and none is declared."""
     reader = default_reader() if reader is None else reader
+    white = float(request.input_noise_std)
+    band_is_noise = {plan.kind for plan in plan_regions(request)} == {"noise"}
     image = np.asarray(y[0], np.float64)
-    levels = band_levels(image, request)
+    start = image if band_is_noise else subtracted(image, request)
+    levels = band_levels(start, request)
     details: dict[str, Any] = {
         "band_read": {
             "model": "default band reader (sagd_core/models/default_read)",
             "band_std": levels,
-            "white_std": float(request.input_noise_std),
+            "white_std": white,
+            "after": "the image as given"
+            if band_is_noise
+            else "the classical tier's sinusoid / stripe estimates subtracted",
         }
     }
-    if max(levels) < MIN_BAND_STD:
+    if max(levels) < MIN_BAND_STD and white == 0:
         outcome = run_classical(y, request, progress)
         outcome.details.update(details)
         outcome.warnings.append(
@@ -182,15 +202,19 @@ def run_band_read(
         )
         return outcome
 
-    def read_with(v: np.ndarray, band_std: list[float], white_std: float) -> np.ndarray:
-        told = request.model_copy(update={"input_noise_std": white_std})
-        return read(reader, v, told, band_std, tile=tile, overlap=overlap)
+    def learned_at(v: np.ndarray, k: float) -> np.ndarray:
+        told = request.model_copy(update={"input_noise_std": white * k})
+        if band_is_noise:
+            return read(reader, v, told, [k * s for s in levels], tile=tile, overlap=overlap)
+        rest = subtracted(v, request)
+        return read(reader, rest, told, band_levels(rest, told), tile=tile, overlap=overlap)
 
-    estimate = read(reader, image, request, levels, tile=tile, overlap=overlap)
+    how = HOW if band_is_noise else HOW + ", after the classical tier's parametric subtraction"
+    estimate = read(reader, start, request, levels, tile=tile, overlap=overlap)
     progress.advance()
-    check, outside = read_check(image, request, levels, read_with)
+    check, outside = read_check(image, request, learned_at, band_is_noise=band_is_noise)
     samples = torch.as_tensor(estimate[None], dtype=torch.float64)
-    samples, regions = apply_check(check, samples, request, HOW, True, CALIBRATION_NOTE, True)
+    samples, regions = apply_check(check, samples, request, how, True, CALIBRATION_NOTE, True)
     details["guard"] = check.describe(CALIBRATION_NOTE)
     warnings = check.warnings
     trusted = "returned exactly"
@@ -211,7 +235,7 @@ def run_band_read(
     progress.finish()
     return MethodOutcome(
         samples=samples.cpu().numpy(),
-        band=BandAction("filled", HOW),
+        band=BandAction("filled", how),
         trusted=trusted,
         details=details,
         warnings=warnings,
@@ -225,4 +249,5 @@ __all__ = [
     "default_reader",
     "read",
     "run_band_read",
+    "subtracted",
 ]
