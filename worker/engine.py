@@ -183,7 +183,7 @@ class CoreEngine:
         source = image[..., 0] if image.ndim == 3 and image.shape[2] == 1 else image
         try:
             model_set = ModelSet.from_models(models) if models else None
-            with _single_thread(params.is_model_free and device == "cpu"):
+            with _single_thread(params.is_numpy_only and device == "cpu"):
                 result = restore(
                     source, request, model_set, device=device, progress=progress, preview=preview
                 )

@@ -1,7 +1,8 @@
 """The learned columns of the real-size benchmark (``sagd bench real --learned``): ``auto`` given
 every model (the default model and the retrained band model; with the method it chose and why,
-per image), on noise bands the shipped band reader's read without the guard (``read:default``,
-what ``auto`` reads when no band model of the user's qualifies), DDNM with the shipped default
+per image), the shipped band reader's read without the guard where ``auto`` would read
+(``read:default``: noise bands, and fitted bands with broadband noise after the classical fits),
+DDNM with the shipped default
 model (unless ``--ddnm-steps 0``), and ``sagd`` with
 band models retrained on the benchmark's own corrupted kind (``--retrained KIND=DIR``), on the
 same scenes, corruptions and seeds as :mod:`sagd_core.bench.real`; for a retrained model that

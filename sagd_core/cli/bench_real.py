@@ -37,7 +37,7 @@ def _arguments(p: argparse.ArgumentParser) -> None:
         "--learned",
         action="store_true",
         help="add the learned columns: auto (with its choice per image), the shipped band "
-        "reader's unguarded read on noise bands, and DDNM with the shipped default model",
+        "reader's unguarded read where auto would read, and DDNM with the shipped default model",
     )
     p.add_argument(
         "--retrained",

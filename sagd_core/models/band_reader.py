@@ -30,7 +30,7 @@ import json
 from pathlib import Path
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from safetensors.torch import load_file
 from torch import Tensor, nn
 
@@ -47,6 +47,8 @@ __all__ = [
 
 #: Level codes: ``(ln level + OFFSET) · SCALE`` puts levels 0.007-2 (model range) on 0-1000, the
 #: range of the U-Net's time embedding; a white level of exactly 0 has code 0 (no white noise).
+#: (White levels 0.005-0.0067, in the trained range, get codes −45 to 0, next to "none": an
+#: offset of 6 would separate them; changing it needs a retrain.)
 CODE_OFFSET = 5.0
 CODE_SCALE = 150.0
 
@@ -61,6 +63,14 @@ class BandReaderConfig(BaseModel):
     #: The band levels ``s_b`` and white levels ``σ_w`` (model range) seen in training.
     band_std_range: tuple[float, float]
     white_std_range: tuple[float, float]
+
+    @model_validator(mode="after")
+    def _ordered_positive_ranges(self) -> BandReaderConfig:
+        for name in ("band_std_range", "white_std_range"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"{name} must satisfy 0 < low ≤ high, got ({lo}, {hi})")
+        return self
 
 
 def band_part(y: Tensor, mask: Tensor) -> Tensor:

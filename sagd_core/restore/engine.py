@@ -3,9 +3,10 @@
 ``restore(image, request, models)`` returns the restored image and a JSON-able report. Methods
 (DESIGN.md §4):
 
-- ``auto`` (the default): the classical tier, or, given a band model trained on images corrupted
-  by noise of its band's shape, that model's one-call read checked per region against the
-  classical tier on a probe band (:mod:`sagd_core.restore.auto`);
+- ``auto`` (the default): the classical tier, or a learned one-call read checked per region
+  against it on recorrupted copies of the image: a given band model trained on images corrupted
+  by noise of its band's shape, else the shipped band reader on noise-like bands and, with
+  declared broadband noise, after the classical fits (:mod:`sagd_core.restore.auto`);
 - ``notch``: the floor (hard, Gaussian or Butterworth roll-off), no model;
 - ``classical``: each region handled by the estimator that fits its kind (a fitted sinusoid
   subtracted, a stripe profile subtracted, band-limited noise Wiener-filtered), no model
@@ -154,8 +155,9 @@ def restore(
             outcome.details["auto"] = {
                 "chosen": "classical",
                 "why": (f"the given model(s) do not qualify ({unused}); " if unused else "")
-                + "without a band model trained on its band's noise, no learned fill has been "
-                "shown to beat the classical tier; the classical tier falls back to the notch "
+                + "the band is one the classical tier fits (sinusoids, stripes) without declared "
+                "broadband noise, or mixes such regions with noise, or the request asks for "
+                "samples: no learned read applies; the classical tier falls back to the notch "
                 "per region by itself",
             }
     elif request.method in ("ddnm", "sagd"):

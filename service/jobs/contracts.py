@@ -116,6 +116,19 @@ class RestoreParams(RestoreRequest):
         names no model. ``auto`` with ``model=`` loads its models like a learned method."""
         return self.method in MODEL_FREE_METHODS and not self.models
 
+    @property
+    def is_numpy_only(self) -> bool:
+        """Whether the job runs on numpy alone (cheap: one thread, micro-batched in batches): a
+        model-free job, except ``auto`` where the shipped band reader applies (a network and
+        its guard, seconds per image: :func:`sagd_core.restore.auto.reader_reason`)."""
+        if not self.is_model_free:
+            return False
+        if self.method != "auto":
+            return True
+        from sagd_core.restore.auto import reader_reason
+
+        return reader_reason(self.request()) is None
+
     def request(self) -> RestoreRequest:
         """The library's request alone (what :func:`sagd_core.restore.restore` reports)."""
         return RestoreRequest.model_validate(

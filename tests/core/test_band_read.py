@@ -138,3 +138,41 @@ def test_a_sinusoid_with_declared_noise_is_subtracted_then_read() -> None:
     assert details["guard"]["outside"]["chosen"] == "learned"
     assert details["auto"]["chosen"] == "band reader"
     assert psnr(result.unclipped, clean) > psnr(classical.unclipped, clean) + 0.5
+
+
+def test_the_reader_tiles_match_one_call_away_from_the_seams() -> None:
+    """The U-Net on 64-px tiles (its three output maps blended) against one call on the whole
+    image: the same estimate up to the seams' small differences."""
+    from sagd_core.restore.methods.band_read import default_reader, read
+
+    _, y = scene(seed=14)
+    image = (2.0 * y - 1.0)[None]
+    request = RestoreRequest(band=NOISE_BAND)
+    whole = read(default_reader(), image, request, [0.26], tile=1024, overlap=32)
+    tiled = read(default_reader(), image, request, [0.26], tile=64, overlap=16)
+    assert tiled.shape == whole.shape == image.shape
+    change = float(np.abs(whole - image).mean())
+    assert float(np.abs(tiled - whole).mean()) < 0.1 * change
+
+
+def test_a_band_without_measurable_noise_gets_the_classical_tier_and_a_warning() -> None:
+    clean, _ = scene(seed=15)
+    result = restore(clean, RestoreRequest(band=NOISE_BAND, method="auto"))
+    classical = restore(clean, RestoreRequest(band=NOISE_BAND, method="classical"))
+    assert any("no noise measured in the band" in w for w in result.report["warnings"])
+    np.testing.assert_allclose(result.unclipped, classical.unclipped, atol=1e-9)
+
+
+def test_the_reader_route_refuses_requests_it_does_not_apply_to() -> None:
+    from sagd_core.restore.methods.band_read import run_band_read
+    from sagd_core.restore.progress import Progress
+
+    _, y = scene(seed=16)
+    with pytest.raises(ValueError, match="noise-like bands"):
+        run_band_read(
+            (2.0 * y - 1.0)[None, None],
+            RestoreRequest(band=PERIODIC),
+            Progress(2, None),
+            tile=1024,
+            overlap=32,
+        )

@@ -124,3 +124,10 @@ def test_levels_outside_the_trained_range_are_clamped_and_zero_white_stays_zero(
     )
     assert band.tolist() == pytest.approx([lo, 0.2, hi])
     assert white.tolist() == pytest.approx([0.0, 0.05, reader.config.white_std_range[1]])
+
+
+def test_a_config_with_a_reversed_or_non_positive_range_is_refused() -> None:
+    good = reader_config().model_dump()
+    for bad in [(0.5, 0.1), (0.0, 1.0)]:
+        with pytest.raises(ValueError, match="0 < low ≤ high"):
+            BandReaderConfig.model_validate({**good, "band_std_range": bad})

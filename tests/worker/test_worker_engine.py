@@ -217,3 +217,18 @@ def test_a_band_model_on_uploaded_images_declared_noisy_is_corruption_shaped(
     plain = params.model_copy(update={"declared_corruption": None})
     engine.train(plain, tmp_path / "p", images=images, device="cpu", progress=lambda *a: None)
     assert corruption_shaped_reason(load_model(tmp_path / "p")) is None
+
+
+def test_auto_is_numpy_only_where_the_band_reader_does_not_apply() -> None:
+    """``auto`` without a model is cheap (one thread, micro-batched) only where it runs the
+    classical tier alone; on a noise band, or a fitted band with declared broadband noise, it
+    runs the shipped band reader (a network) and is scheduled like a learned method."""
+    noise = {"regions": [{"kind": "annulus", "low": 0.15, "high": 0.3}]}
+    sinusoid = {"regions": [{"kind": "notch", "fy": 0.1, "fx": 0.05, "radius": 0.02}]}
+    assert RestoreParams(band=sinusoid, method="auto").is_numpy_only
+    assert RestoreParams(band=noise, method="classical").is_numpy_only
+    for params in (
+        RestoreParams(band=noise, method="auto"),
+        RestoreParams(band=sinusoid, method="auto", input_noise_std=0.04),
+    ):
+        assert params.is_model_free and not params.is_numpy_only

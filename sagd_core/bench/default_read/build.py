@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from sagd_core.bench.default_read.data import (
     BAND_STD_RANGE,
@@ -30,6 +30,7 @@ from sagd_core.bench.default_read.data import (
     training_planes,
 )
 from sagd_core.models.band_reader import BandReader, BandReaderConfig
+from sagd_core.models.default_read import DEFAULT_READER_DIR
 from sagd_core.models.presets import UNetConfig
 
 PATCH = 64
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=7000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", type=Path, default=Path("var/default-read-train"))
-    parser.add_argument("--out", type=Path, default=Path("sagd_core/models/default_read"))
+    parser.add_argument("--out", type=Path, default=DEFAULT_READER_DIR)
     parser.add_argument("--every", type=int, default=500, help="save/export every N steps")
     parser.add_argument("--loss", choices=sorted(LOSS_POWERS), default="mse")
     args = parser.parse_args(argv)
@@ -156,13 +157,6 @@ def main(argv: list[str] | None = None) -> None:
                 f"{torch.get_num_threads()} thread(s)",
             }
             export(ema, config, meta, args.out)
-
-
-def load_reader(directory: Path) -> BandReader:
-    config = BandReaderConfig.model_validate_json((directory / "config.json").read_text())
-    model = BandReader(config)
-    model.load_state_dict(load_file(directory / "ema.safetensors"))
-    return model.eval()
 
 
 if __name__ == "__main__":

@@ -85,7 +85,8 @@ def read(
     """The reader's estimate of ``image`` ``(C, H, W)`` (model range), channel by channel: the
     band projections on the whole image, the U-Net on tiles."""
     c, h, w = image.shape
-    mask = torch.tensor(band_mask(request.band, h, w, half=False))
+    # A hard mask, as in training (a soft roll-off would not make a projection).
+    mask = torch.tensor((band_mask(request.band, h, w, half=False) > 0).astype(np.float64))
     # The projections in float64 (the trusted bands come back exactly), the U-Net in float32.
     y = torch.from_numpy(np.asarray(image, np.float64))[:, None]
     band_std = torch.tensor(levels, dtype=torch.float32)
@@ -175,8 +176,16 @@ def run_band_read(
     """The guarded read of ``y`` ``(1, C, H, W)`` (model range; module docstring). On a band the
     classical tier fits (sinusoids, stripes; :func:`~sagd_core.restore.auto.reader_reason`
     sends it here only with declared broadband noise) the classical fit is subtracted first and
-    the reader removes the broadband noise from what is left. The classical tier where the band
-    holds no measurable noise and none is declared."""
+    the reader removes the broadband noise from what is left, outside the band (the band keeps
+    the classical estimate). The classical tier where the band holds no measurable noise and
+    none is declared. Raises ``ValueError`` where the reader does not apply
+    (:func:`~sagd_core.restore.auto.reader_reason`)."""
+    from sagd_core.restore.auto import reader_reason
+
+    if reader_reason(request) is None:
+        raise ValueError(
+            "the band reader runs on noise-like bands, or with declared broadband noise"
+        )
     reader = default_reader() if reader is None else reader
     white = float(request.input_noise_std)
     band_is_noise = {plan.kind for plan in plan_regions(request)} == {"noise"}
@@ -214,18 +223,29 @@ def run_band_read(
     progress.advance()
     check, outside = read_check(image, request, learned_at, band_is_noise=band_is_noise)
     samples = torch.as_tensor(estimate[None], dtype=torch.float64)
-    samples, regions = apply_check(check, samples, request, how, True, CALIBRATION_NOTE, True)
+    h, w = image.shape[-2:]
+    band = (mask_on(request.band, h, w, samples.device) > 0).to(torch.float64)
+    fallback = torch.as_tensor(check.fallback.samples[0], dtype=samples.dtype)
+    regions: list[BandAction] | None
+    if band_is_noise:
+        samples, regions = apply_check(check, samples, request, how, True, CALIBRATION_NOTE, True)
+    else:
+        # The band's own corruption is the fit, not noise: the copies' targets still hold it, so
+        # the errors there would be measured against the interference. The band keeps the
+        # classical tier's estimate; the reader is checked (and used) outside it only.
+        samples = samples + apply_gain(fallback - samples, band)
+        regions = check.fallback.regions
+        check.kept = [False] * len(region_specs(request.band))
     details["guard"] = check.describe(CALIBRATION_NOTE)
+    if not band_is_noise:
+        details["guard"]["band"] = "the classical tier's estimate (its fit is not noise)"
     warnings = check.warnings
     trusted = "returned exactly"
     if outside is not None:
         found = details["guard"]["outside"] = outside
         trusted = "denoised by the band reader"
         if found["chosen"] == "classical":
-            fallback = torch.as_tensor(check.fallback.samples[0], dtype=samples.dtype)
-            h, w = image.shape[-2:]
-            rest = 1.0 - mask_on(request.band, h, w, samples.device)
-            samples = samples + apply_gain(fallback - samples, rest)
+            samples = samples + apply_gain(fallback - samples, 1.0 - band)
             trusted = "denoised by the classical tier (the band reader lost there)"
             warnings.append(
                 "outside the band the band reader's denoising lost to the classical tier on "

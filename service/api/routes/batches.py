@@ -134,11 +134,12 @@ FIRST_CHUNK_ITEMS = 4
 
 
 def chunks(ctx: AppContext, items: Iterable[_Staged], model_free: bool) -> Iterator[list[_Staged]]:
-    """Micro-batching, as the items arrive: consecutive items of a model-free restoration (a
-    model-free method naming no model, :attr:`RestoreParams.is_model_free`) of one bit depth
-    grouped up to ``batch_chunk_items`` items and ``batch_chunk_pixels`` pixels per task, so a
-    cheap restore does not pay the queue's per-task cost each time. Restorations with models
-    (learned methods, ``auto`` given a model) take seconds per item and go one per task, which
+    """Micro-batching, as the items arrive: consecutive items of a numpy-only restoration
+    (``model_free`` here: :attr:`RestoreParams.is_numpy_only`) of one bit depth grouped up to
+    ``batch_chunk_items`` items and ``batch_chunk_pixels`` pixels per task, so a cheap restore
+    does not pay the queue's per-task cost each time. Restorations that run a network (learned
+    methods, ``auto`` given a model or reading with the shipped band reader) take seconds per
+    item and go one per task, which
     keeps every worker busy and every item's time limit its own.
 
     The first chunks ramp up (``FIRST_CHUNK_ITEMS`` items, then twice as many each time, up to
@@ -192,7 +193,7 @@ def create_batch(
     queued: list[_Staged] = []
     staged = _staged_items(ctx, spec, models, images or [], archive)
     try:
-        for chunk in chunks(ctx, _remember(staged, queued), params.is_model_free):
+        for chunk in chunks(ctx, _remember(staged, queued), params.is_numpy_only):
             depth = form.output_bit_depth or chunk[0].bit_depth
             fields = params.model_copy(update={"output_bit_depth": depth}).model_dump(mode="json")
             _send_chunk(ctx, chunk, caller.key_id, fields, hook, batch_id)

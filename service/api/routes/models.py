@@ -26,13 +26,15 @@ class MethodInfo(BaseModel):
     summary: str = Field(description="what the method does, in one line")
     needs_model: bool = Field(
         description="true: a learned method, it always runs a model (SAGD_DEFAULT_MODEL when "
-        "model= is not sent) and samples with the schedule; false: needs no model and no "
-        "schedule (without a model it runs on numpy alone)"
+        "model= is not sent) and samples with the schedule; false: needs no registered model "
+        "and no schedule (notch and classical run on numpy alone; auto runs the band reader "
+        "that ships with the package where it applies)"
     )
     takes_model: bool = Field(
         description="whether model= is accepted: true for the learned methods and for auto "
-        "(optional: without model= it uses none; with a band model trained on noise of its "
-        "band's shape it runs that model, else the classical tier, and the report says which); "
+        "(optional: without model= it uses no registered model; with a band model trained on "
+        "noise of its band's shape it runs that model, else the shipped band reader or the "
+        "classical tier, and the report says which); "
         "false (notch, classical): model= is refused (422 model_not_used)"
     )
     available: bool | None = Field(
