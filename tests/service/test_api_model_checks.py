@@ -232,20 +232,27 @@ def test_notch_and_classical_refuse_a_model_rather_than_ignore_it(
 def test_batch_items_of_auto_with_a_model_carry_it_and_go_one_per_task(
     client: TestClient, queue: FakeQueue, tmp_path: Path
 ) -> None:
-    """Model-free items are micro-batched (several per task); auto naming a model is not
-    model-free: its items go one per task like a learned method's, each carrying the model."""
+    """Numpy-only items are micro-batched (several per task): auto on a sinusoid band without
+    a model. Auto naming a model, or reading a noise band with the shipped band reader, runs a
+    network: its items go one per task like a learned method's, each carrying its model."""
     register(client, tmp_path, "filler", kind="band", channels=3)
     files = [("images", (f"{i}.png", png_bytes(seed=i), "image/png")) for i in range(3)]
-    free = client.post("/v1/batches", files=files, data=restore_form(method="auto"))
+    sinusoid = '{"regions": [{"kind": "notch", "fy": 0.1, "fx": 0.05, "radius": 0.03}]}'
+    free = client.post(
+        "/v1/batches", files=files, data=restore_form(method="auto", band_spec=sinusoid)
+    )
     assert free.status_code == 202, free.text
     assert [len(ids) for _, ids in queue.chunks] == [3] and queue.sent == []
     first = queue.chunks[0][1][0]
     assert ctx_of(client).jobs.params(ctx_of(client).jobs.get(first) or {})["models"] == []
+    reader = client.post("/v1/batches", files=files, data=restore_form(method="auto"))
+    assert reader.status_code == 202, reader.text
+    assert len(queue.chunks) == 1 and len(queue.sent) == 3  # one task per item
     form = restore_form(method="auto", model="filler")
     named = client.post("/v1/batches", files=files, data=form)
     assert named.status_code == 202, named.text
-    assert len(queue.chunks) == 1 and len(queue.sent) == 3  # one task per item
-    for _, job_id in queue.sent:
+    assert len(queue.chunks) == 1 and len(queue.sent) == 6  # one task per item
+    for _, job_id in queue.sent[3:]:
         params = ctx_of(client).jobs.params(ctx_of(client).jobs.get(job_id) or {})
         assert params["method"] == "auto"
         assert params["models"] == [{"name": "filler", "version": None}]

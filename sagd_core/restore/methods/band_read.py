@@ -180,15 +180,15 @@ def run_band_read(
     the classical estimate). The classical tier where the band holds no measurable noise and
     none is declared. Raises ``ValueError`` where the reader does not apply
     (:func:`~sagd_core.restore.auto.reader_reason`)."""
-    from sagd_core.restore.auto import reader_reason
-
-    if reader_reason(request) is None:
+    white = float(request.input_noise_std)
+    kinds = {plan.kind for plan in plan_regions(request)}
+    band_is_noise = kinds == {"noise"}
+    fitted_and_noisy = "noise" not in kinds and white > 0  # auto.reader_reason's two cases
+    if request.estimator != "mean" or not (band_is_noise or fitted_and_noisy):
         raise ValueError(
             "the band reader runs on noise-like bands, or with declared broadband noise"
         )
     reader = default_reader() if reader is None else reader
-    white = float(request.input_noise_std)
-    band_is_noise = {plan.kind for plan in plan_regions(request)} == {"noise"}
     image = np.asarray(y[0], np.float64)
     start = image if band_is_noise else subtracted(image, request)
     levels = band_levels(start, request)
