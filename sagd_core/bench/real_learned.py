@@ -110,21 +110,11 @@ def unguarded_default_read(y: np.ndarray, spec: BandSpec, declared: float) -> np
     guard, at the band level measured on the image (what ``auto`` reads before its guard; on a
     band the classical tier fits, after subtracting its fits, as ``auto`` does)."""
     from sagd_core.restore.engine import DEFAULT_OVERLAP
-    from sagd_core.restore.methods.band_read import (
-        READ_TILE,
-        band_levels,
-        default_reader,
-        read,
-        subtracted,
-    )
-    from sagd_core.restore.methods.classical import plan_regions
+    from sagd_core.restore.methods.band_read import READ_TILE, default_reader, read, reader_input
 
     prepared = prepare_image(y)
     request = RestoreRequest(band=spec, input_noise_std=declared)
-    start = prepared.chw
-    if {plan.kind for plan in plan_regions(request)} != {"noise"}:
-        start = subtracted(start, request)
-    levels = band_levels(start, request)
+    start, levels = reader_input(prepared.chw, request)
     estimate = read(
         default_reader(), start, request, levels, tile=READ_TILE, overlap=DEFAULT_OVERLAP
     )

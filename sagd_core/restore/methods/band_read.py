@@ -164,6 +164,19 @@ def subtracted(image: np.ndarray, request: RestoreRequest) -> np.ndarray:
     return run_classical(image[None], quiet, Progress(region_count + 1, None)).samples[0]
 
 
+def noise_band(request: RestoreRequest) -> bool:
+    """Whether the classical tier treats every region of the request's band as noise."""
+    return {plan.kind for plan in plan_regions(request)} == {"noise"}
+
+
+def reader_input(image: np.ndarray, request: RestoreRequest) -> tuple[np.ndarray, list[float]]:
+    """What the reader reads of ``image`` ``(C, H, W)``, and the band levels measured on it: the
+    image itself on a noise band, else the image with the classical fits subtracted
+    (:func:`subtracted`)."""
+    start = image if noise_band(request) else subtracted(image, request)
+    return start, band_levels(start, request)
+
+
 def run_band_read(
     y: np.ndarray,
     request: RestoreRequest,
@@ -190,8 +203,7 @@ def run_band_read(
         )
     reader = default_reader() if reader is None else reader
     image = np.asarray(y[0], np.float64)
-    start = image if band_is_noise else subtracted(image, request)
-    levels = band_levels(start, request)
+    start, levels = reader_input(image, request)
     details: dict[str, Any] = {
         "band_read": {
             "model": "default band reader (sagd_core/models/default_read)",
@@ -215,8 +227,8 @@ def run_band_read(
         told = request.model_copy(update={"input_noise_std": white * k})
         if band_is_noise:
             return read(reader, v, told, [k * s for s in levels], tile=tile, overlap=overlap)
-        rest = subtracted(v, request)
-        return read(reader, rest, told, band_levels(rest, told), tile=tile, overlap=overlap)
+        rest, rest_levels = reader_input(v, told)
+        return read(reader, rest, told, rest_levels, tile=tile, overlap=overlap)
 
     how = HOW if band_is_noise else HOW + ", after the classical tier's parametric subtraction"
     estimate = read(reader, start, request, levels, tile=tile, overlap=overlap)
@@ -267,7 +279,9 @@ __all__ = [
     "HOW",
     "band_levels",
     "default_reader",
+    "noise_band",
     "read",
+    "reader_input",
     "run_band_read",
     "subtracted",
 ]
