@@ -55,16 +55,11 @@ def crops(planes: list[np.ndarray], count: int, patch: int, rng: np.random.Gener
     return out
 
 
-def _radial(size: int) -> tuple[np.ndarray, np.ndarray]:
-    f = np.fft.fftfreq(size)
-    return f[:, None] + 0 * f[None, :], 0 * f[:, None] + f[None, :]
-
-
 def random_mask(size: int, rng: np.random.Generator) -> np.ndarray:
     """A random hard band on the full ``size × size`` grid: an annulus, a line wedge (stripes),
     a box or a few notches, or the union of two; conjugate-symmetric, DC outside, at most
     :data:`MAX_BAND_SHARE` of the spectrum and at least one bin."""
-    fy, fx = _radial(size)
+    fy, fx = np.meshgrid(np.fft.fftfreq(size), np.fft.fftfreq(size), indexing="ij")
     r = np.hypot(fy, fx)
     while True:
         mask = np.zeros((size, size), bool)
